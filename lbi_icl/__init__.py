@@ -1,0 +1,65 @@
+"""lbi_icl: training-free LLM agents that learn in context from synthetic interaction data.
+
+Public API. Heavy parts (torch, faiss, environments) load lazily on first attribute access,
+so `import lbi_icl` stays fast and never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it. Each area keeps its own block.
+_EXPORTS: dict[str, str] = {
+    # data contract
+    "Step": "lbi_icl.data",
+    "Trajectory": "lbi_icl.data",
+    "Document": "lbi_icl.data",
+    "Task": "lbi_icl.data",
+    "DataError": "lbi_icl.jsonl",
+    "DataProblem": "lbi_icl.jsonl",
+    "read_jsonl": "lbi_icl.jsonl",
+    "read_trajectories": "lbi_icl.jsonl",
+    "read_documents": "lbi_icl.jsonl",
+    "write_jsonl": "lbi_icl.jsonl",
+    "JsonlAppender": "lbi_icl.jsonl",
+    "dataset_stats": "lbi_icl.stats",
+    # llm
+    "LLM": "lbi_icl.llm.base",
+    "Message": "lbi_icl.llm.base",
+    "GenerationParams": "lbi_icl.llm.base",
+    "LLMResponse": "lbi_icl.llm.base",
+    "Usage": "lbi_icl.llm.base",
+    # embed
+    "Embedder": "lbi_icl.embed",
+    # envs
+    "Env": "lbi_icl.envs.base",
+    "StepResult": "lbi_icl.envs.base",
+    "EnvError": "lbi_icl.envs.base",
+    # retrieval
+    "Retriever": "lbi_icl.retrieval.base",
+    "StepContext": "lbi_icl.retrieval.base",
+    "RetrievedItem": "lbi_icl.retrieval.base",
+    "RetrievalResult": "lbi_icl.retrieval.base",
+    # agent
+    "AgentConfig": "lbi_icl.agent.base",
+    "StepLog": "lbi_icl.agent.base",
+    "EpisodeResult": "lbi_icl.agent.base",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lbi_icl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,5 @@
+import sys
+
+from lbi_icl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,77 @@
+"""The `lbi` command: a thin argparse front over library functions.
+
+Each area registers its subcommands from `lbi_icl.commands.<area>`; heavy imports happen
+inside the handlers so `lbi --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from lbi_icl import __version__
+
+# Modules under lbi_icl.commands that expose `register(subparsers)`. Missing ones are
+# skipped so areas can land independently.
+COMMAND_MODULES = (
+    "data",
+    "index",
+    "eval_retrieval",
+    "envs",
+    "synth",
+    "run",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback, exit code 1 (or `code`)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lbi",
+        description="Learn-by-interact: synthesize agent data, build indexes, run and "
+        "ablate retrieval-augmented agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"lbi_icl {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"lbi_icl.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"lbi_icl.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

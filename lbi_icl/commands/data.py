@@ -1,0 +1,101 @@
+"""`lbi data validate|stats`: check and summarize trajectory / document files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lbi_icl.cli import CLIError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("data", help="validate and summarize JSONL data files")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    v = dsub.add_parser("validate", help="report every bad line; exit 1 if any")
+    v.add_argument("files", nargs="+", type=Path)
+    v.add_argument(
+        "--kind",
+        choices=["trajectory", "document"],
+        default="trajectory",
+        help="what each line must be (default: trajectory)",
+    )
+    v.add_argument("--max-errors", type=int, default=1000, help="stop printing after N")
+    v.set_defaults(handler=_validate)
+
+    s = dsub.add_parser("stats", help="counts by env, source kind and outcome")
+    s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(handler=_stats)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from lbi_icl.data import Document, Trajectory
+    from lbi_icl.jsonl import validate_records
+
+    model = Trajectory if args.kind == "trajectory" else Document
+    bad_lines = good = printed = 0
+    for path in args.files:
+        if not path.exists():
+            raise CLIError(f"{path}: no such file")
+        seen_ids: dict[str, int] = {}
+        for lineno, item in validate_records(path, model):
+            problems = item if isinstance(item, list) else []
+            if not problems:
+                assert not isinstance(item, list)
+                first = seen_ids.setdefault(item.id, lineno)
+                if first != lineno:
+                    problems = [
+                        f"{path}:{lineno}: field 'id': duplicate id {item.id!r} "
+                        f"(first on line {first})"
+                    ]
+            if problems:
+                bad_lines += 1
+                for prob in problems:
+                    if printed < args.max_errors:
+                        print(str(prob), file=sys.stderr)
+                        printed += 1
+            else:
+                good += 1
+    status = "ok" if bad_lines == 0 else "INVALID"
+    print(
+        f"{status}: {good} valid {args.kind} line(s), {bad_lines} bad line(s) "
+        f"in {len(args.files)} file(s)"
+    )
+    return 1 if bad_lines else 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from lbi_icl.jsonl import DataError
+    from lbi_icl.stats import dataset_stats
+
+    try:
+        st = dataset_stats(args.files)
+    except (DataError, FileNotFoundError) as e:
+        raise CLIError(f"{e}\n(run `lbi data validate` to list every bad line)") from e
+    if args.json:
+        print(json.dumps(st.model_dump(), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="dataset statistics", show_header=True)
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("trajectories", str(st.trajectories))
+    t.add_row("steps", str(st.steps))
+    t.add_row("steps per trajectory (mean / median)", f"{st.mean_steps:.2f} / {st.median_steps:g}")
+    t.add_row("steps per trajectory (min / max)", f"{st.min_steps} / {st.max_steps}")
+    for title, counts in (
+        ("env", st.by_env),
+        ("source kind", st.by_source_kind),
+        ("outcome", st.by_outcome),
+        ("instruction kind", st.by_instruction_kind),
+    ):
+        for key, n in counts.items():
+            t.add_row(f"{title}: {key}", str(n))
+    Console().print(t)
+    return 0

@@ -1,0 +1,61 @@
+"""The environment protocol: what the synthesis pipeline and the agent loop need from a
+benchmark, and nothing more. Third parties register their own through the
+`lbi_icl.envs` entry-point group."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lbi_icl.data import Document, Task, Trajectory
+
+
+class StepResult(BaseModel):
+    """The environment's answer to one action. `info` carries `score` (benchmark scale) and
+    `success` where the benchmark defines them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observation: str
+    reward: float = 0.0
+    done: bool = False
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvError(RuntimeError):
+    """An environment failed or timed out; the message names the task and step."""
+
+
+@runtime_checkable
+class Env(Protocol):
+    name: str
+
+    def tasks(self, split: str) -> list[Task]:
+        """Tasks of a split ('train' | 'dev' | 'test'), in a stable order."""
+        ...
+
+    def reset(self, task: Task) -> str:
+        """Start `task`; return the first observation o_0 (text)."""
+        ...
+
+    def step(self, action: str) -> StepResult: ...
+
+    def action_space_text(self) -> str:
+        """How to act, for the system prompt."""
+        ...
+
+    def valid_actions(self) -> list[str] | None:
+        """Valid actions in the current state, or None when the environment cannot list them.
+        Only computed when called (it can be the most expensive part of a step)."""
+        ...
+
+    def documents(self) -> list[Document]:
+        """Environment documentation: input to self-instruct and the RAG baseline."""
+        ...
+
+    def demonstrate(self, task: Task, *, max_steps: int = 100) -> Trajectory | None:
+        """An expert demonstration of `task`, or None when no expert exists or it failed."""
+        ...
+
+    def close(self) -> None: ...

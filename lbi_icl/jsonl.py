@@ -1,0 +1,252 @@
+"""Streaming JSON Lines I/O (`.jsonl`, `.jsonl.gz`) with precise errors and atomic writes.
+
+Reading is lazy (one line in memory at a time), so a million-line file never has to fit in
+memory as Python objects. Every bad line raises `DataError` naming file, line, field and
+what was expected. Whole-file writes go to a temp file that is renamed into place, so a
+crash never leaves a half-written file; appends (`JsonlAppender`) flush each record and
+readers of resumable outputs can skip a torn last line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from lbi_icl.data import Document, Trajectory
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """One thing wrong with one line of one file."""
+
+    path: str
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}"
+        return (
+            f"{where}: field '{self.field}': {self.message}"
+            if self.field
+            else (f"{where}: {self.message}")
+        )
+
+
+class DataError(ValueError):
+    """A file does not hold what it should; `problems` lists each bad line."""
+
+    def __init__(self, problems: list[DataProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _open_text(path: Path, mode: str) -> IO[str]:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def _problems_from_validation(path: str, line: int, err: ValidationError) -> list[DataProblem]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or None
+        expected = e["msg"]
+        got = e.get("input")
+        if e["type"] != "missing" and not isinstance(got, dict | list):
+            expected = f"{expected} (got {got!r})"
+        out.append(DataProblem(path, line, loc, expected))
+    return out
+
+
+def iter_records(
+    path: str | Path, *, allow_torn_tail: bool = False
+) -> Iterator[tuple[int, dict[str, Any] | DataProblem]]:
+    """Yield (line number, parsed JSON object or the problem with that line).
+
+    Blank lines are skipped. With `allow_torn_tail`, an unparsable *last* line that lacks
+    its newline (a write interrupted by a crash) is skipped instead of reported.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    with _open_text(p, "rt") as fh:
+        pending: tuple[int, str] | None = None
+        for lineno, raw in enumerate(fh, start=1):
+            if pending is not None:
+                yield pending[0], _parse(str(p), pending[0], pending[1])
+                pending = None
+            if not raw.strip():
+                continue
+            if allow_torn_tail and not raw.endswith("\n"):
+                pending = (lineno, raw)
+                continue
+            yield lineno, _parse(str(p), lineno, raw)
+        if pending is not None:
+            parsed = _parse(str(p), pending[0], pending[1])
+            if not isinstance(parsed, DataProblem):
+                yield pending[0], parsed
+
+
+def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
+    try:
+        value = json.loads(raw.strip())
+    except json.JSONDecodeError as e:
+        return DataProblem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
+    if not isinstance(value, dict):
+        got = type(value).__name__
+        return DataProblem(path, lineno, None, f"expected a JSON object, got {got}")
+    return value
+
+
+def validate_records(
+    path: str | Path, model: type[M], *, allow_torn_tail: bool = False
+) -> Iterator[tuple[int, M | list[DataProblem]]]:
+    """Yield (line, model instance or its problems) for every line: reports all bad lines."""
+    for lineno, rec in iter_records(path, allow_torn_tail=allow_torn_tail):
+        if isinstance(rec, DataProblem):
+            yield lineno, [rec]
+            continue
+        try:
+            yield lineno, model.model_validate(rec)
+        except ValidationError as e:
+            yield lineno, _problems_from_validation(str(path), lineno, e)
+
+
+def read_jsonl(path: str | Path, model: type[M], *, allow_torn_tail: bool = False) -> Iterator[M]:
+    """Stream validated models from a file; the first bad line raises `DataError`."""
+    for _, item in validate_records(path, model, allow_torn_tail=allow_torn_tail):
+        if isinstance(item, list):
+            raise DataError(item)
+        yield item
+
+
+def read_trajectories(*paths: str | Path) -> Iterator[Trajectory]:
+    for p in paths:
+        yield from read_jsonl(p, Trajectory)
+
+
+def read_documents(*paths: str | Path) -> Iterator[Document]:
+    for p in paths:
+        yield from read_jsonl(p, Document)
+
+
+def _dump(item: BaseModel | dict[str, Any]) -> str:
+    if isinstance(item, BaseModel):
+        return item.model_dump_json()
+    return json.dumps(item, ensure_ascii=False, sort_keys=False)
+
+
+def write_jsonl(path: str | Path, items: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """Write all items atomically (temp file in the same folder, then rename). Returns count."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    count = 0
+    try:
+        raw: IO[bytes] = open(tmp_path, "wb")  # noqa: SIM115 - closed below
+        with raw:
+            if p.suffix == ".gz":
+                # mtime=0 keeps the bytes reproducible for the same content.
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                    for item in items:
+                        gz.write((_dump(item) + "\n").encode("utf-8"))
+                        count += 1
+            else:
+                for item in items:
+                    raw.write((_dump(item) + "\n").encode("utf-8"))
+                    count += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp_path, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+    return count
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace a small text file (manifest, config) atomically."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class JsonlAppender:
+    """Append-only JSONL writer for resumable outputs: each record is flushed whole.
+
+    On open it truncates a torn last line left by a crash, so the file stays valid and a
+    resumed writer never glues a new record onto half an old one. Plain `.jsonl` only.
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = False):
+        self.path = Path(path)
+        if self.path.suffix == ".gz":
+            raise ValueError(f"{self.path}: append mode needs plain .jsonl, not .gz")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+        self._repair_tail()
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 1))
+            if fh.read(1) == b"\n":
+                return
+            # Walk back to the last newline and cut the torn record.
+            pos = size
+            chunk = 65536
+            while pos > 0:
+                start = max(0, pos - chunk)
+                fh.seek(start)
+                buf = fh.read(pos - start)
+                idx = buf.rfind(b"\n")
+                if idx >= 0:
+                    fh.truncate(start + idx + 1)
+                    return
+                pos = start
+            fh.truncate(0)
+
+    def write(self, item: BaseModel | dict[str, Any]) -> None:
+        self._fh.write(_dump(item) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,62 @@
+"""The retrieval protocol shared by every strategy (none, rag, instruction, observation,
+model, agentic) and the value types the agent loop logs."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lbi_icl.data import Step, Task
+from lbi_icl.llm.base import LLM
+
+
+class StepContext(BaseModel):
+    """What a strategy may look at when the agent is about to act."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str
+    observation: str
+    history: list[Step] = Field(default_factory=list)
+    step: int = 0
+    task_id: str | None = None
+    env: str | None = None
+
+
+class RetrievedItem(BaseModel):
+    """One hit: an example (trajectory window) or a documentation chunk."""
+
+    id: str
+    kind: Literal["example", "document"] = "example"
+    score: float
+    rank: int
+    strategy: str  # the strategy that found it: observation | model | instruction | rag
+    query: str
+    query_writer: str | None = None  # model-based only: 'llm:<spec>' or 'template'
+    matched_step: int | None = None
+    span: tuple[int, int] | None = None  # steps [start, end) to show
+    tokens: int = 0
+
+
+class RetrievalResult(BaseModel):
+    """What one retrieval call produced, ready to log and to put in the prompt."""
+
+    strategy: str
+    items: list[RetrievedItem] = Field(default_factory=list)
+    dropped: list[RetrievedItem] = Field(default_factory=list)  # cut by the token budget
+    queries: dict[str, str] = Field(default_factory=dict)
+    rendered: str = ""  # the 'additional information for reference' block
+    latency_s: float = 0.0
+    llm_latency_s: float = 0.0  # query-writing LLM time, excluded from retrieval latency
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    name: str
+
+    def reset(self, task: Task) -> None:
+        """Start of an episode (instruction-based and RAG fix their results here)."""
+        ...
+
+    def retrieve(self, ctx: StepContext, llm: LLM | None = None) -> RetrievalResult: ...
