@@ -35,7 +35,10 @@ class RetrievedItem(BaseModel):
     query: str
     query_writer: str | None = None  # model-based only: 'llm:<spec>' or 'template'
     matched_step: int | None = None
-    span: tuple[int, int] | None = None  # steps [start, end) to show
+    span: tuple[int, int] | None = None  # steps [start, end) of the example shown
+    instruction: str | None = None  # the example's instruction (documents: the title)
+    window: list[Step] = Field(default_factory=list)  # the steps in `span`, for policies
+    text: str | None = None  # documents: the chunk text
     tokens: int = 0
 
 
