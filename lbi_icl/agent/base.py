@@ -26,6 +26,12 @@ class AgentConfig(BaseModel):
     history_steps: int = 5  # last N steps shown in the prompt
     observation_chars: int = 2000  # long observations are truncated to this many chars
     log_prompts: bool = True
+    # Additions (compatible: all defaulted).
+    current_observation_chars: int | None = 8000  # the current observation's own limit
+    list_valid_actions: int = 0  # list the env's valid actions in the prompt when <= this many
+    # When the env lists valid actions, an answer naming none of them is not executed; it
+    # counts toward `max_unparsable` like an unparsable answer. False: send it anyway.
+    require_valid_action: bool = True
 
 
 class StepLog(BaseModel):
@@ -51,6 +57,16 @@ class StepLog(BaseModel):
     retrieval_s: float = 0.0
     model_s: float = 0.0
     env_s: float = 0.0
+    # Additions (compatible: all defaulted).
+    reason: str | None = None  # the 'Reason:' part of the answer
+    valid: bool | None = None  # action names a listed valid action (None: env lists none)
+    executed: bool = False  # the action was sent to the environment
+    info: dict[str, Any] = Field(default_factory=dict)  # StepResult.info
+    retrieval_llm_s: float = 0.0  # query-writing LLM time (not in retrieval_s)
+    retrieval_input_tokens: int = 0  # query-writing LLM tokens (not in input_tokens)
+    retrieval_output_tokens: int = 0
+    retrieval_cost_usd: float | None = None
+    error: str | None = None
 
 
 class EpisodeResult(BaseModel):
@@ -73,6 +89,11 @@ class EpisodeResult(BaseModel):
     model_s: float = 0.0
     env_s: float = 0.0
     retrieval_latencies_s: list[float] = Field(default_factory=list)
+    # Additions (compatible: all defaulted). input/output_tokens above are all tokens of the
+    # episode (policy + query writer); these give the query writer's share.
+    retrieval_input_tokens: int = 0
+    retrieval_output_tokens: int = 0
+    policy_calls: int = 0  # loop iterations; `steps` counts actions sent to the env
     stop_reason: StopReason
     error: str | None = None
     trajectory: Trajectory | None = None

@@ -1,0 +1,112 @@
+"""The per-step prompt, laid out as in the paper.
+
+system: the environment's action-space text and the answer format.
+user, in this order:
+  1. `Additional information for reference` — the retrieval block (`RetrievalResult.rendered`);
+     the whole section is left out when the block is empty (strategy `none`);
+  2. `Objective` — the task instruction;
+  3. `Interaction history` — the last `history_steps` steps, each observation truncated to
+     `observation_chars` characters (head kept, a `[... N more characters]` marker added);
+     older steps are summarized as a count;
+  4. `Current observation` — truncated only beyond `current_observation_chars`;
+  5. (optional) `Valid actions` when the environment lists at most `list_valid_actions`;
+  6. the instruction to answer with a reason and an action in a fixed, parseable format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from lbi_icl.agent.base import AgentConfig
+from lbi_icl.llm.base import Message
+
+ANSWER_FORMAT = "Reason: <why this action, in one or two sentences>\nAction: <exactly one action>"
+
+SECTION_REFERENCE = "## Additional information for reference"
+SECTION_OBJECTIVE = "## Objective"
+SECTION_HISTORY = "## Interaction history"
+SECTION_CURRENT = "## Current observation"
+SECTION_VALID = "## Valid actions"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier step as the model sees it. `action` is what was sent to the environment,
+    or a note saying why nothing was (unparsable or invalid answer)."""
+
+    step: int
+    observation: str
+    action: str
+
+
+def truncate(text: str, limit: int | None) -> str:
+    """Keep the first `limit` characters and say how many were cut."""
+    if limit is None or len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return f"{text[:limit]}[... {cut} more characters]"
+
+
+def system_message(action_space_text: str, env_name: str | None = None) -> str:
+    where = f" in the {env_name} environment" if env_name else ""
+    return (
+        f"You are an agent acting{where} to complete an objective, one action per step.\n\n"
+        f"{action_space_text.strip()}\n\n"
+        "At every step answer in exactly this format, and nothing else:\n"
+        f"{ANSWER_FORMAT}"
+    )
+
+
+def _history_block(history: list[HistoryEntry], config: AgentConfig) -> str:
+    if not history:
+        return "(no actions taken yet)"
+    shown = history[-config.history_steps :] if config.history_steps > 0 else []
+    lines: list[str] = []
+    omitted = len(history) - len(shown)
+    if omitted:
+        lines.append(f"({omitted} earlier step{'s' if omitted != 1 else ''} not shown)")
+    for entry in shown:
+        lines.append(f"Step {entry.step + 1}:")
+        lines.append(f"Observation: {truncate(entry.observation, config.observation_chars)}")
+        lines.append(f"Action: {entry.action}")
+    return "\n".join(lines)
+
+
+def render_messages(
+    *,
+    action_space_text: str,
+    instruction: str,
+    observation: str,
+    history: list[HistoryEntry],
+    reference: str,
+    config: AgentConfig,
+    env_name: str | None = None,
+    valid_actions: list[str] | None = None,
+) -> list[Message]:
+    """The system and user messages for one step (layout in the module docstring)."""
+    parts: list[str] = []
+    if reference.strip():
+        parts.append(f"{SECTION_REFERENCE}\n{reference.strip()}")
+    parts.append(f"{SECTION_OBJECTIVE}\n{instruction.strip()}")
+    parts.append(f"{SECTION_HISTORY}\n{_history_block(history, config)}")
+    current = truncate(observation, config.current_observation_chars)
+    parts.append(f"{SECTION_CURRENT}\n{current}")
+    if valid_actions and len(valid_actions) <= config.list_valid_actions:
+        parts.append(f"{SECTION_VALID}\n" + "\n".join(f"- {a}" for a in valid_actions))
+    parts.append("Answer with a reason and an action, in exactly this format:\n" + ANSWER_FORMAT)
+    return [
+        Message(role="system", content=system_message(action_space_text, env_name)),
+        Message(role="user", content="\n\n".join(parts)),
+    ]
+
+
+def messages_as_dicts(messages: list[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def prompt_sha256(messages: list[Message]) -> str:
+    """Stable hash of a prompt (canonical JSON of role/content pairs), for step logs."""
+    payload = json.dumps(messages_as_dicts(messages), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
