@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,10 @@ class WindowInstruction(BaseModel):
     instruction: str
     kind: Literal["abstract", "summarize"]
     writer: str  # e.g. 'llm:openai:gpt-4o', 'hindsight-babyai', 'template-scienceworld'
+    # Optional machine-readable goal (e.g. BabyAI: {"kind": "pickup", "obj": ["key", "red"]})
+    # that an environment check can verify by replaying the window; copied into the
+    # example's `source["goal"]`.
+    goal: dict[str, Any] | None = None
 
 
 @runtime_checkable
@@ -32,3 +36,15 @@ class Relabeler(Protocol):
     name: str
 
     def relabel(self, parent: Trajectory, start: int, end: int) -> list[WindowInstruction]: ...
+
+
+@runtime_checkable
+class WindowChecker(Protocol):
+    """Filter stage: replays a window of a raw trajectory in the real environment from its
+    start state and says whether `instruction` is really achieved there (e.g. BabyAI)."""
+
+    name: str
+
+    def check(
+        self, parent: Trajectory, start: int, end: int, instruction: WindowInstruction
+    ) -> bool: ...

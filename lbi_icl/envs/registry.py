@@ -1,0 +1,233 @@
+"""Find environments by name: built-ins, in-process registrations, and the `lbi_icl.envs`
+entry-point group (so a user can plug in their own harness without forking).
+
+Nothing here imports an environment's heavy dependencies until `make_env` is called:
+`list_envs()` only asks `importlib.util.find_spec` whether the modules exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lbi_icl.envs.base import Env
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "lbi_icl.envs"
+
+
+class EnvInfo(BaseModel):
+    """What `lbi envs` shows for one environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    target: str  # 'module:attr' or a description of an in-process factory
+    installed: bool
+    install_hint: str  # command that installs the missing dependencies ('' when installed)
+    description: str
+    origin: str  # 'builtin' | 'entry-point' | 'registered'
+    missing: list[str] = []  # modules / executables that were not found
+
+
+class UnknownEnvError(LookupError):
+    """No environment of that name is registered."""
+
+
+class EnvNotInstalledError(ImportError):
+    """The environment exists but its optional dependencies are missing."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    target: str | Callable[..., Env]
+    description: str = ""
+    requires_modules: tuple[str, ...] = ()
+    requires_executables: tuple[str, ...] = ()
+    install_hint: str = ""
+    origin: str = "builtin"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def missing(self) -> list[str]:
+        out = [m for m in self.requires_modules if not _module_exists(m)]
+        out += [f"{x} (executable)" for x in self.requires_executables if not shutil.which(x)]
+        return out
+
+    def target_text(self) -> str:
+        if isinstance(self.target, str):
+            return self.target
+        return getattr(self.target, "__qualname__", repr(self.target))
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_BUILTINS: dict[str, _Entry] = {
+    "babyai": _Entry(
+        name="babyai",
+        target="lbi_icl.envs.babyai:BabyAIEnv",
+        description="BabyAI grid-world levels (minigrid) with a BALROG-style text view; "
+        "expert = BabyAIBot",
+        requires_modules=("minigrid",),
+        install_hint='pip install -e ".[babyai]"',
+    ),
+    "scienceworld": _Entry(
+        name="scienceworld",
+        target="lbi_icl.envs.scienceworld:ScienceWorldEnv",
+        description="ScienceWorld: 30 text-based science tasks with official variation "
+        "splits; expert = gold action sequence",
+        requires_modules=("scienceworld",),
+        requires_executables=("java",),
+        install_hint='pip install -e ".[scienceworld]"  (and Java 17)',
+    ),
+}
+
+# Registered from Python at run time (`register_env`); they shadow entry points.
+_REGISTERED: dict[str, _Entry] = {}
+
+
+def register_env(
+    name: str,
+    target: str | Callable[..., Env],
+    *,
+    description: str = "",
+    requires_modules: tuple[str, ...] = (),
+    overwrite: bool = False,
+) -> None:
+    """Register an environment in this process: `target` is 'module:attr' or a callable
+    that takes the environment's options as keyword arguments and returns an `Env`."""
+    if not name or not name.replace("-", "_").replace(".", "_").isidentifier():
+        raise ValueError(f"invalid environment name {name!r}")
+    if (name in _BUILTINS or name in _REGISTERED) and not overwrite:
+        raise ValueError(f"environment {name!r} is already registered (pass overwrite=True)")
+    _REGISTERED[name] = _Entry(
+        name=name,
+        target=target,
+        description=description,
+        requires_modules=requires_modules,
+        origin="registered",
+    )
+
+
+def unregister_env(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
+def _entry_points() -> dict[str, _Entry]:
+    out: dict[str, _Entry] = {}
+    try:
+        eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except Exception as e:  # a broken distribution must not break `lbi envs`
+        log.warning("could not read entry points %s: %s", ENTRY_POINT_GROUP, e)
+        return out
+    for ep in eps:
+        if ep.name in _BUILTINS:
+            builtin = _BUILTINS[ep.name].target
+            if ep.value.replace(" ", "") != builtin:
+                log.warning(
+                    "entry point %s=%s ignored: %r is a built-in environment (%s)",
+                    ep.name,
+                    ep.value,
+                    ep.name,
+                    builtin,
+                )
+            continue
+        dist = getattr(ep, "dist", None)
+        summary = ""
+        dist_name = ""
+        if dist is not None:
+            dist_name = dist.metadata.get("Name", "") or ""
+            summary = dist.metadata.get("Summary", "") or ""
+        out[ep.name] = _Entry(
+            name=ep.name,
+            target=ep.value,
+            description=summary or f"third-party environment from {dist_name or 'a plugin'}",
+            install_hint="",
+            origin="entry-point",
+        )
+    return out
+
+
+def _all_entries() -> dict[str, _Entry]:
+    entries = dict(_BUILTINS)
+    for name, e in _entry_points().items():
+        entries.setdefault(name, e)
+    for name, e in _REGISTERED.items():
+        entries[name] = e
+    return entries
+
+
+def list_envs() -> list[EnvInfo]:
+    """Every known environment, sorted by name; never imports one."""
+    out = []
+    for name, e in sorted(_all_entries().items()):
+        missing = e.missing()
+        out.append(
+            EnvInfo(
+                name=name,
+                target=e.target_text(),
+                installed=not missing,
+                install_hint=e.install_hint if missing else "",
+                description=e.description,
+                origin=e.origin,
+                missing=missing,
+            )
+        )
+    return out
+
+
+def env_names() -> list[str]:
+    return sorted(_all_entries())
+
+
+def _resolve(target: str) -> Callable[..., Env]:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name.strip())
+    obj: Any = module
+    for part in attr.strip().split(".") if attr else ():
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def make_env(name: str, **options: Any) -> Env:
+    """Build the environment called `name` with its own keyword options.
+
+    Raises `UnknownEnvError` for a name nobody registered and `EnvNotInstalledError` (with
+    the install command) when its optional dependencies are missing.
+    """
+    entries = _all_entries()
+    entry = entries.get(name)
+    if entry is None:
+        raise UnknownEnvError(
+            f"unknown environment {name!r}; known: {', '.join(sorted(entries)) or '(none)'}"
+        )
+    missing = entry.missing()
+    if missing:
+        hint = f"; install with: {entry.install_hint}" if entry.install_hint else ""
+        raise EnvNotInstalledError(
+            f"environment {name!r} needs {', '.join(missing)}, which is not installed{hint}"
+        )
+    factory = _resolve(entry.target) if isinstance(entry.target, str) else entry.target
+    env = factory(**options)
+    if not isinstance(env, Env):
+        raise TypeError(
+            f"environment {name!r} ({entry.target_text()}) returned {type(env).__name__}, "
+            "which does not implement lbi_icl.envs.base.Env"
+        )
+    return env
