@@ -1,0 +1,43 @@
+"""Example indexes: build / load / add / query (see `layout` for the on-disk format).
+
+Names resolve lazily so `import lbi_icl.index` stays cheap (no numpy-heavy or bm25s import
+until a function is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_index": "lbi_icl.index.build",
+    "build_index_from": "lbi_icl.index.build",
+    "add_to_index": "lbi_icl.index.build",
+    "description_text": "lbi_icl.index.build",
+    "IndexBuildError": "lbi_icl.index.build",
+    "load_index": "lbi_icl.index.load",
+    "read_manifest": "lbi_icl.index.load",
+    "ExampleIndex": "lbi_icl.index.load",
+    "IndexMismatchError": "lbi_icl.index.load",
+    "IndexFormatError": "lbi_icl.index.store",
+    "IndexConfig": "lbi_icl.index.manifest",
+    "IndexManifest": "lbi_icl.index.manifest",
+    "BM25Params": "lbi_icl.index.bm25",
+    "tokenize": "lbi_icl.index.tokenize",
+    "query_index": "lbi_icl.index.query",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lbi_icl.index' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,411 @@
+"""Build an index directory from trajectories (and optional documentation), or append to one.
+
+Every build writes into a fresh temporary folder beside the target and swaps it into place
+at the end, so an interrupted build or `add` never leaves a half-written index behind.
+See `lbi_icl.index.layout` for the files; the README's "Indexes and retrieval" section for
+the fields each part is built from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lbi_icl import __version__
+from lbi_icl.data import Document, Trajectory
+from lbi_icl.embed import Embedder, embedder_spec, load_embedder
+from lbi_icl.index import layout as L
+from lbi_icl.index.bm25 import build_bm25s
+from lbi_icl.index.docs import chunk_document
+from lbi_icl.index.manifest import (
+    Counts,
+    EmbedderInfo,
+    IndexConfig,
+    IndexManifest,
+    InputFile,
+)
+from lbi_icl.index.store import TextColumn, TextColumnWriter, save_npy, write_json
+
+log = logging.getLogger(__name__)
+
+
+class IndexBuildError(ValueError):
+    """The inputs cannot be indexed (duplicate ids, unwritable target, ...)."""
+
+
+def description_text(traj: Trajectory, max_actions: int = 30) -> str:
+    """What a model-written query is matched against: the instruction and the actions taken."""
+    actions = traj.actions()[:max_actions]
+    more = " ..." if len(traj.steps) > max_actions else ""
+    return f"{traj.instruction}\nActions: {'; '.join(actions)}{more}"
+
+
+def task_label(task_id: str | None, metadata: dict[str, object]) -> str | None:
+    """A trajectory's task *family* (for same-task precision): `metadata['task']` if set,
+    else the task id without its last '/'-separated part (the seed or variation)."""
+    explicit = metadata.get("task")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    if task_id is None:
+        return None
+    return task_id.rsplit("/", 1)[0] if "/" in task_id else task_id
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _ExampleWriter:
+    """Streams examples to disk and keeps only the small per-example columns in memory."""
+
+    def __init__(self, folder: Path, config: IndexConfig):
+        self.folder = folder
+        self.config = config
+        self.hash = hashlib.sha256()
+        self._fh = open(folder / L.EXAMPLES, "wb")  # noqa: SIM115 - closed in close()
+        self._offsets = array("q", [0])
+        self._step_offsets = array("q", [0])
+        self.ids: list[str] = []
+        self._seen: dict[str, int] = {}
+        self.instructions: list[str] = []
+        self.descriptions: list[str] = []
+        self.meta: dict[str, list[str | None]] = {c: [] for c in L.META_COLUMNS}
+        self._parents: list[str | None] = []
+        self._obs = TextColumnWriter(folder, L.STEP_OBS)
+        self._act = TextColumnWriter(folder, L.STEP_ACT)
+        self._step_example = array("i")
+        self._step_pos = array("i")
+        self._pos = 0
+
+    def add(self, traj: Trajectory) -> None:
+        idx = len(self.ids)
+        if traj.id in self._seen:
+            raise IndexBuildError(
+                f"duplicate example id {traj.id!r} (examples #{self._seen[traj.id] + 1} and "
+                f"#{idx + 1}); ids must be unique within an index"
+            )
+        self._seen[traj.id] = idx
+        line = (traj.model_dump_json() + "\n").encode("utf-8")
+        self.hash.update(line)
+        self._fh.write(line)
+        self._pos += len(line)
+        self._offsets.append(self._pos)
+        self.ids.append(traj.id)
+        self.instructions.append(traj.instruction)
+        self.descriptions.append(description_text(traj, self.config.description_max_actions))
+        self.meta["env"].append(traj.env)
+        self.meta["outcome"].append(traj.outcome)
+        self.meta["kind"].append(traj.source_kind or "unknown")
+        self.meta["task"].append(traj.task_id)
+        explicit = traj.metadata.get("task")
+        self.meta["label"].append(explicit if isinstance(explicit, str) and explicit else None)
+        self.meta["root"].append(None)
+        parent = traj.source.get("parent_id")
+        self._parents.append(str(parent) if parent is not None else None)
+        for pos, step in enumerate(traj.steps):
+            self._obs.add(step.observation)
+            self._act.add(step.action)
+            self._step_example.append(idx)
+            self._step_pos.append(pos)
+        self._step_offsets.append(len(self._step_example))
+
+    def _resolve_lineage(self) -> None:
+        """Root source trajectory and task of each example, following `source.parent_id`."""
+        n = len(self.ids)
+        root: list[str | None] = [None] * n
+        task = self.meta["task"]
+        for i in range(n):
+            seen = {i}
+            j: int | None = i
+            found_task = task[i]
+            top = self.ids[i]
+            while j is not None:
+                parent = self._parents[j]
+                if parent is None:
+                    top = self.ids[j]
+                    break
+                nxt = self._seen.get(parent)
+                if nxt is None or nxt in seen:
+                    top = parent
+                    break
+                seen.add(nxt)
+                j = nxt
+                if found_task is None:
+                    found_task = task[j]
+            root[i] = top
+            task[i] = found_task
+        self.meta["root"] = root
+        self.meta["label"] = [
+            label or task_label(task[i], {}) for i, label in enumerate(self.meta["label"])
+        ]
+
+    def close(self) -> None:
+        self._resolve_lineage()
+        self._fh.close()
+        self._obs.close()
+        self._act.close()
+        save_npy(self.folder / L.EXAMPLE_OFFSETS, np.frombuffer(self._offsets, dtype=np.int64))
+        save_npy(self.folder / L.EXAMPLE_STEPS, np.frombuffer(self._step_offsets, dtype=np.int64))
+        save_npy(self.folder / L.STEP_EXAMPLE, np.frombuffer(self._step_example, dtype=np.int32))
+        save_npy(self.folder / L.STEP_POS, np.frombuffer(self._step_pos, dtype=np.int32))
+        write_json(self.folder / L.EXAMPLE_IDS, self.ids)
+        values: dict[str, list[str | None]] = {}
+        codes = np.zeros((len(self.ids), len(L.META_COLUMNS)), dtype=np.int32)
+        for c, col in enumerate(L.META_COLUMNS):
+            table: dict[str | None, int] = {}
+            for i, v in enumerate(self.meta[col]):
+                codes[i, c] = table.setdefault(v, len(table))
+            values[col] = list(table)
+        write_json(self.folder / L.META_VALUES, {"columns": list(L.META_COLUMNS), "values": values})
+        save_npy(self.folder / L.META_CODES, codes)
+
+    @property
+    def steps(self) -> int:
+        return len(self._step_example)
+
+
+def _embed_to(path: Path, embedder: Embedder, texts: list[str], prev: np.ndarray | None) -> None:
+    new = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+    vecs = new if prev is None else np.concatenate([np.asarray(prev), new])
+    save_npy(path, vecs.astype(np.float32, copy=False))
+
+
+def _write_docs(
+    folder: Path, docs: Iterable[Document], embedder: Embedder, config: IndexConfig, h: object
+) -> tuple[int, int]:
+    chunks_text: list[str] = []
+    n_docs = 0
+    seen: set[str] = set()
+    from lbi_icl.jsonl import write_jsonl
+
+    def chunks() -> Iterator[object]:
+        nonlocal n_docs
+        for doc in docs:
+            if doc.id in seen:
+                raise IndexBuildError(f"duplicate document id {doc.id!r}")
+            seen.add(doc.id)
+            n_docs += 1
+            h.update((doc.model_dump_json() + "\n").encode("utf-8"))  # type: ignore[attr-defined]
+            for ch in chunk_document(doc, words=config.chunk_words, overlap=config.chunk_overlap):
+                chunks_text.append(ch.text)
+                yield ch
+
+    n_chunks = write_jsonl(folder / L.DOC_CHUNKS, chunks())  # type: ignore[arg-type]
+    _embed_to(folder / L.VEC_DOCS, embedder, chunks_text, None)
+    build_bm25s(chunks_text, folder / L.BM25_DOCS, config.bm25)
+    return n_docs, n_chunks
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        if not (out / L.MANIFEST).exists() and any(out.iterdir()):
+            raise IndexBuildError(f"{out}: exists and is not an index; refusing to replace it")
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "index")
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _finish_manifest(
+    tmp: Path,
+    *,
+    embedder: Embedder,
+    config: IndexConfig,
+    counts: Counts,
+    content_hash: str,
+    inputs: list[InputFile],
+    started: float,
+    built_at: str | None = None,
+) -> IndexManifest:
+    files = {
+        str(p.relative_to(tmp)): p.stat().st_size
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file() and p.name != L.MANIFEST
+    }
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest = IndexManifest(
+        lbi_icl_version=__version__,
+        embedder=EmbedderInfo(id=embedder.id, dim=embedder.dim, spec=embedder_spec(embedder)),
+        bm25=config.bm25,
+        config=config,
+        counts=counts,
+        content_hash=content_hash,
+        inputs=inputs,
+        built_at=built_at or now,
+        updated_at=now if built_at else None,
+        build_seconds=round(time.perf_counter() - started, 3),
+        files=files,
+    )
+    write_json(tmp / L.MANIFEST, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _temp_dir(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+
+
+def build_index_from(
+    trajectories: Iterable[Trajectory],
+    out: str | Path,
+    docs: Iterable[Document] | None = None,
+    *,
+    embedder: Embedder | None = None,
+    config: IndexConfig | None = None,
+    inputs: list[InputFile] | None = None,
+) -> IndexManifest:
+    """Build an index at `out` from in-memory (or streamed) trajectories and documents."""
+    started = time.perf_counter()
+    out = Path(out)
+    config = config or IndexConfig()
+    embedder = embedder or load_embedder(None)
+    tmp = _temp_dir(out)
+    try:
+        writer = _ExampleWriter(tmp, config)
+        for traj in trajectories:
+            writer.add(traj)
+        writer.close()
+        _embed_to(tmp / L.VEC_INSTRUCTION, embedder, writer.instructions, None)
+        _embed_to(tmp / L.VEC_DESCRIPTION, embedder, writer.descriptions, None)
+        n_steps = writer.steps
+        build_bm25s(iter(TextColumn(tmp, L.STEP_OBS)), tmp / L.BM25_STEPS, config.bm25)
+        n_docs, n_chunks = _write_docs(tmp, docs or [], embedder, config, writer.hash)
+        manifest = _finish_manifest(
+            tmp,
+            embedder=embedder,
+            config=config,
+            counts=Counts(
+                examples=len(writer.ids), steps=n_steps, documents=n_docs, chunks=n_chunks
+            ),
+            content_hash=writer.hash.hexdigest(),
+            inputs=inputs or [],
+            started=started,
+        )
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("built index %s: %s", out, manifest.counts)
+    return manifest
+
+
+def build_index(
+    trajectories: list[Path] | list[str],
+    out: str | Path,
+    *,
+    docs: list[Path] | list[str] | None = None,
+    embedder: Embedder | None = None,
+    config: IndexConfig | None = None,
+) -> IndexManifest:
+    """Build an index from trajectory JSONL files (and documentation JSONL files)."""
+    from lbi_icl.jsonl import read_documents, read_trajectories
+
+    traj_paths = [Path(p) for p in trajectories]
+    doc_paths = [Path(p) for p in docs or []]
+    for p in [*traj_paths, *doc_paths]:
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file")
+    inputs = [
+        InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in traj_paths
+    ]
+    inputs += [InputFile(path=str(p), kind="documents", sha256=_file_sha256(p)) for p in doc_paths]
+    return build_index_from(
+        read_trajectories(*traj_paths),
+        out,
+        read_documents(*doc_paths) if doc_paths else None,
+        embedder=embedder,
+        config=config,
+        inputs=inputs,
+    )
+
+
+def add_to_index(
+    path: str | Path,
+    trajectories: list[Path] | list[str] | Iterable[Trajectory],
+    *,
+    embedder: Embedder | None = None,
+) -> IndexManifest:
+    """Append examples to an existing index: their vectors are appended (old ones reused),
+    the step table and BM25 are rebuilt, docs are copied; the swap is atomic."""
+    from lbi_icl.index.load import load_index
+    from lbi_icl.jsonl import read_trajectories
+
+    started = time.perf_counter()
+    path = Path(path)
+    index = load_index(path, embedder=embedder)
+    old = index.manifest
+    items = list(trajectories)
+    inputs = list(old.inputs)
+    if items and isinstance(items[0], str | Path):
+        paths = [Path(p) for p in items]  # type: ignore[arg-type]
+        for p in paths:
+            if not p.exists():
+                raise FileNotFoundError(f"{p}: no such file")
+        inputs += [
+            InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in paths
+        ]
+        new: Iterable[Trajectory] = read_trajectories(*paths)
+    else:
+        new = items  # type: ignore[assignment]
+    tmp = _temp_dir(path)
+    try:
+        writer = _ExampleWriter(tmp, old.config)
+        n_old = index.n_examples
+        for i in range(n_old):
+            writer.add(index.get_by_idx(i))
+        for traj in new:
+            writer.add(traj)
+        writer.close()
+        emb = index.embedder
+        _embed_to(
+            tmp / L.VEC_INSTRUCTION, emb, writer.instructions[n_old:], index.vectors("instruction")
+        )
+        _embed_to(
+            tmp / L.VEC_DESCRIPTION, emb, writer.descriptions[n_old:], index.vectors("description")
+        )
+        build_bm25s(iter(TextColumn(tmp, L.STEP_OBS)), tmp / L.BM25_STEPS, old.config.bm25)
+        for rel in old.files:
+            if rel.startswith(L.DOC_PREFIXES):
+                dst = tmp / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path / rel, dst)
+        content = hashlib.sha256(old.content_hash.encode() + writer.hash.digest()).hexdigest()
+        manifest = _finish_manifest(
+            tmp,
+            embedder=emb,
+            config=old.config,
+            counts=Counts(
+                examples=len(writer.ids),
+                steps=writer.steps,
+                documents=old.counts.documents,
+                chunks=old.counts.chunks,
+            ),
+            content_hash=content,
+            inputs=inputs,
+            started=started,
+            built_at=old.built_at,
+        )
+        index.close()
+        _swap_into_place(tmp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest

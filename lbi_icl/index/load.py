@@ -1,0 +1,306 @@
+"""Load an index directory: `load_index(path) -> ExampleIndex`.
+
+Loading reads JSON and `.npy` files only (never a pickle, never `eval`), memory-maps the big
+parts (vectors, step table, BM25 arrays) and checks every file against the manifest's
+recorded size, so a missing, truncated or foreign file fails with its name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import ValidationError
+
+from lbi_icl.data import Trajectory
+from lbi_icl.embed import Embedder, EmbedderError, load_embedder
+from lbi_icl.index import layout as L
+from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index
+from lbi_icl.index.docs import Chunk
+from lbi_icl.index.manifest import FORMAT_VERSION, IndexManifest
+from lbi_icl.index.store import IndexFormatError, TextColumn, load_npy, read_json
+
+log = logging.getLogger(__name__)
+
+DenseField = Literal["instruction", "description", "docs"]
+_VEC_FILES = {
+    "instruction": L.VEC_INSTRUCTION,
+    "description": L.VEC_DESCRIPTION,
+    "docs": L.VEC_DOCS,
+}
+
+
+class IndexMismatchError(IndexFormatError):
+    """The index was built with a different embedder than the one supplied."""
+
+
+def read_manifest(path: str | Path) -> IndexManifest:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise IndexFormatError(f"{folder}: no such index directory")
+    mpath = folder / L.MANIFEST
+    raw = read_json(mpath)
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{mpath}: index format version {version!r}, this lbi_icl reads version "
+            f"{FORMAT_VERSION}; rebuild it with `lbi index build`"
+        )
+    try:
+        return IndexManifest.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise IndexFormatError(f"{mpath}: field '{loc}': {first['msg']}") from e
+
+
+def _check_files(folder: Path, manifest: IndexManifest) -> None:
+    for rel, size in manifest.files.items():
+        p = folder / rel
+        if not p.exists():
+            raise IndexFormatError(f"{p}: missing index file (listed in {L.MANIFEST})")
+        actual = p.stat().st_size
+        if actual != size:
+            state = "truncated" if actual < size else "changed"
+            raise IndexFormatError(
+                f"{p}: {state} ({actual} bytes, {L.MANIFEST} recorded {size}); rebuild the index"
+            )
+
+
+class ExampleIndex:
+    """A loaded index: examples, step table, BM25 and dense parts, and the embedder."""
+
+    def __init__(self, path: Path, manifest: IndexManifest, embedder: Embedder | None = None):
+        self.path = path
+        self.manifest = manifest
+        self._embedder = embedder
+        ids = read_json(path / L.EXAMPLE_IDS)
+        if not isinstance(ids, list) or len(ids) != manifest.counts.examples:
+            raise IndexFormatError(
+                f"{path / L.EXAMPLE_IDS}: expected {manifest.counts.examples} ids"
+            )
+        self.ids: list[str] = [str(i) for i in ids]
+        self._idx = {eid: i for i, eid in enumerate(self.ids)}
+        self._ex_offsets = load_npy(path / L.EXAMPLE_OFFSETS, dtype=np.int64)
+        self.example_steps = load_npy(path / L.EXAMPLE_STEPS, dtype=np.int64)
+        meta = read_json(path / L.META_VALUES)
+        self.meta_values: dict[str, list[str | None]] = meta["values"]
+        self.meta_codes = load_npy(path / L.META_CODES, dtype=np.int32)
+        self.step_example = load_npy(path / L.STEP_EXAMPLE, dtype=np.int32)
+        self.step_pos = load_npy(path / L.STEP_POS, dtype=np.int32)
+        n, s = manifest.counts.examples, manifest.counts.steps
+        for name, arr, want in (
+            (L.EXAMPLE_OFFSETS, self._ex_offsets, n + 1),
+            (L.EXAMPLE_STEPS, self.example_steps, n + 1),
+            (L.STEP_EXAMPLE, self.step_example, s),
+            (L.STEP_POS, self.step_pos, s),
+        ):
+            if len(arr) != want:
+                raise IndexFormatError(f"{path / name}: {len(arr)} rows, expected {want}")
+        self.observations = TextColumn(path, L.STEP_OBS, expected_rows=s)
+        self.actions = TextColumn(path, L.STEP_ACT, expected_rows=s)
+        self._examples_fh = open(path / L.EXAMPLES, "rb")  # noqa: SIM115 - closed in close()
+        self._cache: OrderedDict[int, Trajectory] = OrderedDict()
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: dict[str, np.ndarray] = {}
+        self._bm25: dict[str, BM25Index] = {}
+        self._chunks: list[Chunk] | None = None
+        self._meta_lookup: dict[str, dict[str | None, int]] = {}
+
+    # -- examples ---------------------------------------------------------------------
+    @property
+    def n_examples(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.step_example)
+
+    def index_of(self, example_id: str) -> int:
+        try:
+            return self._idx[example_id]
+        except KeyError:
+            raise KeyError(f"{self.path}: no example with id {example_id!r}") from None
+
+    def get(self, example_id: str) -> Trajectory:
+        return self.get_by_idx(self.index_of(example_id))
+
+    def get_by_idx(self, i: int) -> Trajectory:
+        hit = self._cache.get(i)
+        if hit is not None:
+            self._cache.move_to_end(i)
+            return hit
+        a, b = int(self._ex_offsets[i]), int(self._ex_offsets[i + 1])
+        self._examples_fh.seek(a)
+        raw = self._examples_fh.read(b - a)
+        try:
+            traj = Trajectory.model_validate_json(raw)
+        except ValidationError as e:
+            raise IndexFormatError(f"{self.path / L.EXAMPLES}: example #{i + 1} is corrupt") from e
+        self._cache[i] = traj
+        if len(self._cache) > 4096:
+            self._cache.popitem(last=False)
+        return traj
+
+    def meta(self, column: str, i: int) -> str | None:
+        c = L.META_COLUMNS.index(column)
+        return self.meta_values[column][int(self.meta_codes[i, c])]
+
+    def meta_code(self, column: str, value: str | None) -> int | None:
+        """The code of `value` in a meta column, or None when no example has it."""
+        lookup = self._meta_lookup.get(column)
+        if lookup is None:
+            lookup = {v: i for i, v in enumerate(self.meta_values[column])}
+            self._meta_lookup[column] = lookup
+        return lookup.get(value)
+
+    def meta_column(self, column: str) -> np.ndarray:
+        return self.meta_codes[:, L.META_COLUMNS.index(column)]
+
+    # -- embedder and dense search ---------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            spec = self.manifest.embedder.spec
+            try:
+                self._embedder = load_embedder(spec)
+            except EmbedderError as e:
+                raise IndexMismatchError(
+                    f"{self.path / L.MANIFEST}: cannot load the index's embedder "
+                    f"{self.manifest.embedder.id!r} ({e})"
+                ) from e
+            _check_embedder(self.path, self.manifest, self._embedder)
+        return self._embedder
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vec = self._qcache.get(text)
+        if vec is None:
+            vec = self.embedder.embed([text])[0]
+            self._qcache[text] = vec
+            if len(self._qcache) > 1024:
+                self._qcache.popitem(last=False)
+        return vec
+
+    def vectors(self, field: DenseField) -> np.ndarray:
+        arr = self._vectors.get(field)
+        if arr is None:
+            path = self.path / _VEC_FILES[field]
+            arr = load_npy(path, dtype=np.float32)
+            want = self.manifest.counts.chunks if field == "docs" else self.n_examples
+            dim = self.manifest.embedder.dim
+            if arr.ndim != 2 or arr.shape[0] != want or (want and arr.shape[1] != dim):
+                raise IndexFormatError(
+                    f"{path}: shape {arr.shape}, expected ({want}, {dim}) from the manifest"
+                )
+            self._vectors[field] = arr
+        return arr
+
+    def dense_scores(self, field: DenseField, query: str | np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query with every row of a dense field."""
+        vec = self.embed_query(query) if isinstance(query, str) else query
+        mat = self.vectors(field)
+        if mat.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(mat @ vec.astype(np.float32), dtype=np.float32)
+
+    def dense_top_k(
+        self, field: DenseField, query: str | np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.dense_scores(field, query)
+        n = len(scores)
+        if n == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        k = min(k, n)
+        cand = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+        order = np.lexsort((cand, -scores[cand]))
+        rows = cand[order]
+        return rows.astype(np.int64), scores[rows]
+
+    # -- BM25 ------------------------------------------------------------------------
+    def bm25(self, field: Literal["observation", "docs"]) -> BM25Index:
+        engine = self._bm25.get(field)
+        if engine is None:
+            folder = self.path / (L.BM25_STEPS if field == "observation" else L.BM25_DOCS)
+            rows = self.n_steps if field == "observation" else self.manifest.counts.chunks
+            if self.manifest.bm25.engine == "rank-bm25":
+                texts = self.observations if field == "observation" else self._chunk_texts()
+                engine = RankBm25Index(iter(texts), self.manifest.bm25)
+            else:
+                engine = Bm25sIndex(folder, rows)
+            self._bm25[field] = engine
+        return engine
+
+    def use_bm25_engine(self, engine: Literal["bm25s", "rank-bm25"]) -> None:
+        """Switch the BM25 engine for this loaded index (rank-bm25 is rebuilt in memory)."""
+        self.manifest = self.manifest.model_copy(
+            update={"bm25": self.manifest.bm25.model_copy(update={"engine": engine})}
+        )
+        self._bm25.clear()
+
+    # -- docs ------------------------------------------------------------------------
+    @property
+    def chunks(self) -> list[Chunk]:
+        if self._chunks is None:
+            from lbi_icl.jsonl import DataError, read_jsonl
+
+            path = self.path / L.DOC_CHUNKS
+            if not path.exists():
+                self._chunks = []
+            else:
+                try:
+                    self._chunks = list(read_jsonl(path, Chunk))
+                except DataError as e:
+                    raise IndexFormatError(f"{path}: corrupt chunk file ({e})") from e
+        return self._chunks
+
+    def _chunk_texts(self) -> list[str]:
+        return [c.text for c in self.chunks]
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        self._examples_fh.close()
+
+    @cached_property
+    def summary(self) -> dict[str, object]:
+        m = self.manifest
+        return {
+            "path": str(self.path),
+            "format_version": m.format_version,
+            "lbi_icl_version": m.lbi_icl_version,
+            "embedder": m.embedder.model_dump(),
+            "bm25": m.bm25.model_dump(),
+            "counts": m.counts.model_dump(),
+            "description_field": m.description_field,
+            "chunking": {"words": m.config.chunk_words, "overlap": m.config.chunk_overlap},
+            "content_hash": m.content_hash,
+            "built_at": m.built_at,
+            "updated_at": m.updated_at,
+            "build_seconds": m.build_seconds,
+            "bytes_on_disk": sum(m.files.values()),
+            "envs": [v for v in self.meta_values.get("env", []) if v is not None],
+        }
+
+
+def _check_embedder(path: Path, manifest: IndexManifest, embedder: Embedder) -> None:
+    want = manifest.embedder
+    if embedder.id != want.id or embedder.dim != want.dim:
+        raise IndexMismatchError(
+            f"{path / L.MANIFEST}: index was built with embedder {want.id!r} "
+            f"(dim {want.dim}); got {embedder.id!r} (dim {embedder.dim}). "
+            f"Use the same embedder or rebuild the index."
+        )
+
+
+def load_index(path: str | Path, *, embedder: Embedder | None = None) -> ExampleIndex:
+    """Open an index directory. `embedder` must match the manifest's (checked now);
+    without one, the manifest's embedder is recreated on first use."""
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    _check_files(folder, manifest)
+    if embedder is not None:
+        _check_embedder(folder, manifest, embedder)
+    return ExampleIndex(folder, manifest, embedder)

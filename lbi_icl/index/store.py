@@ -1,0 +1,115 @@
+"""Small, pickle-free on-disk building blocks an index directory is made of.
+
+- `TextColumn`: many strings as one UTF-8 blob plus an int64 offsets array (`.npy`), so a
+  million observations load in milliseconds (memory-mapped) and any row decodes in O(1).
+- `save_npy` / `load_npy`: numpy arrays, never with `allow_pickle`; loads memory-mapped.
+Every load failure raises `IndexFormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class IndexFormatError(ValueError):
+    """An index directory is missing a file, has a truncated file, or a wrong version."""
+
+
+def save_npy(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def load_npy(path: Path, *, mmap: bool = True, dtype: Any = None) -> np.ndarray:
+    if not path.exists():
+        raise IndexFormatError(f"{path}: missing index file")
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise IndexFormatError(f"{path}: unreadable or truncated numpy file ({e})") from e
+    if dtype is not None and arr.dtype != np.dtype(dtype):
+        raise IndexFormatError(f"{path}: expected dtype {np.dtype(dtype)}, found {arr.dtype}")
+    return arr
+
+
+def read_json(path: Path) -> Any:
+    if not path.exists():
+        raise IndexFormatError(f"{path}: missing index file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise IndexFormatError(f"{path}: not valid JSON, probably truncated ({e})") from e
+
+
+def write_json(path: Path, value: Any) -> None:
+    from lbi_icl.jsonl import atomic_write_text
+
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False))
+
+
+class TextColumnWriter:
+    """Appends strings to `NAME.bin` and records offsets; `close()` writes `NAME.off.npy`."""
+
+    def __init__(self, folder: Path, name: str):
+        self.blob = folder / f"{name}.bin"
+        self.offsets_path = folder / f"{name}.off.npy"
+        self._fh = open(self.blob, "wb")  # noqa: SIM115 - closed in close()
+        self._offsets: list[int] = [0]
+        self._pos = 0
+
+    def add(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._fh.write(data)
+        self._pos += len(data)
+        self._offsets.append(self._pos)
+
+    def add_all(self, texts: Iterable[str]) -> None:
+        for t in texts:
+            self.add(t)
+
+    def close(self) -> int:
+        self._fh.close()
+        save_npy(self.offsets_path, np.asarray(self._offsets, dtype=np.int64))
+        return len(self._offsets) - 1
+
+
+class TextColumn:
+    """Read side of `TextColumnWriter`: memory-mapped blob, O(1) row access."""
+
+    def __init__(self, folder: Path, name: str, *, expected_rows: int | None = None):
+        self.blob_path = folder / f"{name}.bin"
+        self.offsets = load_npy(folder / f"{name}.off.npy", dtype=np.int64)
+        if not self.blob_path.exists():
+            raise IndexFormatError(f"{self.blob_path}: missing index file")
+        size = self.blob_path.stat().st_size
+        n = len(self.offsets) - 1
+        if n < 0 or (expected_rows is not None and n != expected_rows):
+            raise IndexFormatError(
+                f"{folder / (name + '.off.npy')}: {n} rows, manifest says {expected_rows}"
+            )
+        if int(self.offsets[-1]) != size:
+            raise IndexFormatError(
+                f"{self.blob_path}: truncated ({size} bytes, offsets say {int(self.offsets[-1])})"
+            )
+        self._blob: np.ndarray | bytes = (
+            np.memmap(self.blob_path, dtype=np.uint8, mode="r") if size else b""
+        )
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return bytes(self._blob[a:b]).decode("utf-8")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for i in range(len(self)):
+            yield self[i]
