@@ -64,9 +64,9 @@ def _lines_without_fences(text: str) -> list[str]:
     return [line for line in text.splitlines() if not _FENCE.match(line)]
 
 
-def _extract(text: str) -> tuple[str | None, str | None]:
-    """(reason, action text) from labelled lines; the last non-empty 'Action:' wins, so a
-    model that restates the format before answering is still read correctly."""
+def _extract(text: str) -> tuple[str | None, str | None, bool]:
+    """(reason, action text, labelled) from labelled lines; the last non-empty 'Action:'
+    wins, so a model that restates the format before answering is still read correctly."""
     lines = _lines_without_fences(text)
     reason: str | None = None
     action: str | None = None
@@ -83,12 +83,12 @@ def _extract(text: str) -> tuple[str | None, str | None]:
             reason = value or reason
         elif clean_action(value):
             action = value
-    if action is None:
-        body = [ln.strip() for ln in lines if ln.strip()]
-        # An unlabelled single-line answer is taken as the action itself.
-        if len(body) == 1 and not _LABEL.match(body[0]):
-            action = body[0]
-    return reason, action
+    if action is not None:
+        return reason, action, True
+    body = [ln.strip() for ln in lines if ln.strip()]
+    if len(body) == 1 and not _LABEL.match(body[0]):
+        return reason, body[0], False
+    return reason, None, False
 
 
 def match_action(action: str, valid_actions: list[str]) -> tuple[str | None, MatchKind]:
@@ -108,12 +108,18 @@ def match_action(action: str, valid_actions: list[str]) -> tuple[str | None, Mat
 
 def parse_action(text: str, valid_actions: list[str] | None = None) -> ParsedAction:
     """Parse a policy's raw output. `parsed` is False when no action text could be found;
-    with `valid_actions` given, `match` says whether (and how) it names one of them."""
-    reason, found = _extract(text or "")
+    with `valid_actions` given, `match` says whether (and how) it names one of them.
+
+    An answer without an `Action:` label is accepted only when it is a single line that
+    names one of `valid_actions` (so 'go forward' works, 'I am not sure.' is unparsable).
+    """
+    reason, found, labelled = _extract(text or "")
     if found is None:
         return ParsedAction(parsed=False, reason=reason)
     cleaned = clean_action(found)
     if not cleaned:
+        return ParsedAction(parsed=False, reason=reason)
+    if not labelled and (valid_actions is None or match_action(cleaned, valid_actions)[0] is None):
         return ParsedAction(parsed=False, reason=reason)
     if valid_actions is None:
         return ParsedAction(parsed=True, action=cleaned, raw_action=found, reason=reason)
