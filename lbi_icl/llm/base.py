@@ -40,6 +40,8 @@ class LLMResponse(BaseModel):
     cached: bool = False
     model: str
     backend: str
+    retries: int = 0  # transient failures retried before this answer
+    offline: bool = False  # True for replayed/scripted answers that no real model produced
 
 
 @runtime_checkable
