@@ -47,6 +47,10 @@ _EXPORTS: dict[str, str] = {
     "AgentConfig": "lbi_icl.agent.base",
     "StepLog": "lbi_icl.agent.base",
     "EpisodeResult": "lbi_icl.agent.base",
+    "Policy": "lbi_icl.agent.policies",
+    "make_policy": "lbi_icl.agent.policies",
+    "run_episode": "lbi_icl.agent.loop",
+    "parse_action": "lbi_icl.agent.parse",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
