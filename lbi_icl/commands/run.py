@@ -1,0 +1,248 @@
+"""`lbi run | ablate | report | export | quickstart`: thin fronts over lbi_icl.runner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lbi_icl.cli import CLIError
+
+ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser(
+        "run",
+        help="run one retrieval strategy over benchmark tasks (resumable)",
+        description="Run an agent over tasks x seeds into a run directory. Rerun the same "
+        "command to resume: finished episodes are skipped.",
+    )
+    _add_run_args(r)
+    r.add_argument(
+        "--retrieval",
+        dest="strategy",
+        metavar="STRATEGY",
+        help="none|rag|instruction|observation|model|agentic (default: none)",
+    )
+    r.set_defaults(handler=_run, ablate=False)
+
+    a = sub.add_parser(
+        "ablate",
+        help="run several retrieval strategies on the same tasks and seeds",
+        description="The same as `lbi run` over a list of strategies, with one shared LLM "
+        "cache; then prints the report.",
+    )
+    _add_run_args(a)
+    a.add_argument(
+        "--strategies",
+        help=f"comma-separated (default: {ALL_STRATEGIES}; without an LLM, 'model' is left "
+        "out because it needs one to write queries)",
+    )
+    a.set_defaults(handler=_run, ablate=True)
+
+    p = sub.add_parser("report", help="summarize a run: success with 95%% CI, paired tests")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument(
+        "--format",
+        choices=["md", "csv", "json", "html"],
+        help="print this format (html is also written to RUN/report.html); "
+        "default: a table in the terminal",
+    )
+    p.add_argument("--output", type=Path, help="write the report to this file instead")
+    p.set_defaults(handler=_report)
+
+    e = sub.add_parser("export", help="write a run's successful episodes as Trajectories")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--out", type=Path, required=True, help="output .jsonl (or .jsonl.gz)")
+    e.add_argument("--all", action="store_true", help="also export failed (finished) episodes")
+    e.set_defaults(handler=_export)
+
+    q = sub.add_parser(
+        "quickstart",
+        help="offline demo: synthesize BabyAI data, index it, ablate strategies, report",
+        description="No API key, no internet: synthesizes BabyAI data, builds an index with "
+        "the packaged embedder, runs the retrieval-only policy for every strategy that needs "
+        "no LLM on held-out test tasks, and prints the report.",
+    )
+    q.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="output folder")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--tasks", type=int, default=None, help="held-out test tasks to run")
+    q.add_argument("--train-tasks", type=int, default=None, help="tasks to synthesize from")
+    q.add_argument("--workers", type=int, default=None)
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(handler=_quickstart)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="YAML or TOML file with the same settings")
+    p.add_argument("--env", help="environment name (see `lbi envs`)")
+    p.add_argument("--split", help="task split (default: test)")
+    tasks = p.add_mutually_exclusive_group()
+    tasks.add_argument("--tasks", type=int, help="first N tasks of the split")
+    tasks.add_argument("--task-ids", help="comma-separated task ids")
+    p.add_argument("--policy", choices=["llm", "retrieval"])
+    p.add_argument("--llm", help="openai:MODEL | anthropic:MODEL | scripted:FILE")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible server URL (local servers)")
+    p.add_argument("--llm-cache", type=Path, help="response cache (default: OUT/llm_cache)")
+    p.add_argument("--cache-mode", choices=["rw", "off", "replay"])
+    p.add_argument("--retrieval-llm", help="LLM that writes retrieval queries (default: --llm)")
+    p.add_argument("--index", type=Path, help="index directory (`lbi index build`)")
+    p.add_argument("--out", type=Path, help="run directory, e.g. runs/NAME")
+    p.add_argument("--workers", type=int, help="episodes in parallel (default 1)")
+    p.add_argument("--parallel", choices=["thread", "process"], help="worker kind")
+    p.add_argument("--seeds", type=int, help="seeds per task (default 1)")
+    p.add_argument("--seed", type=int, help="first seed (default 0)")
+    p.add_argument("--max-steps", type=int, help="step limit per episode")
+    p.add_argument(
+        "--retry-errors", action="store_true", default=None, help="rerun errored episodes"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other setting, dotted (e.g. agent.history_steps=3, retrieval.k=5); "
+        "VALUE is parsed as JSON when it can be",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from lbi_icl.runner.config import LLM_FREE_STRATEGIES, ConfigError, build_config
+
+    overrides: dict[str, Any] = {
+        "env": args.env,
+        "split": args.split,
+        "tasks": args.tasks,
+        "task_ids": [t for t in args.task_ids.split(",") if t] if args.task_ids else None,
+        "policy": args.policy,
+        "llm": args.llm,
+        "llm_base_url": args.llm_base_url,
+        "llm_cache": args.llm_cache,
+        "llm_cache_mode": args.cache_mode,
+        "retrieval_llm": args.retrieval_llm,
+        "index": args.index,
+        "out": args.out,
+        "workers": args.workers,
+        "parallel": args.parallel,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "retry_errors": args.retry_errors,
+    }
+    if args.ablate:
+        if args.strategies:
+            overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    elif args.strategy:
+        overrides["strategies"] = [args.strategy]
+    overrides.update(_parse_set(args.set))
+    try:
+        cfg = build_config(args.config, overrides)
+    except ConfigError as e:
+        raise CLIError(str(e)) from e
+    if args.ablate and not args.strategies and not _file_sets(args.config, "strategies"):
+        has_writer = cfg.query_writer_spec() is not None
+        names = ALL_STRATEGIES.split(",") if has_writer else list(LLM_FREE_STRATEGIES)
+        cfg = cfg.model_copy(update={"strategies": names})
+        cfg = type(cfg).model_validate(cfg.model_dump())
+    return cfg
+
+
+def _file_sets(path: Path | None, key: str) -> bool:
+    if path is None:
+        return False
+    from lbi_icl.runner.config import load_config_file
+
+    return key in load_config_file(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from lbi_icl.jsonl import DataError
+    from lbi_icl.runner import ConfigError, run_experiment
+    from lbi_icl.runner.report import build_report, rich_table
+
+    cfg = _config_from_args(args)
+    try:
+        summary = run_experiment(cfg, show_progress=False if args.no_progress else None)
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from e
+    console = Console()
+    console.print(rich_table(build_report(cfg.out)))
+    console.print(
+        f"{summary.ran} episode(s) run, {summary.skipped} already done, "
+        f"{summary.errors} error(s); results in {cfg.out} "
+        f"(`lbi report {cfg.out} --format html` for the HTML report)"
+    )
+    if summary.interrupted:
+        console.print("interrupted: rerun the same command to resume")
+        return 130
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lbi_icl.jsonl import DataError, atomic_write_text
+    from lbi_icl.runner.report import build_report, report, rich_table
+
+    try:
+        if args.format is None and args.output is None:
+            from rich.console import Console
+
+            Console().print(rich_table(build_report(args.run_dir)))
+            return 0
+        text = report(args.run_dir, args.format or "md")
+    except (DataError, FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    if args.output is not None:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
+    elif args.format == "html":
+        print(f"wrote {args.run_dir / 'report.html'}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from lbi_icl.jsonl import DataError
+    from lbi_icl.runner import export_run
+
+    try:
+        n = export_run(args.run_dir, args.out, include_all=args.all)
+    except (DataError, FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    print(f"wrote {n} trajectories to {args.out} (source kind agent_run)")
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    try:
+        from lbi_icl.runner.quickstart import quickstart
+    except ModuleNotFoundError as e:
+        raise CLIError(f"quickstart needs a piece that is not installed: {e}") from e
+    kwargs: dict[str, Any] = {"out": args.out, "seed": args.seed}
+    if args.tasks is not None:
+        kwargs["tasks"] = args.tasks
+    if args.train_tasks is not None:
+        kwargs["train_tasks"] = args.train_tasks
+    if args.workers is not None:
+        kwargs["workers"] = args.workers
+    quickstart(**kwargs, show_progress=not args.no_progress)
+    return 0

@@ -1,0 +1,199 @@
+"""`RunConfig`: everything that defines an experiment, loadable from YAML/TOML with
+command-line overrides on top (flags win over the file, the file wins over defaults).
+
+Configuration is data: the validated config is written into the run's manifest.json so a
+run can be reproduced and resumed. It never holds secrets; API keys come from env vars.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lbi_icl.agent.base import AgentConfig
+
+# Mirrors lbi_icl.retrieval.STRATEGIES (the facade fixes this tuple); kept here so that
+# validating a config never imports the retrieval stack (torch, faiss).
+KNOWN_STRATEGIES: tuple[str, ...] = (
+    "none",
+    "rag",
+    "instruction",
+    "observation",
+    "model",
+    "agentic",
+)
+# Strategies that need an LLM to write queries unless a template writer is configured.
+LLM_FREE_STRATEGIES: tuple[str, ...] = ("none", "rag", "instruction", "observation", "agentic")
+
+
+class ConfigError(ValueError):
+    """A config file or flag is wrong; the message names the file and the field."""
+
+
+class RunConfig(BaseModel):
+    """One experiment: tasks x seeds x strategies, with one policy and one index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(min_length=1)
+    env_options: dict[str, Any] = Field(default_factory=dict)
+    split: str = "test"
+    tasks: int | None = Field(default=None, ge=1, description="first N tasks of the split")
+    task_ids: list[str] | None = None
+    policy: Literal["llm", "retrieval"] = "retrieval"
+    llm: str | None = None
+    llm_base_url: str | None = None
+    llm_cache: Path | None = None  # default: <out>/llm_cache.sqlite (shared by strategies)
+    llm_cache_mode: Literal["rw", "off", "replay"] = "rw"
+    retrieval_llm: str | None = None  # query writer for model/agentic; default: `llm`
+    strategies: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    retrieval: dict[str, Any] = Field(default_factory=dict)  # RetrievalConfig fields
+    index: Path | None = None
+    out: Path
+    workers: int = Field(default=1, ge=1)
+    parallel: Literal["thread", "process"] = "thread"
+    seeds: int = Field(default=1, ge=1)
+    seed: int = 0
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    retry_errors: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shortcuts(cls, data: Any) -> Any:
+        """Accept the flat spellings users type: `max_steps`, `retrieval: rag`."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "max_steps" in data:
+            agent = dict(data.get("agent") or {})
+            agent["max_steps"] = data.pop("max_steps")
+            data["agent"] = agent
+        if isinstance(data.get("retrieval"), str):
+            data["strategies"] = [data.pop("retrieval")]
+        if isinstance(data.get("strategies"), str):
+            data["strategies"] = [s.strip() for s in data["strategies"].split(",") if s.strip()]
+        return data
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in KNOWN_STRATEGIES]
+        if bad:
+            known = ", ".join(KNOWN_STRATEGIES)
+            raise ValueError(f"unknown strategy {bad[0]!r}; choose from {known}")
+        if len(set(v)) != len(v):
+            raise ValueError("a strategy is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.policy == "llm" and not self.llm:
+            raise ValueError("policy 'llm' needs an LLM spec (llm: openai:MODEL | scripted:FILE)")
+        if self.tasks is not None and self.task_ids is not None:
+            raise ValueError("give either tasks (first N) or task_ids, not both")
+        if any(s != "none" for s in self.strategies) and self.index is None:
+            raise ValueError("strategies other than 'none' need an index directory (index: DIR)")
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def seed_list(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    def cache_path(self) -> Path:
+        return self.llm_cache if self.llm_cache is not None else self.out / "llm_cache.sqlite"
+
+    def query_writer_spec(self) -> str | None:
+        return self.retrieval_llm or (self.llm if self.policy == "llm" else None)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that change what an episode does. A resumed run must match them,
+        otherwise old and new episodes would be silently mixed in one table."""
+        return json.loads(
+            self.model_dump_json(
+                include={
+                    "env",
+                    "env_options",
+                    "split",
+                    "policy",
+                    "llm",
+                    "retrieval_llm",
+                    "retrieval",
+                    "agent",
+                }
+            )
+        )
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) config into a plain dict (safe loaders only)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such config file")
+    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"{p}: config must be .yaml, .yml, .toml or .json")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{p}: cannot parse: {e}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level")
+    # A file may nest everything under [run] (TOML style).
+    if set(data) == {"run"} and isinstance(data["run"], dict):
+        data = data["run"]
+    return data
+
+
+def _set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    cur = target
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {} if nxt is None else dict(nxt) if isinstance(nxt, Mapping) else {}
+            cur[part] = nxt
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def build_config(
+    file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """File settings, then overrides (dotted keys like `agent.max_steps`; None = not given)."""
+    data: dict[str, Any] = load_config_file(file) if file is not None else {}
+    # Flat spellings in the file are normalised before flags land on top of them.
+    if "max_steps" in data:
+        _set_dotted(data, "agent.max_steps", data.pop("max_steps"))
+    if isinstance(data.get("retrieval"), str):
+        data["strategies"] = [data.pop("retrieval")]
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "max_steps":
+            key = "agent.max_steps"
+        if key in ("tasks", "task_ids") and value is not None:
+            data.pop("task_ids" if key == "tasks" else "tasks", None)
+        _set_dotted(data, key, value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        where = str(file) if file is not None else "command line"
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(config)"
+            lines.append(f"{where}: field '{loc}': {err['msg']}")
+        raise ConfigError("\n".join(lines)) from e
