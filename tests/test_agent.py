@@ -599,3 +599,52 @@ def test_make_policy_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("oracle")  # type: ignore[arg-type]
     assert isinstance(make_policy("retrieval"), RetrievalPolicy)
+
+
+# -- with the real LLM layer and a real environment ------------------------------------------
+
+
+def test_with_the_real_scripted_llm() -> None:
+    from lbi_icl.llm import ScriptedLLM
+
+    llm = ScriptedLLM(["Reason: start\nAction: turn left", FORWARD, FORWARD], name="agent-test")
+    logs: list[StepLog] = []
+    result = run_episode(
+        CorridorEnv(goal=2),
+        TASK,
+        make_policy("llm", llm=llm),
+        FixedRetriever(),
+        config=AgentConfig(),
+        seed=0,
+        on_step=logs.append,
+    )
+    assert result.stop_reason == "done" and result.success
+    assert result.policy == "llm:scripted:agent-test"
+    assert [log.action for log in logs] == ["turn left", "go forward", "go forward"]
+
+
+@pytest.mark.babyai
+def test_babyai_episode_with_retrieval_policy() -> None:
+    from lbi_icl.envs import make_env
+
+    env = make_env("babyai", levels="BabyAI-GoToRedBallGrey-v0")
+    try:
+        task = env.tasks("test", limit=1)[0]
+        logs: list[StepLog] = []
+        result = run_episode(
+            env,
+            task,
+            make_policy("retrieval", seed=1),
+            FixedRetriever(),
+            config=AgentConfig(max_steps=12),
+            seed=1,
+            on_step=logs.append,
+        )
+    finally:
+        env.close()
+    assert result.stop_reason in {"done", "max_steps"}
+    assert result.error is None and all(log.executed and log.valid for log in logs)
+    assert result.trajectory is not None
+    assert len(result.trajectory.steps) == result.steps == len(logs)
+    assert result.trajectory.final_observation == logs[-1].next_observation
+    assert result.trajectory.metadata["policy"] == RETRIEVAL_POLICY_NAME
