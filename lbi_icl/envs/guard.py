@@ -93,10 +93,12 @@ def _worker_main(conn: Any, memory_limit_mb: int | None) -> None:
 
 
 def _default_start_method() -> str:
+    # fork: starts in milliseconds and never re-imports the caller's __main__ (spawn and
+    # forkserver do, which breaks scripts and notebooks without a `__main__` guard). The
+    # worker only runs our own code, so fork's caveat with threads in the parent (locks
+    # held at fork time) does not reach anything the worker touches.
     methods = mp.get_all_start_methods()
-    # forkserver forks workers from a clean single-threaded server: as fast as fork after
-    # the first start, without fork's deadlock risk in a multi-threaded parent.
-    return "forkserver" if "forkserver" in methods else "spawn"
+    return "fork" if "fork" in methods else "spawn"
 
 
 class SubprocessWorker:
