@@ -506,9 +506,10 @@ def _choose(
     observation: str = "You are at cell 0 of 3.",
     valid: list[str] | None = ACTIONS,
     step: int = 0,
+    call: int = 0,
+    episode_seed: int = 0,
 ) -> str:
     policy = make_policy("retrieval", seed=seed)
-    policy.reset(TASK, 0)
     ctx = StepContext(instruction="x", observation=observation, step=step)
     out = policy.act(
         PolicyInput(
@@ -516,6 +517,9 @@ def _choose(
             context=ctx,
             retrieval=RetrievalResult(strategy="s", items=items),
             valid_actions=valid,
+            seed=episode_seed,
+            task_id=TASK.id,
+            call=call,
         )
     )
     assert out.input_tokens == 0 and out.cost_usd == 0.0
@@ -546,10 +550,15 @@ def test_retrieval_policy_instruction_hits_match_position_by_observation() -> No
 
 
 def test_retrieval_policy_fallback_is_seeded() -> None:
-    picks = [[_choose([], seed=s) for _ in range(3)] for s in range(8)]
-    assert all(p == [_choose([], seed=s) for _ in range(3)] for s, p in enumerate(picks))
+    def walk(seed: int, episode_seed: int = 0) -> list[str]:
+        return [_choose([], seed=seed, episode_seed=episode_seed, call=c) for c in range(6)]
+
+    picks = [walk(s) for s in range(6)]
+    assert picks == [walk(s) for s in range(6)]  # same seeds, same choices
     assert all(a in ACTIONS for p in picks for a in p)
-    assert len({p[0] for p in picks}) > 1  # different seeds explore different actions
+    assert len({tuple(p) for p in picks}) > 1  # the policy seed matters
+    assert len({tuple(walk(0, e)) for e in range(6)}) > 1  # so does the episode seed
+    assert len(set(picks[0])) > 1  # and choices vary along an episode
     # Without valid actions and nothing retrieved there is no action at all.
     assert _choose([], valid=None) == ""
     assert _choose([_item(0, ["jump high"], 0)], valid=None) == "jump high"

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from lbi_icl.agent.base import AgentConfig, EpisodeResult, StepLog, StopReason
 from lbi_icl.agent.parse import parse_action
-from lbi_icl.agent.policies import Policy, PolicyInput
+from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
 from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256, render_messages
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
@@ -311,10 +311,18 @@ class _Episode:
 
         start = time.perf_counter()
         self.calls += 1
-        out = self._guard(
+        out: PolicyOutput = self._guard(
             "policy",
             self.policy.act,
-            PolicyInput(messages=messages, context=ctx, retrieval=retrieval, valid_actions=valid),
+            PolicyInput(
+                messages=messages,
+                context=ctx,
+                retrieval=retrieval,
+                valid_actions=valid,
+                seed=self.seed,
+                task_id=self.task.id,
+                call=index,
+            ),
         )
         model_s = time.perf_counter() - start
         tot.model_s += model_s

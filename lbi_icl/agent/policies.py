@@ -29,7 +29,9 @@ RETRIEVAL_POLICY_NAME = "retrieval (offline baseline)"
 
 
 class PolicyInput(BaseModel):
-    """Everything a policy may use to answer one step."""
+    """Everything a policy may use to answer one step. `seed`, `task_id` and `call` (the
+    policy-call index in the episode) let a policy derive per-step randomness without
+    keeping episode state, so one policy object can serve concurrent episodes."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -37,6 +39,9 @@ class PolicyInput(BaseModel):
     context: StepContext
     retrieval: RetrievalResult
     valid_actions: list[str] | None = None
+    seed: int = 0
+    task_id: str | None = None
+    call: int = 0
 
 
 class PolicyOutput(BaseModel):
@@ -61,7 +66,7 @@ class Policy(Protocol):
     needs_valid_actions: bool
 
     def reset(self, task: Task, seed: int) -> None:
-        """Start of an episode."""
+        """Start of an episode (the built-in policies keep no episode state)."""
         ...
 
     def act(self, request: PolicyInput) -> PolicyOutput: ...
@@ -77,15 +82,15 @@ class LLMPolicy:
     def __init__(self, llm: LLM, *, params: GenerationParams | None = None) -> None:
         self.llm = llm
         self.name = f"llm:{llm.spec}"
-        self._base = params or GenerationParams(max_tokens=512)
-        self._params = self._base
+        self.params = params or GenerationParams(max_tokens=512)
 
     def reset(self, task: Task, seed: int) -> None:
-        self._params = self._base.model_copy(update={"seed": seed})
+        pass
 
     def act(self, request: PolicyInput) -> PolicyOutput:
         start = time.perf_counter()
-        resp = self.llm.complete(request.messages, self._params)
+        params = self.params.model_copy(update={"seed": request.seed})
+        resp = self.llm.complete(request.messages, params)
         return PolicyOutput(
             text=resp.text,
             input_tokens=resp.usage.input_tokens,
@@ -140,11 +145,11 @@ class RetrievalPolicy:
     (`normalize_action`: case and punctuation ignored); when none is equal, the most similar
     valid action (difflib ratio on normalized strings) receives `weight * ratio` if the
     ratio is at least `min_similarity`. The highest total wins; ties go to the action voted
-    first. When nothing is retrieved or nothing matches, a random valid action is chosen
-    with an RNG seeded by (policy seed, episode seed, task id), so results do not depend on
-    episode order. Without a valid-action list the top next action is used as written, and
-    with nothing retrieved the policy gives no action (the loop counts it unparsable).
-    """
+    first. When nothing is retrieved or nothing matches, a random valid action (from the
+    sorted list) is chosen with an RNG seeded by (policy seed, episode seed, task id, call
+    index), so results depend neither on episode order nor on other episodes in flight.
+    Without a valid-action list the top next action is used as written, and with nothing
+    retrieved the policy gives no action (the loop counts it unparsable)."""
 
     kind = "retrieval"
     needs_valid_actions = True
@@ -153,10 +158,9 @@ class RetrievalPolicy:
         self.name = RETRIEVAL_POLICY_NAME
         self.seed = seed
         self.min_similarity = min_similarity
-        self._rng = random.Random(f"{seed}")
 
     def reset(self, task: Task, seed: int) -> None:
-        self._rng = random.Random(f"{self.seed}:{seed}:{task.id}")
+        pass
 
     def _best_match(self, action: str, valid: list[str]) -> tuple[str | None, float]:
         key = normalize_action(action)
@@ -204,7 +208,8 @@ class RetrievalPolicy:
             )
             how: Literal["vote", "random", "none"] = "vote"
         elif valid:
-            action = self._rng.choice(sorted(valid))
+            rng = random.Random(f"{self.seed}:{request.seed}:{request.task_id}:{request.call}")
+            action = rng.choice(sorted(valid))
             reason = "retrieval-only baseline: no retrieved example matched; random valid action."
             how = "random"
         else:
