@@ -51,6 +51,13 @@ _EXPORTS: dict[str, str] = {
     "make_policy": "lbi_icl.agent.policies",
     "run_episode": "lbi_icl.agent.loop",
     "parse_action": "lbi_icl.agent.parse",
+    # runner
+    "RunConfig": "lbi_icl.runner.config",
+    "RunSummary": "lbi_icl.runner.run",
+    "run_experiment": "lbi_icl.runner.run",
+    "report": "lbi_icl.runner.report",
+    "build_report": "lbi_icl.runner.report",
+    "export_run": "lbi_icl.runner.export",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import inspect
 import json
 import logging
 import multiprocessing
@@ -321,6 +322,9 @@ def _list_tasks(config: RunConfig) -> list[Task]:
 
     env = make_env(config.env, **config.env_options)
     try:
+        # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
+        if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
+            return env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
         return env.tasks(config.split)
     finally:
         env.close()
