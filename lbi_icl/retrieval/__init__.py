@@ -1,0 +1,61 @@
+"""Retrieval strategies by name: none, rag, instruction, observation, model, agentic.
+
+`make_retriever(strategy, index, config)` is the one entry point; every strategy shares the
+selection rules of `retrieval.select` and the rendering of `retrieval.render`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lbi_icl.index.load import ExampleIndex
+    from lbi_icl.retrieval.base import Retriever
+    from lbi_icl.retrieval.config import RetrievalConfig
+
+STRATEGIES = ("none", "rag", "instruction", "observation", "model", "agentic")
+
+_CLASSES = {
+    "none": ("lbi_icl.retrieval.none", "NoRetriever"),
+    "rag": ("lbi_icl.retrieval.rag", "RagRetriever"),
+    "instruction": ("lbi_icl.retrieval.instruction", "InstructionRetriever"),
+    "observation": ("lbi_icl.retrieval.observation", "ObservationRetriever"),
+    "model": ("lbi_icl.retrieval.model", "ModelRetriever"),
+    "agentic": ("lbi_icl.retrieval.agentic", "AgenticRetriever"),
+}
+
+
+def make_retriever(
+    strategy: str, index: ExampleIndex | None, config: RetrievalConfig | None = None
+) -> Retriever:
+    """A retriever for `strategy` over `index` ('none' accepts index=None)."""
+    if strategy not in _CLASSES:
+        raise ValueError(f"unknown retrieval strategy {strategy!r}; choose from {STRATEGIES}")
+    if strategy != "none" and index is None:
+        raise ValueError(f"retrieval strategy {strategy!r} needs an index (use 'none' without)")
+    module, cls = _CLASSES[strategy]
+    return getattr(importlib.import_module(module), cls)(index, config)
+
+
+_EXPORTS = {
+    "RetrievalConfig": "lbi_icl.retrieval.config",
+    "Retriever": "lbi_icl.retrieval.base",
+    "StepContext": "lbi_icl.retrieval.base",
+    "RetrievedItem": "lbi_icl.retrieval.base",
+    "RetrievalResult": "lbi_icl.retrieval.base",
+    "render_item": "lbi_icl.retrieval.render",
+    "count_tokens": "lbi_icl.retrieval.render",
+    "template_query": "lbi_icl.retrieval.model",
+}
+
+__all__ = ["STRATEGIES", "make_retriever", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lbi_icl.retrieval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
