@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
@@ -541,6 +542,26 @@ def test_retrieval_policy_rank_weighted_vote() -> None:
     assert _choose([top, b[0], b[1]]) == "turn left"  # 1 > 1/2 + 1/3
     assert _choose([top, *b]) == "go forward"  # 1 < 1/2 + 1/3 + 1/4
     assert _choose(list(reversed([top, *b]))) == "go forward"  # rank, not list order, counts
+
+
+def test_retrieval_policy_near_equal_actions() -> None:
+    valid = ["open door to kitchen", "open door to hallway", "look around"]
+    # 'opens door to kitchen' is near-equal to one valid action: it gets weight * ratio.
+    assert _choose([_item(0, ["opens door to kitchen"], 0)], valid=valid) == "open door to kitchen"
+    near = _item(0, ["opens door to kitchen"], 0)
+    exact = _item(1, ["look around"], 0)  # 1/2 < 1 * ratio (~0.98)
+    assert _choose([near, exact], valid=valid) == "open door to kitchen"
+    # Far from every valid action: no vote, random fallback among the valid actions.
+    policy = RetrievalPolicy(min_similarity=0.8)
+    ctx = StepContext(instruction="x", observation="o")
+    res = RetrievalResult(strategy="s", items=[_item(0, ["eat the plant"], 0)])
+    assert policy.vote(res, ctx, valid) == {}
+    strict = RetrievalPolicy(min_similarity=1.01)
+    res = RetrievalResult(strategy="s", items=[_item(0, ["opens door to kitchen"], 0)])
+    assert strict.vote(res, ctx, valid) == {}
+    assert policy.vote(res, ctx, valid)["open door to kitchen"] == pytest.approx(
+        difflib.SequenceMatcher(None, "opens door to kitchen", "open door to kitchen").ratio()
+    )
 
 
 def test_retrieval_policy_instruction_hits_match_position_by_observation() -> None:

@@ -144,12 +144,14 @@ class RetrievalPolicy:
     the valid action its next action names. Names are compared as normalized strings
     (`normalize_action`: case and punctuation ignored); when none is equal, the most similar
     valid action (difflib ratio on normalized strings) receives `weight * ratio` if the
-    ratio is at least `min_similarity`. The highest total wins; ties go to the action voted
-    first. When nothing is retrieved or nothing matches, a random valid action (from the
-    sorted list) is chosen with an RNG seeded by (policy seed, episode seed, task id, call
-    index), so results depend neither on episode order nor on other episodes in flight.
-    Without a valid-action list the top next action is used as written, and with nothing
-    retrieved the policy gives no action (the loop counts it unparsable)."""
+    ratio is at least `min_similarity` (above 1.0: exact normalized matches only). The
+    highest total wins; ties go to the action voted first. When nothing is retrieved or
+    nothing matches, a random valid action (from the sorted list) is chosen with an RNG
+    seeded by (policy seed, episode seed, task id, call index), so results depend neither
+    on episode order nor on other episodes in flight. Without a valid-action list the top
+    next action is used as written, and with nothing retrieved the policy gives no action
+    (the loop counts it unparsable).
+    """
 
     kind = "retrieval"
     needs_valid_actions = True
@@ -162,19 +164,16 @@ class RetrievalPolicy:
     def reset(self, task: Task, seed: int) -> None:
         pass
 
-    def _best_match(self, action: str, valid: list[str]) -> tuple[str | None, float]:
+    def _best_match(self, action: str, by_key: dict[str, str]) -> tuple[str | None, float]:
         key = normalize_action(action)
-        best, best_ratio = None, 0.0
-        for candidate in valid:
-            cand_key = normalize_action(candidate)
-            if cand_key == key:
-                return candidate, 1.0
-            ratio = difflib.SequenceMatcher(None, key, cand_key).ratio()
-            if ratio > best_ratio:
-                best, best_ratio = candidate, ratio
-        if best is not None and best_ratio >= self.min_similarity:
-            return best, best_ratio
-        return None, 0.0
+        if key in by_key:
+            return by_key[key], 1.0
+        if self.min_similarity > 1.0 or not key:
+            return None, 0.0
+        close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=self.min_similarity)
+        if not close:
+            return None, 0.0
+        return by_key[close[0]], difflib.SequenceMatcher(None, key, close[0]).ratio()
 
     def vote(
         self, retrieval: RetrievalResult, ctx: StepContext, valid: list[str] | None
@@ -182,6 +181,9 @@ class RetrievalPolicy:
         """Action -> total weight, in first-voted order."""
         examples = [it for it in retrieval.items if it.kind == "example" and it.window]
         examples.sort(key=lambda it: it.rank)
+        by_key: dict[str, str] = {}
+        for candidate in valid or []:
+            by_key.setdefault(normalize_action(candidate), candidate)  # first spelling wins
         totals: dict[str, float] = {}
         for r, item in enumerate(examples):
             nxt = next_action_of(item, ctx)
@@ -191,7 +193,7 @@ class RetrievalPolicy:
             if valid is None:
                 target, sim = nxt.strip(), 1.0
             else:
-                target, sim = self._best_match(nxt, valid)
+                target, sim = self._best_match(nxt, by_key)
             if target is not None:
                 totals[target] = totals.get(target, 0.0) + weight * sim
         return totals
