@@ -261,6 +261,17 @@ class ExampleIndex:
         return [c.text for c in self.chunks]
 
     # -- lifecycle -------------------------------------------------------------------
+    def warm(self, *, dense: bool = True) -> None:
+        """Load lazily opened parts now (BM25, vectors, the embedder) so the first query's
+        latency measures retrieval, not loading."""
+        self.bm25("observation")
+        if self.manifest.counts.chunks:
+            self.bm25("docs")
+        if dense:
+            for field in ("instruction", "description", "docs"):
+                self.vectors(field)  # type: ignore[arg-type]
+            self.embed_query("warm up")
+
     def close(self) -> None:
         self._examples_fh.close()
 

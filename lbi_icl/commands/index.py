@@ -1,0 +1,166 @@
+"""`lbi index build|add|info|query`: build, extend, inspect and query example indexes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lbi_icl.cli import CLIError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("index", help="build, extend, inspect and query example indexes")
+    isub = p.add_subparsers(dest="index_command", metavar="SUBCOMMAND", required=True)
+
+    b = isub.add_parser("build", help="build an index directory from trajectories (+ docs)")
+    b.add_argument("--trajectories", nargs="+", type=Path, required=True, metavar="FILE")
+    b.add_argument("--docs", nargs="+", type=Path, default=[], metavar="FILE")
+    b.add_argument("--out", type=Path, required=True, help="index directory (e.g. indexes/NAME)")
+    b.add_argument(
+        "--embedder",
+        default=None,
+        help="sentence-transformers name or local path, or 'hash[:DIM]' "
+        "(default: packaged all-MiniLM-L6-v2)",
+    )
+    b.add_argument("--bm25-engine", choices=["bm25s", "rank-bm25"], default="bm25s")
+    b.add_argument("--chunk-words", type=int, default=200, help="doc chunk size in words")
+    b.add_argument("--chunk-overlap", type=int, default=40, help="doc chunk overlap in words")
+    b.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    b.set_defaults(handler=_build)
+
+    a = isub.add_parser("add", help="append trajectories to an index (atomic)")
+    a.add_argument("dir", type=Path)
+    a.add_argument("--trajectories", nargs="+", type=Path, required=True, metavar="FILE")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_add)
+
+    i = isub.add_parser("info", help="what an index holds and how it was built")
+    i.add_argument("dir", type=Path)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(handler=_info)
+
+    q = isub.add_parser("query", help="top-k rows of one field for a text")
+    q.add_argument("dir", type=Path)
+    q.add_argument(
+        "--field", choices=["instruction", "observation", "description", "docs"], required=True
+    )
+    q.add_argument("--text", required=True)
+    q.add_argument("-k", type=int, default=5)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_query)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into CLIError (message, exit 1, no traceback)."""
+    from lbi_icl.embed import EmbedderError
+    from lbi_icl.index.build import IndexBuildError
+    from lbi_icl.index.store import IndexFormatError
+    from lbi_icl.jsonl import DataError
+
+    try:
+        yield
+    except (IndexFormatError, IndexBuildError, EmbedderError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from e
+    except DataError as e:
+        raise CLIError(f"{e}\n(run `lbi data validate` to list every bad line)") from e
+
+
+def _print_manifest(manifest: Any, as_json: bool, verb: str, out: Path) -> None:
+    if as_json:
+        print(json.dumps(manifest.model_dump(mode="json"), indent=2))
+        return
+    c = manifest.counts
+    print(
+        f"{verb} {out}: {c.examples} examples, {c.steps} steps, {c.documents} documents "
+        f"({c.chunks} chunks); embedder {manifest.embedder.id}; {manifest.build_seconds:.2f} s"
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lbi_icl.embed import load_embedder
+    from lbi_icl.index import BM25Params, IndexConfig, build_index
+
+    with user_errors():
+        try:
+            config = IndexConfig(
+                bm25=BM25Params(engine=args.bm25_engine),
+                chunk_words=args.chunk_words,
+                chunk_overlap=args.chunk_overlap,
+            )
+        except ValueError as e:
+            raise CLIError(f"bad index option: {e}") from e
+        if config.chunk_overlap >= config.chunk_words:
+            raise CLIError("--chunk-overlap must be smaller than --chunk-words")
+        manifest = build_index(
+            args.trajectories,
+            args.out,
+            docs=args.docs,
+            embedder=load_embedder(args.embedder),
+            config=config,
+        )
+    _print_manifest(manifest, args.json, "built", args.out)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from lbi_icl.index import add_to_index
+
+    with user_errors():
+        manifest = add_to_index(args.dir, args.trajectories)
+    _print_manifest(manifest, args.json, "updated", args.dir)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from lbi_icl.index import load_index
+
+    with user_errors():
+        index = load_index(args.dir)
+        summary = index.summary
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"index {args.dir}", show_header=False)
+    t.add_column("key")
+    t.add_column("value")
+    for key, value in summary.items():
+        t.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    Console().print(t)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from lbi_icl.index import load_index
+    from lbi_icl.index.query import query_index
+
+    with user_errors():
+        index = load_index(args.dir)
+        rows = query_index(index, args.field, args.text, args.k)
+    if args.json:
+        print(
+            json.dumps(
+                {"field": args.field, "text": args.text, "k": args.k, "hits": rows}, indent=2
+            )
+        )
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{args.field} ~ {args.text!r}")
+    cols = [c for c in rows[0] if c != "rank"] if rows else ["id", "score"]
+    t.add_column("#", justify="right")
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    fmt: Callable[[Any], str] = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    for r in rows:
+        t.add_row(str(r["rank"]), *[fmt(r[c]) for c in cols])
+    Console().print(t)
+    return 0

@@ -1,0 +1,221 @@
+"""Offline retrieval benchmark (`lbi eval-retrieval`): how good is each strategy without an
+LLM in the loop?
+
+For every step i of every held-out trajectory the step context is (instruction, history
+steps[:i], observation o_i, task id, env) and the gold next action is a_i. Per strategy:
+
+- action hit@k: the gold action equals the action at the matched position of one of the
+  (at most k, after the token budget) retrieved windows. *exact*: equal after collapsing
+  whitespace; *verb*: equal after `action_verb` (lowercase; first word, plus the second when
+  it is a particle such as 'up', 'on', 'left': 'pick up pot' -> 'pick up',
+  'go forward' -> 'go forward', 'open door' -> 'open').
+- MRR: 1 / rank of the first exact (and verb) hit, 0 when none; averaged over steps.
+- same-task precision@k: share of the k slots filled by examples with the held-out
+  trajectory's task label (`metadata['task']`, else the task id without its last
+  '/'-part); only when the held-out trajectory has one.
+- tokens injected per step (rendered examples, ceil(chars / 4)), items per step, and
+  retrieval latency p50 / p95 (query-writing LLM time excluded).
+
+k applies to every strategy: m1 = m2 = k_instruction = rag_max_docs = k, except agentic,
+which splits k as m1 = ceil(k / 2) observation hits plus m2 = k - m1 model hits, so every
+strategy fills the same k slots. Metrics are deterministic for the same inputs (latencies
+are measurements and vary).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from lbi_icl.data import Task, Trajectory
+from lbi_icl.index.build import task_label
+from lbi_icl.index.load import ExampleIndex
+from lbi_icl.llm.base import LLM
+from lbi_icl.retrieval import STRATEGIES, make_retriever
+from lbi_icl.retrieval.base import RetrievedItem, StepContext
+from lbi_icl.retrieval.config import RetrievalConfig
+
+log = logging.getLogger(__name__)
+
+PARTICLES = frozenset(
+    {"up", "down", "on", "off", "in", "into", "out", "at", "to", "from", "left", "right"}
+    | {"forward", "back", "backward", "around", "over"}
+)
+
+
+def exact_action(action: str) -> str:
+    return " ".join(action.split())
+
+
+def action_verb(action: str) -> str:
+    words = re.findall(r"[a-z]+", action.lower())
+    if not words:
+        return ""
+    if len(words) > 1 and words[1] in PARTICLES:
+        return f"{words[0]} {words[1]}"
+    return words[0]
+
+
+def predicted_action(item: RetrievedItem) -> str | None:
+    """The action at the item's matched position (None for documents or a final match)."""
+    if item.kind != "example" or item.matched_step is None or item.span is None:
+        return None
+    pos = item.matched_step - item.span[0]
+    return item.window[pos].action if 0 <= pos < len(item.window) else None
+
+
+class StrategyMetrics(BaseModel):
+    strategy: str
+    steps: int
+    k: int
+    hit_exact: float | None
+    hit_verb: float | None
+    mrr_exact: float | None
+    mrr_verb: float | None
+    same_task_precision: float | None
+    items_per_step: float
+    tokens_per_step: float
+    dropped_per_step: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    llm_seconds: float
+
+
+class RetrievalEvalReport(BaseModel):
+    index: str
+    embedder: str
+    heldout_trajectories: int
+    heldout_steps: int
+    k: int
+    heldout_ids_in_index: int
+    strategies: list[StrategyMetrics]
+    config: dict[str, object]
+
+
+def strategy_config(base: RetrievalConfig, strategy: str, k: int) -> RetrievalConfig:
+    m1 = math.ceil(k / 2) if strategy == "agentic" else k
+    m2 = k - m1 if strategy == "agentic" else k
+    return base.model_copy(update={"m1": m1, "m2": m2, "k_instruction": k, "rag_max_docs": k})
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(float(np.mean(values)), 6) if values else None
+
+
+def evaluate_retrieval(
+    index: ExampleIndex,
+    heldout: Iterable[Trajectory],
+    *,
+    strategies: Sequence[str] = STRATEGIES,
+    k: int = 5,
+    config: RetrievalConfig | None = None,
+    llm: LLM | None = None,
+    max_steps: int | None = None,
+) -> RetrievalEvalReport:
+    """Run every strategy on every held-out step; see the module docstring for metrics."""
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown retrieval strategy {s!r}; choose from {STRATEGIES}")
+    base = config or RetrievalConfig()
+    trajs = list(heldout)
+    index.warm(dense=any(s != "none" for s in strategies))
+    in_index = sum(1 for t in trajs if t.id in index._idx)
+    if in_index:
+        log.warning("%d held-out trajectories are also in the index (ids match)", in_index)
+    labels = index.meta_values.get("label", [])
+    label_col = index.meta_column("label")
+    results: list[StrategyMetrics] = []
+    n_steps = 0
+    for strategy in strategies:
+        retriever = make_retriever(strategy, index, strategy_config(base, strategy, k))
+        hit_e: list[float] = []
+        hit_v: list[float] = []
+        rr_e: list[float] = []
+        rr_v: list[float] = []
+        prec: list[float] = []
+        items_n: list[int] = []
+        toks: list[int] = []
+        dropped: list[int] = []
+        lat: list[float] = []
+        llm_s = 0.0
+        n_steps = 0
+        for traj in trajs:
+            tid = traj.task_id or traj.id
+            retriever.reset(Task(id=tid, env=traj.env, instruction=traj.instruction))
+            label = task_label(traj.task_id, traj.metadata)
+            for i, step in enumerate(traj.steps):
+                if max_steps is not None and n_steps >= max_steps:
+                    break
+                n_steps += 1
+                ctx = StepContext(
+                    instruction=traj.instruction,
+                    observation=step.observation,
+                    history=list(traj.steps[:i]),
+                    step=i,
+                    task_id=traj.task_id,
+                    env=traj.env,
+                )
+                res = retriever.retrieve(ctx, llm)
+                items = res.items[:k]
+                lat.append(res.latency_s)
+                llm_s += res.llm_latency_s
+                items_n.append(len(items))
+                toks.append(sum(it.tokens for it in items))
+                dropped.append(len(res.dropped))
+                gold_e, gold_v = exact_action(step.action), action_verb(step.action)
+                first_e = first_v = 0
+                for rank, it in enumerate(items, start=1):
+                    pred = predicted_action(it)
+                    if pred is None:
+                        continue
+                    if not first_e and exact_action(pred) == gold_e:
+                        first_e = rank
+                    if not first_v and action_verb(pred) == gold_v:
+                        first_v = rank
+                hit_e.append(1.0 if first_e else 0.0)
+                hit_v.append(1.0 if first_v else 0.0)
+                rr_e.append(1.0 / first_e if first_e else 0.0)
+                rr_v.append(1.0 / first_v if first_v else 0.0)
+                if label is not None and strategy not in ("none", "rag"):
+                    same = sum(
+                        1
+                        for it in items
+                        if it.kind == "example"
+                        and labels[int(label_col[index.index_of(it.id)])] == label
+                    )
+                    prec.append(same / k)
+        has_examples = strategy not in ("none", "rag")
+        lat_ms = np.asarray(lat, dtype=np.float64) * 1000 if lat else np.zeros(1)
+        results.append(
+            StrategyMetrics(
+                strategy=strategy,
+                steps=n_steps,
+                k=k,
+                hit_exact=_mean(hit_e) if has_examples else None,
+                hit_verb=_mean(hit_v) if has_examples else None,
+                mrr_exact=_mean(rr_e) if has_examples else None,
+                mrr_verb=_mean(rr_v) if has_examples else None,
+                same_task_precision=_mean(prec),
+                items_per_step=_mean(items_n) or 0.0,
+                tokens_per_step=_mean(toks) or 0.0,
+                dropped_per_step=_mean(dropped) or 0.0,
+                latency_p50_ms=round(float(np.percentile(lat_ms, 50)), 3),
+                latency_p95_ms=round(float(np.percentile(lat_ms, 95)), 3),
+                llm_seconds=round(llm_s, 3),
+            )
+        )
+    return RetrievalEvalReport(
+        index=str(index.path),
+        embedder=index.manifest.embedder.id,
+        heldout_trajectories=len(trajs),
+        heldout_steps=n_steps,
+        k=k,
+        heldout_ids_in_index=in_index,
+        strategies=results,
+        config=base.model_dump(mode="json"),
+    )
