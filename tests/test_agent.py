@@ -678,3 +678,25 @@ def test_babyai_episode_with_retrieval_policy() -> None:
     assert len(result.trajectory.steps) == result.steps == len(logs)
     assert result.trajectory.final_observation == logs[-1].next_observation
     assert result.trajectory.metadata["policy"] == RETRIEVAL_POLICY_NAME
+
+
+def test_valid_actions_listed_only_when_short_enough() -> None:
+    llm = FakeLLM([FORWARD])
+    _run(CorridorEnv(goal=1), llm, list_valid_actions=3)
+    user = llm.calls[0][1].content
+    assert "## Valid actions\n- go forward\n- turn left\n- turn right" in user
+    assert user.index("## Valid actions") > user.index(SECTION_CURRENT)
+    llm = FakeLLM([FORWARD])
+    _run(CorridorEnv(goal=1), llm, list_valid_actions=2)
+    assert "## Valid actions" not in llm.calls[0][1].content
+
+
+def test_agent_config_rejects_nonsense() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_unparsable"):
+        AgentConfig(max_unparsable=0)
+    with pytest.raises(ValidationError, match="history_steps"):
+        AgentConfig(history_steps=-1)
+    with pytest.raises(ValidationError, match="max_step"):
+        AgentConfig(max_step=3)  # type: ignore[call-arg]  # typo: unknown field

@@ -18,17 +18,17 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = 30
-    max_total_tokens: int | None = None
+    max_steps: int = Field(30, ge=0)  # policy calls
+    max_total_tokens: int | None = None  # policy + query-writer tokens
     max_cost_usd: float | None = None
     max_wall_s: float | None = None
-    max_unparsable: int = 3  # consecutive unparsable outputs before giving up
-    history_steps: int = 5  # last N steps shown in the prompt
-    observation_chars: int = 2000  # long observations are truncated to this many chars
+    max_unparsable: int = Field(3, ge=1)  # consecutive unparsable outputs before giving up
+    history_steps: int = Field(5, ge=0)  # last N steps shown in the prompt
+    observation_chars: int = Field(2000, ge=0)  # history observations cut to this many chars
     log_prompts: bool = True
     # Additions (compatible: all defaulted).
-    current_observation_chars: int | None = 8000  # the current observation's own limit
-    list_valid_actions: int = 0  # list the env's valid actions in the prompt when <= this many
+    current_observation_chars: int | None = Field(8000, ge=0)  # the current one's own limit
+    list_valid_actions: int = Field(0, ge=0)  # list valid actions in the prompt if <= this
     # When the env lists valid actions, an answer naming none of them is not executed; it
     # counts toward `max_unparsable` like an unparsable answer. False: send it anyway.
     require_valid_action: bool = True

@@ -168,6 +168,7 @@ class _Episode:
         self.bad_in_a_row = 0
         self._warned_cost = False
         self._step_index = 0
+        self.action_space = ""
 
     # -- helpers -----------------------------------------------------------------------
     def _guard(self, what: str, fn: Callable[..., T], *args: Any) -> T:
@@ -296,7 +297,7 @@ class _Episode:
         env_before = tot.env_s
         valid = self._valid_actions()
         messages = render_messages(
-            action_space_text=self._guard("env.action_space_text", self.env.action_space_text),
+            action_space_text=self.action_space,
             instruction=self.task.instruction,
             observation=obs,
             history=self.shown,
@@ -393,6 +394,7 @@ class _Episode:
             self._guard("policy.reset", self.policy.reset, self.task, self.seed)
             self._guard("retriever.reset", self.retriever.reset, self.task)
             self.observation = self._timed_env("env.reset", self.env.reset, self.task)
+            self.action_space = self._guard("env.action_space_text", self.env.action_space_text)
             while True:
                 stop = self._limit_reached(started)
                 if stop is not None:
@@ -402,7 +404,7 @@ class _Episode:
                 if self.done:
                     stop = "done"
                     break
-                if self.bad_in_a_row >= self.config.max_unparsable:
+                if self.bad_in_a_row and self.bad_in_a_row >= self.config.max_unparsable:
                     stop = "unparsable"
                     break
         except _StepFailure as failure:
