@@ -87,7 +87,9 @@ class _StubServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     # --- what tests read -------------------------------------------------------------
@@ -282,3 +284,22 @@ class AnthropicStubServer(_StubServer):
             529: "overloaded_error",
         }.get(reply.status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": reply.error_message}}
+
+
+# Environment variables the LLM layer and the SDKs read; tests clear them so a developer's
+# real keys or base URLs can never leak into (or change) a test run.
+LLM_ENV_VARS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+)
+
+
+def clear_llm_env(monkeypatch: Any) -> None:
+    """Remove every LLM-related environment variable for the duration of a test."""
+    for name in LLM_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)

@@ -105,10 +105,10 @@ class ResponseCache:
                 conn = sqlite3.connect(
                     self.path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
+                conn.execute("PRAGMA busy_timeout=60000")
+                conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
-                raise LLMConfigError(f"cannot open LLM cache {self.path}: {exc}") from exc
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute("PRAGMA synchronous=NORMAL")
+                raise LLMConfigError(f"{self.path} is not a usable LLM cache: {exc}") from None
             self._local.conn = conn
             with self._conns_lock:
                 self._conns.append(conn)

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from lbi_icl.llm.errors import (
     CacheMissError,
     LLMAuthError,
     LLMConfigError,
+    LLMError,
     LLMRequestError,
     LLMUnavailableError,
 )
@@ -198,6 +200,15 @@ class RemoteLLM:
     ) -> LLMResponse:
         msgs = coerce_messages(messages)
         params = params or GenerationParams()
+        try:
+            resp = self._complete(msgs, params)
+        except LLMError:
+            self.usage.add_error(self.backend, self.model)
+            raise
+        self.usage.add(resp)
+        return resp
+
+    def _complete(self, msgs: list[Message], params: GenerationParams) -> LLMResponse:
         start = time.perf_counter()
         if self.cache is None:
             resp = self._call(msgs, params, start)
@@ -214,20 +225,26 @@ class RemoteLLM:
                     resp = self._from_cache(key, start)
                     if resp is None:
                         resp = self._call(msgs, params, start)
-                        self.cache.put(
-                            key,
-                            request_json(self.backend, self.model, msgs, params),
-                            CachedResponse(
-                                text=resp.text,
-                                usage=resp.usage,
-                                cost_usd=resp.cost_usd,
-                                latency_s=resp.latency_s,
-                                backend=self.backend,
-                                model=self.model,
-                            ),
-                        )
-        self.usage.add(resp)
+                        self._store(key, msgs, params, resp)
         return resp
+
+    def _store(
+        self, key: str, msgs: list[Message], params: GenerationParams, resp: LLMResponse
+    ) -> None:
+        """Record a paid-for answer; a failing cache write is logged, not raised."""
+        assert self.cache is not None
+        entry = CachedResponse(
+            text=resp.text,
+            usage=resp.usage,
+            cost_usd=resp.cost_usd,
+            latency_s=resp.latency_s,
+            backend=self.backend,
+            model=self.model,
+        )
+        try:
+            self.cache.put(key, request_json(self.backend, self.model, msgs, params), entry)
+        except sqlite3.Error as exc:
+            log.warning("%s: could not write LLM cache %s: %s", self.spec, self.cache.path, exc)
 
     def describe(self) -> LLMInfo:
         return LLMInfo(

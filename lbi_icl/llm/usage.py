@@ -22,6 +22,7 @@ class UsageRow(BaseModel):
     cache_hits: int = 0
     offline_calls: int = 0  # scripted / offline answers
     retries: int = 0
+    errors: int = 0  # calls that raised (auth, rejected, retries exhausted, cache miss)
     input_tokens: int = 0  # uncached calls only
     output_tokens: int = 0
     known_cost_usd: float = 0.0  # sum over uncached calls with a known price
@@ -76,6 +77,12 @@ class UsageTotals:
         with self._lock:
             self._total._add(resp)
             self._by_model.setdefault(key, UsageRow())._add(resp)
+
+    def add_error(self, backend: str, model: str) -> None:
+        """Count a call that raised instead of returning a response."""
+        with self._lock:
+            self._total.errors += 1
+            self._by_model.setdefault(f"{backend}:{model}", UsageRow()).errors += 1
 
     def snapshot(self) -> UsageSnapshot:
         with self._lock:
