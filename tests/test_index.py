@@ -199,10 +199,10 @@ def test_version_mismatch_and_bad_manifest(built: Path, tmp_path: Path) -> None:
     with pytest.raises(IndexFormatError, match="format version 99"):
         load_index(path)
     mpath.write_text('{"format_version": 1, "lbi')
-    with pytest.raises(IndexFormatError, match="manifest.json: not valid JSON"):
+    with pytest.raises(IndexFormatError, match=r"manifest\.json: not valid JSON"):
         load_index(path)
 
 
 def test_embedder_mismatch_is_an_error(built: Path) -> None:
-    with pytest.raises(IndexMismatchError, match="hash-bow-v1@64.*hash-bow-v1@32"):
+    with pytest.raises(IndexMismatchError, match=r"hash-bow-v1@64.*hash-bow-v1@32"):
         load_index(built, embedder=HashEmbedder(32))
