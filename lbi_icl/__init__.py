@@ -32,6 +32,12 @@ _EXPORTS: dict[str, str] = {
     "GenerationParams": "lbi_icl.llm.base",
     "LLMResponse": "lbi_icl.llm.base",
     "Usage": "lbi_icl.llm.base",
+    "make_llm": "lbi_icl.llm.factory",
+    "ScriptedLLM": "lbi_icl.llm.scripted",
+    "UsageTotals": "lbi_icl.llm.usage",
+    "LLMError": "lbi_icl.llm.errors",
+    "LLMAuthError": "lbi_icl.llm.errors",
+    "CacheMissError": "lbi_icl.llm.errors",
     # embed
     "Embedder": "lbi_icl.embed",
     # envs
