@@ -1,0 +1,60 @@
+"""Smoke run of the speed/scale benchmark (benchmarks/retrieval/bench.py) at 2k pairs, so
+the script cannot rot: every phase runs (corpus, engine comparison, build and serve in fresh
+processes) and its numbers are sane."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "retrieval" / "bench.py"
+
+
+def test_bench_smoke_2k(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    cmd = [
+        sys.executable,
+        str(BENCH),
+        "--sizes",
+        "2k",
+        "--queries",
+        "8",
+        "--engines-at",
+        "2k",
+        "--engine-queries-rank",
+        "4",
+        "--throughput",
+        "off",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    (size,) = report["sizes"]
+    assert size["pairs"] == 2000
+    build, serve = size["build"], size["serve"]
+    assert build["steps"] == 2000  # the corpus has exactly the requested pairs
+    assert 0 < build["examples"] < 2000
+    assert build["embed_s"] + build["bm25_s"] + build["read_parse_s"] <= build["build_s"] + 1e-6
+    assert sum(c["unique"] for c in build["embed_calls"]) > 0
+    assert build["peak_rss_mb"] > 20 and serve["peak_rss_mb"] > 20
+    assert size["index_bytes"] > size["corpus_bytes"] // 4
+    for name in ("observation", "instruction", "agentic"):
+        s = serve["strategies"][name]
+        assert s["latency"]["n"] == 8
+        assert 0 < s["latency"]["p50_ms"] <= s["latency"]["p95_ms"]
+        assert s["mean_items"] > 0
+    # agentic = observation hits + dense hits: more candidates than observation alone
+    # (both may then be cut to the same count by the prompt token budget)
+    cands = {k: v["mean_candidates"] for k, v in serve["strategies"].items()}
+    assert cands["agentic"] > cands["observation"]
+    eng = report["engines"]
+    assert {e["engine"].split()[0] for e in eng["engines"]} == {"rank-bm25", "bm25s"}
+    # same BM25 formula on both sides: top-5 lists largely agree
+    assert eng["overlap_at_k"]["bm25s/robertson vs rank-bm25/eps0"] >= 0.6
+    assert {t["name"] for t in report["targets"]} >= {"observation_p50_ms", "load_s"}
+    assert "Build (embedder: hash)" in proc.stdout
