@@ -87,7 +87,10 @@ def _eval(args: argparse.Namespace) -> int:
         "p50 ms",
         "p95 ms",
     ):
-        t.add_column(col, justify="left" if col == "strategy" else "right")
+        if col == "strategy":
+            t.add_column(col, no_wrap=True, min_width=11)
+        else:
+            t.add_column(col, justify="right")
     for m in report.strategies:
         t.add_row(
             m.strategy,
