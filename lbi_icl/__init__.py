@@ -40,6 +40,16 @@ _EXPORTS: dict[str, str] = {
     "CacheMissError": "lbi_icl.llm.errors",
     # embed
     "Embedder": "lbi_icl.embed",
+    "HashEmbedder": "lbi_icl.embed",
+    "load_embedder": "lbi_icl.embed",
+    # index
+    "build_index": "lbi_icl.index.build",
+    "build_index_from": "lbi_icl.index.build",
+    "add_to_index": "lbi_icl.index.build",
+    "load_index": "lbi_icl.index.load",
+    "ExampleIndex": "lbi_icl.index.load",
+    "IndexConfig": "lbi_icl.index.manifest",
+    "IndexManifest": "lbi_icl.index.manifest",
     # envs
     "Env": "lbi_icl.envs.base",
     "StepResult": "lbi_icl.envs.base",
@@ -49,6 +59,10 @@ _EXPORTS: dict[str, str] = {
     "StepContext": "lbi_icl.retrieval.base",
     "RetrievedItem": "lbi_icl.retrieval.base",
     "RetrievalResult": "lbi_icl.retrieval.base",
+    "RetrievalConfig": "lbi_icl.retrieval.config",
+    "STRATEGIES": "lbi_icl.retrieval",
+    "make_retriever": "lbi_icl.retrieval",
+    "evaluate_retrieval": "lbi_icl.retrieval.evaluate",
     # agent
     "AgentConfig": "lbi_icl.agent.base",
     "StepLog": "lbi_icl.agent.base",
