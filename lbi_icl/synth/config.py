@@ -1,0 +1,136 @@
+"""Synthesis configuration and report (the paper's Table 1 counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Explorer = Literal["expert", "noisy_expert", "random", "llm"]
+TaskSource = Literal["env", "self_instruct"]
+Writer = Literal["offline", "llm"]
+Kind = Literal["abstract", "summarize"]
+
+
+class SynthConfig(BaseModel):
+    """Everything that decides the output; its hash guards resumption (same config only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str
+    env_options: dict[str, Any] = Field(default_factory=dict)
+    split: str = "train"
+    tasks: int = Field(default=50, ge=1, description="tasks after the task stage")
+    seed: int = 0
+    # 1. tasks
+    task_source: TaskSource = "env"
+    tasks_per_document: int = Field(default=3, ge=1)
+    # 2. rollouts: every task is rolled out once per explorer, in this order
+    explorers: list[Explorer] = Field(default_factory=lambda: ["expert", "noisy_expert"])
+    epsilon: float = Field(default=0.2, ge=0.0, le=1.0)
+    max_steps: int = Field(default=40, ge=1)
+    # 3. backward construction
+    window_min: int = Field(default=1, ge=1)
+    window_max: int | None = Field(default=10, ge=1)
+    windows_per_trajectory: int | None = Field(default=24, ge=1)
+    kinds: list[Kind] = Field(default_factory=lambda: ["abstract", "summarize"])
+    writer: Writer = "offline"
+    # 4. filters
+    repeat_filter: bool = True
+    env_check: bool = True
+    committee: list[str] = Field(default_factory=list, description="LLM specs; unanimous")
+    dedup: bool = True
+    # LLM used by self-instruct, the llm explorer and the llm writer (spec, for provenance)
+    llm: str | None = None
+    temperature: float = 0.0
+    save_raw: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthConfig:
+        if self.window_max is not None and self.window_max < self.window_min:
+            raise ValueError(f"window_max ({self.window_max}) < window_min ({self.window_min})")
+        if not self.explorers:
+            raise ValueError("explorers: at least one")
+        if not self.kinds:
+            raise ValueError("kinds: at least one of abstract, summarize")
+        return self
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed from any parts, identical across processes and Python versions (no hash())."""
+    blob = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
+
+
+# Stage counters, in the order of the paper's Table 1.
+COUNT_KEYS: tuple[str, ...] = (
+    "documents",
+    "tasks",
+    "rollouts_attempted",
+    "rollouts_skipped",
+    "raw_trajectories",
+    "raw_steps",
+    "windows",
+    "examples_backward",
+    "dropped_env_check",
+    "repeat_steps_removed",
+    "dropped_committee",
+    "dropped_duplicates",
+    "examples_final",
+)
+
+
+class SynthReport(BaseModel):
+    """What a synthesis produced, stage by stage; saved next to the output as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: SynthConfig
+    output: str
+    raw_output: str | None = None
+    complete: bool = False
+    tasks_done: int = 0
+    counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
+    by_explorer: dict[str, dict[str, int]] = Field(default_factory=dict)
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(default_factory=dict)  # why rollouts were skipped
+    stages: dict[str, Any] = Field(default_factory=dict)  # which implementation ran each stage
+    llm_calls: int = 0
+    llm_input_tokens: int = 0
+    llm_output_tokens: int = 0
+    llm_cost_usd: float | None = None
+    seconds: dict[str, float] = Field(default_factory=dict)  # wall time per stage
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def table_rows(self) -> list[tuple[str, str]]:
+        c = self.counts
+        raw = max(c.get("raw_trajectories", 0), 1)
+        rows = [
+            ("documents", str(c.get("documents", 0))),
+            ("tasks", str(c.get("tasks", 0))),
+            (
+                "raw trajectories",
+                f"{c.get('raw_trajectories', 0)}  ({c.get('rollouts_skipped', 0)} skipped, "
+                f"{c.get('raw_steps', 0)} steps)",
+            ),
+            ("windows", str(c.get("windows", 0))),
+            ("examples after backward construction", str(c.get("examples_backward", 0))),
+            ("  - failed the environment check", str(c.get("dropped_env_check", 0))),
+            ("  - repeated steps removed (steps)", str(c.get("repeat_steps_removed", 0))),
+            ("  - rejected by the committee", str(c.get("dropped_committee", 0))),
+            ("  - exact duplicates", str(c.get("dropped_duplicates", 0))),
+            (
+                "examples after filtering",
+                f"{c.get('examples_final', 0)}  "
+                f"({c.get('examples_final', 0) / raw:.1f} per raw trajectory)",
+            ),
+        ]
+        return rows

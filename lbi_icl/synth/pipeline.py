@@ -1,0 +1,486 @@
+"""The paper's Algorithm 1, streamed and resumable.
+
+documents → tasks → rollouts → backward construction → filters, task by task in a fixed
+order. After each task its examples (and raw trajectories) are appended to the output and
+a small state file records how many tasks are done and how many bytes each output holds.
+A rerun after a crash truncates the outputs to those sizes and continues with the next
+task; every random choice is seeded from (seed, task, explorer), never from a shared
+stream, so a killed-and-resumed run writes exactly the bytes a clean run writes.
+
+Files next to OUT.jsonl: OUT.raw.jsonl (raw trajectories; windows replay from them),
+OUT.jsonl.state.json (resume state, kept when done) and OUT.report.json (stage counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lbi_icl.data import Trajectory
+from lbi_icl.envs.base import Env
+from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl
+from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message
+from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
+from lbi_icl.synth.base import Relabeler, WindowChecker
+from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
+from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
+from lbi_icl.synth.relabelers import get_checker, get_relabeler
+from lbi_icl.synth.rollout import (
+    Rollout,
+    rollout_expert,
+    rollout_llm,
+    rollout_noisy_expert,
+    rollout_random,
+)
+from lbi_icl.synth.self_instruct import SynthTask, env_tasks, self_instruct
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+
+class SynthState(BaseModel):
+    """The resume record (OUT.jsonl.state.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = STATE_VERSION
+    fingerprint: str
+    tasks: list[SynthTask]
+    tasks_done: int = 0
+    out_bytes: int = 0
+    raw_bytes: int = 0
+    report: SynthReport
+
+
+class SynthConflictError(ValueError):
+    """The output exists from another configuration (or without a state file)."""
+
+
+def paths_for(out: Path) -> dict[str, Path]:
+    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return {
+        "out": out,
+        "raw": out.with_name(f"{stem}.raw.jsonl"),
+        "state": out.with_name(f"{out.name}.state.json"),
+        "report": out.with_name(f"{stem}.report.json"),
+    }
+
+
+class _CountedLLM:
+    """Passes calls through and adds their usage to the report."""
+
+    def __init__(self, inner: LLM, report: SynthReport):
+        self.inner = inner
+        self.spec = inner.spec
+        self._report = report
+
+    def complete(
+        self, messages: list[Message], params: GenerationParams | None = None
+    ) -> LLMResponse:
+        resp = self.inner.complete(messages, params)
+        r = self._report
+        r.llm_calls += 1
+        r.llm_input_tokens += resp.usage.input_tokens
+        r.llm_output_tokens += resp.usage.output_tokens
+        if resp.cost_usd is not None:
+            r.llm_cost_usd = (r.llm_cost_usd or 0.0) + resp.cost_usd
+        return resp
+
+
+def _truncate(path: Path, size: int) -> None:
+    if not path.exists():
+        if size:
+            raise SynthConflictError(f"{path}: missing, but the state file says {size} bytes")
+        return
+    if path.stat().st_size < size:
+        raise SynthConflictError(
+            f"{path}: shorter ({path.stat().st_size} bytes) than the state file records "
+            f"({size}); it was changed outside the synthesis — rerun with overwrite"
+        )
+    with open(path, "rb+") as fh:
+        fh.truncate(size)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+class _Run:
+    def __init__(
+        self,
+        config: SynthConfig,
+        out: Path,
+        env: Env,
+        llm: LLM | None,
+        committee: list[LLM],
+        report: SynthReport,
+    ):
+        self.config = config
+        self.env = env
+        self.report = report
+        self.llm = _CountedLLM(llm, report) if llm is not None else None
+        self.committee = (
+            Committee([_CountedLLM(m, report) for m in committee], seed=config.seed)
+            if committee
+            else None
+        )
+        self.relabeler = self._make_relabeler()
+        self.checker: WindowChecker | None = get_checker(env.name) if config.env_check else None
+        self.seen: set[str] = set()
+        if "llm" in config.explorers and self.llm is None:
+            raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")
+        report.config = config
+        report.raw_output = None
+
+    def _make_relabeler(self) -> Relabeler:
+        c = self.config
+        if c.writer == "llm":
+            if self.llm is None:
+                raise ValueError("writer 'llm' needs an LLM (--llm SPEC)")
+            return LLMRelabeler(
+                self.llm, kinds=tuple(c.kinds), temperature=c.temperature, seed=c.seed
+            )
+        return get_relabeler(self.env.name)
+
+    def stages(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "tasks": "env task list" if c.task_source == "env" else f"self-instruct ({c.llm})",
+            "explorers": list(c.explorers),
+            "writer": getattr(self.relabeler, "name", type(self.relabeler).__name__),
+            "env_check": self.checker.name if self.checker is not None else None,
+            "committee": list(c.committee),
+        }
+
+    # -- stage 2 ----------------------------------------------------------------------
+
+    def rollout(self, st: SynthTask, explorer: str) -> Rollout:
+        c, env = self.config, self.env
+        seed = stable_seed(c.seed, st.uid, explorer)
+        if explorer == "expert":
+            return rollout_expert(env, st.task, st.uid, max_steps=c.max_steps)
+        if explorer == "noisy_expert":
+            return rollout_noisy_expert(
+                env, st.task, st.uid, epsilon=c.epsilon, seed=seed, max_steps=c.max_steps
+            )
+        if explorer == "random":
+            return rollout_random(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)
+        if explorer == "llm":
+            if self.llm is None:
+                raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")
+            return rollout_llm(
+                env,
+                st.task,
+                st.uid,
+                self.llm,
+                seed=seed % (2**31),
+                max_steps=c.max_steps,
+                temperature=c.temperature,
+            )
+        raise ValueError(f"unknown explorer {explorer!r}")
+
+    # -- one task: stages 2-4 -----------------------------------------------------------
+
+    def process(self, st: SynthTask) -> tuple[list[Trajectory], list[Trajectory]]:
+        c, r = self.config, self.report
+        raws: list[Trajectory] = []
+        examples: list[Trajectory] = []
+        for explorer in c.explorers:
+            per = r.by_explorer.setdefault(explorer, {"attempted": 0, "raw": 0, "examples": 0})
+            per["attempted"] += 1
+            r.add("rollouts_attempted")
+            t0 = time.perf_counter()
+            try:
+                ro = self.rollout(st, explorer)
+            except Exception as e:  # a crashing env skips this rollout, not the run
+                log.warning("%s on %s failed: %s", explorer, st.uid, e)
+                ro = Rollout(None, f"error: {type(e).__name__}")
+            self._time("rollouts", t0)
+            if ro.trajectory is None or not ro.trajectory.steps:
+                r.add("rollouts_skipped")
+                why = ro.skipped or "empty trajectory"
+                r.skipped[why] = r.skipped.get(why, 0) + 1
+                continue
+            traj = ro.trajectory
+            raws.append(traj)
+            per["raw"] += 1
+            r.add("raw_trajectories")
+            r.add("raw_steps", len(traj.steps))
+            new = self.backward_and_filter(traj)
+            per["examples"] += len(new)
+            examples.extend(new)
+        return raws, examples
+
+    def backward_and_filter(self, parent: Trajectory) -> list[Trajectory]:
+        c, r = self.config, self.report
+        windows = select_windows(
+            len(parent.steps),
+            min_len=c.window_min,
+            max_len=c.window_max,
+            cap=c.windows_per_trajectory,
+            seed=stable_seed(c.seed, parent.id, "windows"),
+        )
+        r.add("windows", len(windows))
+        kept: list[Trajectory] = []
+        for start, end in windows:
+            t0 = time.perf_counter()
+            instructions = [
+                wi for wi in self.relabeler.relabel(parent, start, end) if wi.kind in c.kinds
+            ]
+            self._time("backward", t0)
+            per_kind: dict[str, int] = {}
+            for wi in instructions:
+                index = per_kind.get(wi.kind, 0)
+                per_kind[wi.kind] = index + 1
+                example = window_example(parent, start, end, wi, index)
+                r.add("examples_backward")
+                t0 = time.perf_counter()
+                ok = self.filter(parent, start, end, wi, example)
+                self._time("filters", t0)
+                if ok is not None:
+                    kept.append(ok)
+                    r.add("examples_final")
+                    r.by_kind[wi.kind] = r.by_kind.get(wi.kind, 0) + 1
+        return kept
+
+    def filter(
+        self, parent: Trajectory, start: int, end: int, wi: Any, example: Trajectory
+    ) -> Trajectory | None:
+        c, r = self.config, self.report
+        if self.checker is not None and not self.checker.check(parent, start, end, wi):
+            r.add("dropped_env_check")
+            return None
+        if c.repeat_filter:
+            example, dropped = drop_repeated_steps(example)
+            r.add("repeat_steps_removed", dropped)
+        if self.committee is not None:
+            verdict = self.committee.judge(example)
+            if not verdict.keep:
+                r.add("dropped_committee")
+                return None
+            example.source["committee"] = verdict.votes
+        if c.dedup:
+            key = content_key(example)
+            if key in self.seen:
+                r.add("dropped_duplicates")
+                return None
+            self.seen.add(key)
+        return example
+
+    def _time(self, stage: str, t0: float) -> None:
+        s = self.report.seconds
+        s[stage] = round(s.get(stage, 0.0) + time.perf_counter() - t0, 3)
+
+
+def _resolve_llms(
+    config: SynthConfig, llm: LLM | None, committee: list[LLM] | None
+) -> tuple[LLM | None, list[LLM]]:
+    needs_llm = (
+        config.task_source == "self_instruct" or "llm" in config.explorers or config.writer == "llm"
+    )
+    if llm is None and needs_llm:
+        if config.llm is None:
+            raise ValueError(
+                "this configuration needs an LLM (self-instruct, llm explorer or llm writer): "
+                "pass --llm SPEC"
+            )
+        from lbi_icl.llm import make_llm
+
+        llm = make_llm(config.llm)
+    if committee is None:
+        committee = []
+        if config.committee:
+            from lbi_icl.llm import make_llm
+
+            committee = [make_llm(spec) for spec in config.committee]
+    return llm, committee
+
+
+def synthesize(
+    config: SynthConfig,
+    out: Path | str,
+    *,
+    llm: LLM | None = None,
+    committee: list[LLM] | None = None,
+    env: Env | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> SynthReport:
+    """Run (or resume) a synthesis into `out` (plain .jsonl); returns the stage counts.
+
+    `llm` serves self-instruct, the llm explorer and the llm writer (default: built from
+    `config.llm`); `committee` overrides the members named in `config.committee`; `env`
+    overrides `make_env(config.env, **config.env_options)`. A rerun with the same config
+    resumes; a different config is refused unless `overwrite`.
+    """
+    out = Path(out)
+    if out.suffix == ".gz":
+        raise ValueError(f"{out}: synthesis appends record by record; use a plain .jsonl path")
+    p = paths_for(out)
+    fingerprint = config.fingerprint()
+    state = _load_state(p["state"])
+    if state is not None and state.fingerprint != fingerprint and not overwrite:
+        raise SynthConflictError(
+            f"{out} was started with a different configuration ({p['state']}); pass "
+            "overwrite=True (--overwrite) to start again"
+        )
+    if state is None and _size(out) > 0 and not overwrite:
+        raise SynthConflictError(
+            f"{out} exists and has no state file; pass --overwrite to replace it"
+        )
+    if overwrite:
+        for path in p.values():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        state = None
+    if state is not None and state.report.complete:
+        log.info("%s is already complete", out)
+        return state.report
+
+    llm, committee_llms = _resolve_llms(config, llm, committee)
+    own_env = env is None
+    if env is None:
+        from lbi_icl.envs.registry import make_env
+
+        env = make_env(config.env, **config.env_options)
+    try:
+        return _run(config, out, p, env, llm, committee_llms, state, fingerprint, progress)
+    finally:
+        if own_env:
+            env.close()
+
+
+def _load_state(path: Path) -> SynthState | None:
+    if not path.exists():
+        return None
+    try:
+        return SynthState.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise SynthConflictError(f"{path}: unreadable resume state ({e}); pass --overwrite") from e
+
+
+def _save_state(path: Path, state: SynthState) -> None:
+    atomic_write_text(path, state.model_dump_json(indent=1))
+
+
+def _run(
+    config: SynthConfig,
+    out: Path,
+    p: dict[str, Path],
+    env: Env,
+    llm: LLM | None,
+    committee: list[LLM],
+    state: SynthState | None,
+    fingerprint: str,
+    progress: bool,
+) -> SynthReport:
+    started = time.perf_counter()
+    report = state.report if state is not None else SynthReport(config=config, output=str(out))
+    run = _Run(config, out, env, llm, committee, report)
+    report.raw_output = str(p["raw"]) if config.save_raw else None
+    if state is None:
+        t0 = time.perf_counter()
+        docs = env.documents()
+        report.counts["documents"] = len(docs)
+        run._time("documents", t0)
+        t0 = time.perf_counter()
+        if config.task_source == "self_instruct":
+            assert run.llm is not None
+            tasks = self_instruct(
+                env,
+                docs,
+                run.llm,
+                split=config.split,
+                n=config.tasks,
+                per_document=config.tasks_per_document,
+                seed=config.seed,
+                temperature=config.temperature,
+            )
+        else:
+            tasks = [
+                SynthTask(uid=t.id, task=t) for t in env_tasks(env, config.split, config.tasks)
+            ]
+        run._time("tasks", t0)
+        report.counts["tasks"] = len(tasks)
+        for path in (p["out"], p["raw"]):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        state = SynthState(fingerprint=fingerprint, tasks=tasks, report=report)
+        _save_state(p["state"], state)
+    else:
+        _truncate(p["out"], state.out_bytes)
+        if config.save_raw:
+            _truncate(p["raw"], state.raw_bytes)
+        if config.dedup and state.out_bytes:
+            run.seen = {content_key(t) for t in read_jsonl(p["out"], Trajectory)}
+        log.info("resuming %s at task %d/%d", out, state.tasks_done, len(state.tasks))
+    report.stages = run.stages()
+
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(JsonlAppender(p["out"]))
+        raw_writer = stack.enter_context(JsonlAppender(p["raw"])) if config.save_raw else None
+        bar = stack.enter_context(_progress(progress, len(state.tasks), state.tasks_done))
+        for k in range(state.tasks_done, len(state.tasks)):
+            st = state.tasks[k]
+            raws, examples = run.process(st)
+            if raw_writer is not None:
+                for t in raws:
+                    raw_writer.write(t)
+            for t in examples:
+                writer.write(t)
+            # Records are flushed (not fsynced): enough for a killed process; the state
+            # file below is written atomically and fsynced, and names the byte sizes.
+            state.tasks_done = k + 1
+            state.out_bytes = _size(p["out"])
+            state.raw_bytes = _size(p["raw"]) if config.save_raw else 0
+            report.tasks_done = k + 1
+            _save_state(p["state"], state)
+            bar(report)
+    report.complete = True
+    report.seconds["total"] = round(
+        report.seconds.get("total", 0.0) + time.perf_counter() - started, 3
+    )
+    _save_state(p["state"], state)
+    atomic_write_text(p["report"], json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+    return report
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
+    """A rich progress bar over tasks (stderr); yields an update(report) callback."""
+    if not enabled:
+        yield lambda report: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]synthesize"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+    ) as prog:
+        bar = prog.add_task("", total=total, completed=done)
+
+        def update(report: SynthReport) -> None:
+            c = report.counts
+            prog.update(
+                bar,
+                completed=report.tasks_done,
+                description=(
+                    f"raw {c['raw_trajectories']} · windows {c['windows']} · "
+                    f"backward {c['examples_backward']} · kept {c['examples_final']}"
+                ),
+            )
+
+        yield update
