@@ -158,3 +158,16 @@ def test_parse_spec() -> None:
     assert parse_spec("openai:gpt-4o") == ("openai", "gpt-4o")
     assert parse_spec("OpenAI:llama3:8b") == ("openai", "llama3:8b")
     assert parse_spec("scripted:/a/b.json") == ("scripted", "/a/b.json")
+
+
+def test_scripted_pickles(tmp_path: Path) -> None:
+    import pickle
+
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(["a", "b"]))
+    llm = make_llm(f"scripted:{f}")
+    llm.complete(_u("x"))
+    clone = pickle.loads(pickle.dumps(llm))
+    assert clone.complete(_u("x")).text == "a"  # a worker starts the script afresh
+    in_code = pickle.loads(pickle.dumps(ScriptedLLM(["p", "q"], name="mem")))
+    assert (in_code.spec, in_code.complete(_u("x")).text) == ("scripted:mem", "p")

@@ -8,7 +8,7 @@ imports its SDK when it is built.
 
 from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message, Usage
 from lbi_icl.llm.cache import CacheMode, ResponseCache, cache_key
-from lbi_icl.llm.core import LOCAL_PLACEHOLDER_KEY, LLMInfo
+from lbi_icl.llm.core import LOCAL_PLACEHOLDER_KEY, LLMInfo, describe_llm
 from lbi_icl.llm.errors import (
     CacheMissError,
     LLMAuthError,
@@ -49,6 +49,7 @@ __all__ = [
     "UsageTotals",
     "cache_key",
     "cost_usd",
+    "describe_llm",
     "load_script",
     "make_llm",
     "parse_spec",

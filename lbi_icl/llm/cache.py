@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -85,7 +86,7 @@ class ResponseCache:
         self.path = Path(path)
         self.mode: CacheMode = mode
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[tuple[int, sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         if mode == "off":
             return
@@ -100,6 +101,8 @@ class ResponseCache:
     # --- connections ----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None  # inherited through fork: SQLite connections must not cross processes
         if conn is None:
             try:
                 conn = sqlite3.connect(
@@ -110,8 +113,9 @@ class ResponseCache:
             except sqlite3.Error as exc:
                 raise LLMConfigError(f"{self.path} is not a usable LLM cache: {exc}") from None
             self._local.conn = conn
+            self._local.pid = os.getpid()
             with self._conns_lock:
-                self._conns.append(conn)
+                self._conns.append((os.getpid(), conn))
         return conn
 
     def _init_schema(self) -> None:
@@ -136,8 +140,9 @@ class ResponseCache:
         """Close every thread's connection (call once no thread uses the cache any more)."""
         with self._conns_lock:
             conns, self._conns = self._conns, []
-        for conn in conns:
-            conn.close()
+        for pid, conn in conns:
+            if pid == os.getpid():  # a forked child leaves its parent's connections alone
+                conn.close()
         self._local = threading.local()
 
     # --- reads and writes ---------------------------------------------------------------

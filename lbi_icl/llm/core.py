@@ -18,7 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.llm.base import GenerationParams, LLMResponse, Message, Usage
-from lbi_icl.llm.cache import CachedResponse, ResponseCache, cache_key, request_json
+from lbi_icl.llm.cache import (
+    CachedResponse,
+    CacheMode,
+    ResponseCache,
+    cache_key,
+    request_json,
+)
 from lbi_icl.llm.errors import (
     CacheMissError,
     LLMAuthError,
@@ -259,6 +265,19 @@ class RemoteLLM:
             cache_mode=self._cache_mode,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as configuration only (for worker processes): the child rebuilds the
+        client and re-reads the key from its own environment, so no key is ever pickled."""
+        kwargs = {
+            "base_url": self.base_url,
+            "timeout_s": self.timeout_s,
+            "max_retries": self.max_retries,
+            "max_concurrency": self.max_concurrency,
+            "backoff": self.backoff,
+        }
+        cache = (self._cache_path, self._cache_mode) if self._cache_path is not None else None
+        return (_rebuild, (type(self), self.model, kwargs, cache))
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
@@ -344,3 +363,25 @@ class RemoteLLM:
             backend=self.backend,
             retries=attempt,
         )
+
+
+def _rebuild(
+    cls: type[RemoteLLM],
+    model: str,
+    kwargs: dict[str, Any],
+    cache: tuple[str, CacheMode] | None,
+) -> RemoteLLM:
+    return cls(model, cache=ResponseCache(*cache) if cache else None, **kwargs)
+
+
+def describe_llm(llm: Any) -> LLMInfo:
+    """A key-free description of any LLM, for manifests: its own `describe()` when it has
+    one, else what its `spec` says (e.g. a test double)."""
+    describe = getattr(llm, "describe", None)
+    if callable(describe):
+        info = describe()
+        if isinstance(info, LLMInfo):
+            return info
+    spec = str(getattr(llm, "spec", type(llm).__name__))
+    backend, _, model = spec.partition(":")
+    return LLMInfo(spec=spec, backend=backend or "unknown", model=model or spec)

@@ -303,8 +303,25 @@ class ScriptedLLM:
             script_sha256=self._script_sha256,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """File scripts pickle as their path (a worker process reloads the file and starts
+        the script from the beginning); in-code scripts pickle as their script."""
+        if self._script_sha256 is not None:
+            return (ScriptedLLM.from_file, (self.model,))
+        if self._fn is not None:
+            return (_rebuild_fn, (self._fn, self.model))  # works if the callable pickles
+        return (_rebuild_script, (self.script, self.model))
+
     def close(self) -> None:
         pass
 
     def __repr__(self) -> str:
         return f"ScriptedLLM(spec={self.spec!r}, offline=True)"
+
+
+def _rebuild_fn(fn: Callable[[list[Message]], str], name: str) -> ScriptedLLM:
+    return ScriptedLLM(fn, name=name)
+
+
+def _rebuild_script(script: Script, name: str) -> ScriptedLLM:
+    return ScriptedLLM(script, name=name)
