@@ -313,3 +313,22 @@ def test_describe_llm_for_any_llm() -> None:
     assert (info.backend, info.model) == ("fake", "thing")
     with OpenAIStubServer(["x"]) as srv:
         assert describe_llm(_llm("openai", srv)).base_url == srv.base_url
+
+
+def test_stub_server_exhaustion_and_callables() -> None:
+    with OpenAIStubServer(["only"], repeat_last=False) as srv:
+        llm = _llm("openai", srv, max_retries=0)
+        assert llm.complete(USER).text == "only"
+        with pytest.raises(LLMUnavailableError, match="stub exhausted"):
+            llm.complete(USER)
+    seen: list[str] = []
+
+    def by_body(body: dict) -> str:
+        seen.append(body["model"])
+        return body["messages"][-1]["content"][::-1]
+
+    with AnthropicStubServer(by_body) as srv:
+        assert _llm("anthropic", srv).complete(USER).text == "esaelp olleh yas"
+    assert seen == ["claude-3-5-haiku-latest"]
+    with pytest.raises(ValueError):
+        OpenAIStubServer([])
