@@ -70,7 +70,11 @@ def _limit_memory(limit_mb: int) -> None:
         pass
 
 
-def _worker_main(conn: Any, memory_limit_mb: int | None) -> None:
+def _worker_main(conn: Any, parent_end: Any, memory_limit_mb: int | None) -> None:
+    # A forked child inherits the parent's end of the pipe; close it, or the child never
+    # sees EOF (and never exits) when the parent dies.
+    with contextlib.suppress(Exception):
+        parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     if memory_limit_mb:
         _limit_memory(memory_limit_mb)
@@ -124,7 +128,8 @@ class SubprocessWorker:
         self._name = name
         self._proc: Any = None
         self._conn: Any = None
-        self.restarts = 0
+        self._started = False
+        self.restarts = 0  # fresh workers started after a kill or crash
 
     @property
     def alive(self) -> bool:
@@ -133,7 +138,10 @@ class SubprocessWorker:
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_worker_main, args=(child, self.memory_limit_mb), name=self._name, daemon=True
+            target=_worker_main,
+            args=(child, parent, self.memory_limit_mb),
+            name=self._name,
+            daemon=True,
         )
         proc.start()
         child.close()
@@ -141,9 +149,10 @@ class SubprocessWorker:
 
     def call(self, fn: Callable[..., Any], *args: Any, timeout_s: float, **kwargs: Any) -> Any:
         if not self.alive:
-            if self._proc is not None:
+            if self._started:
                 self.restarts += 1
             self._start()
+            self._started = True
         assert self._conn is not None
         try:
             self._conn.send((fn, args, kwargs))

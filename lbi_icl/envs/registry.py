@@ -33,7 +33,7 @@ class EnvInfo(BaseModel):
     name: str
     target: str  # 'module:attr' or a description of an in-process factory
     installed: bool
-    install_hint: str  # command that installs the missing dependencies ('' when installed)
+    install_hint: str  # command that installs its dependencies ('' for plugins)
     description: str
     origin: str  # 'builtin' | 'entry-point' | 'registered'
     missing: list[str] = []  # modules / executables that were not found
@@ -181,7 +181,7 @@ def list_envs() -> list[EnvInfo]:
                 name=name,
                 target=e.target_text(),
                 installed=not missing,
-                install_hint=e.install_hint if missing else "",
+                install_hint=e.install_hint,
                 description=e.description,
                 origin=e.origin,
                 missing=missing,

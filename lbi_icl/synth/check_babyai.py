@@ -64,6 +64,8 @@ def _track_carried(instr: Any, env: Any) -> None:
     if carried is None:
         return
     for leaf in _leaves(instr):
+        if hasattr(leaf, "preCarrying"):  # reset_verifier assumes empty hands
+            leaf.preCarrying = carried
         for attr in ("desc", "desc_move"):
             desc = getattr(leaf, attr, None)
             if (

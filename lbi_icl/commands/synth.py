@@ -1,0 +1,201 @@
+"""`lbi synthesize`: the Learn-by-interact data synthesis (Algorithm 1) for one
+environment, with per-stage counts (the paper's Table 1)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from lbi_icl.cli import CLIError
+
+EXPLORERS = ("expert", "noisy_expert", "random", "llm")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "synthesize",
+        help="synthesize agent data for an environment (self-instruct, rollouts, "
+        "backward construction, filters)",
+        description="Runs the paper's Algorithm 1. Offline by default (env task list, "
+        "expert explorers, hindsight relabeler, environment check); --llm switches the "
+        "task, rollout and writer stages to an LLM. Rerunning the same command resumes an "
+        "interrupted run; the output is the same bytes either way.",
+    )
+    p.add_argument("--env", required=True, help="environment name (see `lbi envs`)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--tasks", type=int, default=50, help="number of tasks (default 50)")
+    p.add_argument("--out", type=Path, required=True, help="output .jsonl")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--llm", default=None, help="LLM spec, e.g. openai:gpt-4o-mini")
+    p.add_argument("--llm-cache", type=Path, default=None, help="SQLite response cache")
+    p.add_argument(
+        "--task-source",
+        choices=["env", "self_instruct"],
+        default=None,
+        help="default: self_instruct with --llm, else env",
+    )
+    p.add_argument("--tasks-per-document", type=int, default=3)
+    p.add_argument(
+        "--explorers",
+        default=None,
+        help=f"comma list of {', '.join(EXPLORERS)} (default: llm with --llm, "
+        "else expert,noisy_expert)",
+    )
+    p.add_argument("--epsilon", type=float, default=0.2, help="detour rate of noisy_expert")
+    p.add_argument("--max-steps", type=int, default=40, help="rollout step limit")
+    p.add_argument("--window-min", type=int, default=1)
+    p.add_argument("--window-max", type=int, default=10, help="0 = no limit")
+    p.add_argument(
+        "--windows-per-trajectory", type=int, default=24, help="sampled cap; 0 = all windows"
+    )
+    p.add_argument("--kinds", default="abstract,summarize")
+    p.add_argument(
+        "--writer",
+        choices=["offline", "llm"],
+        default=None,
+        help="default: llm with --llm, else the env's offline relabeler",
+    )
+    p.add_argument(
+        "--committee",
+        default="",
+        help="comma list of LLM specs judging each example (unanimous); empty = off",
+    )
+    p.add_argument("--no-env-check", action="store_true")
+    p.add_argument("--no-repeat-filter", action="store_true")
+    p.add_argument("--no-dedup", action="store_true")
+    p.add_argument("--no-raw", action="store_true", help="do not keep raw trajectories")
+    p.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="environment option (repeatable), e.g. levels='[\"BabyAI-GoToLocal-v0\"]'",
+    )
+    p.add_argument("--overwrite", action="store_true", help="start again from scratch")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_synthesize)
+
+
+def _env_options(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--env-option {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from lbi_icl.synth.config import SynthConfig
+
+    with_llm = args.llm is not None
+    explorers = (
+        [x.strip() for x in args.explorers.split(",") if x.strip()]
+        if args.explorers
+        else (["llm"] if with_llm else ["expert", "noisy_expert"])
+    )
+    for x in explorers:
+        if x not in EXPLORERS:
+            raise CLIError(
+                f"--explorers: unknown explorer {x!r}; choose from {', '.join(EXPLORERS)}"
+            )
+    try:
+        return SynthConfig(
+            env=args.env,
+            env_options=_env_options(args.env_option),
+            split=args.split,
+            tasks=args.tasks,
+            seed=args.seed,
+            task_source=args.task_source or ("self_instruct" if with_llm else "env"),
+            tasks_per_document=args.tasks_per_document,
+            explorers=explorers,
+            epsilon=args.epsilon,
+            max_steps=args.max_steps,
+            window_min=args.window_min,
+            window_max=args.window_max or None,
+            windows_per_trajectory=args.windows_per_trajectory or None,
+            kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
+            writer=args.writer or ("llm" if with_llm else "offline"),
+            repeat_filter=not args.no_repeat_filter,
+            env_check=not args.no_env_check,
+            committee=[c.strip() for c in args.committee.split(",") if c.strip()],
+            dedup=not args.no_dedup,
+            llm=args.llm,
+            save_raw=not args.no_raw,
+        )
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or 'config'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise CLIError(f"invalid synthesis options: {problems}") from e
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    from lbi_icl.envs.registry import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.synth.pipeline import SynthConflictError, paths_for, synthesize
+    from lbi_icl.synth.relabelers import NoRelabelerError
+
+    config = build_config(args)
+    if args.out.suffix != ".jsonl":
+        raise CLIError(f"--out {args.out}: must be a .jsonl file (written record by record)")
+    llm = committee = None
+    if config.llm is not None or config.committee:
+        from lbi_icl.llm import make_llm
+
+        if config.llm is not None:
+            llm = make_llm(config.llm, cache_path=args.llm_cache)
+        committee = [make_llm(spec, cache_path=args.llm_cache) for spec in config.committee]
+    try:
+        report = synthesize(
+            config,
+            args.out,
+            llm=llm,
+            committee=committee,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except (UnknownEnvError, EnvNotInstalledError, SynthConflictError, NoRelabelerError) as e:
+        raise CLIError(str(e)) from e
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    print_report(report)
+    from rich.console import Console
+
+    Console(stderr=True).print(
+        f"wrote {report.counts.get('examples_final', 0)} examples to {args.out}; "
+        f"report: {paths_for(args.out)['report']}"
+    )
+    return 0
+
+
+def print_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = report.config
+    t = Table(title=f"synthesis: {c.env} / {c.split} (seed {c.seed})", show_header=True)
+    t.add_column("stage")
+    t.add_column("count", justify="right")
+    for name, value in report.table_rows():
+        t.add_row(name, value)
+    for kind, n in sorted(report.by_kind.items()):
+        t.add_row(f"  by kind: {kind}", str(n))
+    for why, n in sorted(report.skipped.items()):
+        t.add_row(f"  skipped rollouts: {why}", str(n))
+    if report.llm_calls:
+        cost = f", ${report.llm_cost_usd:.4f}" if report.llm_cost_usd is not None else ""
+        t.add_row(
+            "LLM calls",
+            f"{report.llm_calls} ({report.llm_input_tokens}+{report.llm_output_tokens} tok{cost})",
+        )
+    t.add_row("seconds", f"{report.seconds.get('total', 0.0):.1f}")
+    Console().print(t)
