@@ -155,18 +155,50 @@ class SentenceTransformerEmbedder:
     def id(self) -> str:
         return f"{self.model_name}@{self.dim}"
 
+    def _local_path(self) -> str:
+        """A folder on disk for the model: the path itself, or its copy in the local HF cache.
+        Fails fast (before importing torch) when there is none."""
+        path = Path(self.path).expanduser()
+        if path.is_dir():
+            return str(path)
+        hint = f"pass a local sentence-transformers folder, or use the default (`{INSTALL_HINT}`)"
+        if path.is_absolute() or self.path.startswith((".", "~")) or path.exists():
+            raise EmbedderError(
+                f"{path}: no such model folder; models are never downloaded: {hint}"
+            )
+        try:
+            from huggingface_hub import snapshot_download
+        except ImportError:  # pragma: no cover - comes with sentence-transformers
+            snapshot_download = None
+        if snapshot_download is not None:
+            repos = (
+                [self.path]
+                if "/" in self.path
+                else [self.path, f"sentence-transformers/{self.path}"]
+            )
+            for repo in repos:
+                try:
+                    return str(snapshot_download(repo, local_files_only=True))
+                except Exception:
+                    continue
+        raise EmbedderError(
+            f"embedding model {self.path!r} is not in the local cache; models are never "
+            f"downloaded at run time: {hint}"
+        )
+
     def _load(self) -> Any:
         if self._model is not None:
             return self._model
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        local = self._local_path()
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:  # pragma: no cover - core dependency
             raise EmbedderError("sentence-transformers is not installed") from e
         log.info("loading embedding model %s", self.path)
         try:
-            model = SentenceTransformer(self.path, device=self.device or "cpu")
+            model = SentenceTransformer(local, device=self.device or "cpu")
         except Exception as e:
             raise EmbedderError(
                 f"cannot load embedding model {self.path!r} offline ({type(e).__name__}: {e}). "

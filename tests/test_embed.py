@@ -39,7 +39,7 @@ def test_load_embedder_resolves_hash_specs_and_rejects_bad_ones() -> None:
 
 def test_missing_model_gives_clear_offline_error(tmp_path) -> None:
     emb = load_embedder(str(tmp_path / "no-such-model"))
-    with pytest.raises(EmbedderError, match="never downloaded"):
+    with pytest.raises(EmbedderError, match="no such model folder"):
         emb.embed(["x"])
 
 
@@ -61,3 +61,9 @@ def test_packaged_minilm_loads_offline_lazily_and_embeds() -> None:
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-4)
     np.testing.assert_array_equal(vecs[0], vecs[3])
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
+
+
+def test_uncached_hub_name_fails_fast_without_network(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(EmbedderError, match="not in the local cache"):
+        load_embedder("someone/not-a-cached-model").embed(["x"])
