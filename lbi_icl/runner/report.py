@@ -255,15 +255,16 @@ def _title(rep: Report) -> str:
 
 def _notes(rep: Report) -> list[str]:
     notes = [
-        "success and its 95% CI (Wilson) are over finished episodes; errors are excluded",
-        "vs none: difference in success on the same (task, seed) pairs; p: exact McNemar "
-        "test on the discordant pairs",
+        "success and its 95% CI (Wilson) are over finished episodes (errors excluded)",
+        "vs none: difference in success (points) on the same (task, seed) pairs; "
+        "p: exact McNemar test on the discordant pairs",
     ]
     if rep.policy == "retrieval":
         notes.append(
             "retrieval-only offline baseline: actions come from retrieved examples, not an "
-            "LLM; compare strategies with each other, not with LLM results"
+            "LLM; compare its strategies with each other, not with LLM results"
         )
+    notes.append("retr ms: retrieval latency p50/p95 per step")
     return notes
 
 
@@ -404,15 +405,83 @@ td.ok {{ color: #1a7f37; }} td.no {{ color: #b42318; }}
 """
 
 
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
 def rich_table(rep: Report) -> Any:
+    """The terminal table, compact enough for 80 columns; columns that say nothing for this
+    run (tokens and cost of a retrieval-only run, latency without retrieval) are left out."""
+    from rich import box
     from rich.table import Table
 
-    head, rows = table_rows(rep)
-    t = Table(title=_title(rep), caption="; ".join(_notes(rep)))
-    for i, h in enumerate(head):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for r in rows:
-        t.add_row(*r)
+    paired = {p.strategy: p for p in rep.paired}
+    cols: list[tuple[str, list[str]]] = [
+        ("strategy", [r.strategy for r in rep.strategies]),
+        ("n", [str(r.episodes) for r in rep.strategies]),
+        ("err", [str(r.errors) for r in rep.strategies]),
+        ("success", [_pct(r.success_rate) for r in rep.strategies]),
+        (
+            "95% CI",
+            [
+                "-" if r.ci_low is None else f"{100 * r.ci_low:.0f}–{100 * (r.ci_high or 0):.0f}%"
+                for r in rep.strategies
+            ],
+        ),
+        ("score", [_num(r.mean_score) for r in rep.strategies]),
+        ("steps", [_num(r.mean_steps, 1) for r in rep.strategies]),
+        (
+            "tokens/ep",
+            [
+                "-"
+                if r.input_tokens_per_episode is None
+                else f"{r.input_tokens_per_episode + (r.output_tokens_per_episode or 0):.0f}"
+                for r in rep.strategies
+            ],
+        ),
+        ("$/ep", [_cost(r.cost_per_episode_usd) for r in rep.strategies]),
+        (
+            "retr ms",
+            [
+                "-"
+                if r.retrieval_p50_ms is None
+                else f"{_ms(r.retrieval_p50_ms)}/{_ms(r.retrieval_p95_ms)}"
+                for r in rep.strategies
+            ],
+        ),
+        (
+            "Δ none",
+            [
+                "-"
+                if (p := paired.get(r.strategy)) is None or p.difference is None
+                else f"{100 * p.difference:+.1f}"
+                for r in rep.strategies
+            ],
+        ),
+        (
+            "p",
+            [
+                "-" if (p := paired.get(r.strategy)) is None else f"{p.p_value:.2g}"
+                for r in rep.strategies
+            ],
+        ),
+    ]
+    empty = {"-", "0", "$0.0000", "0.0/0.0", "0.0"}
+    always = {"strategy", "n", "success"}
+    t = Table(
+        title=_title(rep),
+        caption="; ".join(_notes(rep)),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    kept = [(h, v) for h, v in cols if h in always or any(x not in empty for x in v)]
+    for i, (h, _) in enumerate(kept):
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in zip(*(v for _, v in kept), strict=True):
+        t.add_row(*row)
     return t
 
 
