@@ -54,6 +54,17 @@ _EXPORTS: dict[str, str] = {
     "Env": "lbi_icl.envs.base",
     "StepResult": "lbi_icl.envs.base",
     "EnvError": "lbi_icl.envs.base",
+    "EnvInfo": "lbi_icl.envs.registry",
+    "make_env": "lbi_icl.envs.registry",
+    "list_envs": "lbi_icl.envs.registry",
+    "register_env": "lbi_icl.envs.registry",
+    "GuardedEnv": "lbi_icl.envs.guard",
+    "guard_env": "lbi_icl.envs.guard",
+    # synth
+    "SynthConfig": "lbi_icl.synth.config",
+    "SynthReport": "lbi_icl.synth.config",
+    "synthesize": "lbi_icl.synth.pipeline",
+    "get_relabeler": "lbi_icl.synth.relabelers",
     # retrieval
     "Retriever": "lbi_icl.retrieval.base",
     "StepContext": "lbi_icl.retrieval.base",
