@@ -585,6 +585,34 @@ def test_retrieval_policy_fallback_is_seeded() -> None:
     assert _choose([_item(0, ["jump high"], 0)], valid=None) == "jump high"
 
 
+def test_retrieval_policy_loop_guard() -> None:
+    here = "You are at cell 0 of 3."
+    history = [
+        Step(observation=here, action="go forward"),
+        Step(observation="x", action="turn left"),
+    ]
+    ctx = StepContext(instruction="x", observation=here, history=history, step=2)
+    items = [_item(0, ["go forward"], 0), _item(1, ["turn right"], 0)]
+    res = RetrievalResult(strategy="s", items=items)
+    # 'go forward' was already tried from this very observation: the vote skips it.
+    assert RetrievalPolicy().vote(res, ctx, ACTIONS) == {"turn right": 0.5}
+    assert RetrievalPolicy(avoid_repeats=False).vote(res, ctx, ACTIONS)["go forward"] == 1.0
+    # The random fallback prefers untried actions, and uses all when every one was tried.
+    policy = RetrievalPolicy()
+    empty = RetrievalResult(strategy="s")
+    for call in range(10):
+        out = policy.act(
+            PolicyInput(messages=[], context=ctx, retrieval=empty, valid_actions=ACTIONS, call=call)
+        )
+        assert "Action: go forward" not in out.text
+    tried_all = [Step(observation=here, action=a) for a in ACTIONS]
+    ctx_all = StepContext(instruction="x", observation=here, history=tried_all, step=3)
+    out = policy.act(
+        PolicyInput(messages=[], context=ctx_all, retrieval=empty, valid_actions=ACTIONS)
+    )
+    assert out.text.split("Action: ")[1] in ACTIONS
+
+
 def test_retrieval_policy_runs_an_episode_deterministically() -> None:
     def windows(ctx: StepContext) -> RetrievalResult:
         pos = int(ctx.observation.split("cell ")[1].split()[0])

@@ -151,15 +151,29 @@ class RetrievalPolicy:
     on episode order nor on other episodes in flight. Without a valid-action list the top
     next action is used as written, and with nothing retrieved the policy gives no action
     (the loop counts it unparsable).
+
+    Loop guard (`avoid_repeats`, on by default): actions already taken earlier in this
+    episode from an identical observation are left out of the vote and, while untried
+    actions remain, out of the random fallback. Otherwise a deterministic policy that
+    returns to the same observation repeats itself forever (e.g. walking into a wall).
     """
 
     kind = "retrieval"
     needs_valid_actions = True
 
-    def __init__(self, *, seed: int = 0, min_similarity: float = 0.8) -> None:
+    def __init__(
+        self, *, seed: int = 0, min_similarity: float = 0.8, avoid_repeats: bool = True
+    ) -> None:
         self.name = RETRIEVAL_POLICY_NAME
         self.seed = seed
         self.min_similarity = min_similarity
+        self.avoid_repeats = avoid_repeats
+
+    def tried_here(self, ctx: StepContext) -> set[str]:
+        """Normalized actions already taken in this episode from this exact observation."""
+        if not self.avoid_repeats:
+            return set()
+        return {normalize_action(s.action) for s in ctx.history if s.observation == ctx.observation}
 
     def reset(self, task: Task, seed: int) -> None:
         pass
@@ -184,6 +198,7 @@ class RetrievalPolicy:
         by_key: dict[str, str] = {}
         for candidate in valid or []:
             by_key.setdefault(normalize_action(candidate), candidate)  # first spelling wins
+        tried = self.tried_here(ctx)
         totals: dict[str, float] = {}
         for r, item in enumerate(examples):
             nxt = next_action_of(item, ctx)
@@ -194,7 +209,7 @@ class RetrievalPolicy:
                 target, sim = nxt.strip(), 1.0
             else:
                 target, sim = self._best_match(nxt, by_key)
-            if target is not None:
+            if target is not None and normalize_action(target) not in tried:
                 totals[target] = totals.get(target, 0.0) + weight * sim
         return totals
 
@@ -211,7 +226,9 @@ class RetrievalPolicy:
             how: Literal["vote", "random", "none"] = "vote"
         elif valid:
             rng = random.Random(f"{self.seed}:{request.seed}:{request.task_id}:{request.call}")
-            action = rng.choice(sorted(valid))
+            tried = self.tried_here(request.context)
+            untried = [a for a in valid if normalize_action(a) not in tried]
+            action = rng.choice(sorted(untried or valid))
             reason = "retrieval-only baseline: no retrieved example matched; random valid action."
             how = "random"
         else:
@@ -233,13 +250,17 @@ def make_policy(
     seed: int = 0,
     params: GenerationParams | None = None,
     min_similarity: float = 0.8,
+    avoid_repeats: bool = True,
 ) -> Policy:
     """Build a policy by name. `llm` is required for 'llm'; `params` overrides its
-    generation settings; `seed` seeds the retrieval policy's random fallback."""
+    generation settings; `seed`, `min_similarity` and `avoid_repeats` configure the
+    retrieval baseline (see `RetrievalPolicy`)."""
     if name == "llm":
         if llm is None:
             raise ValueError("policy 'llm' needs an LLM (e.g. make_llm('openai:gpt-4o'))")
         return LLMPolicy(llm, params=params)
     if name == "retrieval":
-        return RetrievalPolicy(seed=seed, min_similarity=min_similarity)
+        return RetrievalPolicy(
+            seed=seed, min_similarity=min_similarity, avoid_repeats=avoid_repeats
+        )
     raise ValueError(f"unknown policy {name!r}: expected 'llm' or 'retrieval'")
