@@ -335,6 +335,13 @@ def test_component_failures_never_raise(
     )
 
 
+def test_wrong_return_types_become_errors() -> None:
+    bad = FixedRetriever(lambda ctx: {"items": []})  # type: ignore[arg-type, return-value]
+    result, logs = _run(CorridorEnv(), FakeLLM([FORWARD]), bad)
+    assert result.stop_reason == "error" and result.error is not None
+    assert "retrieval failed: TypeError" in result.error and logs[0].error == result.error
+
+
 def test_keyboard_interrupt_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         _run(CorridorEnv(), FakeLLM([FORWARD], exc=KeyboardInterrupt()))

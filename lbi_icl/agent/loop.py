@@ -155,6 +155,8 @@ class _Episode:
         self.config, self.seed, self.on_step = config, seed, on_step
         self.metered = _MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
         self.strategy = str(getattr(retriever, "name", "unknown"))
+        self.policy_name = str(getattr(policy, "name", type(policy).__name__))
+        self.policy_kind = str(getattr(policy, "kind", "custom"))
         self.env_name = str(getattr(env, "name", task.env))
         self.totals = _Totals()
         self.executed: list[Step] = []
@@ -213,10 +215,24 @@ class _Episode:
         if isinstance(score, int | float) and not isinstance(score, bool):
             self.score = float(score)
 
+    def _retrieve(self, ctx: StepContext) -> RetrievalResult:
+        result = self.retriever.retrieve(ctx, self.metered)
+        if not isinstance(result, RetrievalResult):
+            raise TypeError(f"retriever returned {type(result).__name__}, not RetrievalResult")
+        return result
+
+    def _act(self, request: PolicyInput) -> PolicyOutput:
+        out = self.policy.act(request)
+        if not isinstance(out, PolicyOutput):
+            raise TypeError(f"policy returned {type(out).__name__}, not PolicyOutput")
+        return out
+
     def _valid_actions(self) -> list[str] | None:
         cfg = self.config
         wanted = (
-            self.policy.needs_valid_actions or cfg.require_valid_action or cfg.list_valid_actions
+            getattr(self.policy, "needs_valid_actions", False)
+            or cfg.require_valid_action
+            or cfg.list_valid_actions
         )
         if not wanted:
             return None
@@ -256,9 +272,7 @@ class _Episode:
             env=self.env_name,
         )
         start = time.perf_counter()
-        retrieval: RetrievalResult = self._guard(
-            "retrieval", self.retriever.retrieve, ctx, self.metered
-        )
+        retrieval: RetrievalResult = self._guard("retrieval", self._retrieve, ctx)
         wall = time.perf_counter() - start
         meter = self.metered.take() if self.metered is not None else _Meter()
         retrieval_s = max(0.0, wall - meter.seconds)
@@ -314,7 +328,7 @@ class _Episode:
         self.calls += 1
         out: PolicyOutput = self._guard(
             "policy",
-            self.policy.act,
+            self._act,
             PolicyInput(
                 messages=messages,
                 context=ctx,
@@ -391,7 +405,9 @@ class _Episode:
         stop: StopReason | None = None
         error: str | None = None
         try:
-            self._guard("policy.reset", self.policy.reset, self.task, self.seed)
+            reset = getattr(self.policy, "reset", None)  # optional for custom policies
+            if reset is not None:
+                self._guard("policy.reset", reset, self.task, self.seed)
             self._guard("retriever.reset", self.retriever.reset, self.task)
             self.observation = self._timed_env("env.reset", self.env.reset, self.task)
             self.action_space = self._guard("env.action_space_text", self.env.action_space_text)
@@ -423,7 +439,7 @@ class _Episode:
         tot = self.totals
         success = self._success(stop)
         trajectory = Trajectory(
-            id=f"run-{self.env_name}-{self.task.id}-{self.strategy}-{self.policy.kind}-s{self.seed}",
+            id=f"run-{self.env_name}-{self.task.id}-{self.strategy}-{self.policy_kind}-s{self.seed}",
             env=self.env_name,
             instruction=self.task.instruction,
             steps=list(self.executed),
@@ -434,7 +450,7 @@ class _Episode:
             metadata={
                 "task_id": self.task.id,
                 "strategy": self.strategy,
-                "policy": self.policy.name,
+                "policy": self.policy_name,
                 "seed": self.seed,
                 "stop_reason": stop,
                 "score": self.score,
@@ -444,7 +460,7 @@ class _Episode:
             task_id=self.task.id,
             env=self.env_name,
             strategy=self.strategy,
-            policy=self.policy.name,
+            policy=self.policy_name,
             seed=self.seed,
             success=success,
             score=self.score,
