@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -735,3 +736,69 @@ def test_agent_config_rejects_nonsense() -> None:
         AgentConfig(history_steps=-1)
     with pytest.raises(ValidationError, match="max_step"):
         AgentConfig(max_step=3)  # type: ignore[call-arg]  # typo: unknown field
+
+
+# -- with a real index and real retrieval strategies -----------------------------------------
+
+ROOMS = ["amber", "birch", "cedar", "dune"]
+CODE = ["turn left", "go forward", "turn right", "go forward"]  # the one move out of each room
+
+
+class LockEnv(CorridorEnv):
+    """Each room has one exit move (CODE); any other move stays put."""
+
+    name = "lock"
+
+    def _obs(self) -> str:
+        if self.pos >= len(ROOMS):
+            return "You are outside. The doors are behind you."
+        return f"You are in the {ROOMS[self.pos]} room. Doors lead in several directions."
+
+    def step(self, action: str) -> StepResult:
+        self.received.append(action)
+        if action == CODE[self.pos]:
+            self.pos += 1
+        done = self.pos >= len(ROOMS)
+        return StepResult(
+            observation=self._obs(), reward=float(done), done=done, info={"success": done}
+        )
+
+
+def _demo(i: int) -> Trajectory:
+    env = LockEnv(goal=len(ROOMS))
+    steps = []
+    obs = env.reset(TASK)
+    for action in CODE:
+        steps.append(Step(observation=obs, action=action))
+        obs = env.step(action).observation
+    return Trajectory(
+        id=f"demo-{i}",
+        env="lock",
+        instruction="leave the building",
+        steps=steps,
+        final_observation=obs,
+        outcome="success",
+        metadata={"task_id": f"train-{i}"},
+    )
+
+
+def test_retrieval_policy_with_a_real_index(tmp_path: Path) -> None:
+    from lbi_icl.embed import HashEmbedder
+    from lbi_icl.index import build_index_from, load_index
+    from lbi_icl.retrieval import make_retriever
+
+    build_index_from([_demo(i) for i in range(3)], tmp_path / "idx", embedder=HashEmbedder())
+    index = load_index(tmp_path / "idx", embedder=HashEmbedder())
+    task = Task(id="test-0", env="lock", instruction="leave the building")
+    config = AgentConfig(max_steps=len(ROOMS))
+    results = {}
+    for strategy in ("none", "instruction", "observation", "agentic"):
+        retriever = make_retriever(strategy, None if strategy == "none" else index)
+        results[strategy] = run_episode(
+            LockEnv(), task, make_policy("retrieval", seed=0), retriever, config=config, seed=0
+        )
+    for strategy in ("instruction", "observation", "agentic"):
+        res = results[strategy]
+        assert res.success and res.steps == len(ROOMS), (strategy, res.stop_reason, res.error)
+        assert res.trajectory is not None and res.trajectory.actions() == CODE
+    assert not results["none"].success  # random moves (seed 0) do not find the code in 4 steps
