@@ -135,6 +135,7 @@ class _Run:
         self.relabeler = self._make_relabeler()
         self.checker: WindowChecker | None = get_checker(env.name) if config.env_check else None
         self.seen: set[str] = set()
+        self._expert: tuple[str, Trajectory | None] = ("", None)  # reused by noisy_expert
         if "llm" in config.explorers and self.llm is None:
             raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")
         report.config = config
@@ -166,10 +167,19 @@ class _Run:
         c, env = self.config, self.env
         seed = stable_seed(c.seed, st.uid, explorer)
         if explorer == "expert":
-            return rollout_expert(env, st.task, st.uid, max_steps=c.max_steps)
+            ro = rollout_expert(env, st.task, st.uid, max_steps=c.max_steps)
+            self._expert = (st.uid, ro.trajectory)
+            return ro
         if explorer == "noisy_expert":
+            demo = self._expert[1] if self._expert[0] == st.uid else None
             return rollout_noisy_expert(
-                env, st.task, st.uid, epsilon=c.epsilon, seed=seed, max_steps=c.max_steps
+                env,
+                st.task,
+                st.uid,
+                epsilon=c.epsilon,
+                seed=seed,
+                max_steps=c.max_steps,
+                demo=demo,
             )
         if explorer == "random":
             return rollout_random(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)

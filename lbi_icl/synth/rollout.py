@@ -78,8 +78,17 @@ def rollout_expert(env: Env, task: Task, uid: str, *, max_steps: int) -> Rollout
 
 
 def rollout_noisy_expert(
-    env: Env, task: Task, uid: str, *, epsilon: float, seed: int, max_steps: int
+    env: Env,
+    task: Task,
+    uid: str,
+    *,
+    epsilon: float,
+    seed: int,
+    max_steps: int,
+    demo: Trajectory | None = None,
 ) -> Rollout:
+    """`demo`: the expert's trajectory when the caller already has it (saves one replay
+    in envs without `demonstrate_noisy`)."""
     noisy = getattr(env, "demonstrate_noisy", None)
     if callable(noisy):
         traj = noisy(task, epsilon=epsilon, seed=seed, max_steps=max_steps)
@@ -100,7 +109,8 @@ def rollout_noisy_expert(
                 }
             )
         )
-    demo = env.demonstrate(task, max_steps=max_steps)
+    if demo is None:
+        demo = env.demonstrate(task, max_steps=max_steps)
     if demo is None:
         return Rollout(None, "expert failed or timed out")
     rng = random.Random(seed)
