@@ -46,6 +46,14 @@ def test_tasks_need_no_jvm_and_splits_are_official_and_disjoint() -> None:
     )
 
 
+def test_task_order_interleaves_types_and_limit() -> None:
+    env = ScienceWorldEnv()
+    first = env.tasks("train", limit=30)
+    assert len(first) == 30 and len({t.metadata["task_type"] for t in first}) == 30
+    assert [t.id for t in first] == [t.id for t in env.tasks("train")[:30]]
+    assert first[0].id == "boil/0" and env.tasks("test", limit=1)[0].id == "boil/21"
+
+
 def test_task_type_filter_and_bad_ids() -> None:
     env = ScienceWorldEnv(task_types="boil,melt")
     assert {t.metadata["task_type"] for t in env.tasks("dev")} == {"boil", "melt"}

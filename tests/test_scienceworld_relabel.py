@@ -56,6 +56,18 @@ def test_protocol() -> None:
     assert RELABELER.name == WRITER == "template-scienceworld"
 
 
+def test_found_by_the_relabeler_registry_and_options() -> None:
+    from lbi_icl.synth.relabelers import get_relabeler
+
+    assert get_relabeler("scienceworld") is RELABELER
+    short = get_relabeler("scienceworld", max_clauses=1)
+    assert isinstance(short, ScienceWorldTemplateRelabeler)
+    # one clause: the most telling effect of the window (the focus) wins
+    assert short.relabel(_traj(), 5, 11)[0].instruction == "Focus on the water."
+    with pytest.raises(ValueError):
+        ScienceWorldTemplateRelabeler(max_clauses=0)
+
+
 def test_noop_windows_yield_nothing() -> None:
     t = _traj()
     assert RELABELER.relabel(t, 0, 1) == []  # 'fly to the moon' -> no match

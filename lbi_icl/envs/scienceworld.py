@@ -200,6 +200,7 @@ class ScienceWorldEnv:
         self.step_timeout_s = float(step_timeout_s)
         self._table_path = Path(table_path) if table_path is not None else None
         self._table: dict[str, Any] | None = None
+        self._catalog: dict[str, dict[str, str]] | None = None
         self._task_types = list(task_types) if task_types else None
         self._sw: Any = None  # scienceworld.ScienceWorldEnv, started lazily
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -387,39 +388,29 @@ class ScienceWorldEnv:
             raise EnvError(f"scienceworld: unknown task types {unknown}; known: {names}")
         return [n for n in names if n in self._task_types]
 
-    def tasks(self, split: str) -> list[Task]:
-        """Every variation of every task type in the benchmark's `split`, ordered by task
-        type then variation. No JVM needed."""
+    def tasks(self, split: str, limit: int | None = None) -> list[Task]:
+        """Every variation of every task type in the benchmark's `split`, interleaved by
+        task type (the first variation of each type, then the second of each, ...) so that
+        the first N tasks cover as many types as possible. Stable; no JVM needed."""
         if split not in SPLITS:
             raise EnvError(f"scienceworld: unknown split {split!r}; expected one of {SPLITS}")
-        table = self._load_table()
-        catalog = _task_catalog()
+        table = self._load_table()["tasks"]
+        names = self.task_types()
+        longest = max((len(table[n][split]) for n in names), default=0)
         out: list[Task] = []
-        for task_name in self.task_types():
-            entry = table["tasks"][task_name]
-            meta = catalog.get(task_name, {})
-            for var in entry[split]:
-                out.append(
-                    Task(
-                        id=f"{task_name}/{var}",
-                        env=ENV_NAME,
-                        instruction=entry["descriptions"][var],
-                        split=split,
-                        metadata={
-                            "task_id": f"{task_name}/{var}",
-                            "task_type": task_name,
-                            "variation": var,
-                            **meta,
-                        },
-                    )
-                )
+        for rank in range(longest):
+            for task_name in names:
+                variations = table[task_name][split]
+                if rank < len(variations):
+                    out.append(self._make_task(task_name, int(variations[rank]), split))
+                    if limit is not None and len(out) >= limit:
+                        return out
         return out
 
-    def task(self, task_id: str) -> Task:
-        """The `Task` for an id like `boil/3` (any split)."""
-        task_name, var = self._parse_id(task_id)
+    def _make_task(self, task_name: str, var: int, split: str | None) -> Task:
         entry = self._load_table()["tasks"][task_name]
-        split = next((s for s in SPLITS if var in entry[s]), None)
+        if self._catalog is None:
+            self._catalog = _task_catalog()
         return Task(
             id=f"{task_name}/{var}",
             env=ENV_NAME,
@@ -429,9 +420,15 @@ class ScienceWorldEnv:
                 "task_id": f"{task_name}/{var}",
                 "task_type": task_name,
                 "variation": var,
-                **_task_catalog().get(task_name, {}),
+                **self._catalog.get(task_name, {}),
             },
         )
+
+    def task(self, task_id: str) -> Task:
+        """The `Task` for an id like `boil/3` (whichever split holds it)."""
+        task_name, var = self._parse_id(task_id)
+        entry = self._load_table()["tasks"][task_name]
+        return self._make_task(task_name, var, next((s for s in SPLITS if var in entry[s]), None))
 
     def _parse_id(self, task_id: str) -> tuple[str, int]:
         name, sep, var_text = task_id.rpartition("/")
@@ -652,16 +649,80 @@ class ScienceWorldEnv:
         )
 
 
+def benchmark(task_ids: list[str]) -> list[dict[str, Any]]:
+    """Measure what ScienceWorld costs here: JVM start, load with and without the gold
+    path, and the mean cost of one step of the gold path three ways (this env's step; its
+    step plus `valid_actions()`; the package's own `step`, which always lists actions)."""
+    env = ScienceWorldEnv(step_limit=10_000)
+    rows: list[dict[str, Any]] = []
+    try:
+        start = time.perf_counter()
+        env._ensure_jvm()
+        rows.append({"what": "jvm start", "seconds": time.perf_counter() - start})
+        for task_id in task_ids:
+            task = env.task(task_id)
+            name, var = env._parse_id(task_id)
+            env._loaded = None
+            env.reset(task)
+            load_s = env.last_load_s or 0.0
+            start = time.perf_counter()
+            env._load(name, var, gold=True)
+            gold_s = time.perf_counter() - start
+            gold = [str(a) for a in env._sw.get_gold_action_sequence()]
+            per_step: dict[str, float] = {}
+            for mode in ("step", "step+valid_actions", "package step"):
+                env.reset(task)
+                start = time.perf_counter()
+                for action in gold:
+                    if mode == "package step":
+                        env._sw.step(action)
+                        continue
+                    env.step(action)
+                    if mode == "step+valid_actions":
+                        env.valid_actions()
+                per_step[mode] = (time.perf_counter() - start) / max(len(gold), 1)
+            rows.append(
+                {
+                    "what": task_id,
+                    "load_s": load_s,
+                    "load_gold_s": gold_s,
+                    "gold_steps": len(gold),
+                    **{f"{k}_ms": 1000 * v for k, v in per_step.items()},
+                }
+            )
+    finally:
+        env.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lbi_icl.envs.scienceworld build-table [OUT]` regenerates the task table."""
+    """`python -m lbi_icl.envs.scienceworld build-table [OUT]` regenerates the task table;
+    `... bench [TASK_ID ...]` measures load and step costs."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m lbi_icl.envs.scienceworld")
     sub = parser.add_subparsers(dest="cmd", required=True)
     build = sub.add_parser("build-table", help="regenerate the packaged task table")
     build.add_argument("out", nargs="?", default=str(TABLE_PATH))
+    bench = sub.add_parser("bench", help="measure JVM start, load and per-step costs")
+    bench.add_argument("task_ids", nargs="*", default=["find-plant/0", "power-component/0"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.cmd == "bench":
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = benchmark(args.task_ids)
+        table = Table(title="ScienceWorld costs")
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        for col in cols:
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                *(f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols)
+            )
+        Console().print(table)
+        return 0
     with ScienceWorldEnv() as env:
         env.build_table(args.out)
     return 0

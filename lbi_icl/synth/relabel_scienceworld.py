@@ -21,8 +21,8 @@ from lbi_icl.data import Trajectory
 from lbi_icl.synth.base import WindowInstruction
 
 WRITER = "template-scienceworld"
-_SHORT_CHARS = 120
-_MAX_CLAUSES = 5
+SHORT_CHARS = 120
+MAX_CLAUSES = 5
 
 _NO_MATCH = "No known action matches that input."
 _AMBIGUOUS = "Ambiguous request"
@@ -171,11 +171,12 @@ def _merge(effects: list[Effect]) -> list[Effect]:
     return out
 
 
-def _select(effects: list[Effect]) -> list[Effect]:
-    if len(effects) <= _MAX_CLAUSES:
+def _select(effects: list[Effect], max_clauses: int = MAX_CLAUSES) -> list[Effect]:
+    """At most `max_clauses` effects, the most telling kinds first, in window order."""
+    if len(effects) <= max_clauses:
         return effects
     ranked = sorted(range(len(effects)), key=lambda i: (_PRIORITY.get(effects[i].kind, 9), -i))
-    keep = sorted(ranked[:_MAX_CLAUSES])
+    keep = sorted(ranked[:max_clauses])
     return [effects[i] for i in keep]
 
 
@@ -189,15 +190,15 @@ def _join(clauses: list[str]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def short_change(observation: str) -> str:
+def short_change(observation: str, max_chars: int = SHORT_CHARS) -> str:
     """The first part of an observation, trimmed for a one-line summary."""
     text = _clean(_PAREN_PREFIX.sub("", observation.strip()))
     room = re.match(r"^(This room is called the .+?\.)", text)
     if room:
         return room.group(1)
-    if len(text) <= _SHORT_CHARS:
+    if len(text) <= max_chars:
         return text
-    cut = text[:_SHORT_CHARS].rsplit(" ", 1)[0]
+    cut = text[:max_chars].rsplit(" ", 1)[0]
     return cut.rstrip(",;:") + " ..."
 
 
@@ -205,6 +206,14 @@ class ScienceWorldTemplateRelabeler:
     """`Relabeler` for ScienceWorld trajectories, offline and deterministic."""
 
     name = WRITER
+
+    def __init__(self, *, max_clauses: int = MAX_CLAUSES, short_chars: int = SHORT_CHARS):
+        """`max_clauses`: effects named in one abstract instruction; `short_chars`: length
+        of each observation in a summarize instruction."""
+        if max_clauses < 1 or short_chars < 20:
+            raise ValueError("max_clauses must be >= 1 and short_chars >= 20")
+        self.max_clauses = max_clauses
+        self.short_chars = short_chars
 
     def _resolved_action(self, parent: Trajectory, i: int) -> str:
         """A numeric answer to an ambiguity prompt stands for the action that asked."""
@@ -234,11 +243,13 @@ class ScienceWorldTemplateRelabeler:
             shown = f"'{action}'" if resolved == action else f"'{resolved}' (option {action})"
             if eff is not None:
                 effects.append(eff)
-            parts.append(f"after {shown} the observation was '{short_change(after)}'")
+            parts.append(
+                f"after {shown} the observation was '{short_change(after, self.short_chars)}'"
+            )
         if not parts:
             return []
         out: list[WindowInstruction] = []
-        clauses = [e.text for e in _select(_merge(effects))]
+        clauses = [e.text for e in _select(_merge(effects), self.max_clauses)]
         if clauses:
             out.append(
                 WindowInstruction(instruction=_join(clauses), kind="abstract", writer=WRITER)
@@ -251,6 +262,11 @@ class ScienceWorldTemplateRelabeler:
             )
         )
         return out
+
+
+def make_relabeler(**options: int) -> ScienceWorldTemplateRelabeler:
+    """Factory for the relabeler registry (`lbi_icl.synth.relabelers`)."""
+    return ScienceWorldTemplateRelabeler(**options) if options else RELABELER
 
 
 RELABELER = ScienceWorldTemplateRelabeler()
