@@ -135,6 +135,9 @@ class Stopwatch:
 
 
 def _emit(result: dict[str, Any]) -> None:
+    # 1-minute load average when the phase ended: on a shared 2-core machine, latencies
+    # measured under load > 2 include waiting for a core.
+    result["loadavg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
     sys.stdout.flush()
 
@@ -330,16 +333,27 @@ def worker_throughput(args: argparse.Namespace) -> None:
         "description": list(desc)[: args.n],
         "observation": list(obs)[: args.n],
     }
+    try:  # MiniLM's cost follows word pieces (capped at 256 per text), not words
+        wp_tok = inner._load().tokenizer
+    except Exception:  # a model without a HF tokenizer: report words only
+        wp_tok = None
     out: dict[str, Any] = {"model_load_s": model_load_s, "groups": {}}
     for name, texts in groups.items():
         t = time.perf_counter()
         inner.embed(texts)
         sec = time.perf_counter() - t
+        pieces = (
+            float(np.mean([min(256, len(wp_tok.tokenize(x)) + 2) for x in texts]))
+            if wp_tok is not None and texts
+            else None
+        )
         out["groups"][name] = {
             "texts": len(texts),
             "seconds": sec,
             "texts_per_s": len(texts) / sec if sec else float("inf"),
             "mean_words": float(np.mean([len(x.split()) for x in texts])) if texts else 0.0,
+            "mean_wordpieces": pieces,
+            "wordpieces_per_s": pieces * len(texts) / sec if pieces and sec else None,
         }
     out["peak_rss_mb"] = peak_rss_mb()
     _emit(out)
