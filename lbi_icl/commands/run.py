@@ -72,6 +72,7 @@ def register(sub: Any) -> None:
     q.add_argument("--tasks", type=int, default=None, help="held-out test tasks to run")
     q.add_argument("--train-tasks", type=int, default=None, help="tasks to synthesize from")
     q.add_argument("--workers", type=int, default=None)
+    q.add_argument("--max-steps", type=int, default=None, help="step limit per episode")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(handler=_quickstart)
 
@@ -244,5 +245,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         kwargs["train_tasks"] = args.train_tasks
     if args.workers is not None:
         kwargs["workers"] = args.workers
+    if args.max_steps is not None:
+        kwargs["max_steps"] = args.max_steps
     quickstart(**kwargs, show_progress=not args.no_progress)
     return 0

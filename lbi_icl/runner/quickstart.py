@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 
 ENV = "babyai"
 STRATEGIES = ["none", "rag", "instruction", "observation", "agentic"]
-DEFAULT_TRAIN_TASKS = 36
-DEFAULT_TEST_TASKS = 24
-MAX_STEPS = 24
+DEFAULT_TRAIN_TASKS = 24
+DEFAULT_TEST_TASKS = 20
+MAX_STEPS = 20
+# Backward-construction windows kept per raw trajectory: the index build (embedding every
+# example) dominates the quickstart's time, and 10 windows already cover each rollout.
+WINDOWS_PER_TRAJECTORY = 10
 
 
 class QuickstartResult(BaseModel):
@@ -47,7 +50,13 @@ class QuickstartResult(BaseModel):
 def _synthesize(data: Path, *, train_tasks: int, seed: int) -> dict[str, Any]:
     from lbi_icl.synth import SynthConfig, synthesize
 
-    cfg = SynthConfig(env=ENV, split="train", tasks=train_tasks, seed=seed)
+    cfg = SynthConfig(
+        env=ENV,
+        split="train",
+        tasks=train_tasks,
+        seed=seed,
+        windows_per_trajectory=WINDOWS_PER_TRAJECTORY,
+    )
     rep = synthesize(cfg, data)
     dump = rep.model_dump() if isinstance(rep, BaseModel) else dict(rep or {})
     return dump
@@ -66,7 +75,7 @@ def quickstart(
     seed: int = 0,
     tasks: int = DEFAULT_TEST_TASKS,
     train_tasks: int = DEFAULT_TRAIN_TASKS,
-    workers: int = 1,
+    workers: int = 2,
     max_steps: int = MAX_STEPS,
     show_progress: bool = True,
     console: Any = None,
@@ -133,6 +142,8 @@ def quickstart(
     con.print(rich_table(rep))
     html = run_dir / "report.html"
     con.print(f"HTML report: {html}")
+    took = ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
+    con.print(f"took {sum(seconds.values()):.0f}s ({took})")
     con.print(
         "Next: the same with an LLM — `lbi ablate --env babyai --tasks 24 --policy llm "
         f"--llm openai:gpt-4o-mini --index {index} --out runs/babyai-llm`"

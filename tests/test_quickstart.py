@@ -1,0 +1,61 @@
+"""`lbi quickstart` end to end at a tiny size: real synthesis, the real packaged embedder,
+real BabyAI; a second run with the same seed gives the same data, index and numbers."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from lbi_icl.cli import main as cli_main
+from lbi_icl.runner import latest_records
+from lbi_icl.runner.quickstart import STRATEGIES, quickstart
+
+pytestmark = pytest.mark.babyai
+
+TINY = {"seed": 3, "tasks": 2, "train_tasks": 2, "max_steps": 5, "workers": 1}
+
+
+def _numbers(run_dir):
+    return {
+        k: (r.success, r.score, r.steps, r.stop_reason, r.error)
+        for k, r in latest_records(run_dir).items()
+    }
+
+
+def test_quickstart_offline_end_to_end_and_reproducible(tmp_path, capsys, monkeypatch):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    a = tmp_path / "a"
+    argv = ["quickstart", "--out", str(a), "--no-progress"]
+    argv += ["--seed", "3", "--tasks", "2", "--train-tasks", "2", "--max-steps", "5"]
+    assert cli_main([*argv, "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    for s in STRATEGIES:
+        assert s in printed
+    assert "retrieval-only offline baseline" in printed
+    assert str(a / "run" / "report.html") in printed.replace("\n", "")
+
+    manifest = json.loads((a / "index" / "manifest.json").read_text())
+    assert manifest["embedder"]["id"].startswith("all-MiniLM-L6-v2")
+    assert manifest["counts"]["examples"] > 0 and manifest["counts"]["documents"] > 0
+    html = (a / "run" / "report.html").read_text()
+    assert html.count('<rect class="bar"') == len(STRATEGIES)
+    nums_a = _numbers(a / "run")
+    assert len(nums_a) == 2 * len(STRATEGIES)
+    assert all(err is None for *_, err in nums_a.values())
+
+    b = tmp_path / "b"
+    res = quickstart(b, show_progress=False, console=Console(file=io.StringIO()), **TINY)
+    assert res.summary.episodes == 2 * len(STRATEGIES)
+    data_a = (a / "data" / "babyai_train.jsonl").read_bytes()
+    assert data_a == (b / "data" / "babyai_train.jsonl").read_bytes()
+    hash_b = json.loads((b / "index" / "manifest.json").read_text())["content_hash"]
+    assert manifest["content_hash"] == hash_b
+    assert _numbers(b / "run") == nums_a
+
+    # rerunning into the same folder resumes: nothing is recomputed
+    again = quickstart(b, show_progress=False, console=Console(file=io.StringIO()), **TINY)
+    assert again.summary.ran == 0 and _numbers(b / "run") == nums_a
