@@ -150,6 +150,22 @@ def test_demonstrate_truncated_is_a_failure(env: ScienceWorldEnv) -> None:
     assert traj.outcome == "failure" and traj.metadata["final_score"] < 100
 
 
+def test_step_limit_ends_episodes_but_not_the_expert(env: ScienceWorldEnv) -> None:
+    task = _first(env, "lifespan-longest-lived")
+    env.step_limit = 2
+    try:
+        traj = env.demonstrate(task)  # 5 gold steps > step_limit: the expert is not cut
+        assert traj is not None and traj.outcome == "success"
+        env.reset(task)
+        # a fresh world after the gold-path generation (which plays the task to the end)
+        assert env.step("look around").info["score"] == 0
+        results = [env.step(a) for a in traj.actions()[:3]]
+        assert [r.done for r in results] == [False, False, True]
+        assert results[-1].info["truncated"] is True and results[-1].info["success"] is False
+    finally:
+        env.step_limit = 100
+
+
 def test_close_shuts_down_the_jvm(env: ScienceWorldEnv) -> None:
     env.reset(_first(env, "lifespan-longest-lived"))
     proc = env._java_process()
