@@ -216,3 +216,15 @@ def test_cli_run_reports_config_errors(tmp_path, capsys):
     assert cli_main(["run", "--out", str(tmp_path / "r")]) == 1
     assert "field 'env'" in capsys.readouterr().err
     assert cli_main(["run", "--env", "x", "--out", "o", "--set", "nonsense"]) == 1
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    out = str(tmp_path / "r2")
+    assert cli_main(["run", "--env", "no-such-env", "--out", out, "--no-progress"]) == 1
+    assert "unknown environment 'no-such-env'" in capsys.readouterr().err
+
+
+@pytest.mark.babyai
+def test_cli_run_reports_a_missing_index(tmp_path, capsys):
+    idx, out = str(tmp_path / "missing-index"), str(tmp_path / "r")
+    argv = ["run", "--env", "babyai", "--retrieval", "rag", "--index", idx, "--out", out]
+    assert cli_main([*argv, "--tasks", "1", "--no-progress"]) == 1
+    assert "missing-index" in capsys.readouterr().err

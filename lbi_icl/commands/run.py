@@ -183,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     try:
         summary = run_experiment(cfg, show_progress=False if args.no_progress else None)
-    except (ConfigError, DataError, FileNotFoundError) as e:
+    except (ConfigError, DataError, FileNotFoundError, *_user_errors()) as e:
         raise CLIError(str(e)) from e
     console = Console()
     console.print(rich_table(build_report(cfg.out)))
@@ -196,6 +196,15 @@ def _run(args: argparse.Namespace) -> int:
         console.print("interrupted: rerun the same command to resume")
         return 130
     return 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors of other areas that mean bad input (unknown env, broken index, LLM config)."""
+    from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.index import IndexFormatError
+    from lbi_icl.llm.errors import LLMConfigError
+
+    return (EnvNotInstalledError, UnknownEnvError, IndexFormatError, LLMConfigError)
 
 
 def _report(args: argparse.Namespace) -> int:

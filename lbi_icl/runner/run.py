@@ -317,6 +317,22 @@ def plan_jobs(config: RunConfig, tasks: Iterable[Task]) -> list[_Job]:
     ]
 
 
+def _check_retrieval_options(config: RunConfig) -> None:
+    if not config.retrieval:
+        return
+    from pydantic import ValidationError
+
+    from lbi_icl.retrieval import RetrievalConfig
+
+    try:
+        RetrievalConfig(**config.retrieval)
+    except ValidationError as e:
+        errs = "; ".join(
+            f"retrieval.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"bad retrieval option: {errs}") from e
+
+
 def _list_tasks(config: RunConfig) -> list[Task]:
     from lbi_icl.envs import make_env
 
@@ -388,6 +404,12 @@ def run_experiment(
         if rec is None or (config.retry_errors and not is_finished(rec)):
             todo.append(job)
     skipped = len(jobs) - len(todo)
+
+    if isinstance(factory, RealWorkerFactory) and todo:
+        # Fail before the first episode on a bad index, LLM setting or retrieval option.
+        _check_retrieval_options(config)
+        if config.parallel == "thread":
+            factory.shared()
 
     env_info = {"name": config.env, "split": config.split, "tasks_selected": len(selected)}
     manifest = start_session(config, env_info=env_info, previous=previous)
