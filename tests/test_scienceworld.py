@@ -166,6 +166,24 @@ def test_step_limit_ends_episodes_but_not_the_expert(env: ScienceWorldEnv) -> No
         env.step_limit = 100
 
 
+def test_hung_call_kills_the_jvm_and_names_task_and_step(env: ScienceWorldEnv) -> None:
+    task = _first(env, "lifespan-longest-lived")
+    env.reset(task)
+    env.step("look around")
+    starts, proc = env.jvm_starts, env._java_process()
+    env.step_timeout_s = 1e-6  # every JVM call now "hangs"
+    try:
+        with pytest.raises(EnvError, match=rf"task {task.id} step 2: 'wait' timed out"):
+            env.step("wait")
+    finally:
+        env.step_timeout_s = 30.0
+    assert proc.wait(timeout=10) is not None and not env.jvm_running
+    with pytest.raises(EnvError, match="reset"):
+        env.valid_actions()
+    assert env.reset(task).startswith("This room is called")  # a fresh JVM
+    assert env.jvm_starts == starts + 1
+
+
 def test_close_shuts_down_the_jvm(env: ScienceWorldEnv) -> None:
     env.reset(_first(env, "lifespan-longest-lived"))
     proc = env._java_process()

@@ -255,11 +255,12 @@ class ScienceWorldEnv:
 
     def _call(self, fn: Callable[[], T], timeout_s: float, what: str) -> T:
         """Run one JVM call under a timeout; a hang or crash kills the JVM and raises
-        `EnvError` naming the task, the step and the call."""
-        self._ensure_jvm()
-        assert self._executor is not None
-        future = self._executor.submit(fn)
+        `EnvError` naming the task, the step and the call. Never starts a JVM: one that
+        died mid-episode is reported, and the next reset starts a new one."""
         where = f"scienceworld task {self._task.id if self._task else '?'} step {self._step_no}"
+        if self._executor is None or not self.jvm_running:
+            raise EnvError(f"{where}: {what}: the JVM is not running (closed or crashed); reset")
+        future = self._executor.submit(fn)
         try:
             return future.result(timeout=timeout_s)
         except concurrent.futures.TimeoutError:
