@@ -1,0 +1,174 @@
+"""Index build internals at scale: the batch tokenizer and the numpy BM25 builder must give
+exactly what the text-by-text tokenizer and bm25s' own builder give (same vocabulary, same
+matrix, same scores and ranks), including on awkward text and on hash collisions."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lbi_icl.index.tokenize as tk
+from lbi_icl.index.bm25 import (
+    BM25Params,
+    Bm25sIndex,
+    RankBm25Index,
+    build_bm25s,
+    build_bm25s_reference,
+)
+from lbi_icl.index.tokenize import TokenEncoder, tokenize
+
+AWKWARD = [
+    "",
+    "the a an",  # stopwords only
+    "Kelvin \u212a sign and \u0130stanbul lowercase to ASCII letters",
+    "x\x00y holds a NUL",
+    "\u03a3\u0391\u03a3 \u03c3 stra\u00dfe 42 caf\u00e9 na\u00efve",
+    "y" * 8 + " " + "y" * 16 + " " + "y" * 24 + " " + "y" * 25 + " " + "z" * 60,
+    "You see a Red door, 2 steps-forward!",
+    "THE The the end",
+]
+
+
+def _reference(texts: list[str]) -> tuple[dict[str, int], list[int], list[int]]:
+    vocab: dict[str, int] = {}
+    ids: list[int] = []
+    lengths: list[int] = []
+    for t in texts:
+        toks = tokenize(t)
+        lengths.append(len(toks))
+        ids += [vocab.setdefault(x, len(vocab)) for x in toks]
+    return vocab, ids, lengths
+
+
+def _random_texts(rnd: random.Random, n: int) -> list[str]:
+    alphabet = "abcde\u00e9XYZ 0123\x00,.-\u0130\u212a\n"
+    words = ["ab", "ba", "key", "door", "the", "sink3", "x" * 9, "q" * 17, "w" * 30]
+    texts = []
+    for _ in range(n):
+        if rnd.random() < 0.5:
+            texts.append("".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 50))))
+        else:
+            texts.append(" ".join(rnd.choice(words) for _ in range(rnd.randint(0, 12))))
+    return texts + rnd.sample(AWKWARD, 3)
+
+
+def _encode_in_batches(texts: list[str], cut: int) -> tuple[TokenEncoder, list[int], list[int]]:
+    enc = TokenEncoder()
+    ids: list[int] = []
+    lengths: list[int] = []
+    for part in (texts[:cut], texts[cut:]):
+        a, n = enc.encode(part)
+        ids += a.tolist()
+        lengths += n.tolist()
+    return enc, ids, lengths
+
+
+def test_batch_encoder_matches_tokenize_text_by_text() -> None:
+    rnd = random.Random(7)
+    for _ in range(150):
+        texts = _random_texts(rnd, rnd.randint(0, 10))
+        vocab, ids, lengths = _reference(texts)
+        enc, got_ids, got_lengths = _encode_in_batches(texts, rnd.randint(0, len(texts)))
+        assert enc.vocab() == vocab, texts
+        assert got_ids == ids and got_lengths == lengths, texts
+
+
+def test_batch_encoder_survives_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hash that maps many tokens together: every batch must fall back (retry with
+    another salt, or go by text) and still give the exact ids."""
+    real = tk._hash
+
+    def weak(words: np.ndarray, salt: int = 0) -> np.ndarray:
+        return real(words, salt) & np.uint64(0x7) if salt == 0 else real(words, salt)
+
+    def weakest(words: np.ndarray, salt: int = 0) -> np.ndarray:
+        return words[0] & np.uint64(0x3)
+
+    rnd = random.Random(3)
+    for fake in (weak, weakest):
+        monkeypatch.setattr(tk, "_hash", fake)
+        for _ in range(40):
+            texts = _random_texts(rnd, rnd.randint(1, 10))
+            vocab, ids, lengths = _reference(texts)
+            enc, got_ids, got_lengths = _encode_in_batches(texts, rnd.randint(0, len(texts)))
+            assert enc.vocab() == vocab, texts
+            assert got_ids == ids and got_lengths == lengths, texts
+
+
+CORPUS = [
+    "you see a red ball two steps forward",
+    "a blue key lies at your feet",
+    "the red door is closed and the red key is here",
+    "kitchen with a stove a sink and a pot",
+    "the pot is full of water next to the sink",
+    "a green door three steps left of a red ball",
+    "",
+    "the a an",
+    "red red red red ball",
+]
+
+
+def _arrays(folder: Path) -> dict[str, np.ndarray]:
+    return {
+        n: np.load(folder / f"{n}.csc.index.npy", allow_pickle=False)
+        for n in ("data", "indices", "indptr")
+    }
+
+
+@pytest.mark.parametrize("k1,b", [(1.5, 0.75), (1.2, 0.3), (2.0, 1.0)])
+def test_numpy_builder_equals_bm25s_builder(tmp_path: Path, k1: float, b: float) -> None:
+    rnd = random.Random(11)
+    texts = CORPUS + _random_texts(rnd, 300)
+    params = BM25Params(k1=k1, b=b)
+    build_bm25s(texts, tmp_path / "new", params)
+    build_bm25s_reference(texts, tmp_path / "ref", params)
+    new, ref = _arrays(tmp_path / "new"), _arrays(tmp_path / "ref")
+    for name in ("indices", "indptr"):
+        assert new[name].dtype == ref[name].dtype
+        np.testing.assert_array_equal(new[name], ref[name])
+    assert new["data"].dtype == np.float32
+    np.testing.assert_allclose(new["data"], ref["data"], rtol=1e-6, atol=0)
+    for f in ("vocab.index.json", "params.index.json"):
+        assert json.loads((tmp_path / "new" / f).read_text()) == json.loads(
+            (tmp_path / "ref" / f).read_text()
+        )
+    fast, slow = Bm25sIndex(tmp_path / "new", len(texts)), Bm25sIndex(tmp_path / "ref", len(texts))
+    for q in ["red ball", "red door key", "pot sink water", "green door left", "key", "zzz"]:
+        a, b_ = fast.top_k(q, 10), slow.top_k(q, 10)
+        assert a[0].tolist() == b_[0].tolist(), q
+        np.testing.assert_allclose(a[1], b_[1], rtol=1e-6)
+
+
+def test_numpy_builder_ranks_like_rank_bm25(tmp_path: Path) -> None:
+    params = BM25Params()
+    build_bm25s(CORPUS, tmp_path / "b", params)
+    fast = Bm25sIndex(tmp_path / "b", len(CORPUS))
+    ref = RankBm25Index(CORPUS, params)
+    for q in ["red ball", "red door key", "pot sink water", "green door left", "stove"]:
+        f_rows, f_scores = fast.top_k(q, 9)
+        r_rows, r_scores = ref.top_k(q, 9)
+        assert f_rows.tolist() == r_rows.tolist(), q
+        np.testing.assert_allclose(r_scores, f_scores * (params.k1 + 1), rtol=1e-4)
+
+
+def test_numpy_builder_small_batches_and_edge_corpora(tmp_path: Path) -> None:
+    """Batch boundaries do not change the matrix; empty and token-free corpora load."""
+    from lbi_icl.index.bm25 import BM25Builder
+
+    rnd = random.Random(5)
+    texts = CORPUS + _random_texts(rnd, 100)
+    one = BM25Builder(BM25Params(), batch_texts=3)
+    one.add_all(texts)
+    one.save(tmp_path / "small")
+    build_bm25s(texts, tmp_path / "big", BM25Params())
+    for name, arr in _arrays(tmp_path / "small").items():
+        np.testing.assert_array_equal(arr, _arrays(tmp_path / "big")[name])
+    for corpus in ([], ["", "the and"]):
+        out = tmp_path / f"edge{len(corpus)}"
+        assert build_bm25s(corpus, out, BM25Params()) == len(corpus)
+        idx = Bm25sIndex(out, len(corpus))
+        assert len(idx) == len(corpus) and idx.top_k("red", 5)[0].tolist() == []
