@@ -355,6 +355,17 @@ def worker_throughput(args: argparse.Namespace) -> None:
             "mean_wordpieces": pieces,
             "wordpieces_per_s": pieces * len(texts) / sec if pieces and sec else None,
         }
+    # One template query (instruction + last action + observation) at a time, as the
+    # agentic / model strategies embed it at every step.
+    times = []
+    for i, o in enumerate(groups["observation"][:40]):
+        q = f"{groups['instruction'][i % len(groups['instruction'])]}\nLast action: wait\n"
+        q += f"Observation: {o}"
+        t = time.perf_counter()
+        inner.embed([q])
+        times.append(time.perf_counter() - t)
+    if times:
+        out["query_embed"] = latency(times).model_dump()
     out["peak_rss_mb"] = peak_rss_mb()
     _emit(out)
 
@@ -364,11 +375,15 @@ def worker_throughput(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _run_worker(argv: list[str], log_path: Path | None = None) -> dict[str, Any]:
+def _run_worker(
+    argv: list[str], log_path: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run `bench.py _worker ...` in a fresh interpreter and parse its result line."""
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv]
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+    )
     wall = time.perf_counter() - t
     if log_path is not None:
         log_path.write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr, encoding="utf-8")
@@ -456,6 +471,13 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _blas_env(threads: int | None) -> dict[str, str]:
+    """Environment that caps numpy's BLAS thread pool in the serve process (None: as is)."""
+    if threads is None:
+        return {}
+    return {k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def run_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
     from synth_corpus import CorpusSpec, cached_corpus
 
@@ -495,6 +517,7 @@ def run_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
             args.strategies,
         ],
         logs / f"serve-{size_label(n)}-{args.embedder}.log",
+        env=_blas_env(args.blas_threads),
     )
     result: dict[str, Any] = {
         "pairs": n,
@@ -576,7 +599,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         "embed s (share)",
         "unique texts emb.",
         "texts/s",
-        "BM25 s (tokenize)",
+        "BM25 s",
         "other s",
         "size MB",
         "peak MB",
@@ -596,7 +619,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             f"{x['embed_s']:.1f} ({100 * x['embed_s'] / x['build_s']:.0f}%)",
             f"{uniq:,}",
             f"{rate:,.0f}",
-            f"{x['bm25_s']:.1f} ({x['bm25_tokenize_s']:.1f})",
+            f"{x['bm25_s']:.1f}",
             f"{x['other_s']:.1f}",
             f"{r['index_bytes'] / 2**20:,.0f}",
             f"{x['peak_rss_mb']:,.0f}",
@@ -627,16 +650,120 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         console.print(
             "MiniLM throughput (unique texts/s): "
             + ", ".join(
-                f"{k} {g['texts_per_s']:.0f}/s (~{g['mean_words']:.0f} words)"
+                f"{k} {g['texts_per_s']:.1f}/s (~{g['mean_words']:.0f} words, "
+                f"~{g.get('mean_wordpieces') or 0:.0f} word pieces)"
                 for k, g in th["groups"].items()
             )
         )
+        if th.get("query_embed"):
+            console.print(f"MiniLM template-query embedding ms p50 / p95: {_ms(th['query_embed'])}")
     for check in report.get("targets", []):
         mark = "[green]met[/]" if check["met"] else "[red]MISSED[/]"
         console.print(
             f"target {check['name']} at {check['label']}: {check['measured']:.2f} "
             f"(≤ {check['target']:.0f}) {mark}"
         )
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The run's tables as Markdown, for the README (`--render RESULTS.json`)."""
+    m = report["machine"]
+    lines = [
+        f"- command: `{report['command']}`",
+        f"- date: {report['date']}; git {m.get('git_commit')}; Python {m.get('python')}",
+        f"- machine: {m.get('nproc')} CPUs ({m.get('cpu')}), "
+        + (m.get("memory", "").splitlines()[1].split()[1] if m.get("memory") else "?")
+        + " RAM; 1-min load average at start "
+        + (f"{m['loadavg'][0]:.1f}" if m.get("loadavg") else "?"),
+        f"- embedder: {report['embedder']}; BLAS threads in serve: "
+        + str(report.get("blas_threads") or "library default"),
+        "",
+    ]
+    e = report.get("engines")
+    if e:
+        lines += [
+            f"BM25 engines, {e['n_docs']:,} observations, top-{e['k']}, one query at a time "
+            f"(~{e['mean_query_tokens']:.0f} query tokens):",
+            "",
+            "| engine | build s | query p50 ms | query p95 ms | queries |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in e["engines"]:
+            q = r["query"]
+            lines.append(
+                f"| {r['engine']} | {r['build_s']:.2f} | {q['p50_ms']:.1f} | {q['p95_ms']:.1f} "
+                f"| {r['n_queries']} |"
+            )
+        lines.append("")
+        for key, val in e["overlap_at_k"].items():
+            lines.append(
+                f"- overlap@{e['k']} {key}: {val:.2f} (top-1 agreement {e['top1_agree'][key]:.2f})"
+            )
+        lines.append("")
+    lines += [
+        "| pairs | examples | build s | read+parse s | embed s (share) | unique texts "
+        "embedded | embed texts/s | BM25 s | other s | index MB | build peak MB | "
+        "MiniLM build s (est.) | build load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["sizes"]:
+        x = r["build"]
+        uniq = sum(c["unique"] for c in x["embed_calls"])
+        rate = uniq / x["embed_s"] if x["embed_s"] else float("inf")
+        est = r.get("minilm_build_s_est")
+        lines.append(
+            f"| {r['label']} | {x['examples']:,} | {x['build_s']:.1f} | {x['read_parse_s']:.1f} "
+            f"| {x['embed_s']:.1f} ({100 * x['embed_s'] / x['build_s']:.0f} %) | {uniq:,} "
+            f"| {rate:,.0f} | {x['bm25_s']:.1f} | {x['other_s']:.1f} "
+            f"| {r['index_bytes'] / 2**20:,.0f} | {x['peak_rss_mb']:,.0f} "
+            f"| {f'{est:,.0f}' if est is not None else '-'} | {x.get('loadavg_1m') or 0:.1f} |"
+        )
+    lines.append("")
+    strategies = list(report["sizes"][0]["serve"]["strategies"]) if report["sizes"] else []
+    lines += [
+        "| pairs | load s | serve peak MB | BM25 top-5 | dense top-5 (vector given) "
+        "| embed query | " + " | ".join(strategies) + " | serve load avg |",
+        "|---|---:|---:|---:|---:|---:|" + "---:|" * len(strategies) + "---:|",
+    ]
+    for r in report["sizes"]:
+        x = r["serve"]
+        eng = x["engine"]
+        lines.append(
+            f"| {r['label']} | {x['load_s']:.2f} | {x['peak_rss_mb']:,.0f} "
+            f"| {_ms(eng['bm25_top5'])} | {_ms(eng['dense_top5_given_vector'])} "
+            f"| {_ms(eng['embed_template_query'])} | "
+            + " | ".join(_ms(x["strategies"][k]["latency"]) for k in strategies)
+            + f" | {x.get('loadavg_1m') or 0:.1f} |"
+        )
+    lines += ["", "(latencies: p50 / p95 ms over the timed queries)", ""]
+    th = report.get("throughput")
+    if th:
+        lines.append("MiniLM (all-MiniLM-L6-v2, CPU) on a sample of the corpus's own texts:")
+        lines.append("")
+        lines.append("| texts | n | mean words | mean word pieces | texts/s | word pieces/s |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for k, g in th["groups"].items():
+            wp = g.get("mean_wordpieces")
+            wps = g.get("wordpieces_per_s")
+            lines.append(
+                f"| {k} | {g['texts']} | {g['mean_words']:.0f} | "
+                f"{f'{wp:.0f}' if wp else '-'} | {g['texts_per_s']:.1f} | "
+                f"{f'{wps:.0f}' if wps else '-'} |"
+            )
+        if th.get("query_embed"):
+            lines.append("")
+            lines.append(
+                f"One template query embedded at a time: {_ms(th['query_embed'])} ms "
+                f"(p50 / p95); model load {th['model_load_s']:.1f} s; load average "
+                f"{th.get('loadavg_1m', 0):.1f}."
+            )
+        lines.append("")
+    for c in report.get("targets", []):
+        lines.append(
+            f"- target {c['name']} (≤ {c['target']:g}) at {c['label']}: measured "
+            f"{c['measured']:.2f} — {'met' if c['met'] else '**MISSED**'}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -669,6 +796,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0].startswith("_"):
         return _worker_main(argv)
+    if argv and argv[0] == "--render":
+        if len(argv) < 2:
+            sys.stderr.write("usage: bench.py --render RESULTS.json [...]\n")
+            return 2
+        for path in argv[1:]:
+            sys.stdout.write(markdown_report(json.loads(Path(path).read_text("utf-8"))) + "\n")
+        return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", default="10k,100k,1M", help="comma list, e.g. 10k,100k,1M")
     p.add_argument("--embedder", choices=sorted(EMBEDDERS), default="hash")
@@ -691,6 +825,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--throughput-n", type=int, default=256, help="texts per kind")
     p.add_argument("--keep-index", action="store_true", help="keep built indexes in cache-dir")
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="cap BLAS threads in the serve process (default: the library as is)",
+    )
     args = p.parse_args(argv)
     if args.queries < 2:
         p.error("--queries must be at least 2")
@@ -706,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "embedder": args.embedder,
+        "blas_threads": args.blas_threads,
         "sizes": [],
     }
     if args.engines_at != "none":
