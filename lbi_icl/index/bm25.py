@@ -81,7 +81,7 @@ class BM25Builder:
     `build_index_from_ids` produces, bit for bit (checked by a test).
     """
 
-    def __init__(self, params: BM25Params, *, batch_texts: int = 4096):
+    def __init__(self, params: BM25Params, *, batch_texts: int = 8192):
         if params.method != "lucene":
             raise ValueError(f"BM25Builder computes method 'lucene' only, not {params.method!r}")
         self.params = params

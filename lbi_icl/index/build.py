@@ -117,11 +117,11 @@ class _ExampleWriter:
         self.meta["root"].append(None)
         parent = traj.source.get("parent_id")
         self._parents.append(str(parent) if parent is not None else None)
-        for pos, step in enumerate(traj.steps):
-            self._obs.add(step.observation)
-            self._act.add(step.action)
-            self._step_example.append(idx)
-            self._step_pos.append(pos)
+        n = len(traj.steps)
+        self._obs.add_all([step.observation for step in traj.steps])
+        self._act.add_all([step.action for step in traj.steps])
+        self._step_example.extend([idx] * n)
+        self._step_pos.extend(range(n))
         self._step_offsets.append(len(self._step_example))
 
     def _resolve_lineage(self) -> None:
@@ -285,7 +285,7 @@ def build_index_from(
         _embed_to(tmp / L.VEC_INSTRUCTION, embedder, writer.instructions, None)
         _embed_to(tmp / L.VEC_DESCRIPTION, embedder, writer.descriptions, None)
         n_steps = writer.steps
-        build_bm25s(iter(TextColumn(tmp, L.STEP_OBS)), tmp / L.BM25_STEPS, config.bm25)
+        build_bm25s(TextColumn(tmp, L.STEP_OBS).iter_texts(), tmp / L.BM25_STEPS, config.bm25)
         n_docs, n_chunks = _write_docs(tmp, docs or [], embedder, config, writer.hash)
         manifest = _finish_manifest(
             tmp,
@@ -380,7 +380,7 @@ def add_to_index(
         _embed_to(
             tmp / L.VEC_DESCRIPTION, emb, writer.descriptions[n_old:], index.vectors("description")
         )
-        build_bm25s(iter(TextColumn(tmp, L.STEP_OBS)), tmp / L.BM25_STEPS, old.config.bm25)
+        build_bm25s(TextColumn(tmp, L.STEP_OBS).iter_texts(), tmp / L.BM25_STEPS, old.config.bm25)
         for rel in old.files:
             if rel.startswith(L.DOC_PREFIXES):
                 dst = tmp / rel

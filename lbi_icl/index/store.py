@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,7 @@ class TextColumnWriter:
         self.blob = folder / f"{name}.bin"
         self.offsets_path = folder / f"{name}.off.npy"
         self._fh = open(self.blob, "wb")  # noqa: SIM115 - closed in close()
-        self._offsets: list[int] = [0]
+        self._offsets = array("q", [0])
         self._pos = 0
 
     def add(self, text: str) -> None:
@@ -73,12 +75,21 @@ class TextColumnWriter:
         self._offsets.append(self._pos)
 
     def add_all(self, texts: Iterable[str]) -> None:
-        for t in texts:
-            self.add(t)
+        """Many rows with one write (what index builds use: a trajectory's steps at once)."""
+        data = [t.encode("utf-8") for t in texts]
+        if not data:
+            return
+        self._fh.write(b"".join(data))
+        offsets = self._offsets
+        pos = self._pos
+        for d in data:
+            pos += len(d)
+            offsets.append(pos)
+        self._pos = pos
 
     def close(self) -> int:
         self._fh.close()
-        save_npy(self.offsets_path, np.asarray(self._offsets, dtype=np.int64))
+        save_npy(self.offsets_path, np.frombuffer(self._offsets, dtype=np.int64))
         return len(self._offsets) - 1
 
 
@@ -114,3 +125,20 @@ class TextColumn:
     def __iter__(self):  # type: ignore[no-untyped-def]
         for i in range(len(self)):
             yield self[i]
+
+    def iter_texts(self, chunk_bytes: int = 1 << 24) -> Iterator[str]:
+        """Every row in order, reading the blob sequentially in chunks of about
+        `chunk_bytes` (a full scan without per-row memory-map slicing: index builds)."""
+        offsets = np.asarray(self.offsets)
+        n = len(self)
+        with open(self.blob_path, "rb") as fh:
+            row = 0
+            while row < n:
+                base = int(offsets[row])
+                end = int(np.searchsorted(offsets, base + chunk_bytes, side="right")) - 1
+                end = min(max(end, row + 1), n)
+                data = fh.read(int(offsets[end]) - base)
+                bounds = (offsets[row : end + 1] - base).tolist()
+                for a, b in pairwise(bounds):
+                    yield data[a:b].decode("utf-8")
+                row = end

@@ -198,13 +198,14 @@ class TokenEncoder:
 
     def _ids(self, raw: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
         """Ids by packed words (new tokens registered); None if the batch must go by text."""
-        n = len(starts)
-        ids = np.empty(n, dtype=np.int64)
-        if n == 0:
-            return ids
+        if len(starts) == 0:
+            return np.zeros(0, dtype=np.int64)
         long = lengths > _MAX_PACKED
-        short = np.flatnonzero(~long)
-        words = _pack(raw, starts[short], lengths[short])
+        any_long = bool(long.any())
+        short = np.flatnonzero(~long) if any_long else np.arange(len(starts))
+        words = (
+            _pack(raw, starts[short], lengths[short]) if any_long else _pack(raw, starts, lengths)
+        )
         for salt in range(3):  # a collision inside the batch: regroup with another hash
             h = _hash(words, salt)
             group, first = _group(h)
@@ -242,6 +243,10 @@ class TokenEncoder:
             if ref >= 0:
                 known[ref] = tid
                 self._remember(int(rep_hash[ref]), reps[:, ref], tid)
+        known[(known < 0) & (known != _UNKNOWN)] = -1  # stopwords (-1 - i) are just dropped
+        if not any_long:
+            return known[group]
+        ids = np.empty(len(starts), dtype=np.int64)
         ids[short] = known[group]
         if len(long_pos):
             unresolved = long_ids == _UNKNOWN
@@ -249,7 +254,6 @@ class TokenEncoder:
                 p = int(long_pos[j])
                 long_ids[j] = self._vocab[raw[starts[p] : starts[p] + lengths[p]].decode("ascii")]
             ids[long_pos] = long_ids
-        ids[ids < -1] = -1  # stopwords (-1 - i) are all just dropped
         return ids
 
     def _check(self, known: np.ndarray, reps: np.ndarray) -> bool:
