@@ -47,7 +47,7 @@ class QuickstartResult(BaseModel):
     summary: RunSummary
 
 
-def _synthesize(data: Path, *, train_tasks: int, seed: int) -> dict[str, Any]:
+def _synthesize(data: Path, *, train_tasks: int, seed: int, progress: bool) -> dict[str, Any]:
     from lbi_icl.synth import SynthConfig, synthesize
 
     cfg = SynthConfig(
@@ -57,16 +57,16 @@ def _synthesize(data: Path, *, train_tasks: int, seed: int) -> dict[str, Any]:
         seed=seed,
         windows_per_trajectory=WINDOWS_PER_TRAJECTORY,
     )
-    rep = synthesize(cfg, data)
+    rep = synthesize(cfg, data, progress=progress)
     dump = rep.model_dump() if isinstance(rep, BaseModel) else dict(rep or {})
     return dump
 
 
-def _build_index(data: Path, docs: Path, index: Path) -> None:
+def _build_index(data: Path, docs: Path, index: Path, *, progress: bool) -> None:
     from lbi_icl.embed import load_embedder
     from lbi_icl.index import build_index
 
-    build_index([data], index, docs=[docs], embedder=load_embedder(show_progress=False))
+    build_index([data], index, docs=[docs], embedder=load_embedder(show_progress=progress))
 
 
 def quickstart(
@@ -96,7 +96,7 @@ def quickstart(
 
     t = time.monotonic()
     con.print(f"[bold]1/4[/] synthesizing BabyAI training data ({train_tasks} train tasks)…")
-    counts = _synthesize(data, train_tasks=train_tasks, seed=seed)
+    counts = _synthesize(data, train_tasks=train_tasks, seed=seed, progress=show_progress)
     env = make_env(ENV)
     try:
         write_jsonl(docs, env.documents())
@@ -109,7 +109,7 @@ def quickstart(
         con.print(f"[bold]2/4[/] index already built at {index}")
     else:
         con.print("[bold]2/4[/] building the index (packaged all-MiniLM-L6-v2 embedder)…")
-        _build_index(data, docs, index)
+        _build_index(data, docs, index, progress=show_progress)
     seconds["index"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -145,7 +145,7 @@ def quickstart(
     took = ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
     con.print(f"took {sum(seconds.values()):.0f}s ({took})")
     con.print(
-        "Next: the same with an LLM — `lbi ablate --env babyai --tasks 24 --policy llm "
+        f"Next: the same with an LLM — `lbi ablate --env babyai --tasks {tasks} --policy llm "
         f"--llm openai:gpt-4o-mini --index {index} --out runs/babyai-llm`"
     )
     return QuickstartResult(
