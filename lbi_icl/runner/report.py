@@ -311,7 +311,7 @@ def to_json(rep: Report) -> str:
 def _svg_chart(rep: Report) -> str:
     """Bars of success rate with Wilson CI whiskers, drawn inline (no JS, no CDN)."""
     rows = [r for r in rep.strategies if r.success_rate is not None]
-    bar_w, gap, height, top, bottom, left = 56, 28, 220, 20, 40, 44
+    bar_w, gap, height, top, bottom, left = 56, 28, 220, 28, 40, 44
     width = left + len(rows) * (bar_w + gap) + gap
     total_h = top + height + bottom
 
@@ -339,6 +339,7 @@ def _svg_chart(rep: Report) -> str:
             f'width="{bar_w}" height="{height * rate:.1f}" fill="#4c78a8">'
             f"<title>{name}: {_pct(rate)} ({r.successes}/{r.finished})</title></rect>"
         )
+        top_of = max(rate, r.ci_high or 0.0)  # the label sits above bar and whisker
         if r.ci_low is not None and r.ci_high is not None:
             cx = x + bar_w / 2
             parts.append(
@@ -352,7 +353,7 @@ def _svg_chart(rep: Report) -> str:
         parts.append(
             f'<text x="{x + bar_w / 2}" y="{top + height + 16}" text-anchor="middle" '
             f'font-size="12">{name}</text>'
-            f'<text x="{x + bar_w / 2}" y="{y(rate) - 4:.1f}" text-anchor="middle" '
+            f'<text x="{x + bar_w / 2}" y="{y(top_of) - 4:.1f}" text-anchor="middle" '
             f'font-size="11">{_pct(rate)}</text>'
         )
     parts.append("</svg>")
