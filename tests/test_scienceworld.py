@@ -17,8 +17,8 @@ QUICK_TYPES = ("lifespan-longest-lived", "power-component", "find-plant")
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = ScienceWorldEnv()
+def env(tmp_path_factory: pytest.TempPathFactory):
+    e = ScienceWorldEnv(gold_cache=tmp_path_factory.mktemp("gold"))
     yield e
     e.close()
 
@@ -142,6 +142,24 @@ def test_expert_reaches_success(env: ScienceWorldEnv, task_type: str) -> None:
     full = RELABELER.relabel(traj, 0, len(traj.steps))
     assert [w.kind for w in full] == ["abstract", "summarize"]
     assert "focus on" in full[0].instruction.lower()
+
+
+def test_gold_paths_are_cached_on_disk(env: ScienceWorldEnv) -> None:
+    task = _first(env, "lifespan-longest-lived")
+    first = env.demonstrate(task)
+    made = env.gold_generations
+    env._gold_cache.clear()  # as a new process would start
+    again = env.demonstrate(task)
+    assert env.gold_generations == made  # read back, not generated again
+    assert first is not None and again is not None
+    assert again.actions() == first.actions() and again.outcome == "success"
+    cached = env._gold_path_file("lifespan-longest-lived", task.metadata["variation"])
+    assert cached is not None and cached.exists()
+    cached.write_text("{not json")
+    env._gold_cache.clear()
+    with pytest.raises(EnvError, match=str(cached.name)):
+        env.demonstrate(task)
+    cached.unlink()
 
 
 def test_demonstrate_truncated_is_a_failure(env: ScienceWorldEnv) -> None:

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
+from lbi_icl.jsonl import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +163,12 @@ def _write_table(path: Path, table: dict[str, Any]) -> None:
         raise
 
 
+def _user_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lbi_icl"
+
+
 def _user_cache_path(version: str) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "lbi_icl" / f"scienceworld_tasks-{version}.json.gz"
+    return _user_cache_dir() / f"scienceworld_tasks-{version}.json.gz"
 
 
 # --------------------------------------------------------------------------- the env
@@ -186,10 +190,13 @@ class ScienceWorldEnv:
         load_timeout_s: float = 180.0,
         step_timeout_s: float = 30.0,
         table_path: str | Path | None = None,
+        gold_cache: str | Path | bool = True,
     ) -> None:
         """`simplifications`: the package's comma-separated list ('easy', 'openDoors', ...).
         `step_limit`: episode ends (done, not success) after this many moves.
-        `task_types`: restrict `tasks()` to these task names (default: all 30)."""
+        `task_types`: restrict `tasks()` to these task names (default: all 30).
+        `gold_cache`: directory for generated gold paths (True: ~/.cache/lbi_icl/...;
+        False: memory only)."""
         if isinstance(task_types, str):
             task_types = [t for t in task_types.split(",") if t]
         self.simplifications = simplifications
@@ -207,6 +214,14 @@ class ScienceWorldEnv:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._gold_cache: dict[tuple[str, int, str], list[str]] = {}
+        if gold_cache is True:
+            self._gold_dir: Path | None = (
+                _user_cache_dir() / f"scienceworld_gold-{_installed_version()}"
+            )
+        elif gold_cache is False:
+            self._gold_dir = None
+        else:
+            self._gold_dir = Path(gold_cache)
         self._task: Task | None = None
         self._step_no = 0
         self._last_score = 0
@@ -214,6 +229,7 @@ class ScienceWorldEnv:
         # Counters, so callers and tests can see what was computed and what it cost.
         self.valid_action_calls = 0
         self.jvm_starts = 0
+        self.gold_generations = 0
         self.last_load_s: float | None = None
 
     # ------------------------------------------------------------------ JVM plumbing
@@ -470,23 +486,51 @@ class ScienceWorldEnv:
         self.last_load_s = time.perf_counter() - start
         logger.debug("scienceworld loaded %s/%d in %.2fs", task_name, var, self.last_load_s)
 
+    def _gold_path_file(self, task_name: str, var: int) -> Path | None:
+        if self._gold_dir is None:
+            return None
+        simpl = self.simplifications.replace(",", "+") or "none"
+        return self._gold_dir / f"{task_name}__{var}__{simpl}.json"
+
     def gold_actions(self, task: Task) -> list[str]:
-        """The simulator's gold action sequence for `task` (cached per task: generating it
-        plays the task through, up to ~40 s for mendelian genetics)."""
+        """The simulator's gold action sequence for `task`.
+
+        Generating one plays the task through inside the JVM (up to ~40 s for mendelian
+        genetics), and the result depends on what that JVM ran before (the gold agent
+        explores containers in an order that varies), so sequences are cached in memory
+        and in `gold_cache` (one small JSON file per task): reruns and resumed runs then
+        replay the same path."""
         task_name, var = self._parse_id(task.id)
         key = (task_name, var, self.simplifications)
-        if key not in self._gold_cache:
-            sw = self._ensure_jvm()
-            self._task = task
-            self._call(
-                lambda: sw.server.load(task_name, var, self.simplifications, True),
-                self.load_timeout_s,
-                "load with gold path",
-            )
-            # the generation leaves the world in its final state: start() reloads it
-            gold = [str(a) for a in self._call(sw.server.getGoldActionSequence, 60, "gold")]
+        if key in self._gold_cache:
+            return list(self._gold_cache[key])
+        path = self._gold_path_file(task_name, var)
+        if path is not None and path.exists():
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                gold = record["actions"]
+                if not isinstance(gold, list) or not all(isinstance(a, str) for a in gold):
+                    raise ValueError("'actions' is not a list of strings")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise EnvError(f"{path}: bad gold-path cache file ({err}); delete it") from err
             self._gold_cache[key] = gold
-        return list(self._gold_cache[key])
+            return list(gold)
+        sw = self._ensure_jvm()
+        self._task = task
+        self._call(
+            lambda: sw.server.load(task_name, var, self.simplifications, True),
+            self.load_timeout_s,
+            "load with gold path",
+        )
+        # the generation leaves the world in its final state: _start() reloads it
+        gold = [str(a) for a in self._call(sw.server.getGoldActionSequence, 60, "gold path")]
+        self.gold_generations += 1
+        self._gold_cache[key] = gold
+        if path is not None and gold and not gold[0].startswith("ERROR"):
+            record = {"task_id": f"{task_name}/{var}", "simplifications": self.simplifications}
+            record |= {"scienceworld_version": _installed_version(), "actions": gold}
+            atomic_write_text(path, json.dumps(record, indent=0) + "\n")
+        return list(gold)
 
     def _start(self, task: Task) -> str:
         task_name, var = self._parse_id(task.id)
@@ -676,7 +720,7 @@ def benchmark(task_ids: list[str], repeats: int = 3) -> list[dict[str, Any]]:
     """Measure what ScienceWorld costs here: JVM start, load with and without the gold
     path, and the mean cost of one step of the gold path three ways (this env's step; its
     step plus `valid_actions()`; the package's own `step`, which always lists actions)."""
-    env = ScienceWorldEnv(step_limit=10_000)
+    env = ScienceWorldEnv(step_limit=10_000, gold_cache=False)
     rows: list[dict[str, Any]] = []
     try:
         start = time.perf_counter()
