@@ -113,8 +113,11 @@ def test_stats_helpers_edge_cases():
     assert stats.binomial_two_sided_p(0, 10) == pytest.approx(2 / 1024)
     assert stats.binomial_two_sided_p(5, 10) == 1.0
     assert stats.percentile([3.0], 95) == 3.0
-    ci = stats.bootstrap_mean_ci([1.0, 1.0, 1.0])
-    assert ci == (1.0, 1.0)
+    assert stats.bootstrap_mean_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
+    lo, hi = stats.bootstrap_mean_ci([0.0, 1.0] * 50, seed=1)
+    assert 0.35 < lo < 0.5 < hi < 0.65  # mean 0.5, standard error 0.05
+    assert stats.bootstrap_mean_ci([0.0, 1.0] * 50, seed=1) == (lo, hi)  # seeded
+    assert stats.bootstrap_mean_ci([]) is None
     with pytest.raises(ValueError):
         stats.wilson_interval(4, 3)
 

@@ -88,6 +88,24 @@ def test_resume_skips_finished_and_retry_errors_replaces_latest(tmp_path):
     man = json.loads((cfg.out / "manifest.json").read_text())
     assert len(man["sessions"]) == 3
 
+    # widening the grid (more tasks) resumes and runs only the new cells
+    wider = run_experiment(cfg, tasks=make_tasks(6), episode_fn=FakeEpisode(), show_progress=False)
+    assert (wider.skipped, wider.ran, wider.episodes) == (8, 4, 12)
+
+
+def test_ablate_defaults_to_strategies_that_need_no_llm():
+    from lbi_icl.cli import build_parser
+    from lbi_icl.commands.run import _config_from_args
+    from lbi_icl.runner.config import LLM_FREE_STRATEGIES
+
+    base = ["ablate", "--env", "babyai", "--index", "idx", "--out", "o"]
+    cfg = _config_from_args(build_parser().parse_args(base))
+    assert cfg.strategies == list(LLM_FREE_STRATEGIES) and "model" not in cfg.strategies
+    with_llm = [*base, "--policy", "llm", "--llm", "scripted:x.jsonl"]
+    assert "model" in _config_from_args(build_parser().parse_args(with_llm)).strategies
+    chosen = _config_from_args(build_parser().parse_args([*base, "--strategies", "none,rag"]))
+    assert chosen.strategies == ["none", "rag"]
+
 
 def test_resume_refuses_changed_settings(tmp_path):
     tasks = make_tasks(1)

@@ -8,7 +8,6 @@ is short enough to check by hand against a textbook example (see tests/test_repo
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 # Two-sided 95 % normal quantile.
@@ -78,11 +77,11 @@ def bootstrap_mean_ci(
     report is byte-identical on rerun. None for no values."""
     if not values:
         return None
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choice(values) for _ in range(n)) / n for _ in range(iterations))
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(values, dtype=float)
+    means = arr[rng.integers(0, len(arr), size=(iterations, len(arr)))].mean(axis=1)
     alpha = (1 - level) / 2
-    lo = percentile(means, 100 * alpha)
-    hi = percentile(means, 100 * (1 - alpha))
-    assert lo is not None and hi is not None
-    return lo, hi
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(lo), float(hi)
