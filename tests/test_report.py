@@ -13,6 +13,7 @@ from test_runner_helpers import FakeEpisode, make_tasks
 from lbi_icl.cli import main as cli_main
 from lbi_icl.jsonl import JsonlAppender, read_trajectories
 from lbi_icl.runner import RunConfig, build_report, export_run, report, run_experiment, stats
+from lbi_icl.runner.report import policy_label
 from lbi_icl.runner.results import steps_path
 
 NONE_WINS = {0, 1, 2}  # 3/10
@@ -103,6 +104,8 @@ def test_report_numbers_match_hand_computation(hand_run):
     assert p_ins.difference == pytest.approx(2 / 9)
     assert p_ins.p_value == pytest.approx(0.5)
     assert "retrieval-only offline baseline" in rep.label
+    assert "scripted" in policy_label("llm", "scripted:replies.jsonl")
+    assert policy_label("llm", "openai:gpt-4o") == "LLM policy openai:gpt-4o"
 
 
 def test_stats_helpers_edge_cases():
