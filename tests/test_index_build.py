@@ -4,6 +4,7 @@ matrix, same scores and ranks), including on awkward text and on hash collisions
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -12,6 +13,9 @@ import numpy as np
 import pytest
 
 import lbi_icl.index.tokenize as tk
+from lbi_icl.data import Step, Trajectory
+from lbi_icl.embed import HashEmbedder
+from lbi_icl.index import IndexFormatError, add_to_index, build_index, build_index_from, load_index
 from lbi_icl.index.bm25 import (
     BM25Params,
     Bm25sIndex,
@@ -172,3 +176,119 @@ def test_numpy_builder_small_batches_and_edge_corpora(tmp_path: Path) -> None:
         assert build_bm25s(corpus, out, BM25Params()) == len(corpus)
         idx = Bm25sIndex(out, len(corpus))
         assert len(idx) == len(corpus) and idx.top_k("red", 5)[0].tolist() == []
+
+
+# -- add: the fast path (copy + hash check) gives what the full path gives -----------------
+
+FIX = Path(__file__).parent / "fixtures" / "retrieval"
+
+
+def _traj(tid: str, obs: str, **kw: object) -> Trajectory:
+    return Trajectory(
+        id=tid,
+        env="toy",
+        instruction=f"do {tid}",
+        steps=[Step(observation=obs, action="look"), Step(observation="done " + obs, action="x")],
+        outcome="success",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def _index_state(folder: Path) -> tuple[dict[str, bytes], dict[str, object]]:
+    m = json.loads((folder / "manifest.json").read_text())
+    keep = ("counts", "content_hash", "examples_sha256", "files", "embedder", "bm25")
+    return _files(folder), {k: m[k] for k in keep}
+
+
+def _base(tmp_path: Path, name: str) -> Path:
+    out = tmp_path / name
+    build_index(
+        [FIX / "trajectories.jsonl"], out, docs=[FIX / "docs.jsonl"], embedder=HashEmbedder(16)
+    )
+    return out
+
+
+NEW = [
+    # parent is an existing example: inherits its task and root
+    _traj(
+        "ex-child", "a red door and a child", source={"kind": "backward", "parent_id": "ex-door"}
+    ),
+    _traj("ex-new", "a kitchen sink", metadata={"task_id": "sink/1"}),
+    # parent is another new example
+    _traj("ex-grandchild", "the red door", source={"kind": "backward", "parent_id": "ex-child"}),
+]
+
+
+def test_add_fast_path_equals_full_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lbi_icl.index.build as build_mod
+
+    fast, slow = _base(tmp_path, "fast"), _base(tmp_path, "slow")
+    assert json.loads((fast / "manifest.json").read_text())["examples_sha256"]
+    calls: list[str] = []
+    real = build_mod._continue_examples
+    monkeypatch.setattr(
+        build_mod, "_continue_examples", lambda *a: calls.append("fast") or real(*a)
+    )
+    add_to_index(fast, NEW)
+    assert calls == ["fast"]
+    # the same add through the full path (re-read + re-validate every example)
+    monkeypatch.setattr(build_mod, "_names_missing_parent", lambda *a: True)
+    add_to_index(slow, NEW)
+    assert calls == ["fast"]
+    assert _index_state(fast) == _index_state(slow)
+    index = load_index(fast)
+    i = index.index_of("ex-grandchild")
+    door = index.index_of("ex-door")
+    assert index.meta("root", i) == "ex-door" and index.meta("task", i) == index.meta("task", door)
+    assert index.meta("task", index.index_of("ex-new")) == "sink/1"
+    rows, _ = index.bm25("observation").top_k("kitchen sink", 1)
+    assert index.ids[int(index.step_example[rows[0]])] == "ex-new"
+    # a second fast add continues the hash chain
+    add_to_index(fast, [_traj("ex-more", "more")])
+    assert load_index(fast).manifest.counts.examples == index.manifest.counts.examples + 1
+
+
+def test_add_new_example_that_is_a_missing_parent_takes_full_path(tmp_path: Path) -> None:
+    """An existing example names a parent not in the index; adding that parent changes the
+    existing example's lineage, so the index must equal a fresh build of everything."""
+    orphan = _traj("ex-orphan", "orphan", source={"kind": "backward", "parent_id": "ex-lost"})
+    lost = _traj("ex-lost", "lost", metadata={"task_id": "lost/7"})
+    out = tmp_path / "idx"
+    build_index_from([orphan], out, embedder=HashEmbedder(16))
+    assert load_index(out).meta("root", 0) == "ex-lost"
+    add_to_index(out, [lost])
+    fresh = tmp_path / "fresh"
+    build_index_from([orphan, lost], fresh, embedder=HashEmbedder(16))
+    assert _files(out) == _files(fresh)
+    index = load_index(out)
+    assert index.meta("task", 0) == "lost/7"
+
+
+def test_add_refuses_changed_examples_and_handles_old_manifests(tmp_path: Path) -> None:
+    path = _base(tmp_path, "idx")
+    blob = path / "examples.jsonl"
+    data = bytearray(blob.read_bytes())
+    pos = data.index(b"open the red door")
+    data[pos : pos + 4] = b"OPEN"  # same size: only the hash can tell
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match=r"examples\.jsonl: content changed"):
+        add_to_index(path, [_traj("ex-x", "x")])
+    # an index written before examples_sha256 existed: the full path, which records it
+    other = _base(tmp_path, "old")
+    mpath = other / "manifest.json"
+    m = json.loads(mpath.read_text())
+    del m["examples_sha256"]
+    mpath.write_text(json.dumps(m))
+    manifest = add_to_index(other, [_traj("ex-x", "x")])
+    assert (
+        manifest.examples_sha256
+        == hashlib.sha256((other / "examples.jsonl").read_bytes()).hexdigest()
+    )

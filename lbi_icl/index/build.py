@@ -19,6 +19,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +36,16 @@ from lbi_icl.index.manifest import (
     IndexManifest,
     InputFile,
 )
-from lbi_icl.index.store import TextColumn, TextColumnWriter, save_npy, write_json
+from lbi_icl.index.store import (
+    IndexFormatError,
+    TextColumn,
+    TextColumnWriter,
+    save_npy,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from lbi_icl.index.load import ExampleIndex
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +83,15 @@ def _file_sha256(path: Path) -> str:
 class _ExampleWriter:
     """Streams examples to disk and keeps only the small per-example columns in memory."""
 
-    def __init__(self, folder: Path, config: IndexConfig):
+    def __init__(self, folder: Path, config: IndexConfig, *, base: ExampleIndex | None = None):
+        """`base`: an index whose examples.jsonl and step blobs were already copied into
+        `folder` (and whose examples' hash `self.hash` must continue, set by the caller):
+        its examples are taken as they are, with their lineage already resolved, and only
+        the examples given to `add` are new (`instructions` / `descriptions` hold theirs)."""
         self.folder = folder
         self.config = config
         self.hash = hashlib.sha256()
-        self._fh = open(folder / L.EXAMPLES, "wb")  # noqa: SIM115 - closed in close()
+        self._fh = open(folder / L.EXAMPLES, "ab" if base else "wb")  # noqa: SIM115
         self._offsets = array("q", [0])
         self._step_offsets = array("q", [0])
         self.ids: list[str] = []
@@ -85,12 +99,30 @@ class _ExampleWriter:
         self.instructions: list[str] = []
         self.descriptions: list[str] = []
         self.meta: dict[str, list[str | None]] = {c: [] for c in L.META_COLUMNS}
-        self._parents: list[str | None] = []
-        self._obs = TextColumnWriter(folder, L.STEP_OBS)
-        self._act = TextColumnWriter(folder, L.STEP_ACT)
+        self._parents: list[str | None] = []  # of the new examples only
         self._step_example = array("i")
         self._step_pos = array("i")
         self._pos = 0
+        self._fixed = 0  # examples taken from `base` (lineage resolved already)
+        if base is None:
+            self._obs = TextColumnWriter(folder, L.STEP_OBS)
+            self._act = TextColumnWriter(folder, L.STEP_ACT)
+            return
+        self._fixed = base.n_examples
+        self._offsets = array("q", np.asarray(base._ex_offsets, dtype=np.int64).tobytes())
+        self._pos = int(self._offsets[-1])
+        if self._fh.tell() != self._pos:
+            raise IndexFormatError(f"{folder / L.EXAMPLES}: size does not match its offsets")
+        self._step_offsets = array("q", np.asarray(base.example_steps, dtype=np.int64).tobytes())
+        self._step_example = array("i", np.asarray(base.step_example, np.int32).tobytes())
+        self._step_pos = array("i", np.asarray(base.step_pos, np.int32).tobytes())
+        self.ids = list(base.ids)
+        self._seen = {eid: i for i, eid in enumerate(self.ids)}
+        for c, col in enumerate(L.META_COLUMNS):
+            values = base.meta_values[col]
+            self.meta[col] = [values[k] for k in np.asarray(base.meta_codes[:, c]).tolist()]
+        self._obs = TextColumnWriter(folder, L.STEP_OBS, resume=base.observations.offsets)
+        self._act = TextColumnWriter(folder, L.STEP_ACT, resume=base.actions.offsets)
 
     def add(self, traj: Trajectory) -> None:
         idx = len(self.ids)
@@ -125,17 +157,25 @@ class _ExampleWriter:
         self._step_offsets.append(len(self._step_example))
 
     def _resolve_lineage(self) -> None:
-        """Root source trajectory and task of each example, following `source.parent_id`."""
-        n = len(self.ids)
-        root: list[str | None] = [None] * n
+        """Root source trajectory and task of each example, following `source.parent_id`.
+        Examples taken from a base index are resolved already: a walk that reaches one ends
+        with its root and (if still missing) its task; their chains never lead to a new
+        example (`add_to_index` checks that no new id is a base example's missing parent)."""
+        n, fixed = len(self.ids), self._fixed
+        root = self.meta["root"]
         task = self.meta["task"]
-        for i in range(n):
+        for i in range(fixed, n):
             seen = {i}
             j: int | None = i
             found_task = task[i]
             top = self.ids[i]
             while j is not None:
-                parent = self._parents[j]
+                if j < fixed:
+                    top = root[j]  # type: ignore[assignment]
+                    if found_task is None:
+                        found_task = task[j]
+                    break
+                parent = self._parents[j - fixed]
                 if parent is None:
                     top = self.ids[j]
                     break
@@ -149,7 +189,6 @@ class _ExampleWriter:
                     found_task = task[j]
             root[i] = top
             task[i] = found_task
-        self.meta["root"] = root
         self.meta["label"] = [
             label or task_label(task[i], {}) for i, label in enumerate(self.meta["label"])
         ]
@@ -230,6 +269,7 @@ def _finish_manifest(
     config: IndexConfig,
     counts: Counts,
     content_hash: str,
+    examples_sha256: str,
     inputs: list[InputFile],
     started: float,
     built_at: str | None = None,
@@ -247,6 +287,7 @@ def _finish_manifest(
         config=config,
         counts=counts,
         content_hash=content_hash,
+        examples_sha256=examples_sha256,
         inputs=inputs,
         built_at=built_at or now,
         updated_at=now if built_at else None,
@@ -281,6 +322,7 @@ def build_index_from(
         writer = _ExampleWriter(tmp, config)
         for traj in trajectories:
             writer.add(traj)
+        examples_sha256 = writer.hash.hexdigest()  # before documents are hashed into it
         writer.close()
         _embed_to(tmp / L.VEC_INSTRUCTION, embedder, writer.instructions, None)
         _embed_to(tmp / L.VEC_DESCRIPTION, embedder, writer.descriptions, None)
@@ -295,6 +337,7 @@ def build_index_from(
                 examples=len(writer.ids), steps=n_steps, documents=n_docs, chunks=n_chunks
             ),
             content_hash=writer.hash.hexdigest(),
+            examples_sha256=examples_sha256,
             inputs=inputs or [],
             started=started,
         )
@@ -343,7 +386,13 @@ def add_to_index(
     embedder: Embedder | None = None,
 ) -> IndexManifest:
     """Append examples to an existing index: their vectors are appended (old ones reused),
-    the step table and BM25 are rebuilt, docs are copied; the swap is atomic."""
+    the step table and BM25 are rebuilt, docs are copied; the swap is atomic.
+
+    Fast path (indexes whose manifest records `examples_sha256`): the existing examples and
+    step blobs are copied byte for byte while their hash is checked against the manifest,
+    and only the new examples are parsed and written. Older indexes, or a new example whose
+    id an existing example names as its (missing) parent, take the full path that re-reads
+    and re-validates every existing example. Both give the same index."""
     from lbi_icl.index.load import load_index
     from lbi_icl.jsonl import read_trajectories
 
@@ -361,24 +410,31 @@ def add_to_index(
         inputs += [
             InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in paths
         ]
-        new: Iterable[Trajectory] = read_trajectories(*paths)
+        new: list[Trajectory] = list(read_trajectories(*paths))
     else:
         new = items  # type: ignore[assignment]
+    fast = old.examples_sha256 is not None and not _names_missing_parent(index, new)
     tmp = _temp_dir(path)
     try:
-        writer = _ExampleWriter(tmp, old.config)
-        n_old = index.n_examples
-        for i in range(n_old):
-            writer.add(index.get_by_idx(i))
+        if fast:
+            writer = _continue_examples(index, path, tmp)
+            skip = 0
+        else:
+            log.info("%s: re-reading every example (no examples hash, or lineage changes)", path)
+            writer = _ExampleWriter(tmp, old.config)
+            for i in range(index.n_examples):
+                writer.add(index.get_by_idx(i))
+            skip = index.n_examples
         for traj in new:
             writer.add(traj)
+        examples_sha256 = writer.hash.hexdigest()
         writer.close()
         emb = index.embedder
         _embed_to(
-            tmp / L.VEC_INSTRUCTION, emb, writer.instructions[n_old:], index.vectors("instruction")
+            tmp / L.VEC_INSTRUCTION, emb, writer.instructions[skip:], index.vectors("instruction")
         )
         _embed_to(
-            tmp / L.VEC_DESCRIPTION, emb, writer.descriptions[n_old:], index.vectors("description")
+            tmp / L.VEC_DESCRIPTION, emb, writer.descriptions[skip:], index.vectors("description")
         )
         build_bm25s(TextColumn(tmp, L.STEP_OBS).iter_texts(), tmp / L.BM25_STEPS, old.config.bm25)
         for rel in old.files:
@@ -398,6 +454,7 @@ def add_to_index(
                 chunks=old.counts.chunks,
             ),
             content_hash=content,
+            examples_sha256=examples_sha256,
             inputs=inputs,
             started=started,
             built_at=old.built_at,
@@ -409,3 +466,32 @@ def add_to_index(
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _names_missing_parent(index: ExampleIndex, new: list[Trajectory]) -> bool:
+    """True if a new example's id is the root an existing example recorded for a parent
+    that was not in the index: adding it changes that example's lineage (full path)."""
+    roots = set(index.meta_values.get("root", [])) - {None}
+    return bool(roots) and any(t.id in roots and t.id not in index._idx for t in new)
+
+
+def _continue_examples(index: ExampleIndex, src: Path, tmp: Path) -> _ExampleWriter:
+    """Copy the existing examples and step blobs into `tmp`, checking the examples' sha256
+    against the manifest on the way, and return a writer that appends after them."""
+    want = index.manifest.examples_sha256
+    h = hashlib.sha256()
+    with open(src / L.EXAMPLES, "rb") as fin, open(tmp / L.EXAMPLES, "wb") as fout:
+        for block in iter(lambda: fin.read(1 << 22), b""):
+            h.update(block)
+            fout.write(block)
+    if h.hexdigest() != want:
+        raise IndexFormatError(
+            f"{src / L.EXAMPLES}: content changed since the index was written (sha256 "
+            f"{h.hexdigest()[:12]}..., {L.MANIFEST} recorded {str(want)[:12]}...); "
+            "rebuild the index"
+        )
+    for name in (L.STEP_OBS, L.STEP_ACT):
+        shutil.copyfile(src / f"{name}.bin", tmp / f"{name}.bin")
+    writer = _ExampleWriter(tmp, index.manifest.config, base=index)
+    writer.hash = h
+    return writer

@@ -60,6 +60,9 @@ class IndexManifest(BaseModel):
     description_field: str = DESCRIPTION_FIELD
     counts: Counts
     content_hash: str  # sha256 over the canonical JSON of every example and document
+    # sha256 of examples.jsonl's bytes: lets `add` trust (and copy) the existing examples
+    # without re-reading them; None in indexes built before it existed (`add` re-reads those)
+    examples_sha256: str | None = None
     inputs: list[InputFile] = Field(default_factory=list)
     built_at: str
     build_seconds: float

@@ -61,12 +61,21 @@ def write_json(path: Path, value: Any) -> None:
 class TextColumnWriter:
     """Appends strings to `NAME.bin` and records offsets; `close()` writes `NAME.off.npy`."""
 
-    def __init__(self, folder: Path, name: str):
+    def __init__(self, folder: Path, name: str, *, resume: np.ndarray | None = None):
+        """`resume`: the offsets of rows already in `NAME.bin` (copied there by the caller);
+        new rows are appended after them."""
         self.blob = folder / f"{name}.bin"
         self.offsets_path = folder / f"{name}.off.npy"
-        self._fh = open(self.blob, "wb")  # noqa: SIM115 - closed in close()
+        self._fh = open(self.blob, "ab" if resume is not None else "wb")  # noqa: SIM115
         self._offsets = array("q", [0])
         self._pos = 0
+        if resume is not None:
+            self._offsets = array("q", np.asarray(resume, dtype=np.int64).tobytes())
+            self._pos = int(self._offsets[-1])
+            if self._fh.tell() != self._pos:
+                raise IndexFormatError(
+                    f"{self.blob}: {self._fh.tell()} bytes, offsets say {self._pos}"
+                )
 
     def add(self, text: str) -> None:
         data = text.encode("utf-8")
