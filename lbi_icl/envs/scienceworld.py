@@ -33,7 +33,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -171,6 +171,33 @@ def _user_cache_path(version: str) -> Path:
     return _user_cache_dir() / f"scienceworld_tasks-{version}.json.gz"
 
 
+# --------------------------------------------------------------------------- the JVM
+
+# The simulator keeps objects in identity-hashed sets, so with HotSpot's default identity
+# hashes (a per-thread random sequence) listing order depends on everything the JVM did
+# before. A constant identity hash makes iteration follow insertion order: the same
+# task and actions give the same text in any JVM (measured: no slower on these worlds).
+_DETERMINISTIC_JVM_OPTS = "-XX:+UnlockExperimentalVMOptions -XX:hashCode=2"
+
+
+@contextlib.contextmanager
+def _java_options(extra: str) -> Iterator[None]:
+    """Add `extra` to JAVA_TOOL_OPTIONS while the package launches its JVM (it offers no
+    other way to pass JVM flags), then restore the variable."""
+    if not extra:
+        yield
+        return
+    old = os.environ.get("JAVA_TOOL_OPTIONS")
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{old} {extra}" if old else extra
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("JAVA_TOOL_OPTIONS", None)
+        else:
+            os.environ["JAVA_TOOL_OPTIONS"] = old
+
+
 # --------------------------------------------------------------------------- the env
 
 
@@ -191,18 +218,23 @@ class ScienceWorldEnv:
         step_timeout_s: float = 30.0,
         table_path: str | Path | None = None,
         gold_cache: str | Path | bool = True,
+        deterministic: bool = True,
     ) -> None:
         """`simplifications`: the package's comma-separated list ('easy', 'openDoors', ...).
         `step_limit`: episode ends (done, not success) after this many moves.
         `task_types`: restrict `tasks()` to these task names (default: all 30).
         `gold_cache`: directory for generated gold paths (True: ~/.cache/lbi_icl/...;
-        False: memory only)."""
+        False: memory only).
+        `deterministic`: start the JVM with constant identity hash codes, so the order in
+        which observations list objects, and the gold agent's path, do not depend on what
+        the JVM ran before (otherwise the same actions can give differently ordered text)."""
         if isinstance(task_types, str):
             task_types = [t for t in task_types.split(",") if t]
         self.simplifications = simplifications
         self.step_limit = int(step_limit)
         self._episode_limit = self.step_limit  # demonstrate() lifts it to its max_steps
         self.include_look = include_look
+        self.deterministic = deterministic
         self.include_inventory = include_inventory
         self.load_timeout_s = float(load_timeout_s)
         self.step_timeout_s = float(step_timeout_s)
@@ -257,7 +289,8 @@ class ScienceWorldEnv:
             ) from err
         start = time.perf_counter()
         try:
-            self._sw = _SW("", envStepLimit=self.step_limit)
+            with _java_options(_DETERMINISTIC_JVM_OPTS if self.deterministic else ""):
+                self._sw = _SW("", envStepLimit=self.step_limit)
         except Exception as err:  # py4j raises plain exceptions when java is missing
             raise EnvError(
                 f"scienceworld: could not start the JVM (is Java 17 on PATH?): {err}"
