@@ -171,6 +171,12 @@ def test_numpy_builder_small_batches_and_edge_corpora(tmp_path: Path) -> None:
     build_bm25s(texts, tmp_path / "big", BM25Params())
     for name, arr in _arrays(tmp_path / "small").items():
         np.testing.assert_array_equal(arr, _arrays(tmp_path / "big")[name])
+    # a term frequency beyond 16 bits
+    big = ["red " * 70_000 + "ball", "red ball", "blue"]
+    build_bm25s(big, tmp_path / "tf_new", BM25Params())
+    build_bm25s_reference(big, tmp_path / "tf_ref", BM25Params())
+    for name, arr in _arrays(tmp_path / "tf_new").items():
+        np.testing.assert_array_equal(arr, _arrays(tmp_path / "tf_ref")[name])
     for corpus in ([], ["", "the and"]):
         out = tmp_path / f"edge{len(corpus)}"
         assert build_bm25s(corpus, out, BM25Params()) == len(corpus)

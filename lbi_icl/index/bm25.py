@@ -90,8 +90,10 @@ class BM25Builder:
         self._pending: list[str] = []
         self._n_docs = 0
         self._lengths: list[np.ndarray] = []
-        # per batch: term ids and doc ids (int32) and tf (int32), sorted by (term, doc)
-        self._batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # per batch, its (term, doc) pairs sorted by term then doc, stored lean (about 4
+        # bytes a pair): first doc, the terms present (int32) with their pair counts
+        # (int32), each pair's doc within the batch and its tf (uint16 where they fit)
+        self._batches: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, text: str) -> None:
         self._pending.append(text)
@@ -111,11 +113,16 @@ class BM25Builder:
         # one key per token: term in the high bits, document in the low bits
         keys, tf = np.unique((ids.astype(np.int64) << 32) | doc, return_counts=True)
         del ids, doc
+        terms = keys >> 32
+        first = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms) else terms
+        small = np.uint16 if len(texts) <= 1 << 16 else np.uint32
         self._batches.append(
             (
-                (keys >> 32).astype(np.int32),
-                ((keys & 0xFFFFFFFF) + self._n_docs).astype(np.int32),
-                tf.astype(np.int32),
+                self._n_docs,
+                terms[first].astype(np.int32),
+                np.diff(np.r_[first, len(terms)]).astype(np.int32),
+                (keys & 0xFFFFFFFF).astype(small),
+                tf.astype(np.uint16 if len(tf) == 0 or tf.max() < 1 << 16 else np.uint32),
             )
         )
         self._lengths.append(lengths)
@@ -130,8 +137,8 @@ class BM25Builder:
         vocab = self._encoder.vocab() or {"": 0}  # bm25s needs a non-empty vocabulary
         n_vocab = len(vocab)
         df = np.zeros(n_vocab, dtype=np.int64)
-        for terms, _, _ in self._batches:
-            df += np.bincount(terms, minlength=n_vocab)
+        for _, cols, counts, _, _ in self._batches:
+            df[cols] += counts
         indptr = np.zeros(n_vocab + 1, dtype=np.int64)
         np.cumsum(df, out=indptr[1:])
         nnz = int(indptr[-1])
@@ -144,19 +151,18 @@ class BM25Builder:
             norm = k1 * ((1 - b) + (b * lengths.astype(np.float64)) / avgdl)
             idf = _lucene_idf(df, n_docs)
             filled = np.zeros(n_vocab, dtype=np.int64)  # entries already placed per term
+            self._batches.reverse()
             while self._batches:
-                terms, docs, tf = self._batches.pop(0)
-                # `terms` is sorted: its runs are the columns this batch contributes to
-                first = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]])
-                cols = terms[first]
-                counts = np.diff(np.r_[first, len(terms)])
+                start, cols, counts, local, tf = self._batches.pop()
+                first = np.cumsum(counts) - counts  # where each term's run starts
                 # destination: the term's column start + what earlier batches put there
                 shift = indptr[cols] + filled[cols] - first
                 filled[cols] += counts
-                dest = np.repeat(shift, counts) + np.arange(len(terms), dtype=np.int64)
+                dest = np.repeat(shift, counts) + np.arange(len(local), dtype=np.int64)
+                docs = local.astype(np.int64) + start
                 tf64 = tf.astype(np.float64)
                 tfc = tf64 / (norm[docs] + tf64)
-                data[dest] = idf[terms].astype(np.float64) * tfc
+                data[dest] = np.repeat(idf[cols].astype(np.float64), counts) * tfc
                 indices[dest] = docs
         model = bm25s.BM25(k1=k1, b=b, method=self.params.method)
         model.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
