@@ -1,8 +1,8 @@
-"""Check `proposed.build_bm25s` against `lbi_icl.index.bm25.build_bm25s` on a corpus file
-(identical CSC arrays and top-5 lists) and time both; time `proposed.capped_top_k` against
-the exact `Bm25sIndex.top_k` (overlap@5). Usage:
+"""Measure `proposed.py`'s query-side alternatives against the library's exact
+`Bm25sIndex.top_k` on a built index: mean latency, postings touched, overlap@5 and top-1
+agreement with the exact answer. Usage (after `bench.py --keep-index`):
 
-    python benchmarks/retrieval/check_proposed.py CORPUS.jsonl [--queries 60] [--work DIR]
+    python benchmarks/retrieval/check_proposed.py INDEX_DIR QUERIES.json [--n 80]
 """
 
 from __future__ import annotations
@@ -11,63 +11,71 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import proposed
-from synth_corpus import perturb
 
-from lbi_icl.index.bm25 import BM25Params, Bm25sIndex, build_bm25s
-from lbi_icl.jsonl import read_trajectories
+from lbi_icl.index import load_index
+from lbi_icl.index.tokenize import tokenize
+
+
+def _postings(bm: Any, query: str, keep: Callable[[int], bool]) -> int:
+    ip = bm._indptr
+    qids = {bm._vocab[t] for t in tokenize(query) if t in bm._vocab}
+    return sum(int(ip[q + 1] - ip[q]) for q in qids if keep(int(ip[q + 1] - ip[q])))
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("corpus", type=Path)
-    p.add_argument("--queries", type=int, default=60)
-    p.add_argument("--work", type=Path, default=Path("/tmp/lbi-bench/check-proposed"))
+    p.add_argument("index", type=Path)
+    p.add_argument("queries", type=Path, help="a queries-*.json written by bench.py")
+    p.add_argument("--n", type=int, default=80)
     args = p.parse_args()
-    import random
+    from lbi_icl.embed import HashEmbedder
+    from lbi_icl.index.load import read_manifest
 
-    docs = [s.observation for t in read_trajectories(args.corpus) for s in t.steps]
-    params = BM25Params()
-    a, b = args.work / "library", args.work / "proposed"
-    t = time.perf_counter()
-    build_bm25s(docs, a, params)
-    ta = time.perf_counter() - t
-    t = time.perf_counter()
-    proposed.build_bm25s(docs, b, params)
-    tb = time.perf_counter() - t
-    out: dict[str, object] = {"docs": len(docs), "build_library_s": ta, "build_proposed_s": tb}
-    for name in ("data", "indices", "indptr"):
-        x = np.load(a / f"{name}.csc.index.npy")
-        y = np.load(b / f"{name}.csc.index.npy")
-        same = x.shape == y.shape and bool(np.allclose(x, y, rtol=1e-5, atol=1e-6))
-        out[f"{name}_equal"] = same
-    ia, ib = Bm25sIndex(a, len(docs)), Bm25sIndex(b, len(docs))
-    rng = random.Random(0)
-    queries = [perturb(docs[rng.randrange(len(docs))], rng) for _ in range(args.queries)]
-    same_top = 0
-    for q in queries:
-        same_top += list(ia.top_k(q, 5)[0]) == list(ib.top_k(q, 5)[0])
-    out["top5_identical"] = f"{same_top}/{len(queries)}"
-    for m in (32, 48):
-        te = tc = ov = 0.0
-        for q in queries:
+    manifest = read_manifest(args.index)
+    dim = manifest.embedder.dim
+    emb = HashEmbedder(dim) if manifest.embedder.id.startswith("hash") else None
+    bm = load_index(args.index, embedder=emb).bm25("observation")
+    obs = [q["observation"] for q in json.loads(args.queries.read_text("utf-8"))][: args.n]
+    n = len(bm)
+    variants: dict[str, tuple[Callable[[str], Any], Callable[[int], bool]]] = {
+        "exact (library)": (lambda q: bm.top_k(q, 5), lambda df: True),
+        "skip df > 50 %": (
+            lambda q: proposed.common_term_skip_top_k(bm, q, 5, 0.5),
+            lambda df: df <= 0.5 * n,
+        ),
+        "skip df > 20 %": (
+            lambda q: proposed.common_term_skip_top_k(bm, q, 5, 0.2),
+            lambda df: df <= 0.2 * n,
+        ),
+        "rarest 32 terms": (lambda q: proposed.capped_top_k(bm, q, 5, 32), lambda df: True),
+    }
+    exact = [bm.top_k(q, 5)[0] for q in obs]  # also warms the page cache
+    out: dict[str, Any] = {"rows": n, "queries": len(obs)}
+    for name, (fn, keep) in variants.items():
+        times, ov, top1 = [], 0.0, 0
+        for q, ref in zip(obs, exact, strict=True):
             t = time.perf_counter()
-            exact = ia.top_k(q, 5)[0]
-            te += time.perf_counter() - t
-            t = time.perf_counter()
-            capped = proposed.capped_top_k(ia, q, 5, m)[0]
-            tc += time.perf_counter() - t
-            ov += len(set(exact) & set(capped)) / 5
-        out[f"capped{m}"] = {
-            "exact_ms": 1000 * te / len(queries),
-            "capped_ms": 1000 * tc / len(queries),
-            "overlap_at_5": ov / len(queries),
+            rows = fn(q)[0]
+            times.append(time.perf_counter() - t)
+            ov += len(set(ref) & set(rows)) / 5
+            top1 += bool(len(rows) and len(ref) and rows[0] == ref[0])
+        out[name] = {
+            "p50_ms": float(np.percentile(times, 50) * 1000),
+            "p95_ms": float(np.percentile(times, 95) * 1000),
+            "postings_per_query": int(np.mean([_postings(bm, q, keep) for q in obs]))
+            if name != "rarest 32 terms"
+            else None,
+            "overlap_at_5": ov / len(obs),
+            "top1_agreement": top1 / len(obs),
         }
     print(json.dumps(out, indent=2))
     return 0
