@@ -145,6 +145,11 @@ def test_window_bounds() -> None:
             "You pour the contents of the wood cup into the jug.",
             "pour the contents of the wood cup into the jug",
         ),
+        (
+            "connect sink to table",
+            "terminal 1 on sink is now connected to terminal 1 on table",
+            None,  # wiring furniture together is no goal
+        ),
         ("wait", "You decide to wait for 10 iterations.", "wait"),
         ("look at picture", "a picture of a farm.", None),
         ("open picture", "The picture is not openable.", None),

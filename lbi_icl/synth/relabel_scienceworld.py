@@ -44,6 +44,12 @@ _FAILURE = re.compile(
     r"|.*\bcan't (?:be|do|see)\b)",
     re.IGNORECASE,
 )
+# A connection is a plausible goal only when a circuit part is involved.
+_ELECTRICAL = re.compile(
+    r"\b(?:wire|battery|anode|cathode|bulb|motor|buzzer|solar panel"
+    r"|generator|switch|power)\b",
+    re.IGNORECASE,
+)
 _PAREN_PREFIX = re.compile(r"^(?:\([^)]*\)\s*)+")
 
 
@@ -132,6 +138,8 @@ def effect_of(action: str, observation: str) -> Effect | None:
         return Effect(verb, f"{verb} {_the(_strip_location(target))}")
     m = re.match(r"^(.+?) is now connected to (.+?)\.?$", obs)
     if m:
+        if not _ELECTRICAL.search(obs):
+            return None  # the simulator wires anything to anything: not a goal anyone sets
         return Effect("connect", f"connect {_the(m.group(1))} to {_the(m.group(2))}")
     m = re.match(r"^the (.+?) measures a temperature of (-?\d+(?:\.\d+)?) degrees", obs)
     if m:
