@@ -6,8 +6,12 @@ Why it looks the way it does:
   across resets; `close()` shuts it down.
 - `step` talks to the simulator directly instead of through the package's `step()`, which
   also computes look, inventory and the ~400-entry valid-action list on every call
-  (≈190-250 ms). Here a step costs a few ms; `valid_actions()` computes the listing only
-  when called, once per state.
+  (measured 90-180 ms a step against 9-25 ms without the listing); `valid_actions()`
+  computes the listing only when called, once per state.
+- Reset loads the variation again (the simulator's own reset also reloads, and regenerates
+  a gold path every time once any load asked for one). Gold paths are cached on disk.
+- The JVM runs with constant identity hashes, so the same task and actions give the same
+  text whatever the JVM ran before (see `_DETERMINISTIC_JVM_OPTS`).
 - The task table (splits and every variation's task description) ships as
   `scienceworld_tasks.json.gz`, generated from the installed package by
   `python -m lbi_icl.envs.scienceworld build-table`, so `tasks()` needs no JVM. When the
