@@ -243,12 +243,16 @@ def test_add_fast_path_equals_full_path(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(
         build_mod, "_continue_examples", lambda *a: calls.append("fast") or real(*a)
     )
+    real_extend = build_mod.extend_bm25s
+    monkeypatch.setattr(
+        build_mod, "extend_bm25s", lambda *a: calls.append("extend") or real_extend(*a)
+    )
     add_to_index(fast, NEW)
-    assert calls == ["fast"]
+    assert calls == ["fast", "extend"]
     # the same add through the full path (re-read + re-validate every example)
     monkeypatch.setattr(build_mod, "_names_missing_parent", lambda *a: True)
     add_to_index(slow, NEW)
-    assert calls == ["fast"]
+    assert calls == ["fast", "extend"]
     assert _index_state(fast) == _index_state(slow)
     index = load_index(fast)
     i = index.index_of("ex-grandchild")
@@ -298,3 +302,27 @@ def test_add_refuses_changed_examples_and_handles_old_manifests(tmp_path: Path) 
         manifest.examples_sha256
         == hashlib.sha256((other / "examples.jsonl").read_bytes()).hexdigest()
     )
+
+
+def test_extend_bm25s_equals_building_from_all_texts(tmp_path: Path) -> None:
+    from lbi_icl.index.bm25 import extend_bm25s
+
+    rnd = random.Random(9)
+    params = BM25Params()
+    for trial, (old, new) in enumerate(
+        [
+            (CORPUS, _random_texts(rnd, 40)),
+            (_random_texts(rnd, 60), CORPUS),
+            (["", "the a"], ["red ball", "zebra crossing"]),  # base without any token
+            (CORPUS, []),
+            (["red " * 70_000], ["red ball"]),  # 32-bit term frequencies
+        ]
+    ):
+        base, out, full = (tmp_path / f"{n}{trial}" for n in ("base", "out", "full"))
+        build_bm25s(old, base, params)
+        assert extend_bm25s(base, new, out, params) == len(old) + len(new)
+        build_bm25s(old + new, full, params)
+        assert _files(out) == _files(full), trial
+    # a folder without the saved counts (older index): the caller must rebuild
+    (base / "tf.lbi.npy").unlink()
+    assert extend_bm25s(base, ["x"], tmp_path / "none", params) is None

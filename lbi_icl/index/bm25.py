@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.index.store import IndexFormatError, read_json
+from lbi_icl.index.store import IndexFormatError, load_npy, read_json, save_npy
 from lbi_icl.index.tokenize import TOKENIZER_ID, TokenEncoder, tokenize
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,11 @@ class BM25Builder:
     `build_index_from_ids` produces, bit for bit (checked by a test).
     """
 
-    def __init__(self, params: BM25Params, *, batch_texts: int = 8192):
+    def __init__(
+        self, params: BM25Params, *, batch_texts: int = 8192, base: _SavedCounts | None = None
+    ):
+        """`base`: the counts saved with an existing index; the texts added here come after
+        its documents (`extend_bm25s`)."""
         if params.method != "lucene":
             raise ValueError(f"BM25Builder computes method 'lucene' only, not {params.method!r}")
         self.params = params
@@ -90,6 +94,11 @@ class BM25Builder:
         self._pending: list[str] = []
         self._n_docs = 0
         self._lengths: list[np.ndarray] = []
+        self._base = base
+        if base is not None:
+            self._encoder.seed(base.tokens)
+            self._n_docs = len(base.lengths)
+            self._lengths = [np.asarray(base.lengths, dtype=np.int64)]
         # per batch, its (term, doc) pairs sorted by term then doc, stored lean (about 4
         # bytes a pair): first doc, the terms present (int32) with their pair counts
         # (int32), each pair's doc within the batch and its tf (uint16 where they fit)
@@ -137,6 +146,11 @@ class BM25Builder:
         vocab = self._encoder.vocab() or {"": 0}  # bm25s needs a non-empty vocabulary
         n_vocab = len(vocab)
         df = np.zeros(n_vocab, dtype=np.int64)
+        base = self._base
+        base_counts = np.zeros(0, dtype=np.int64)
+        if base is not None:
+            base_counts = np.diff(np.asarray(base.indptr, dtype=np.int64))[: len(base.tokens)]
+            df[: len(base_counts)] += base_counts
         for _, cols, counts, _, _ in self._batches:
             df[cols] += counts
         indptr = np.zeros(n_vocab + 1, dtype=np.int64)
@@ -144,13 +158,19 @@ class BM25Builder:
         nnz = int(indptr[-1])
         data = np.empty(nnz, dtype=np.float32)
         indices = np.empty(nnz, dtype=np.int32)
+        wide = any(b_[4].dtype == np.uint32 for b_ in self._batches)
+        wide = wide or (base is not None and base.tf.dtype == np.uint32)
+        tfs = np.empty(nnz, dtype=np.uint32 if wide else np.uint16)
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         if nnz:
-            lengths = np.concatenate(self._lengths)
             avgdl = lengths.mean()  # float64, as bm25s
             # bm25s: k1 * ((1 - b) + b * l_d / l_avg), in float64, per document
             norm = k1 * ((1 - b) + (b * lengths.astype(np.float64)) / avgdl)
             idf = _lucene_idf(df, n_docs)
             filled = np.zeros(n_vocab, dtype=np.int64)  # entries already placed per term
+            if base is not None:
+                filled[: len(base_counts)] = base_counts
+                self._place_base(base, indptr, idf, norm, data, indices, tfs)
             self._batches.reverse()
             while self._batches:
                 start, cols, counts, local, tf = self._batches.pop()
@@ -164,14 +184,93 @@ class BM25Builder:
                 tfc = tf64 / (norm[docs] + tf64)
                 data[dest] = np.repeat(idf[cols].astype(np.float64), counts) * tfc
                 indices[dest] = docs
+                tfs[dest] = tf
         model = bm25s.BM25(k1=k1, b=b, method=self.params.method)
         model.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
         model.vocab_dict = vocab
         model.nonoccurrence_array = None  # only BM25L / BM25+ have one
         out.mkdir(parents=True, exist_ok=True)
         model.save(str(out), show_progress=False, allow_pickle=False)
+        # what `extend_bm25s` needs to append without re-tokenizing (ours, not bm25s')
+        save_npy(out / TF_FILE, tfs)
+        save_npy(out / LENGTHS_FILE, lengths.astype(np.int32))
         self._lengths = []
         return n_docs
+
+    @staticmethod
+    def _place_base(
+        base: _SavedCounts,
+        indptr: np.ndarray,
+        idf: np.ndarray,
+        norm: np.ndarray,
+        data: np.ndarray,
+        indices: np.ndarray,
+        tfs: np.ndarray,
+    ) -> None:
+        """Rescore the base's (term, doc, tf) entries with the new statistics; they keep
+        their order at the start of each (longer) column. In chunks, to bound memory."""
+        old_ptr = np.asarray(base.indptr, dtype=np.int64)
+        n_terms = len(base.tokens)
+        total = int(old_ptr[n_terms])
+        chunk = 1 << 22
+        for a in range(0, total, chunk):
+            e = min(total, a + chunk)
+            pos = np.arange(a, e, dtype=np.int64)
+            cols = np.searchsorted(old_ptr, pos, side="right") - 1
+            dest = pos + (indptr[cols] - old_ptr[cols])
+            docs = np.asarray(base.indices[a:e], dtype=np.int64)
+            tf = np.asarray(base.tf[a:e])
+            tf64 = tf.astype(np.float64)
+            tfc = tf64 / (norm[docs] + tf64)
+            data[dest] = idf[cols].astype(np.float64) * tfc
+            indices[dest] = docs
+            tfs[dest] = tf
+
+
+TF_FILE = "tf.lbi.npy"  # term frequency of every stored (term, doc) entry, in CSC order
+LENGTHS_FILE = "doc_lengths.lbi.npy"  # tokens per document (int32)
+
+
+class _SavedCounts:
+    """The counts of a saved index (memory-mapped): enough to append documents."""
+
+    def __init__(self, folder: Path):
+        vocab = read_json(folder / "vocab.index.json")
+        params = read_json(folder / "params.index.json")
+        self.indptr = load_npy(folder / "indptr.csc.index.npy", dtype=np.int64)
+        self.indices = load_npy(folder / "indices.csc.index.npy", dtype=np.int32)
+        self.tf = load_npy(folder / TF_FILE)
+        self.lengths = load_npy(folder / LENGTHS_FILE, dtype=np.int32)
+        nnz = int(self.indptr[-1]) if len(self.indptr) else 0
+        tokens = sorted(vocab, key=vocab.__getitem__) if isinstance(vocab, dict) else []
+        if tokens == [""]:
+            tokens = []  # the placeholder of a vocabulary-less index
+        if (
+            [vocab[t] for t in tokens] != list(range(len(tokens)))
+            or len(self.indptr) < len(tokens) + 1
+            or len(self.indices) != nnz
+            or len(self.tf) != nnz
+            or self.tf.dtype not in (np.uint16, np.uint32)
+            or len(self.lengths) != params.get("num_docs")
+        ):
+            raise IndexFormatError(f"{folder}: BM25 counts do not match the index")
+        self.tokens: list[str] = tokens
+
+
+def extend_bm25s(folder: Path, texts: Iterable[str], out: Path, params: BM25Params) -> int | None:
+    """The index of (`folder`'s documents + `texts`) written to `out`, equal to building it
+    from all texts, without re-tokenizing `folder`'s documents. None when `folder` lacks the
+    saved counts (older index, other method): the caller rebuilds from all texts."""
+    if params.method != "lucene" or not (folder / TF_FILE).exists():
+        return None
+    try:
+        base = _SavedCounts(folder)
+        builder = BM25Builder(params, base=base)
+    except (IndexFormatError, ValueError) as e:  # ValueError: a token that is not ASCII
+        log.warning("%s: cannot append to the saved BM25 counts (%s); rebuilding", folder, e)
+        return None
+    builder.add_all(texts)
+    return builder.save(out)
 
 
 def _lucene_idf(df: np.ndarray, n_docs: int) -> np.ndarray:

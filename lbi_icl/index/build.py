@@ -27,7 +27,7 @@ from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, embedder_spec, load_embedder
 from lbi_icl.index import layout as L
-from lbi_icl.index.bm25 import build_bm25s
+from lbi_icl.index.bm25 import build_bm25s, extend_bm25s
 from lbi_icl.index.docs import chunk_document
 from lbi_icl.index.manifest import (
     Counts,
@@ -436,7 +436,7 @@ def add_to_index(
         _embed_to(
             tmp / L.VEC_DESCRIPTION, emb, writer.descriptions[skip:], index.vectors("description")
         )
-        build_bm25s(TextColumn(tmp, L.STEP_OBS).iter_texts(), tmp / L.BM25_STEPS, old.config.bm25)
+        _bm25_after_add(path, tmp, index.n_steps if fast else None, old.config)
         for rel in old.files:
             if rel.startswith(L.DOC_PREFIXES):
                 dst = tmp / rel
@@ -466,6 +466,19 @@ def add_to_index(
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _bm25_after_add(src: Path, tmp: Path, old_steps: int | None, config: IndexConfig) -> None:
+    """BM25 over all step observations in `tmp`: appended to the saved counts of `src`
+    (only the new observations are tokenized) when the existing steps were copied as they
+    are (`old_steps` given) and `src` has those counts; otherwise built from every row."""
+    column = TextColumn(tmp, L.STEP_OBS)
+    if old_steps is not None:
+        new_rows = (column[i] for i in range(old_steps, len(column)))
+        if extend_bm25s(src / L.BM25_STEPS, new_rows, tmp / L.BM25_STEPS, config.bm25) is not None:
+            return
+        shutil.rmtree(tmp / L.BM25_STEPS, ignore_errors=True)
+    build_bm25s(column.iter_texts(), tmp / L.BM25_STEPS, config.bm25)
 
 
 def _names_missing_parent(index: ExampleIndex, new: list[Trajectory]) -> bool:

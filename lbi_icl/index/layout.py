@@ -14,7 +14,11 @@ steps_obs.bin/.off.npy        step table: observation text blob + offsets (one r
 steps_act.bin/.off.npy          observation-action pair), action text blob + offsets,
 steps_example.npy             int32 example index of each row,
 steps_pos.npy                 int32 step position of each row
-bm25_steps/                   bm25s index over step observations
+bm25_steps/                   bm25s index over step observations (bm25s' own files) plus
+  tf.lbi.npy                    our counts: tf of every stored entry (CSC order, uint16/32)
+  doc_lengths.lbi.npy           and tokens per observation (int32), so `add` appends new
+                                observations without re-tokenizing the old ones (optional:
+                                an index without them is rebuilt from all texts on `add`)
 docs_chunks.jsonl             documentation chunks (Chunk JSON)
 vec_docs.npy                  float32 chunk vectors
 bm25_docs/                    bm25s index over chunks

@@ -159,6 +159,20 @@ class TokenEncoder:
         for i, h in enumerate(_hash(self._stop_words.T).tolist()):
             self._by_hash[h] = -1 - i  # stopword i: id -1 - i (checked against its words)
 
+    def seed(self, tokens: list[str]) -> None:
+        """Start from an existing vocabulary (`tokens` in id order): new tokens get the ids
+        that encoding the earlier texts first would have given."""
+        if self._vocab:
+            raise ValueError("seed() needs an empty encoder")
+        for t in tokens:
+            self._add(t)
+        short = [i for i, t in enumerate(tokens) if len(t) <= _MAX_PACKED]
+        if not short:
+            return
+        packed = self._pack_strings([tokens[i] for i in short])
+        for i, h, words in zip(short, _hash(packed.T).tolist(), packed, strict=True):
+            self._remember(h, words, i)
+
     @property
     def size(self) -> int:
         return len(self._vocab)
