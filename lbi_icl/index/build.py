@@ -91,7 +91,7 @@ class _ExampleWriter:
         self.folder = folder
         self.config = config
         self.hash = hashlib.sha256()
-        self._fh = open(folder / L.EXAMPLES, "ab" if base else "wb")  # noqa: SIM115
+        self._fh = open(folder / L.EXAMPLES, "ab" if base else "wb", buffering=1 << 20)  # noqa: SIM115
         self._offsets = array("q", [0])
         self._step_offsets = array("q", [0])
         self.ids: list[str] = []

@@ -66,7 +66,7 @@ class TextColumnWriter:
         new rows are appended after them."""
         self.blob = folder / f"{name}.bin"
         self.offsets_path = folder / f"{name}.off.npy"
-        self._fh = open(self.blob, "ab" if resume is not None else "wb")  # noqa: SIM115
+        self._fh = open(self.blob, "ab" if resume is not None else "wb", buffering=1 << 20)  # noqa: SIM115
         self._offsets = array("q", [0])
         self._pos = 0
         if resume is not None:
