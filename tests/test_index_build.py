@@ -266,6 +266,21 @@ def test_add_fast_path_equals_full_path(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_index(fast).manifest.counts.examples == index.manifest.counts.examples + 1
 
 
+def test_add_to_index_without_saved_bm25_counts(tmp_path: Path) -> None:
+    """An index written before the BM25 counts were saved: examples still take the fast
+    path, BM25 is rebuilt from every observation, and the result equals a fresh build."""
+    path, fresh = _base(tmp_path, "idx"), _base(tmp_path, "fresh")
+    mpath = path / "manifest.json"
+    m = json.loads(mpath.read_text())
+    for rel in ("bm25_steps/tf.lbi.npy", "bm25_steps/doc_lengths.lbi.npy"):
+        (path / rel).unlink()
+        del m["files"][rel]
+    mpath.write_text(json.dumps(m))
+    add_to_index(path, NEW)
+    add_to_index(fresh, NEW)
+    assert _index_state(path) == _index_state(fresh)
+
+
 def test_add_new_example_that_is_a_missing_parent_takes_full_path(tmp_path: Path) -> None:
     """An existing example names a parent not in the index; adding that parent changes the
     existing example's lineage, so the index must equal a fresh build of everything."""
