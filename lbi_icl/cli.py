@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lbi_icl import __version__
 
@@ -32,6 +34,21 @@ class CLIError(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+def parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """Turn repeated `--flag KEY=VALUE` options into a dict; VALUE is JSON when it parses
+    as JSON (numbers, booleans, lists), else the raw string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.cli import CLIError
+from lbi_icl.cli import CLIError, parse_key_values
 
 ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
 
@@ -111,19 +110,6 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise CLIError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
 def _config_from_args(args: argparse.Namespace) -> Any:
     from lbi_icl.runner.config import LLM_FREE_STRATEGIES, ConfigError, build_config
 
@@ -152,7 +138,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
             overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
     elif args.strategy:
         overrides["strategies"] = [args.strategy]
-    overrides.update(_parse_set(args.set))
+    overrides.update(parse_key_values(args.set, "--set"))
     try:
         cfg = build_config(args.config, overrides)
     except ConfigError as e:

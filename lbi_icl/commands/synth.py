@@ -4,11 +4,10 @@ environment, with per-stage counts (the paper's Table 1)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.cli import CLIError
+from lbi_icl.cli import CLIError, parse_key_values
 
 EXPLORERS = ("expert", "noisy_expert", "random", "llm")
 
@@ -78,19 +77,6 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_synthesize)
 
 
-def _env_options(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CLIError(f"--env-option {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def build_config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
@@ -110,7 +96,7 @@ def build_config(args: argparse.Namespace) -> Any:
     try:
         return SynthConfig(
             env=args.env,
-            env_options=_env_options(args.env_option),
+            env_options=parse_key_values(args.env_option, "--env-option"),
             split=args.split,
             tasks=args.tasks,
             seed=args.seed,
