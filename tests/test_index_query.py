@@ -1,0 +1,151 @@
+"""BM25 query speed-ups are exact: hybrid dense/sparse scoring and the block-maxima top-k
+return what the plain posting-list sum (bm25s' own scores) returns, ties by row id."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lbi_icl.index.bm25 import BM25Params, Bm25sIndex, _rank, build_bm25s, top_candidates
+
+COMMON = ["room", "called", "kitchen", "see", "door", "table"]
+
+
+def _corpus(n: int, seed: int = 3) -> list[str]:
+    """Observations where a few words are in most rows (boilerplate) and the rest are a
+    long tail; every 7th row repeats an earlier one, so exact score ties exist."""
+    rnd = random.Random(seed)
+    tail = [f"w{i}" for i in range(400)]
+    texts: list[str] = []
+    for i in range(n):
+        if i % 7 == 6:
+            texts.append(texts[rnd.randrange(len(texts))])
+            continue
+        words = [w for j, w in enumerate(COMMON) if rnd.random() < 0.9 - 0.1 * j]
+        words += rnd.choices(tail, weights=[1 / (r + 1) for r in range(len(tail))], k=12)
+        rnd.shuffle(words)
+        texts.append(" ".join(words))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def bm25_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    texts = _corpus(1500)
+    out = tmp_path_factory.mktemp("bm25") / "steps"
+    build_bm25s(texts, out, BM25Params())
+    return out, texts
+
+
+def _reference_scores(index: Bm25sIndex, qids: list[int]) -> np.ndarray:
+    """The plain sum over posting lists (the former implementation)."""
+    ip = index._indptr
+    rows = np.concatenate([index._indices[ip[q] : ip[q + 1]] for q in qids])
+    vals = np.concatenate([index._data[ip[q] : ip[q + 1]] for q in qids])
+    return np.bincount(rows, weights=vals, minlength=len(index)).astype(np.float32)
+
+
+def _reference_rank(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(scores > 0)
+    rows = rows[np.lexsort((rows, -scores[rows]))][:k]
+    return rows, scores[rows]
+
+
+QUERIES = [
+    "the room is called the kitchen, you see a door and a table",
+    "w0 w1 w2 room see",
+    "w399 w398 door",
+    "called kitchen w5 w17 w23 table see room door",
+    "nothing matches zzz",
+]
+
+
+@pytest.mark.parametrize("frac", [1 / 16, 1 / 4, 1.0])
+def test_hybrid_scores_equal_plain_sum(bm25_dir: tuple[Path, list[str]], frac: float) -> None:
+    folder, texts = bm25_dir
+    index = Bm25sIndex(folder, len(texts), dense_df_frac=frac, dense_cache_bytes=1 << 30)
+    import bm25s
+
+    oracle = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False)
+    used_dense = False
+    for query in QUERIES:
+        qids = index.query_ids(query)
+        if not qids:
+            assert len(index.top_k(query, 5)[0]) == 0
+            continue
+        dense_terms = [
+            q for q in qids if index._indptr[q + 1] - index._indptr[q] >= index.dense_min_df
+        ]
+        used_dense |= bool(dense_terms)
+        got = index.scores(qids)
+        # bit for bit the former sum, and bm25s' own scores up to float rounding
+        assert np.array_equal(got, _reference_scores(index, qids))
+        np.testing.assert_allclose(got, oracle.get_scores(list(qids)), rtol=1e-5, atol=1e-6)
+        for k in (1, 5, 40):
+            rows, scores = index.top_k(query, k)
+            want_rows, want_scores = _reference_rank(got, k)
+            assert rows.tolist() == want_rows.tolist()
+            assert np.array_equal(scores, want_scores)
+    # the common words really took the dense path (and 1.0 = never)
+    assert used_dense == (frac < 1.0)
+    assert (len(index.dense) > 0) == (frac < 1.0)
+
+
+def test_ties_are_broken_by_row_id(bm25_dir: tuple[Path, list[str]]) -> None:
+    folder, texts = bm25_dir
+    index = Bm25sIndex(folder, len(texts), dense_df_frac=1 / 16)
+    dup = next(i for i in range(6, len(texts), 7) if texts.count(texts[i]) >= 2)
+    rows, scores = index.top_k(texts[dup], 50)
+    same = [i for i, t in enumerate(texts) if t == texts[dup]]
+    # every copy of the observation scores the same; they come first, in row order
+    assert rows[: len(same)].tolist() == same
+    assert len(set(scores[: len(same)].tolist())) == 1
+
+
+def test_dense_cache_is_bounded_and_results_unchanged(bm25_dir: tuple[Path, list[str]]) -> None:
+    folder, texts = bm25_dir
+    col_bytes = 4 * len(texts)
+    small = Bm25sIndex(folder, len(texts), dense_df_frac=1 / 16, dense_cache_bytes=2 * col_bytes)
+    off = Bm25sIndex(folder, len(texts), dense_cache_bytes=0)
+    assert off.dense_min_df > len(texts)  # no room for a column: sparse path only
+    for query in QUERIES * 2:
+        qids = small.query_ids(query)
+        if qids:
+            assert np.array_equal(small.scores(qids), off.scores(qids))
+        assert small.dense.nbytes <= 2 * col_bytes
+    assert len(small.dense) == 2
+    assert len(off.dense) == 0
+
+
+def test_dense_cache_size_from_env(
+    bm25_dir: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, texts = bm25_dir
+    monkeypatch.setenv("LBI_BM25_DENSE_CACHE_MB", "0")
+    assert Bm25sIndex(folder, len(texts)).dense.max_bytes == 0
+    monkeypatch.setenv("LBI_BM25_DENSE_CACHE_MB", "1.5")
+    assert Bm25sIndex(folder, len(texts)).dense.max_bytes == int(1.5 * 2**20)
+    monkeypatch.setenv("LBI_BM25_DENSE_CACHE_MB", "lots")
+    assert Bm25sIndex(folder, len(texts)).dense.max_bytes == 512 * 2**20
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_block_maxima_top_k_is_exact(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 50_000 + seed * 777
+    # few distinct values: many ties, many zeros, the best rows clustered in one block
+    scores = rng.integers(0, 6, n).astype(np.float32) * rng.integers(0, 2, n)
+    scores[1000:1010] = 9.0
+    scores[rng.integers(0, n, 3)] = 7.5
+    for k in (1, 5, 12, 30):
+        cand = top_candidates(scores, k)
+        best = _reference_rank(scores, k)[0]
+        assert set(best.tolist()) <= set(cand.tolist())
+        rows, vals = _rank(scores, k)
+        want_rows, want_vals = _reference_rank(scores, k)
+        assert rows.tolist() == want_rows.tolist()
+        assert np.array_equal(vals, want_vals)
+    assert len(top_candidates(scores, 5)) < n // 4  # it does prune
+    assert len(_rank(np.zeros(n, np.float32), 5)[0]) == 0
