@@ -149,3 +149,39 @@ def test_block_maxima_top_k_is_exact(seed: int) -> None:
         assert np.array_equal(vals, want_vals)
     assert len(top_candidates(scores, 5)) < n // 4  # it does prune
     assert len(_rank(np.zeros(n, np.float32), 5)[0]) == 0
+
+
+def test_dense_top_k_ties_by_row_and_matches_blas(tmp_path: Path) -> None:
+    from lbi_icl.data import Step, Trajectory
+    from lbi_icl.embed import HashEmbedder
+    from lbi_icl.index import build_index_from, load_index
+
+    rnd = random.Random(5)
+    tasks = [f"put the {a} in the {b}" for a in ("key", "ball", "box") for b in ("sink", "bin")]
+    trajs = [
+        Trajectory(
+            id=f"t{i:03d}",
+            env="e",
+            instruction=tasks[rnd.randrange(len(tasks))],  # shared: exact score ties
+            steps=[Step(observation=f"room {i}", action=f"go {rnd.randrange(3)}")],
+        )
+        for i in range(12_000)
+    ]
+    build_index_from(trajs, tmp_path / "idx", embedder=HashEmbedder(16))
+    index = load_index(tmp_path / "idx", embedder=HashEmbedder(16))
+    for query in ("put the key in the sink", "ball bin", "go 2"):
+        vec = index.embed_query(query)
+        for field in ("instruction", "description"):
+            mat = np.asarray(index.vectors(field))
+            blas = mat @ vec
+            got = index.dense_scores(field, vec)  # type: ignore[arg-type]
+            np.testing.assert_allclose(got, blas, rtol=0, atol=1e-6)
+            for k in (1, 5, 40):
+                rows, scores = index.dense_top_k(field, vec, k)  # type: ignore[arg-type]
+                order = np.lexsort((np.arange(len(got)), -got))[:k]
+                assert rows.tolist() == order.tolist()  # best first, ties by row id
+                assert np.array_equal(scores, got[order])
+                # BLAS ranks the same rows, up to rows whose scores tie within rounding
+                want = np.lexsort((np.arange(len(blas)), -blas))[:k]
+                for a, b in zip(rows, want, strict=True):
+                    assert a == b or abs(float(blas[a]) - float(blas[b])) < 1e-6
