@@ -277,7 +277,8 @@ def worker_serve(args: argparse.Namespace) -> None:
 
     times = []
     for c in ctxs:
-        q = template_query(c) + " "  # never in the query cache
+        # as the strategies write it (observation capped by the config); never cached
+        q = template_query(c, config.template_observation_words) + " "
         t = time.perf_counter()
         inner.embed([q])
         times.append(time.perf_counter() - t)

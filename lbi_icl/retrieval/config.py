@@ -49,3 +49,9 @@ class RetrievalConfig(BaseModel):
     # model-based query writing
     query_history_steps: int = Field(3, ge=0, description="history steps shown to the LLM")
     query_max_tokens: int = Field(64, ge=8)
+    template_observation_words: int | None = Field(
+        48,
+        ge=1,
+        description="words of the current observation in the LLM-free template query "
+        "(None: the whole observation; shorter queries embed faster)",
+    )

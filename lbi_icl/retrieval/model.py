@@ -9,6 +9,7 @@ action and the current observation. Every hit records its `query_writer`
 
 from __future__ import annotations
 
+import re
 import time
 
 from lbi_icl.llm.base import LLM, GenerationParams, Message
@@ -35,9 +36,28 @@ Describe them as one short search query (a task and the kind of actions it invol
 Answer with the query only."""
 
 
-def template_query(ctx: StepContext) -> str:
+_WORD = re.compile(r"\S+")
+
+
+def first_words(text: str, max_words: int | None) -> str:
+    """`text` up to the end of its `max_words`-th whitespace-separated word (None: all)."""
+    if max_words is None:
+        return text
+    end = None
+    for i, m in enumerate(_WORD.finditer(text)):
+        if i == max_words - 1:
+            end = m.end()
+            break
+    return text if end is None else text[:end]
+
+
+def template_query(ctx: StepContext, max_observation_words: int | None = None) -> str:
+    """The query written without an LLM: instruction, last action, current observation.
+    `max_observation_words` keeps only the observation's first words (None: all of it);
+    `RetrievalConfig.template_observation_words` sets it for the strategies."""
     last = ctx.history[-1].action if ctx.history else "none"
-    return f"{ctx.instruction}\nLast action: {last}\nObservation: {ctx.observation}"
+    obs = first_words(ctx.observation, max_observation_words)
+    return f"{ctx.instruction}\nLast action: {last}\nObservation: {obs}"
 
 
 def query_messages(ctx: StepContext, history_steps: int = 3) -> list[Message]:
@@ -68,8 +88,9 @@ def write_query(
     ctx: StepContext, llm: LLM | None, config: RetrievalConfig
 ) -> tuple[str, str, float]:
     """(query, writer, LLM seconds). An empty LLM answer falls back to the template."""
+    words = config.template_observation_words
     if llm is None:
-        return template_query(ctx), "template", 0.0
+        return template_query(ctx, words), "template", 0.0
     start = time.perf_counter()
     resp = llm.complete(
         query_messages(ctx, config.query_history_steps),
@@ -78,7 +99,7 @@ def write_query(
     seconds = time.perf_counter() - start
     query = clean_query(resp.text)
     if not query:
-        return template_query(ctx), "template", seconds
+        return template_query(ctx, words), "template", seconds
     return query, f"llm:{llm.spec}", seconds
 
 
