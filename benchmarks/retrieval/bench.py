@@ -357,16 +357,23 @@ def worker_throughput(args: argparse.Namespace) -> None:
             "wordpieces_per_s": pieces * len(texts) / sec if pieces and sec else None,
         }
     # One template query (instruction + last action + observation) at a time, as the
-    # agentic / model strategies embed it at every step.
-    times = []
+    # agentic / model strategies embed it at every step: the whole observation, and its
+    # first `template_observation_words` words (the default template), interleaved.
+    from lbi_icl.retrieval.config import RetrievalConfig
+    from lbi_icl.retrieval.model import first_words
+
+    cap = RetrievalConfig().template_observation_words
+    times, capped = [], []
     for i, o in enumerate(groups["observation"][:40]):
-        q = f"{groups['instruction'][i % len(groups['instruction'])]}\nLast action: wait\n"
-        q += f"Observation: {o}"
-        t = time.perf_counter()
-        inner.embed([q])
-        times.append(time.perf_counter() - t)
+        head = f"{groups['instruction'][i % len(groups['instruction'])]}\nLast action: wait\n"
+        for obs, sink in ((o, times), (first_words(o, cap), capped)):
+            t = time.perf_counter()
+            inner.embed([f"{head}Observation: {obs}"])
+            sink.append(time.perf_counter() - t)
     if times:
         out["query_embed"] = latency(times).model_dump()
+        out["query_embed_capped"] = latency(capped).model_dump()
+        out["query_cap_words"] = cap
     out["peak_rss_mb"] = peak_rss_mb()
     _emit(out)
 
@@ -753,10 +760,16 @@ def markdown_report(report: dict[str, Any]) -> str:
             )
         if th.get("query_embed"):
             lines.append("")
+            capped = (
+                f"; with the observation cut to its first {th['query_cap_words']} words "
+                f"(the default template) {_ms(th['query_embed_capped'])} ms"
+                if th.get("query_embed_capped")
+                else ""
+            )
             lines.append(
                 f"One template query embedded at a time: {_ms(th['query_embed'])} ms "
-                f"(p50 / p95); model load {th['model_load_s']:.1f} s; load average "
-                f"{th.get('loadavg_1m', 0):.1f}."
+                f"(p50 / p95) with the whole observation{capped}; model load "
+                f"{th['model_load_s']:.1f} s; load average {th.get('loadavg_1m', 0):.1f}."
             )
         lines.append("")
     for c in report.get("targets", []):
