@@ -74,3 +74,44 @@ def test_strategies_use_the_configured_cap(index: ExampleIndex, strategy: str) -
     if strategy == "model":
         # the kept words still find the door example (the clutter never could)
         assert res9.items[0].id in ("ex-door", "ex-door-green")
+
+
+class _SlowEmbedder:
+    """HashEmbedder's vectors under another class (so agentic prefetches), recording which
+    thread embedded each text."""
+
+    def __init__(self) -> None:
+        self._inner = HashEmbedder(64)
+        self.id, self.dim = self._inner.id, self._inner.dim
+        self.threads: dict[str, str] = {}
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        import threading
+
+        for t in texts:
+            self.threads[t] = threading.current_thread().name
+        return self._inner.embed(texts)
+
+
+@pytest.mark.parametrize("fusion", ["none", "rrf"])
+def test_agentic_prefetches_the_template_embedding(index: ExampleIndex, fusion: str) -> None:
+    from lbi_icl.llm import ScriptedLLM
+
+    slow = _SlowEmbedder()
+    fast_index = load_index(index.path, embedder=HashEmbedder(64))
+    slow_index = load_index(index.path, embedder=slow)
+    cfg = RetrievalConfig(fusion=fusion)  # type: ignore[arg-type]
+    for obs in (LONG_OBS, "You carry the empty pot. The sink is here."):
+        c = _ctx(obs)
+        want = make_retriever("agentic", fast_index, cfg).retrieve(c)
+        got = make_retriever("agentic", slow_index, cfg).retrieve(c)
+        assert [(it.id, it.score, it.strategy) for it in got.items] == [
+            (it.id, it.score, it.strategy) for it in want.items
+        ]
+        assert got.rendered == want.rendered
+        # embedded once, on the prefetch thread, and reused by the model part
+        assert slow.threads[template_query(c, 48)].startswith("lbi-query-embed")
+    # an LLM-written query is not known in advance: embedded on the caller's thread
+    llm = ScriptedLLM(["red door opening"], name="q")
+    make_retriever("agentic", slow_index, cfg).retrieve(_ctx(LONG_OBS), llm)
+    assert not slow.threads["red door opening"].startswith("lbi-query-embed")
