@@ -185,3 +185,19 @@ def test_dense_top_k_ties_by_row_and_matches_blas(tmp_path: Path) -> None:
                 want = np.lexsort((np.arange(len(blas)), -blas))[:k]
                 for a, b in zip(rows, want, strict=True):
                     assert a == b or abs(float(blas[a]) - float(blas[b])) < 1e-6
+
+
+def test_dense_dot_split_is_bit_identical() -> None:
+    from lbi_icl.index.dense import dense_dot
+
+    rng = np.random.default_rng(7)
+    mat = rng.standard_normal((5001, 48)).astype(np.float32)
+    vec = rng.standard_normal(48)  # float64 in: scored as float32, like the library's vectors
+    one = dense_dot(mat, vec)
+    two = dense_dot(mat, vec, split_min_elements=1)
+    assert one.dtype == np.float32 and two.dtype == np.float32
+    assert np.array_equal(one, two)  # each row's sum is the same computation
+    assert np.array_equal(one, np.einsum("ij,j->i", mat, vec.astype(np.float32)))
+    np.testing.assert_allclose(one, mat @ vec.astype(np.float32), rtol=0, atol=1e-5)
+    assert dense_dot(mat[:1], vec, split_min_elements=1).shape == (1,)
+    assert dense_dot(mat[:0], vec).shape == (0,)

@@ -20,6 +20,7 @@ from lbi_icl.data import Trajectory
 from lbi_icl.embed import Embedder, EmbedderError, load_embedder
 from lbi_icl.index import layout as L
 from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candidates
+from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
 from lbi_icl.index.manifest import FORMAT_VERSION, IndexManifest
 from lbi_icl.index.store import IndexFormatError, TextColumn, load_npy, read_json
@@ -202,18 +203,18 @@ class ExampleIndex:
     def dense_scores(self, field: DenseField, query: str | np.ndarray) -> np.ndarray:
         """Cosine similarity of the query with every row of a dense field.
 
-        Computed with `np.einsum`, which runs on the calling thread, not with `mat @ vec`:
-        a BLAS gemv wakes OpenBLAS' thread pool, and on a busy 2-core machine (or with
-        several episodes retrieving at once) those threads wait for a core — measured at
-        83k x 64 under load: 16 / 35 ms p50 / p95 for `@` against 2.4 / 3.0 for einsum
+        Computed by `index.dense.dense_dot` (einsum on the calling thread, two row halves
+        on two threads for big matrices) rather than `mat @ vec`: a BLAS gemv wakes
+        OpenBLAS' thread pool, and on a busy 2-core machine (or with several episodes
+        retrieving at once) those threads wait for a core — measured at 83k x 64 under load:
+        16 / 35 ms p50 / p95 for `@` against 2.4 / 3.0 for einsum
         (benchmarks/retrieval/README.md). Same top-k; scores differ from BLAS' by float
         rounding only (summation order)."""
         vec = self.embed_query(query) if isinstance(query, str) else query
         mat = self.vectors(field)
         if mat.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
-        vec32 = np.ascontiguousarray(vec, dtype=np.float32)
-        return np.einsum("ij,j->i", mat, vec32, optimize=False).astype(np.float32, copy=False)
+        return dense_dot(mat, vec)
 
     def dense_top_k(
         self, field: DenseField, query: str | np.ndarray, k: int
