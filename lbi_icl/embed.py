@@ -229,9 +229,10 @@ class SentenceTransformerEmbedder:
         return model
 
     def _want_progress(self, n: int) -> bool:
-        if self.show_progress is not None:
-            return self.show_progress
-        return n >= PROGRESS_MIN_TEXTS and sys.stderr.isatty()
+        """A bar only on an interactive terminal: piped output gets no bar remnants."""
+        if self.show_progress is False or not sys.stderr.isatty():
+            return False
+        return self.show_progress is True or n >= PROGRESS_MIN_TEXTS
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         uniq, inverse = _unique(texts)
@@ -257,9 +258,10 @@ class SentenceTransformerEmbedder:
             return np.asarray(vecs, dtype=np.float32)
 
         if self._want_progress(len(uniq)):
+            from rich.console import Console
             from rich.progress import Progress
 
-            with Progress(transient=True) as progress:
+            with Progress(transient=True, console=Console(stderr=True)) as progress:
                 task = progress.add_task(f"embedding ({self.model_name})", total=len(uniq))
                 for start in range(0, len(uniq), chunk):
                     parts.append(encode(uniq[start : start + chunk]))
