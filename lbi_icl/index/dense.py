@@ -12,23 +12,11 @@ after the other. Measured at 83k x 384 (idle / three CPU-bound processes beside 
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
+from lbi_icl.pools import shared_pool
+
 SPLIT_MIN_ELEMENTS = 8 << 20  # 32 MiB of float32: below this one thread is as fast
-
-_POOL: ThreadPoolExecutor | None = None
-_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lbi-dense")
-        return _POOL
 
 
 def dense_dot(
@@ -42,7 +30,8 @@ def dense_dot(
         np.einsum("ij,j->i", mat, vec32, out=out, optimize=False)
         return out
     half = n // 2
-    other = _pool().submit(np.einsum, "ij,j->i", mat[half:], vec32, out=out[half:], optimize=False)
+    pool = shared_pool("dense", 2)
+    other = pool.submit(np.einsum, "ij,j->i", mat[half:], vec32, out=out[half:], optimize=False)
     np.einsum("ij,j->i", mat[:half], vec32, out=out[:half], optimize=False)
     other.result()
     return out

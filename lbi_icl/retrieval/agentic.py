@@ -9,15 +9,15 @@ cores the two overlap). The result is the same; only the wall time of a step shr
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 
 import numpy as np
 
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
+from lbi_icl.pools import shared_pool
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import dense_fetch, observation_fetch
 from lbi_icl.retrieval.config import RetrievalConfig
@@ -74,18 +74,6 @@ class AgenticRetriever(ModelRetriever):
         }
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lbi-query-embed")
-        return _POOL
-
-
 def prefetch_template_embedding(
     index: ExampleIndex, ctx: StepContext, llm: LLM | None, config: RetrievalConfig
 ) -> Future[np.ndarray] | None:
@@ -95,4 +83,4 @@ def prefetch_template_embedding(
     if llm is not None or isinstance(index.embedder, HashEmbedder):
         return None
     query = template_query(ctx, config.template_observation_words)
-    return _pool().submit(index.embed_query, query)
+    return shared_pool("query-embed", 4).submit(index.embed_query, query)
