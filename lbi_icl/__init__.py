@@ -6,8 +6,7 @@ so `import lbi_icl` stays fast and never imports torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lbi_icl._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -94,13 +93,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lbi_icl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:

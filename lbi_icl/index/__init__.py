@@ -6,8 +6,7 @@ until a function is used).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lbi_icl._lazy import lazy_getattr
 
 _EXPORTS = {
     "build_index": "lbi_icl.index.build",
@@ -30,13 +29,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lbi_icl.index' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -7,7 +7,9 @@ selection rules of `retrieval.select` and the rendering of `retrieval.render`.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lbi_icl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
@@ -52,10 +54,4 @@ _EXPORTS = {
 __all__ = ["STRATEGIES", "make_retriever", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lbi_icl.retrieval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
