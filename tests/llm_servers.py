@@ -145,6 +145,15 @@ class _StubServer:
             words += _words(system)
         return words
 
+    def reply_counts(self, req: dict[str, Any], reply: StubReply) -> tuple[int, int, int]:
+        """(replies served so far, prompt tokens, completion tokens) for a success body:
+        the reply's own counts when scripted, else words in the request / the reply text."""
+        with self._lock:
+            n = len(self.records)
+        prompt = reply.input_tokens if reply.input_tokens is not None else self.request_words(req)
+        completion = reply.output_tokens if reply.output_tokens is not None else _words(reply.text)
+        return n, prompt, completion
+
     # --- internals -----------------------------------------------------------------------
     def _next_reply(self, body: dict[str, Any]) -> StubReply:
         if callable(self._responses):
@@ -217,10 +226,7 @@ class OpenAIStubServer(_StubServer):
     url_suffix = "/v1"
 
     def success_body(self, req: dict[str, Any], reply: StubReply) -> dict[str, Any]:
-        with self._lock:
-            n = len(self.records)
-        prompt = reply.input_tokens if reply.input_tokens is not None else self.request_words(req)
-        completion = reply.output_tokens if reply.output_tokens is not None else _words(reply.text)
+        n, prompt, completion = self.reply_counts(req, reply)
         out: dict[str, Any] = {
             "id": f"chatcmpl-stub-{n}",
             "object": "chat.completion",
@@ -256,10 +262,7 @@ class AnthropicStubServer(_StubServer):
     url_suffix = ""
 
     def success_body(self, req: dict[str, Any], reply: StubReply) -> dict[str, Any]:
-        with self._lock:
-            n = len(self.records)
-        prompt = reply.input_tokens if reply.input_tokens is not None else self.request_words(req)
-        completion = reply.output_tokens if reply.output_tokens is not None else _words(reply.text)
+        n, prompt, completion = self.reply_counts(req, reply)
         out: dict[str, Any] = {
             "id": f"msg_stub_{n}",
             "type": "message",
