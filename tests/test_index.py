@@ -206,3 +206,38 @@ def test_version_mismatch_and_bad_manifest(built: Path, tmp_path: Path) -> None:
 def test_embedder_mismatch_is_an_error(built: Path) -> None:
     with pytest.raises(IndexMismatchError, match=r"hash-bow-v1@64.*hash-bow-v1@32"):
         load_index(built, embedder=HashEmbedder(32))
+
+
+def test_examples_read_correctly_from_many_threads(tmp_path: Path) -> None:
+    """Runner workers share one index: concurrent reads must not interleave (a shared file
+    position once made a quickstart episode fail with 'example #8 is corrupt')."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = " ".join(f"word{k}" for k in range(400))  # large examples: reads take time
+    trajs = [
+        Trajectory(
+            id=f"big{i}",
+            env="toy",
+            instruction=f"task {i}",
+            steps=[Step(observation=f"{i} {j} {words}", action=f"act {j}") for j in range(30)],
+        )
+        for i in range(40)
+    ]
+    out = tmp_path / "big"
+    build_index_from(trajs, out, embedder=HashEmbedder(16))
+    expected = {t.id: t for t in trajs}
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for _ in range(5):
+            index = load_index(out, embedder=HashEmbedder(16))  # cold cache every round
+
+            def read(i: int, index=index) -> bool:
+                tid = f"big{i % len(trajs)}"
+                return index.get(tid) == expected[tid]
+
+            with ThreadPoolExecutor(8) as pool:
+                assert all(pool.map(read, range(200)))
+    finally:
+        sys.setswitchinterval(old)

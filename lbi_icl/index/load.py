@@ -8,6 +8,8 @@ recorded size, so a missing, truncated or foreign file fails with its name.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
@@ -105,6 +107,9 @@ class ExampleIndex:
         self.observations = TextColumn(path, L.STEP_OBS, expected_rows=s)
         self.actions = TextColumn(path, L.STEP_ACT, expected_rows=s)
         self._examples_fh = open(path / L.EXAMPLES, "rb")  # noqa: SIM115 - closed in close()
+        # Runner workers share one index across threads: examples are read with os.pread
+        # (no shared file position) and both LRU caches are guarded by this lock.
+        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[int, Trajectory] = OrderedDict()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors: dict[str, np.ndarray] = {}
@@ -131,20 +136,21 @@ class ExampleIndex:
         return self.get_by_idx(self.index_of(example_id))
 
     def get_by_idx(self, i: int) -> Trajectory:
-        hit = self._cache.get(i)
-        if hit is not None:
-            self._cache.move_to_end(i)
-            return hit
+        with self._cache_lock:
+            hit = self._cache.get(i)
+            if hit is not None:
+                self._cache.move_to_end(i)
+                return hit
         a, b = int(self._ex_offsets[i]), int(self._ex_offsets[i + 1])
-        self._examples_fh.seek(a)
-        raw = self._examples_fh.read(b - a)
+        raw = os.pread(self._examples_fh.fileno(), b - a, a)
         try:
             traj = Trajectory.model_validate_json(raw)
         except ValidationError as e:
             raise IndexFormatError(f"{self.path / L.EXAMPLES}: example #{i + 1} is corrupt") from e
-        self._cache[i] = traj
-        if len(self._cache) > 4096:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[i] = traj
+            if len(self._cache) > 4096:
+                self._cache.popitem(last=False)
         return traj
 
     def meta(self, column: str, i: int) -> str | None:
@@ -178,12 +184,14 @@ class ExampleIndex:
         return self._embedder
 
     def embed_query(self, text: str) -> np.ndarray:
-        vec = self._qcache.get(text)
+        with self._cache_lock:
+            vec = self._qcache.get(text)
         if vec is None:
             vec = self.embedder.embed([text])[0]
-            self._qcache[text] = vec
-            if len(self._qcache) > 1024:
-                self._qcache.popitem(last=False)
+            with self._cache_lock:
+                self._qcache[text] = vec
+                if len(self._qcache) > 1024:
+                    self._qcache.popitem(last=False)
         return vec
 
     def vectors(self, field: DenseField) -> np.ndarray:
