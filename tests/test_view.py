@@ -1,0 +1,152 @@
+"""`lbi view` without a browser: data shards parse as data, the build is incremental,
+tolerates odd step logs, explains a missing index, and bad input fails with file:line."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_runner_helpers import FakeEpisode, make_tasks
+
+from lbi_icl.cli import main as cli_main
+from lbi_icl.runner import RunConfig, latest_records, run_experiment
+from lbi_icl.view import build_view, make_server
+from lbi_icl.view.serve import viewer_url
+from lbi_icl.view.shards import bucket_of, fnv1a, shard_text
+
+SHARD = re.compile(r'^lbiData\(("(?:[^"\\]|\\.)*"),("(?:[^"\\]|\\.)*")\);\n$')
+
+
+def read_shard(path: Path) -> tuple[str, object]:
+    """Parse a shard the way the page does: one call, a name and a JSON string."""
+    m = SHARD.match(path.read_text())
+    assert m, f"{path} is not exactly one lbiData(name, string) call"
+    return json.loads(m.group(1)), json.loads(json.loads(m.group(2)))
+
+
+def _fake_run(tmp_path: Path, tasks: int = 4) -> Path:
+    cfg = RunConfig(
+        env="fake",
+        out=tmp_path / "run",
+        strategies=["none", "rag"],
+        seeds=2,
+        index=tmp_path / "idx",
+    )
+    run_experiment(cfg, tasks=make_tasks(tasks), episode_fn=FakeEpisode(), show_progress=False)
+    return cfg.out
+
+
+def test_shard_is_one_call_with_an_escaped_json_string():
+    hostile = {"o": '</script><script>alert(1)</script>"\\\u2028\n', "n": float("nan")}
+    text = shard_text("steps:x", hostile)
+    assert "</script>" not in text and "\u2028" not in text and text.isascii()
+    m = SHARD.match(text)
+    assert m is not None
+    assert json.loads(json.loads(m.group(2))) == {"o": hostile["o"], "n": None}
+
+
+def test_fnv1a_matches_the_reference_values():
+    # FNV-1a 32-bit test vectors; viewer.js computes the same function
+    assert fnv1a("") == 0x811C9DC5
+    assert fnv1a("a") == 0xE40C292C
+    assert fnv1a("foobar") == 0xBF9CF968
+    assert 0 <= bucket_of("é/ü", 7) < 7
+
+
+def test_build_writes_shards_steps_and_pair_counts(tmp_path):
+    run = _fake_run(tmp_path)
+    res = build_view(run, shard_size=5)
+    recs = latest_records(run)
+    assert res.episodes == len(recs) == 16
+    assert res.examples_note and "not found" in res.examples_note  # the fake index is absent
+    for name in ("index.html", "viewer.js", "episode.js", "viewer.css"):
+        assert (res.out / name).is_file()
+    _, meta = read_shard(res.out / "data" / "meta.js")
+    assert meta["strategies"] == ["none", "rag"]
+    rows = []
+    for shard in meta["shards"]:
+        _, part = read_shard(res.out / shard["file"])
+        # groups of 2 are never split: 5 rows would cut one, so shards hold 4
+        assert len(part) == shard["rows"] == 4
+        rows += part
+    assert len(rows) == 16 and len(meta["shards"]) == 4
+    cols = meta["columns"]
+    assert {(meta["strategies"][r[0]], r[cols.index("task")], r[2]) for r in rows} == {
+        (r.strategy, r.task_id, r.seed) for r in recs.values()
+    }
+    done = {(r.task_id, r.seed, r.strategy): r.success for r in recs.values()}
+    want = sum(
+        1 for (t, s, st), ok in done.items() if st == "rag" and ok and not done[(t, s, "none")]
+    )
+    assert meta["discordant"]["rag>none"] == want
+    rec = next(iter(recs.values()))
+    slug = rows[0][cols.index("slug")]
+    name, ep = read_shard(res.out / "data" / "steps" / f"{slug}.js")
+    assert name == f"steps:{slug}"
+    rec = next(r for r in recs.values() if r.steps_log.endswith(f"{slug}.jsonl"))
+    assert len(ep["steps"]) == len((run / rec.steps_log).read_text().splitlines())
+    assert {s["strategy"] for s in ep["siblings"]} == {"none", "rag"}
+
+
+def test_rebuild_is_incremental_and_tolerates_bad_step_lines(tmp_path):
+    run = _fake_run(tmp_path, tasks=2)
+    first = build_view(run)
+    assert first.step_files_written == 8 and first.step_files_kept == 0
+    again = build_view(run)
+    assert again.step_files_written == 0 and again.step_files_kept == 8
+    rec = next(iter(latest_records(run).values()))
+    log = run / rec.steps_log
+    good = log.read_text().splitlines()[0]
+    extra = json.loads(good) | {"dropped": [{"id": "ex-1", "score": 0.5}], "new_field": [1]}
+    log.write_text(json.dumps(extra) + "\nnot json\n" + good + '\n{"torn')
+    third = build_view(run)
+    assert third.step_files_written == 1 and third.step_files_kept == 7
+    slug = Path(rec.steps_log).stem
+    _, ep = read_shard(run / "view" / "data" / "steps" / f"{slug}.js")
+    assert [s.get("new_field") for s in ep["steps"]] == [[1], None]
+    assert ep["steps"][0]["dropped"][0]["id"] == "ex-1"
+    assert any(":2: not JSON" in p for p in ep["problems"])
+    assert any(":4: torn last line" in p for p in ep["problems"])
+
+
+def test_cli_view_and_bad_input(tmp_path, capsys):
+    run = _fake_run(tmp_path, tasks=1)
+    assert cli_main(["view", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert str(run / "view" / "index.html") in out and "file://" in out
+    assert cli_main(["view", str(tmp_path / "nope")]) == 1
+    assert "no such run directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["view", str(tmp_path / "empty")]) == 1
+    assert "not a run directory" in capsys.readouterr().err
+    with (run / "episodes.jsonl").open("a") as f:
+        f.write('{"key": 3}\n{"key": "x"}\n')
+    assert cli_main(["view", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "episodes.jsonl:" in err and "not an episode record" in err
+
+
+def test_server_serves_the_run_on_loopback_only(tmp_path):
+    import threading
+
+    run = _fake_run(tmp_path, tasks=1)
+    with pytest.raises(FileNotFoundError, match="build the viewer first"):
+        make_server(run)
+    build_view(run)
+    server = make_server(run)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        url = viewer_url(server)
+        with urllib.request.urlopen(url) as r:
+            assert r.status == 200 and b"viewer.js" in r.read()
+        with urllib.request.urlopen(url.replace("index.html", "data/meta.js")) as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        server.shutdown()
+        server.server_close()

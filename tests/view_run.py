@@ -1,0 +1,60 @@
+"""A small real run for the viewer tests: BabyAI data synthesized by `lbi synthesize`, an
+index built by `lbi index build` (hash embedder: fast, no model), and `lbi ablate` with the
+offline retrieval policy and prompts logged. One episode is then given a hostile step
+(observation with markup and script, plus fields the viewer does not know) to check that
+the viewer escapes text and tolerates new step-log fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lbi_icl.cli import main as cli_main
+from lbi_icl.runner import latest_records
+
+STRATEGIES = ["none", "instruction", "observation", "agentic"]
+TASKS = 4
+TRAIN_TASKS = 4
+MAX_STEPS = 15
+HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>&amp; "quoted"'
+
+
+def _run(argv: list[str]) -> None:
+    code = cli_main(argv)
+    if code != 0:
+        raise RuntimeError(f"lbi {' '.join(argv)} exited {code}")
+
+
+def make_run(root: Path) -> Path:
+    """Build data, index and run under `root`; return the run directory."""
+    data, docs, index, run = (root / n for n in ("data.jsonl", "docs.jsonl", "index", "run"))
+    _run([*f"synthesize --env babyai --tasks {TRAIN_TASKS} --seed 1 --no-progress".split(),
+          "--out", str(data)])  # fmt: skip
+    from lbi_icl.envs import make_env
+    from lbi_icl.jsonl import write_jsonl
+
+    env = make_env("babyai")
+    try:
+        write_jsonl(docs, env.documents())
+    finally:
+        env.close()
+    _run(["index", "build", "--trajectories", str(data), "--docs", str(docs),
+          "--embedder", "hash:64", "--out", str(index)])  # fmt: skip
+    _run([*f"ablate --env babyai --tasks {TASKS} --policy retrieval --no-progress".split(),
+          "--strategies", ",".join(STRATEGIES), "--max-steps", str(MAX_STEPS),
+          "--index", str(index), "--out", str(run)])  # fmt: skip
+    return run
+
+
+def hostile_episode(run: Path) -> str:
+    """Rewrite the first step of one observation episode; return its key."""
+    rec = next(r for r in latest_records(run).values() if r.strategy == "observation")
+    path = run / rec.steps_log
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["observation"] = HOSTILE + "\n" + first["observation"]
+    first["dropped"] = [dict(first["retrieved"][-1], rank=99)] if first["retrieved"] else []
+    first["future_field"] = {"added_by": "another engineer", "html": "<b>not bold</b>"}
+    lines[0] = json.dumps(first)
+    path.write_text("\n".join(lines) + "\n")
+    return rec.key
