@@ -88,6 +88,9 @@ _EXPORTS: dict[str, str] = {
     "report": "lbi_icl.runner.report",
     "build_report": "lbi_icl.runner.report",
     "export_run": "lbi_icl.runner.export",
+    # view
+    "build_view": "lbi_icl.view.build",
+    "serve_view": "lbi_icl.view.serve",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -62,7 +62,7 @@ def test_build_writes_shards_steps_and_pair_counts(tmp_path):
     recs = latest_records(run)
     assert res.episodes == len(recs) == 16
     assert res.examples_note and "not found" in res.examples_note  # the fake index is absent
-    for name in ("index.html", "viewer.js", "episode.js", "viewer.css"):
+    for name in ("index.html", "lib.js", "viewer.js", "episode.js", "viewer.css"):
         assert (res.out / name).is_file()
     _, meta = read_shard(res.out / "data" / "meta.js")
     assert meta["strategies"] == ["none", "rag"]
@@ -150,3 +150,18 @@ def test_server_serves_the_run_on_loopback_only(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_viewer_benchmark_smoke(tmp_path):
+    """benchmarks/viewer/bench_viewer.py at 50 episodes (build only), so it cannot rot."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "benchmarks" / "viewer" / "bench_viewer.py")]
+    cmd += ["--episodes", "50", "--no-browser", "--keep", str(tmp_path / "b")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "synthetic run: 50 episodes" in proc.stdout
+    assert "unchanged rebuild" in proc.stdout and "(50 step files kept)" in proc.stdout
+    assert (tmp_path / "b" / "run" / "view" / "data" / "meta.js").exists()

@@ -186,6 +186,16 @@ def test_viewer_in_chromium_from_disk(run_dir, browser, tmp_path):
     assert page.evaluate("window.__xss") is None
     assert page.query_selector("#app img") is None
     assert page.query_selector("#app b:text('not bold')") is None
+    # a rag episode: its hits are documentation chunks, shown with their text
+    rag = next(r for r in records.values() if r.strategy == "rag")
+    page.goto(res.index_html.resolve().as_uri() + "#/episode/" + episode_slug(rag.key))
+    page.wait_for_selector("section.step table.retrieved .example-window.doc", state="attached")
+    hit = json.loads((run / rag.steps_log).read_text().splitlines()[0])["retrieved"][0]
+    chunk = next(c for c in index.chunks if c.id == hit["id"])
+    doc = page.query_selector("section.step table.retrieved .example-window.doc")
+    assert _norm(chunk.text)[:200] in _norm(doc.text_content())
+    page.goto(res.index_html.resolve().as_uri() + "#/episode/" + episode_slug(rec.key))
+    page.wait_for_selector("section.step")
     shot = tmp_path / "viewer-episode.png"
     page.screenshot(path=str(shot), full_page=False)
     print(f"\nviewer screenshots: {tmp_path}/viewer-{{list,pairs,episode}}.png")

@@ -12,7 +12,7 @@ from pathlib import Path
 from lbi_icl.cli import main as cli_main
 from lbi_icl.runner import latest_records
 
-STRATEGIES = ["none", "instruction", "observation", "agentic"]
+STRATEGIES = ["none", "rag", "instruction", "observation", "agentic"]
 TASKS = 4
 TRAIN_TASKS = 4
 MAX_STEPS = 15

@@ -197,6 +197,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6, help="max steps per episode")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="build the run here and keep it")
+    ap.add_argument("--no-browser", action="store_true", help="build timings only")
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="lbi-view-bench-"))
     try:
@@ -213,6 +214,7 @@ def main() -> int:
             (view / f).stat().st_size
             for f in (
                 "index.html",
+                "lib.js",
                 "viewer.js",
                 "episode.js",
                 "viewer.css",
@@ -241,6 +243,8 @@ def main() -> int:
             f"(+{(all_rows - (view / 'data/episodes/000.js').stat().st_size) / 1e3:.0f} kB "
             f"more index shards in the background) vs report.html {rep_bytes / 1e3:.0f} kB"
         )
+        if args.no_browser:
+            return 0
         if not os.access(CHROMIUM, os.X_OK):
             print(f"{CHROMIUM} missing: browser timings skipped")
             return 0

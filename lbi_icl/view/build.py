@@ -1,8 +1,8 @@
 """`lbi view RUN_DIR`: write a static, self-contained viewer into RUN_DIR/view/.
 
     RUN_DIR/view/
-      index.html, viewer.js, episode.js,    the page
-      viewer.css                            (copied from lbi_icl/view/static)
+      index.html, lib.js, viewer.js,        the page
+      episode.js, viewer.css                (copied from lbi_icl/view/static)
       data/meta.js                          run summary, strategies, shard list, pair counts
       data/episodes/NNN.js                  episode index rows, ~1000 per shard; a shard
                                             never splits a (task, seed) group
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 VIEW_DIR = "view"
 FORMAT = "lbi_icl.view/1"
-STATIC_FILES = ("index.html", "viewer.js", "episode.js", "viewer.css")
+STATIC_FILES = ("index.html", "lib.js", "viewer.js", "episode.js", "viewer.css")
 ROW_COLUMNS = (
     "strategy",  # index into meta.strategies
     "task",

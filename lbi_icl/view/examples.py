@@ -33,7 +33,7 @@ class ExampleSource:
     def _chunk(self, cid: str) -> Any:
         if self._chunks is None:
             try:
-                self._chunks = {c.id: c for c in self.index.chunks()}
+                self._chunks = {c.id: c for c in self.index.chunks}
             except Exception as e:  # an index without docs
                 log.debug("no documentation chunks: %s", e)
                 self._chunks = {}

@@ -146,7 +146,7 @@
       const win = windowView(it, ex);
       const extra = Object.keys(it).filter((k) => !["id", "rank", "score", "strategy", "kind", "matched_step", "span", "query_writer"].includes(k));
       const detail = el("td", { colspan: "9" });
-      if (win) detail.appendChild(el("details", { class: "window" }, el("summary", null, ex.kind === "document" ? "document text" : "example window (matched step highlighted)"), win));
+      if (win) detail.appendChild(el("details", { class: "window" }, el("summary", null, ex.kind === "document" ? `document: ${ex.title || ""}` : `example: “${ex.instruction || ""}” (window, matched step highlighted)`), win));
       else detail.appendChild(el("span", { class: "muted" }, "text not available (see the note at the top of the list)"));
       if (extra.length) detail.appendChild(el("details", null, el("summary", null, "more fields"), pre(json(Object.fromEntries(extra.map((k) => [k, it[k]]))))));
       tbody.appendChild(el("tr", { class: "hit-detail" }, detail));
