@@ -165,3 +165,29 @@ def test_viewer_benchmark_smoke(tmp_path):
     assert "synthetic run: 50 episodes" in proc.stdout
     assert "unchanged rebuild" in proc.stdout and "(50 step files kept)" in proc.stdout
     assert (tmp_path / "b" / "run" / "view" / "data" / "meta.js").exists()
+
+
+def test_cli_serve_answers_on_loopback_and_stops_on_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run = _fake_run(tmp_path, tasks=1)
+    cmd = [sys.executable, "-m", "lbi_icl", "view", str(run), "--serve", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            if line.startswith("serving "):
+                url = line.split()[1]
+                break
+        assert url and url.startswith("http://127.0.0.1:") and url.endswith("/view/index.html")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.status == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -142,6 +142,7 @@ def quickstart(
     con.print(rich_table(rep))
     html = run_dir / "report.html"
     con.print(f"HTML report: {html}")
+    con.print(f"Every step and its retrieved examples: `lbi view {run_dir}`")
     took = ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
     con.print(f"took {sum(seconds.values()):.0f}s ({took})")
     con.print(

@@ -37,30 +37,44 @@
   }
 
   function loadShards() {
+    // All shards are requested at once; rows are kept in shard order (a shard holds whole
+    // (task, seed) groups, so any subset of shards is still correctly grouped).
     if (S.allLoaded) return S.allLoaded;
     const shards = S.meta.shards;
-    S.allLoaded = (async () => {
-      for (let i = 0; i < shards.length; i++) {
-        const rows = await load("episodes:" + i, shards[i].file);
-        for (const a of rows) S.rows.push(rowFromArray(a));
-        registry.delete("episodes:" + i);
-        S.shardsLoaded = i + 1;
-        onShard();
-      }
-    })();
+    const parts = new Array(shards.length);
+    if (!shards.length) onShard(); // an empty run is fully loaded at once
+    S.allLoaded = Promise.all(
+      shards.map((sh, i) =>
+        load("episodes:" + i, sh.file).then((rows) => {
+          parts[i] = rows.map(rowFromArray);
+          registry.delete("episodes:" + i);
+          S.rows = parts.filter(Boolean).flat();
+          S.shardsLoaded += 1;
+          onShard();
+        })
+      )
+    );
     return S.allLoaded;
   }
 
   let shardRefresh = null;
+  let refreshTimer = null;
   function onShard() {
     const total = S.meta.shards.length;
     setStatus(S.shardsLoaded < total ? `loading episodes ${S.shardsLoaded}/${total}` : "");
     document.body.dataset.shards = String(S.shardsLoaded);
-    if (S.shardsLoaded === total) {
-      document.body.dataset.loaded = "all";
-      if (window.performance && performance.mark) performance.mark("lbi-all-loaded");
-    }
+    const last = S.shardsLoaded === total;
+    // redraw at most every 200 ms while shards arrive, and once when all are in
+    if (!last && refreshTimer) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = last ? null : setTimeout(() => {
+      refreshTimer = null;
+      if (shardRefresh) shardRefresh();
+    }, 200);
+    if (!last) return;
     if (shardRefresh) shardRefresh();
+    document.body.dataset.loaded = "all";
+    if (window.performance && performance.mark) performance.mark("lbi-all-loaded");
   }
 
   // ------------------------------------------------------------------ routing
@@ -463,13 +477,15 @@
     document.title = "lbi view — " + m.run.dir;
     if (!m.run.report) document.getElementById("nav-report").remove();
     window.addEventListener("hashchange", render);
-    const first = m.shards.length ? load("episodes:0", m.shards[0].file) : Promise.resolve();
-    await first.catch(() => null);
-    loadShards().catch((e) => setStatus(String(e.message || e)));
-    await new Promise((r) => setTimeout(r, 0)); // let shard 0 land in S.rows
+    if (m.shards.length) {
+      // first paint from shard 0 alone; the rest load after it, in the background
+      const rows0 = await load("episodes:0", m.shards[0].file).catch(() => []);
+      S.rows = rows0.map(rowFromArray);
+    }
     render();
     document.body.dataset.ready = "1";
     if (window.performance && performance.mark) performance.mark("lbi-first-render");
+    loadShards().catch((e) => setStatus(String(e.message || e)));
   }
 
   window.LBIView = { load, el, fmt, state: S };
