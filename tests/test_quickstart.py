@@ -44,6 +44,8 @@ def test_quickstart_offline_end_to_end_and_reproducible(tmp_path, capsys, monkey
     assert manifest["counts"]["examples"] > 0 and manifest["counts"]["documents"] > 0
     html = (a / "run" / "report.html").read_text()
     assert html.count('<rect class="bar"') == len(STRATEGIES)
+    assert cli_main(["view", str(a / "run"), "--no-progress"]) == 0  # the viewer over it
+    assert (a / "run" / "view" / "index.html").is_file() and "note:" not in capsys.readouterr().out
     nums_a = _numbers(a / "run")
     assert len(nums_a) == 2 * len(STRATEGIES)
     assert all(err is None for *_, err in nums_a.values())

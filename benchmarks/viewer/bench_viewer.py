@@ -163,7 +163,7 @@ def browser_times(run: Path, repeats: int) -> dict[str, list[float]]:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         for _ in range(repeats):
             page = b.new_page()
-            page.goto(view)
+            page.goto(view, timeout=300_000)
             page.wait_for_selector("body[data-loaded='all']", timeout=120_000)
             out["first_rows"].append(
                 _js_ms(page, "performance.getEntriesByName('lbi-first-render')[0].startTime")
@@ -182,7 +182,7 @@ def browser_times(run: Path, repeats: int) -> dict[str, list[float]]:
             out["episode"].append(1000 * (time.perf_counter() - t))
             page.close()
             page = b.new_page()
-            page.goto(rep, wait_until="load")
+            page.goto(rep, wait_until="load", timeout=300_000)
             out["report"].append(
                 _js_ms(page, "performance.getEntriesByType('navigation')[0].loadEventEnd")
             )

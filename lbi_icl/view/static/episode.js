@@ -192,7 +192,7 @@
       if (queries.length) {
         sec.appendChild(
           el("table", { class: "queries" },
-            el("tbody", null, queries.map(([k, v]) => el("tr", null, el("th", null, k), el("td", null, pre(v, "q"))))))
+            el("tbody", null, queries.map(([k, v]) => el("tr", null, el("th", null, k), el("td", null, pre(typeof v === "string" ? v : json(v), "q"))))))
         );
       }
       if (writers.length) sec.appendChild(el("p", { class: "muted" }, "model query written by: " + writers.join(", ")));
