@@ -108,4 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m lbi_icl.cli`: run the imported module's main, so the CLIError the command
+    # modules raise (lbi_icl.cli.CLIError) is the class main() catches, not __main__'s copy
+    from lbi_icl.cli import main as _main
+
+    sys.exit(_main())

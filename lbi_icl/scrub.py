@@ -2,7 +2,8 @@
 errors, lock files and log lines.
 
 - every URL loses its `user:password@` part, and each query parameter's value (where
-  `?api_key=...` hides) becomes `***`; the fragment goes too;
+  `?api_key=...` hides) becomes `***`, also in a bare request path (`/v1/?key=...`); the
+  fragment goes too;
 - any string equal to the value of a secret-looking environment variable (…KEY, …TOKEN,
   …SECRET, …PASSWORD, …CREDENTIAL) is replaced by `***`.
 
@@ -19,6 +20,8 @@ from typing import Any
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s\"'<>]+)")
+# a query parameter outside a full URL (an SDK error quoting a request path: `/v1/?k=v`)
+_QUERY_PARAM = re.compile(r"(?P<name>[?&][A-Za-z0-9_.\-\[\]]+=)(?!\*\*\*)[^&\s\"'<>#]+")
 REDACTED = "***"
 
 
@@ -43,6 +46,8 @@ def _scrub_url(m: re.Match[str]) -> str:
 def scrub_text(text: str, secrets: list[str] | None = None) -> str:
     secrets = _secret_values() if secrets is None else secrets
     out = _URL.sub(_scrub_url, text) if "://" in text else text
+    if "=" in out:
+        out = _QUERY_PARAM.sub(lambda m: f"{m.group('name')}{REDACTED}", out)
     for s in secrets:
         if s in out:
             out = out.replace(s, REDACTED)

@@ -388,6 +388,8 @@ def build_index(
     for p in [*traj_paths, *doc_paths]:
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file")
+        if p.is_dir():
+            raise IndexBuildError(f"{p}: is a directory, expected a JSONL file")
     inputs = [
         InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in traj_paths
     ]
@@ -441,6 +443,8 @@ def _add_locked(
         for p in paths:
             if not p.exists():
                 raise FileNotFoundError(f"{p}: no such file")
+            if p.is_dir():
+                raise IndexBuildError(f"{p}: is a directory, expected a JSONL file")
         inputs += [
             InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in paths
         ]

@@ -71,8 +71,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def _error_kind(error: str | None) -> str:
-    """An error message with its numbers and quoted names removed: 'the same way'."""
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", error or "")
+    """What failed and how, without the task, step or message details: the agent loop's
+    'task T step N: policy failed: ScriptExhaustedError: ...' gives 'policy failed:
+    ScriptExhaustedError'; other messages lose their numbers and quoted parts."""
+    text = error or ""
+    m = re.search(r"([\w.]+) failed: ([A-Za-z_][\w.]*)", text)
+    if m:
+        return f"{m.group(1)} failed: {m.group(2)}"
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
     return re.sub(r"\d+", "N", text)
 
 
