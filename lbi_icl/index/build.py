@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import time
 from array import array
 from collections.abc import Iterable, Iterator
@@ -27,6 +25,10 @@ from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, embedder_spec, load_embedder
 from lbi_icl.index import layout as L
+from lbi_icl.index.atomic import IndexBuildError
+from lbi_icl.index.atomic import remove_stale_temps as _remove_stale_temps
+from lbi_icl.index.atomic import swap_into_place as _swap_into_place
+from lbi_icl.index.atomic import temp_dir as _temp_dir
 from lbi_icl.index.bm25 import build_bm25s, extend_bm25s
 from lbi_icl.index.docs import chunk_document
 from lbi_icl.index.manifest import (
@@ -50,10 +52,6 @@ if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
 
 log = logging.getLogger(__name__)
-
-
-class IndexBuildError(ValueError):
-    """The inputs cannot be indexed (duplicate ids, unwritable target, ...)."""
 
 
 def description_text(traj: Trajectory, max_actions: int = 30) -> str:
@@ -252,18 +250,6 @@ def _write_docs(
     return n_docs, n_chunks
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
-        if not (out / L.MANIFEST).exists() and any(out.iterdir()):
-            raise IndexBuildError(f"{out}: exists and is not an index; refusing to replace it")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "index")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def _finish_manifest(
     tmp: Path,
     *,
@@ -300,11 +286,6 @@ def _finish_manifest(
     return manifest
 
 
-def _temp_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
-
-
 def build_index_from(
     trajectories: Iterable[Trajectory],
     out: str | Path,
@@ -322,13 +303,6 @@ def build_index_from(
     with hold(out):
         _remove_stale_temps(out)
         return _build_locked(trajectories, out, docs, embedder, config, inputs, started)
-
-
-def _remove_stale_temps(out: Path) -> None:
-    """Temp folders of builds killed mid-way (called with the index's lock held)."""
-    if out.parent.is_dir():
-        for p in out.parent.glob(f".{out.name}.build-*"):
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def _build_locked(

@@ -152,8 +152,14 @@ def check_offsets(path: Path, offsets: np.ndarray, rows: int, end: int | None) -
 
 
 def check_range(path: Path, values: np.ndarray, hi: int | np.ndarray, what: str) -> None:
-    """Every value in [0, hi) (per column when `hi` is an array)."""
+    """Every value in [0, hi) (per column when `hi` is an array). A scalar bound takes one
+    pass: viewed as unsigned, a negative value is huge, so `max < hi` checks both ends."""
     if values.size == 0:
+        return
+    if np.isscalar(hi) and values.dtype.kind == "i":
+        unsigned = values.reshape(-1).view(np.dtype(f"u{values.dtype.itemsize}"))
+        if int(unsigned.max()) >= int(hi):  # type: ignore[arg-type]
+            raise IndexFormatError(f"{path}: {what} out of range (damaged file)")
         return
     lo_v = values.min(axis=0)
     hi_v = values.max(axis=0)
@@ -181,9 +187,10 @@ def check_step_table(
 
 
 def check_finite(path: Path, arr: np.ndarray) -> None:
-    """No NaN / inf anywhere (one float sum: NaN and inf propagate; finite rows of unit
-    vectors never overflow). On failure, the first bad row is named."""
-    if arr.size == 0 or np.isfinite(np.add.reduce(arr, axis=None, dtype=np.float64)):
+    """No NaN / inf anywhere: one pass summing in the array's own float type (NaN and inf
+    propagate; unit vectors and BM25 scores are far from overflowing float32). On failure,
+    the first bad row is named."""
+    if arr.size == 0 or np.isfinite(np.add.reduce(arr.reshape(-1))):
         return
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=tuple(range(1, arr.ndim))))
     row = int(bad[0]) if len(bad) else -1

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
+from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.rollout import (
     Rollout,
@@ -484,36 +484,3 @@ def _run(
     _save_state(p["state"], state)
     atomic_write_text(p["report"], json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
     return report
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
-    """A rich progress bar over tasks (stderr); yields an update(report) callback."""
-    if not enabled:
-        yield lambda report: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]synthesize"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-    ) as prog:
-        bar = prog.add_task("", total=total, completed=done)
-
-        def update(report: SynthReport) -> None:
-            c = report.counts
-            prog.update(
-                bar,
-                completed=report.tasks_done,
-                description=(
-                    f"raw {c['raw_trajectories']} · windows {c['windows']} · "
-                    f"backward {c['examples_backward']} · kept {c['examples_final']}"
-                ),
-            )
-
-        yield update
