@@ -185,7 +185,7 @@ def case_lock_stale(ws: Workspace) -> Result:
 def case_lock_two_runs(ws: Workspace) -> Result:
     """Two real `lbi run` into one --out at the same time: exactly one runs."""
     out = ws.fresh() / "run"
-    cmd = [sys.executable, "-m", "lbi_icl.cli", *run_args(out, "--tasks", "3")]
+    cmd = [sys.executable, "-m", "lbi_icl.cli", *run_args(out, "--tasks", "3", "--max-steps", "64")]
     procs = [
         subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=CODE
@@ -521,7 +521,7 @@ def _alive(pid: int) -> bool:
 
 def case_kill9_workers(ws: Workspace) -> Result:
     out = ws.fresh() / "run"
-    argv = run_args(out, "--tasks", "40", "--max-steps", "64", "--workers", "2")
+    argv = run_args(out, "--tasks", "100", "--max-steps", "300", "--workers", "2")
     p = subprocess.Popen(
         [sys.executable, "-m", "lbi_icl.cli", *argv, "--parallel", "process"],
         stdout=subprocess.DEVNULL,
@@ -920,7 +920,7 @@ def main() -> int:
                 "[green]pass" if res.ok else "[red]FAIL",
             )
             print(f"{'pass' if res.ok else 'FAIL'}  [{case.item}] {case.name}", file=sys.stderr)
-    Console().print(table)
+    Console(width=max(160, shutil.get_terminal_size().columns)).print(table)
     print(f"{len(table.rows) - failures}/{len(table.rows)} cases pass")
     return 1 if failures else 0
 

@@ -51,7 +51,7 @@ def metrics(report: dict[str, Any]) -> dict[str, float]:
     for r in report["sizes"]:
         s = r["serve"]
         out[f"{r['label']} load s"] = s["load_s"]
-        out[f"{r['label']} build s"] = r["build"]["build_s"] if "build_s" in r["build"] else 0.0
+        out[f"{r['label']} build s"] = r["build"].get("build_s", 0.0)
         for name, v in s["strategies"].items():
             out[f"{r['label']} {name} p50 ms"] = v["latency"]["p50_ms"]
             out[f"{r['label']} {name} p95 ms"] = v["latency"]["p95_ms"]
@@ -80,7 +80,9 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"retrieval benchmark, old {args.old} vs new {args.new} (median of {args.reps})")
+    t = Table(
+        title=f"retrieval benchmark, old {args.old} vs new {args.new} (median of {args.reps})"
+    )
     for c in ("metric", "old", "new", "new / old"):
         t.add_column(c, justify="right" if c != "metric" else "left")
     rows = {}
