@@ -15,6 +15,12 @@ ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
 # 4 stopped early: the first episodes all failed the same way; 130 interrupted.
 EXIT_EPISODE_ERRORS = 3
 EXIT_ABORTED = 4
+EXIT_CODES_HELP = (
+    "exit codes: 0 every planned episode finished; 1 bad input or setup, nothing run "
+    "(also: --out in use by another lbi process); 2 usage; 3 finished, but some episodes "
+    "ended in an error (rerun with --retry-errors); 4 stopped early, the first episodes all "
+    "failed the same way; 130 interrupted"
+)
 
 
 def register(sub: Any) -> None:
@@ -23,6 +29,7 @@ def register(sub: Any) -> None:
         help="run one retrieval strategy over benchmark tasks (resumable)",
         description="Run an agent over tasks x seeds into a run directory. Rerun the same "
         "command to resume: finished episodes are skipped.",
+        epilog=EXIT_CODES_HELP,
     )
     _add_run_args(r)
     r.add_argument(
@@ -38,6 +45,7 @@ def register(sub: Any) -> None:
         help="run several retrieval strategies on the same tasks and seeds",
         description="The same as `lbi run` over a list of strategies, with one shared LLM "
         "cache; then prints the report.",
+        epilog=EXIT_CODES_HELP,
     )
     _add_run_args(a)
     a.add_argument(
