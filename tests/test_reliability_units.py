@@ -131,3 +131,79 @@ def test_fail_fast_needs_n_equal_errors() -> None:
     ff2 = FailFast(3)
     assert not ff2.observe("done", None)
     assert not any(ff2.observe("error", "e") for _ in range(5))
+
+
+def test_step_logs_record_what_the_agentic_budget_dropped(tmp_path: Path) -> None:
+    """Default RetrievalConfig (3000-token budget) on long observations: the step log names
+    the dropped items, and the kept ones hold both parts alike."""
+    from lbi_icl.agent import AgentConfig, make_policy, run_episode
+    from lbi_icl.data import Step, Task
+    from lbi_icl.embed import HashEmbedder
+    from lbi_icl.envs.base import StepResult
+    from lbi_icl.index import build_index_from, load_index
+    from lbi_icl.retrieval import RetrievalConfig, make_retriever
+
+    words = [
+        "kitchen",
+        "stove",
+        "pot",
+        "water",
+        "sink",
+        "table",
+        "chair",
+        "door",
+        "key",
+        "box",
+        "ball",
+        "red",
+        "blue",
+        "green",
+    ]
+
+    def obs(i: int) -> str:
+        return " ".join(words[(i + k) % len(words)] for k in range(90))
+
+    trajs = [
+        Trajectory(
+            id=f"t{i}",
+            env="toy",
+            instruction=f"task {i}",
+            steps=[Step(observation=obs(i + j), action="go") for j in range(6)],
+        )
+        for i in range(30)
+    ]
+    build_index_from(trajs, tmp_path / "idx", embedder=HashEmbedder(64))
+    index = load_index(tmp_path / "idx", embedder=HashEmbedder(64))
+
+    class LongEnv:
+        name = "toy"
+
+        def reset(self, task: Task) -> str:
+            return obs(0)
+
+        def step(self, action: str) -> StepResult:
+            return StepResult(observation=obs(1), reward=1.0, done=True, info={"success": True})
+
+        def action_space_text(self) -> str:
+            return "Actions: go"
+
+        def valid_actions(self) -> list[str]:
+            return ["go"]
+
+        def close(self) -> None:
+            pass
+
+    logs = []
+    run_episode(
+        LongEnv(),  # type: ignore[arg-type]
+        Task(id="other", env="toy", instruction="boil water", split="test"),
+        make_policy("retrieval", seed=0),
+        make_retriever("agentic", index, RetrievalConfig()),
+        config=AgentConfig(max_steps=1),
+        seed=0,
+        on_step=logs.append,
+    )
+    (log,) = logs
+    kept = [r["strategy"] for r in log.retrieved]
+    assert log.dropped and {"id", "rank", "strategy", "tokens"} <= set(log.dropped[0])
+    assert abs(kept.count("model") - kept.count("observation")) <= 1 and "model" in kept
