@@ -52,6 +52,15 @@ def parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def parse_names(values: Sequence[str] | str, flag: str) -> list[str]:
+    """Names given comma- or space-separated (`a,b c` -> [a, b, c]); none is an error."""
+    items = [values] if isinstance(values, str) else list(values)
+    names = [n.strip() for v in items for n in v.split(",") if n.strip()]
+    if not names:
+        raise CLIError(f"{flag}: no names given (expected e.g. none,rag,observation)")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lbi",
@@ -77,19 +86,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from lbi_icl.scrub import install_log_filter, scrub_text
+
+    install_log_filter()  # URLs in log lines (httpx logs each request) lose their secrets
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0
+    from lbi_icl.locks import LockHeldError
+
     try:
         return int(handler(args) or 0)
     except CLIError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {scrub_text(str(e))}", file=sys.stderr)
         return e.code
+    except LockHeldError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m lbi_icl.cli`: run the imported module's main, so the CLIError the command
+    # modules raise (lbi_icl.cli.CLIError) is the class main() catches, not __main__'s copy
+    from lbi_icl.cli import main as _main
+
+    sys.exit(_main())

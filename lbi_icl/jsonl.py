@@ -15,6 +15,7 @@ import io
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ class DataProblem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}"
+        where = f"{self.path}:{self.line}" if self.line else self.path
         return (
             f"{where}: field '{self.field}': {self.message}"
             if self.field
@@ -82,22 +83,33 @@ def iter_records(
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file")
-    with _open_text(p, "rt") as fh:
-        pending: tuple[int, str] | None = None
-        for lineno, raw in enumerate(fh, start=1):
+    if p.is_dir():
+        raise DataError([DataProblem(str(p), 0, None, "is a directory, expected a JSONL file")])
+    lineno = 0
+    try:
+        with _open_text(p, "rt") as fh:
+            pending: tuple[int, str] | None = None
+            for lineno, raw in enumerate(fh, start=1):
+                if pending is not None:
+                    yield pending[0], _parse(str(p), pending[0], pending[1])
+                    pending = None
+                if not raw.strip():
+                    continue
+                if allow_torn_tail and not raw.endswith("\n"):
+                    pending = (lineno, raw)
+                    continue
+                yield lineno, _parse(str(p), lineno, raw)
             if pending is not None:
-                yield pending[0], _parse(str(p), pending[0], pending[1])
-                pending = None
-            if not raw.strip():
-                continue
-            if allow_torn_tail and not raw.endswith("\n"):
-                pending = (lineno, raw)
-                continue
-            yield lineno, _parse(str(p), lineno, raw)
-        if pending is not None:
-            parsed = _parse(str(p), pending[0], pending[1])
-            if not isinstance(parsed, DataProblem):
-                yield pending[0], parsed
+                parsed = _parse(str(p), pending[0], pending[1])
+                if not isinstance(parsed, DataProblem):
+                    yield pending[0], parsed
+    except UnicodeDecodeError:
+        raise DataError(
+            [DataProblem(str(p), lineno + 1, None, "not UTF-8 text (a binary file?)")]
+        ) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        what = "truncated gzip data" if isinstance(e, EOFError) else f"not valid gzip ({e})"
+        raise DataError([DataProblem(str(p), lineno + 1, None, what)]) from None
 
 
 def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
@@ -105,6 +117,8 @@ def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
         value = json.loads(raw.strip())
     except json.JSONDecodeError as e:
         return DataProblem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
+    except RecursionError:
+        return DataProblem(path, lineno, None, "JSON nested too deeply")
     if not isinstance(value, dict):
         got = type(value).__name__
         return DataProblem(path, lineno, None, f"expected a JSON object, got {got}")

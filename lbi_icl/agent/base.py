@@ -42,6 +42,8 @@ class StepLog(BaseModel):
     strategy: str
     queries: dict[str, str] = Field(default_factory=dict)
     retrieved: list[dict[str, Any]] = Field(default_factory=list)  # id, score, strategy
+    # what the token budget cut (id, rank, strategy, tokens): retrieved but not prompted
+    dropped: list[dict[str, Any]] = Field(default_factory=list)
     prompt_sha256: str
     prompt: list[dict[str, str]] | None = None
     raw_output: str

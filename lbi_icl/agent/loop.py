@@ -301,6 +301,10 @@ class _Episode:
                 }
                 for it in retrieval.items
             ],
+            dropped=[
+                {"id": it.id, "rank": it.rank, "strategy": it.strategy, "tokens": it.tokens}
+                for it in retrieval.dropped
+            ],
             retrieval_s=retrieval_s,
             retrieval_llm_s=meter.seconds,
             retrieval_input_tokens=meter.input_tokens,

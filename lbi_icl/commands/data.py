@@ -33,33 +33,28 @@ def register(sub: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from lbi_icl.checks import check_records
     from lbi_icl.data import Document, Trajectory
-    from lbi_icl.jsonl import validate_records
+    from lbi_icl.jsonl import DataError
 
     model = Trajectory if args.kind == "trajectory" else Document
     bad_lines = good = printed = 0
     for path in args.files:
         if not path.exists():
             raise CLIError(f"{path}: no such file")
-        seen_ids: dict[str, int] = {}
-        for lineno, item in validate_records(path, model):
-            problems = item if isinstance(item, list) else []
-            if not problems:
-                assert not isinstance(item, list)
-                first = seen_ids.setdefault(item.id, lineno)
-                if first != lineno:
-                    problems = [
-                        f"{path}:{lineno}: field 'id': duplicate id {item.id!r} "
-                        f"(first on line {first})"
-                    ]
-            if problems:
-                bad_lines += 1
-                for prob in problems:
-                    if printed < args.max_errors:
-                        print(str(prob), file=sys.stderr)
-                        printed += 1
-            else:
-                good += 1
+        try:
+            for _lineno, item in check_records(path, model):
+                if isinstance(item, list):
+                    bad_lines += 1
+                    for prob in item:
+                        if printed < args.max_errors:
+                            print(str(prob), file=sys.stderr)
+                            printed += 1
+                else:
+                    good += 1
+        except DataError as e:  # unreadable file: not JSONL, bad gzip, a directory
+            bad_lines += 1
+            print(str(e), file=sys.stderr)
     status = "ok" if bad_lines == 0 else "INVALID"
     print(
         f"{status}: {good} valid {args.kind} line(s), {bad_lines} bad line(s) "

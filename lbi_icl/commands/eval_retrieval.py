@@ -20,7 +20,11 @@ def register(sub: Any) -> None:
     p.add_argument("--index", type=Path, required=True, help="index directory")
     p.add_argument("--heldout", nargs="+", type=Path, required=True, metavar="FILE")
     p.add_argument(
-        "--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), metavar="S"
+        "--strategies",
+        nargs="+",
+        default=list(STRATEGIES),
+        metavar="S",
+        help="names, comma- or space-separated (default: all)",
     )
     p.add_argument("-k", type=int, default=5, help="examples per step for every strategy")
     p.add_argument("--max-steps", type=int, default=None, help="evaluate at most N steps")
@@ -42,6 +46,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise CLIError("-k must be at least 1")
+    from lbi_icl.cli import parse_names
+    from lbi_icl.retrieval import STRATEGIES
+
+    strategies = parse_names(args.strategies, "--strategies")
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise CLIError(f"--strategies: unknown {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     update: dict[str, Any] = {"leakage_guard": not args.no_leakage_guard}
     if args.token_budget is not None:
         update["token_budget"] = args.token_budget
@@ -57,7 +68,7 @@ def _eval(args: argparse.Namespace) -> int:
         report = evaluate_retrieval(
             index,
             heldout,
-            strategies=args.strategies,
+            strategies=strategies,
             k=args.k,
             config=config,
             llm=llm,

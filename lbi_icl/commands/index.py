@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ def register(sub: Any) -> None:
     b.add_argument("--chunk-words", type=int, default=200, help="doc chunk size in words")
     b.add_argument("--chunk-overlap", type=int, default=40, help="doc chunk overlap in words")
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
     b.set_defaults(handler=_build)
 
     a = isub.add_parser("add", help="append trajectories to an index (atomic)")
@@ -43,15 +45,30 @@ def register(sub: Any) -> None:
     i.add_argument("--json", action="store_true")
     i.set_defaults(handler=_info)
 
+    v = isub.add_parser("verify", help="check every file's sha256 against the manifest")
+    v.add_argument("dir", type=Path)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_verify)
+
     q = isub.add_parser("query", help="top-k rows of one field for a text")
     q.add_argument("dir", type=Path)
     q.add_argument(
         "--field", choices=["instruction", "observation", "description", "docs"], required=True
     )
     q.add_argument("--text", required=True)
-    q.add_argument("-k", type=int, default=5)
+    q.add_argument("-k", type=_positive_int, default=5, help="hits to show (>= 1)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=_query)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 @contextmanager
@@ -96,10 +113,14 @@ def _build(args: argparse.Namespace) -> int:
             raise CLIError(f"bad index option: {e}") from e
         if config.chunk_overlap >= config.chunk_words:
             raise CLIError("--chunk-overlap must be smaller than --chunk-words")
+        if args.out.exists() and not args.overwrite:
+            what = "an index" if (args.out / "manifest.json").exists() else "a file or folder"
+            raise CLIError(f"{args.out}: {what} exists already; pass --overwrite to replace it")
+        docs = list(args.docs) or _docs_beside(args.trajectories)
         manifest = build_index(
             args.trajectories,
             args.out,
-            docs=args.docs,
+            docs=docs,
             embedder=load_embedder(args.embedder),
             config=config,
         )
@@ -113,6 +134,62 @@ def _add(args: argparse.Namespace) -> int:
     with user_errors():
         manifest = add_to_index(args.dir, args.trajectories)
     _print_manifest(manifest, args.json, "updated", args.dir)
+    return 0
+
+
+def _docs_beside(trajectories: list[Path]) -> list[Path]:
+    """The environment documents `lbi synthesize` wrote beside its output (NAME.docs.jsonl),
+    used when --docs is not given, so the index can serve the RAG baseline."""
+    from lbi_icl.synth.pipeline import paths_for
+
+    found = []
+    for t in trajectories:
+        docs = paths_for(t)["docs"]
+        if docs.is_file() and docs not in found:
+            found.append(docs)
+    if found:
+        print(f"documents: {', '.join(str(d) for d in found)} (written by lbi synthesize)")
+    return found
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lbi_icl.index.load import read_manifest
+    from lbi_icl.index.verify import verify_files, write_stamp
+
+    with user_errors():
+        manifest = read_manifest(args.dir)
+        rows = verify_files(args.dir, manifest)
+    bad = [r for r in rows if not r.ok]
+    unhashed = not manifest.sha256
+    if not bad and not unhashed:
+        write_stamp(args.dir, list(manifest.files))
+    if args.json:
+        print(json.dumps([r.model_dump() for r in rows], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"verify {args.dir}")
+        for c in ("file", "bytes", "sha256", "status"):
+            t.add_column(c)
+        for r in rows:
+            sha = (r.actual_sha256 or "")[:16]
+            t.add_row(r.file, str(r.size), sha, "ok" if r.ok else f"BAD: {r.problem}")
+        Console().print(t)
+    if unhashed:
+        print(
+            f"{args.dir}: the manifest records no hashes (built by an older lbi_icl); "
+            "sizes only were checked — rebuild the index to record them",
+            file=sys.stderr,
+        )
+        return 1
+    if bad:
+        print(
+            f"error: {len(bad)} of {len(rows)} file(s) damaged in {args.dir}; rebuild the index",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"ok: {len(rows)} file(s) match their recorded sha256")
     return 0
 
 

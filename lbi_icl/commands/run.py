@@ -7,9 +7,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.cli import CLIError, parse_key_values
+from lbi_icl.cli import CLIError, parse_key_values, parse_names
 
 ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
+# Exit codes of `lbi run` / `lbi ablate` (README, "Exit codes"): 0 every planned episode
+# finished; 1 bad input, nothing run; 3 finished, but some episodes ended in an error;
+# 4 stopped early: the first episodes all failed the same way; 130 interrupted.
+EXIT_EPISODE_ERRORS = 3
+EXIT_ABORTED = 4
+EXIT_CODES_HELP = (
+    "exit codes: 0 every planned episode finished; 1 bad input or setup, nothing run "
+    "(also: --out in use by another lbi process); 2 usage; 3 finished, but some episodes "
+    "ended in an error (rerun with --retry-errors); 4 stopped early, the first episodes all "
+    "failed the same way; 130 interrupted"
+)
 
 
 def register(sub: Any) -> None:
@@ -18,6 +29,7 @@ def register(sub: Any) -> None:
         help="run one retrieval strategy over benchmark tasks (resumable)",
         description="Run an agent over tasks x seeds into a run directory. Rerun the same "
         "command to resume: finished episodes are skipped.",
+        epilog=EXIT_CODES_HELP,
     )
     _add_run_args(r)
     r.add_argument(
@@ -33,12 +45,15 @@ def register(sub: Any) -> None:
         help="run several retrieval strategies on the same tasks and seeds",
         description="The same as `lbi run` over a list of strategies, with one shared LLM "
         "cache; then prints the report.",
+        epilog=EXIT_CODES_HELP,
     )
     _add_run_args(a)
     a.add_argument(
         "--strategies",
-        help=f"comma-separated (default: {ALL_STRATEGIES}; without an LLM, 'model' is left "
-        "out because it needs one to write queries)",
+        nargs="+",
+        metavar="S",
+        help=f"names, comma- or space-separated (default: {ALL_STRATEGIES}; without an LLM, "
+        "'model' is left out because it needs one to write queries)",
     )
     a.set_defaults(handler=_run, ablate=True)
 
@@ -104,7 +119,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other setting, dotted (e.g. agent.history_steps=3, retrieval.k=5); "
+        help="any other setting, dotted (e.g. agent.history_steps=3, retrieval.m1=3); "
         "VALUE is parsed as JSON when it can be",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -134,8 +149,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "retry_errors": args.retry_errors,
     }
     if args.ablate:
-        if args.strategies:
-            overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+        if args.strategies is not None:
+            overrides["strategies"] = parse_names(args.strategies, "--strategies")
     elif args.strategy:
         overrides["strategies"] = [args.strategy]
     overrides.update(parse_key_values(args.set, "--set"))
@@ -143,7 +158,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         cfg = build_config(args.config, overrides)
     except ConfigError as e:
         raise CLIError(str(e)) from e
-    if args.ablate and not args.strategies and not _file_sets(args.config, "strategies"):
+    if args.ablate and args.strategies is None and not _file_sets(args.config, "strategies"):
         has_writer = cfg.query_writer_spec() is not None
         names = ALL_STRATEGIES.split(",") if has_writer else list(LLM_FREE_STRATEGIES)
         cfg = cfg.model_copy(update={"strategies": names})
@@ -171,6 +186,9 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_experiment(cfg, show_progress=False if args.no_progress else None)
     except (ConfigError, DataError, FileNotFoundError, *_user_errors()) as e:
         raise CLIError(str(e)) from e
+    if summary.aborted:
+        print(f"error: run stopped early: {summary.aborted}", file=sys.stderr)
+        return EXIT_ABORTED
     console = Console()
     console.print(rich_table(build_report(cfg.out)))
     console.print(
@@ -181,6 +199,13 @@ def _run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130
+    if summary.errors:
+        print(
+            f"error: {summary.errors} episode(s) ended in an error (see the 'errors' column); "
+            "rerun with --retry-errors",
+            file=sys.stderr,
+        )
+        return EXIT_EPISODE_ERRORS
     return 0
 
 
@@ -189,15 +214,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
     from lbi_icl.index import IndexFormatError
     from lbi_icl.llm.errors import LLMConfigError
+    from lbi_icl.runner.precheck import PrecheckError
 
-    return (EnvNotInstalledError, UnknownEnvError, IndexFormatError, LLMConfigError)
+    return (EnvNotInstalledError, UnknownEnvError, IndexFormatError, LLMConfigError, PrecheckError)
 
 
 def _report(args: argparse.Namespace) -> int:
     from lbi_icl.jsonl import DataError, atomic_write_text
+    from lbi_icl.runner.manifest import require_run_dir
     from lbi_icl.runner.report import build_report, report, rich_table
 
     try:
+        require_run_dir(args.run_dir)
         if args.format is None and args.output is None:
             from rich.console import Console
 
@@ -219,8 +247,10 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from lbi_icl.jsonl import DataError
     from lbi_icl.runner import export_run
+    from lbi_icl.runner.manifest import require_run_dir
 
     try:
+        require_run_dir(args.run_dir)
         n = export_run(args.run_dir, args.out, include_all=args.all)
     except (DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from e

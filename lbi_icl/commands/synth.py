@@ -136,10 +136,19 @@ def _synthesize(args: argparse.Namespace) -> int:
     llm = committee = None
     if config.llm is not None or config.committee:
         from lbi_icl.llm import make_llm
+        from lbi_icl.llm.errors import LLMConfigError
+        from lbi_icl.runner.precheck import PrecheckError, check_llm
 
-        if config.llm is not None:
-            llm = make_llm(config.llm, cache_path=args.llm_cache)
-        committee = [make_llm(spec, cache_path=args.llm_cache) for spec in config.committee]
+        try:
+            if config.llm is not None:
+                llm = make_llm(config.llm, cache_path=args.llm_cache)
+            committee = [make_llm(spec, cache_path=args.llm_cache) for spec in config.committee]
+            for spec in [config.llm, *config.committee]:
+                check_llm(spec)  # unreachable server: one clear line before any work
+        except (LLMConfigError, PrecheckError) as e:
+            raise CLIError(str(e)) from e
+    from lbi_icl.llm.errors import LLMError
+
     try:
         report = synthesize(
             config,
@@ -151,6 +160,9 @@ def _synthesize(args: argparse.Namespace) -> int:
         )
     except (UnknownEnvError, EnvNotInstalledError, SynthConflictError, NoRelabelerError) as e:
         raise CLIError(str(e)) from e
+    except LLMError as e:
+        where = getattr(llm, "base_url", None) or getattr(llm, "spec", "the LLM")
+        raise CLIError(f"LLM {where}: {e} (rerun the same command to resume)") from e
     except ValueError as e:
         raise CLIError(str(e)) from e
     print_report(report)

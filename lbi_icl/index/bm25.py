@@ -448,6 +448,9 @@ class Bm25sIndex:
             raise IndexFormatError(
                 f"{params_path}: {self._n} documents, manifest says {expected_rows}"
             )
+        from lbi_icl.index.verify import check_csc
+
+        check_csc(folder, self._data, self._indices, self._indptr, self._n, len(self._vocab))
         cap = _cache_bytes() if dense_cache_bytes is None else max(0, dense_cache_bytes)
         self.dense = DenseColumns(self._data, self._indices, self._indptr, self._n, cap)
         # a posting list at least this long is scored as a dense column (never when the

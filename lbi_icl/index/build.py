@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import time
 from array import array
 from collections.abc import Iterable, Iterator
@@ -27,6 +25,10 @@ from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, embedder_spec, load_embedder
 from lbi_icl.index import layout as L
+from lbi_icl.index.atomic import IndexBuildError
+from lbi_icl.index.atomic import remove_stale_temps as _remove_stale_temps
+from lbi_icl.index.atomic import swap_into_place as _swap_into_place
+from lbi_icl.index.atomic import temp_dir as _temp_dir
 from lbi_icl.index.bm25 import build_bm25s, extend_bm25s
 from lbi_icl.index.docs import chunk_document
 from lbi_icl.index.manifest import (
@@ -43,15 +45,13 @@ from lbi_icl.index.store import (
     save_npy,
     write_json,
 )
+from lbi_icl.index.verify import NOT_LISTED, file_sha256, write_stamp
+from lbi_icl.locks import hold
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
 
 log = logging.getLogger(__name__)
-
-
-class IndexBuildError(ValueError):
-    """The inputs cannot be indexed (duplicate ids, unwritable target, ...)."""
 
 
 def description_text(traj: Trajectory, max_actions: int = 30) -> str:
@@ -72,12 +72,7 @@ def task_label(task_id: str | None, metadata: dict[str, object]) -> str | None:
     return task_id.rsplit("/", 1)[0] if "/" in task_id else task_id
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_file_sha256 = file_sha256
 
 
 class _ExampleWriter:
@@ -131,8 +126,13 @@ class _ExampleWriter:
                 f"duplicate example id {traj.id!r} (examples #{self._seen[traj.id] + 1} and "
                 f"#{idx + 1}); ids must be unique within an index"
             )
+        if not traj.steps:
+            raise IndexBuildError(f"example {traj.id!r} (#{idx + 1}) has no steps")
+        try:
+            line = (traj.model_dump_json() + "\n").encode("utf-8")
+        except ValueError as e:  # PydanticSerializationError: a lone surrogate
+            raise IndexBuildError(f"example {traj.id!r} (#{idx + 1}): not valid text ({e})") from e
         self._seen[traj.id] = idx
-        line = (traj.model_dump_json() + "\n").encode("utf-8")
         self.hash.update(line)
         self._fh.write(line)
         self._pos += len(line)
@@ -250,18 +250,6 @@ def _write_docs(
     return n_docs, n_chunks
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
-        if not (out / L.MANIFEST).exists() and any(out.iterdir()):
-            raise IndexBuildError(f"{out}: exists and is not an index; refusing to replace it")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "index")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def _finish_manifest(
     tmp: Path,
     *,
@@ -274,11 +262,9 @@ def _finish_manifest(
     started: float,
     built_at: str | None = None,
 ) -> IndexManifest:
-    files = {
-        str(p.relative_to(tmp)): p.stat().st_size
-        for p in sorted(tmp.rglob("*"))
-        if p.is_file() and p.name != L.MANIFEST
-    }
+    paths = [p for p in sorted(tmp.rglob("*")) if p.is_file() and p.name not in NOT_LISTED]
+    files = {str(p.relative_to(tmp)): p.stat().st_size for p in paths}
+    hashes = {str(p.relative_to(tmp)): file_sha256(p) for p in paths}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = IndexManifest(
         lbi_icl_version=__version__,
@@ -293,14 +279,11 @@ def _finish_manifest(
         updated_at=now if built_at else None,
         build_seconds=round(time.perf_counter() - started, 3),
         files=files,
+        sha256=hashes,
     )
     write_json(tmp / L.MANIFEST, manifest.model_dump(mode="json"))
+    write_stamp(tmp, list(files))  # hashed just now: a load need not hash them again
     return manifest
-
-
-def _temp_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
 
 
 def build_index_from(
@@ -317,6 +300,20 @@ def build_index_from(
     out = Path(out)
     config = config or IndexConfig()
     embedder = embedder or load_embedder(None)
+    with hold(out):
+        _remove_stale_temps(out)
+        return _build_locked(trajectories, out, docs, embedder, config, inputs, started)
+
+
+def _build_locked(
+    trajectories: Iterable[Trajectory],
+    out: Path,
+    docs: Iterable[Document] | None,
+    embedder: Embedder,
+    config: IndexConfig,
+    inputs: list[InputFile] | None,
+    started: float,
+) -> IndexManifest:
     tmp = _temp_dir(out)
     try:
         writer = _ExampleWriter(tmp, config)
@@ -358,21 +355,24 @@ def build_index(
     config: IndexConfig | None = None,
 ) -> IndexManifest:
     """Build an index from trajectory JSONL files (and documentation JSONL files)."""
-    from lbi_icl.jsonl import read_documents, read_trajectories
+    from lbi_icl.checks import read_checked_documents, read_checked_trajectories
 
     traj_paths = [Path(p) for p in trajectories]
     doc_paths = [Path(p) for p in docs or []]
     for p in [*traj_paths, *doc_paths]:
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file")
+        if p.is_dir():
+            raise IndexBuildError(f"{p}: is a directory, expected a JSONL file")
     inputs = [
         InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in traj_paths
     ]
     inputs += [InputFile(path=str(p), kind="documents", sha256=_file_sha256(p)) for p in doc_paths]
+    # the same checks as `lbi data validate`: what it flags, the build refuses
     return build_index_from(
-        read_trajectories(*traj_paths),
+        read_checked_trajectories(*traj_paths),
         out,
-        read_documents(*doc_paths) if doc_paths else None,
+        read_checked_documents(*doc_paths) if doc_paths else None,
         embedder=embedder,
         config=config,
         inputs=inputs,
@@ -393,11 +393,21 @@ def add_to_index(
     and only the new examples are parsed and written. Older indexes, or a new example whose
     id an existing example names as its (missing) parent, take the full path that re-reads
     and re-validates every existing example. Both give the same index."""
+    path = Path(path)
+    with hold(path):
+        _remove_stale_temps(path)
+        return _add_locked(path, trajectories, embedder)
+
+
+def _add_locked(
+    path: Path,
+    trajectories: list[Path] | list[str] | Iterable[Trajectory],
+    embedder: Embedder | None,
+) -> IndexManifest:
+    from lbi_icl.checks import read_checked_trajectories
     from lbi_icl.index.load import load_index
-    from lbi_icl.jsonl import read_trajectories
 
     started = time.perf_counter()
-    path = Path(path)
     index = load_index(path, embedder=embedder)
     old = index.manifest
     items = list(trajectories)
@@ -407,10 +417,12 @@ def add_to_index(
         for p in paths:
             if not p.exists():
                 raise FileNotFoundError(f"{p}: no such file")
+            if p.is_dir():
+                raise IndexBuildError(f"{p}: is a directory, expected a JSONL file")
         inputs += [
             InputFile(path=str(p), kind="trajectories", sha256=_file_sha256(p)) for p in paths
         ]
-        new: list[Trajectory] = list(read_trajectories(*paths))
+        new: list[Trajectory] = list(read_checked_trajectories(*paths))
     else:
         new = items  # type: ignore[assignment]
     fast = old.examples_sha256 is not None and not _names_missing_parent(index, new)

@@ -2,7 +2,9 @@
 
 Loading reads JSON and `.npy` files only (never a pickle, never `eval`), memory-maps the big
 parts (vectors, step table, BM25 arrays) and checks every file against the manifest's
-recorded size, so a missing, truncated or foreign file fails with its name.
+recorded size, so a missing, truncated or foreign file fails with its name. Structural
+invariants are checked at every load and files changed since the last verify are hashed
+(`lbi_icl.index.verify`), so a damaged file fails with its name too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
 from lbi_icl.index.manifest import FORMAT_VERSION, IndexManifest
 from lbi_icl.index.store import IndexFormatError, TextColumn, load_npy, read_json
+from lbi_icl.index.verify import (
+    check_changed_files,
+    check_finite,
+    check_offsets,
+    check_range,
+    check_step_table,
+    verify_files,
+    write_stamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +115,15 @@ class ExampleIndex:
         ):
             if len(arr) != want:
                 raise IndexFormatError(f"{path / name}: {len(arr)} rows, expected {want}")
+        # cheap structural invariants (vectorized): a flipped byte is an error, not a hit
+        # attributed to the wrong example
+        examples_size = (path / L.EXAMPLES).stat().st_size
+        check_offsets(path / L.EXAMPLE_OFFSETS, self._ex_offsets, n, examples_size)
+        check_step_table(path, self.example_steps, self.step_example, self.step_pos, n)
+        if self.meta_codes.shape != (n, len(L.META_COLUMNS)):
+            raise IndexFormatError(f"{path / L.META_CODES}: shape {self.meta_codes.shape}")
+        sizes = np.asarray([len(self.meta_values.get(c, [])) for c in L.META_COLUMNS])
+        check_range(path / L.META_CODES, self.meta_codes, sizes, "value codes")
         self.observations = TextColumn(path, L.STEP_OBS, expected_rows=s)
         self.actions = TextColumn(path, L.STEP_ACT, expected_rows=s)
         self._examples_fh = open(path / L.EXAMPLES, "rb")  # noqa: SIM115 - closed in close()
@@ -205,6 +225,7 @@ class ExampleIndex:
                 raise IndexFormatError(
                     f"{path}: shape {arr.shape}, expected ({want}, {dim}) from the manifest"
                 )
+            check_finite(path, arr)
             self._vectors[field] = arr
         return arr
 
@@ -327,12 +348,22 @@ def _check_embedder(path: Path, manifest: IndexManifest, embedder: Embedder) -> 
         )
 
 
-def load_index(path: str | Path, *, embedder: Embedder | None = None) -> ExampleIndex:
+def load_index(
+    path: str | Path, *, embedder: Embedder | None = None, verify: bool = False
+) -> ExampleIndex:
     """Open an index directory. `embedder` must match the manifest's (checked now);
-    without one, the manifest's embedder is recreated on first use."""
+    without one, the manifest's embedder is recreated on first use. Files changed since the
+    last verify are hashed against the manifest; `verify=True` hashes every file."""
     folder = Path(path)
     manifest = read_manifest(folder)
     _check_files(folder, manifest)
+    if verify:
+        bad = [r for r in verify_files(folder, manifest) if not r.ok]
+        if bad:
+            raise IndexFormatError(f"{folder / bad[0].file}: {bad[0].problem}; rebuild the index")
+        write_stamp(folder, list(manifest.files))
+    else:
+        check_changed_files(folder, manifest)
     if embedder is not None:
         _check_embedder(folder, manifest, embedder)
     return ExampleIndex(folder, manifest, embedder)

@@ -68,3 +68,5 @@ class IndexManifest(BaseModel):
     build_seconds: float
     updated_at: str | None = None
     files: dict[str, int] = Field(default_factory=dict)  # relative path -> size in bytes
+    # relative path -> sha256 of its bytes (`lbi index verify`); empty in older indexes
+    sha256: dict[str, str] = Field(default_factory=dict)

@@ -120,6 +120,9 @@ class TextColumn:
             raise IndexFormatError(
                 f"{self.blob_path}: truncated ({size} bytes, offsets say {int(self.offsets[-1])})"
             )
+        from lbi_icl.index.verify import check_offsets
+
+        check_offsets(folder / f"{name}.off.npy", self.offsets, n, size)
         self._blob: np.ndarray | bytes = (
             np.memmap(self.blob_path, dtype=np.uint8, mode="r") if size else b""
         )
@@ -129,7 +132,10 @@ class TextColumn:
 
     def __getitem__(self, i: int) -> str:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        return bytes(self._blob[a:b]).decode("utf-8")
+        try:
+            return bytes(self._blob[a:b]).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise IndexFormatError(f"{self.blob_path}: row {i} is not UTF-8 (damaged file)") from e
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         for i in range(len(self)):

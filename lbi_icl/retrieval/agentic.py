@@ -1,7 +1,9 @@
-"""`agentic` (the paper's method, Algorithm 2): observation-based BM25 hits (m1), then
+"""`agentic` (the paper's method, Algorithm 2): observation-based BM25 hits (m1) and
 model-based dense hits (m2) that exclude every example (and source trajectory) the first
-part found, so no example appears twice. With `fusion='rrf'` both candidate lists are fused
-by reciprocal rank and m1 + m2 hits are taken from the fused ranking instead.
+part found, so no example appears twice. The two parts are interleaved by rank (m1 #1,
+m2 #1, m1 #2, ...) so the token budget, which cuts from the end, takes from both alike.
+With `fusion='rrf'` both candidate lists are fused by reciprocal rank and m1 + m2 hits are
+taken from the fused ranking instead.
 
 With the LLM-free template query, the query does not depend on the BM25 part, so its
 embedding starts on a worker thread while BM25 runs (torch and numpy release the GIL: on 2
@@ -22,7 +24,7 @@ from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import dense_fetch, observation_fetch
 from lbi_icl.retrieval.config import RetrievalConfig
 from lbi_icl.retrieval.model import ModelRetriever, template_query, write_query
-from lbi_icl.retrieval.select import Selector, collect, rrf
+from lbi_icl.retrieval.select import Selector, collect, interleave, rrf
 
 
 class AgenticRetriever(ModelRetriever):
@@ -67,7 +69,9 @@ class AgenticRetriever(ModelRetriever):
         items = self.select_examples(fetch, cfg.m1, selector, index.n_steps)
         embedded()
         more, query, writer = self.model_items(ctx, llm, selector, cfg.m2)
-        return items + more, {
+        # Budget fairness: interleaved by rank, so a token budget cut drops the lowest-ranked
+        # hits of both parts alike (m2 hits are not the first to go).
+        return interleave(items, more), {
             "observation": ctx.observation,
             "model": query,
             "query_writer": writer,

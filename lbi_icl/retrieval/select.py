@@ -173,6 +173,16 @@ def collect(
         k *= 4
 
 
+def interleave(*parts: Sequence[RetrievedItem]) -> list[RetrievedItem]:
+    """Round-robin by rank (a[0], b[0], a[1], b[1], ...; a longer part's tail at the end),
+    so `finalize`'s budget, which cuts from the end, takes the lowest ranks of every part
+    alike instead of the whole of the last part."""
+    out: list[RetrievedItem] = []
+    for i in range(max((len(p) for p in parts), default=0)):
+        out.extend(p[i] for p in parts if i < len(p))
+    return out
+
+
 def rrf(lists: Sequence[Sequence[Hit]], k: int = 60) -> list[Hit]:
     """Reciprocal rank fusion: score(d) = sum over lists of 1 / (k + rank); a fused hit keeps
     the first list's matched step and names every strategy that found it."""

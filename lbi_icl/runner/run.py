@@ -15,8 +15,6 @@ import contextlib
 import inspect
 import json
 import logging
-import multiprocessing
-import signal
 import sys
 import threading
 import time
@@ -31,6 +29,7 @@ from pydantic import BaseModel, Field
 from lbi_icl.agent.base import EpisodeResult, StepLog
 from lbi_icl.data import Task
 from lbi_icl.jsonl import JsonlAppender, atomic_write_text
+from lbi_icl.locks import hold
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import (
     end_session,
@@ -40,6 +39,9 @@ from lbi_icl.runner.manifest import (
     start_session,
     write_manifest,
 )
+from lbi_icl.runner.precheck import FailFast, check_llm, recover_run_dir
+from lbi_icl.runner.procs import run_processes
+from lbi_icl.runner.progress import EpisodeProgress as _Progress
 from lbi_icl.runner.results import (
     EPISODES,
     EpisodeRecord,
@@ -49,6 +51,7 @@ from lbi_icl.runner.results import (
     steps_path,
     trajectory_path,
 )
+from lbi_icl.scrub import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class RunSummary(BaseModel):
     episodes: int  # episodes with a record
     successes: int
     interrupted: bool = False
+    aborted: str | None = None  # why the run stopped early (FailFast), if it did
     duration_s: float = 0.0
     by_strategy: dict[str, dict[str, int]] = Field(default_factory=dict)
 
@@ -114,6 +118,8 @@ def _execute(
 
         def on_step(step: StepLog) -> None:
             nonlocal steps, interrupted
+            if step.error:
+                step.error = scrub_text(step.error)
             appender.write(step)
             steps += 1
             if stop is not None and stop.is_set():
@@ -144,21 +150,6 @@ def _execute(
     if interrupted:
         return None
     return result
-
-
-_PROC_FN: EpisodeFn | None = None
-
-
-def _proc_init(factory: WorkerFactory) -> None:
-    # The parent handles Ctrl-C; children just get terminated.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _PROC_FN
-    _PROC_FN = factory()
-
-
-def _proc_run(job: _Job, run_dir: Path, env_name: str, policy: str) -> EpisodeResult | None:
-    assert _PROC_FN is not None, "process worker was not initialised"
-    return _execute(_PROC_FN, job, run_dir, env_name, policy, None)
 
 
 class _ThreadWorkers:
@@ -318,19 +309,32 @@ def plan_jobs(config: RunConfig, tasks: Iterable[Task]) -> list[_Job]:
 
 
 def _check_retrieval_options(config: RunConfig) -> None:
-    if not config.retrieval:
-        return
     from pydantic import ValidationError
 
     from lbi_icl.retrieval import RetrievalConfig
 
     try:
-        RetrievalConfig(**config.retrieval)
+        rcfg = RetrievalConfig(**config.retrieval)
     except ValidationError as e:
         errs = "; ".join(
             f"retrieval.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
         )
-        raise ConfigError(f"bad retrieval option: {errs}") from e
+        keys = ", ".join(RetrievalConfig.model_fields)
+        raise ConfigError(f"bad retrieval option: {errs} (valid keys: {keys})") from e
+    uses = {
+        "observation": ("m1",),
+        "model": ("m2",),
+        "agentic": ("m1", "m2"),
+        "instruction": ("k_instruction",),
+        "rag": ("rag_max_docs",),
+    }
+    for strategy in config.strategies:
+        for key in uses.get(strategy, ()):
+            if getattr(rcfg, key) < 1:
+                raise ConfigError(
+                    f"retrieval.{key}={getattr(rcfg, key)} leaves strategy {strategy!r} with "
+                    "nothing to retrieve; use a value >= 1 or leave the strategy out"
+                )
 
 
 def _list_tasks(config: RunConfig) -> list[Task]:
@@ -382,11 +386,26 @@ def run_experiment(
     `episode_fn` (one shared, thread-safe EpisodeFn) replace the real environment, policy
     and retriever, for tests and for custom harnesses.
     """
+    run_dir = Path(config.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir}: exists and is not a directory")
+    with hold(run_dir):
+        return _run_locked(config, tasks, worker_factory, episode_fn, show_progress, stop_event)
+
+
+def _run_locked(
+    config: RunConfig,
+    tasks: list[Task] | None,
+    worker_factory: WorkerFactory | None,
+    episode_fn: EpisodeFn | None,
+    show_progress: bool | None,
+    stop_event: threading.Event | None,
+) -> RunSummary:
     t_start = time.monotonic()
     run_dir = Path(config.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(run_dir)
     _check_resume(config, previous)
+    recover_run_dir(run_dir, previous)
 
     if episode_fn is not None:
         fn = episode_fn
@@ -405,18 +424,26 @@ def run_experiment(
             todo.append(job)
     skipped = len(jobs) - len(todo)
 
+    _check_retrieval_options(config)
     if isinstance(factory, RealWorkerFactory) and todo:
-        # Fail before the first episode on a bad index, LLM setting or retrieval option.
-        _check_retrieval_options(config)
+        # Fail before the first episode on an unreachable LLM or a bad index.
+        for spec in {config.llm if config.policy == "llm" else None, config.query_writer_spec()}:
+            check_llm(spec, config.llm_base_url, cache_mode=config.llm_cache_mode)
         if config.parallel == "thread":
             factory.shared()
+        elif config.index is not None and any(s != "none" for s in config.strategies):
+            from lbi_icl.index import load_index
 
+            load_index(config.index).close()
+
+    run_dir.mkdir(parents=True, exist_ok=True)
     env_info = {"name": config.env, "split": config.split, "tasks_selected": len(selected)}
     manifest = start_session(config, env_info=env_info, previous=previous)
     write_manifest(run_dir, manifest)
     log.info("%s: %d episodes planned, %d already done", run_dir, len(jobs), skipped)
 
     stop = stop_event or threading.Event()
+    fail_fast = FailFast(config.fail_fast)
     ran = 0
     interrupted = False
     todo_keys = {j.key for j in todo}
@@ -436,9 +463,12 @@ def run_experiment(
             _write_record(run_dir, appender, job, result)
             ran += 1
             progress.advance(result.success)
+            if fail_fast.observe(result.stop_reason, result.error):
+                log.error("stopping: %s", fail_fast.aborted)
+                stop.set()
 
         if config.parallel == "process" and todo:
-            interrupted = _run_processes(config, factory, todo, run_dir, record)
+            interrupted = run_processes(config, factory, todo, run_dir, record, stop)
         elif todo:
             interrupted = _run_threads(config, factory, todo, run_dir, stop, record)
 
@@ -453,11 +483,12 @@ def run_experiment(
         errors=sum(1 for r in grid if not is_finished(r)),
         episodes=len(grid),
         successes=sum(1 for r in grid if r.success),
-        interrupted=interrupted,
+        interrupted=interrupted and fail_fast.aborted is None,
+        aborted=fail_fast.aborted,
         duration_s=time.monotonic() - t_start,
         by_strategy=_by_strategy(grid),
     )
-    status = "interrupted" if interrupted else "complete"
+    status = "aborted" if summary.aborted else "interrupted" if interrupted else "complete"
     end_session(run_dir, manifest, status, {"ran": ran, "skipped": skipped, "planned": len(jobs)})
     return summary
 
@@ -488,6 +519,8 @@ def _write_record(run_dir: Path, appender: JsonlAppender, job: _Job, result: Epi
         atomic_write_text(run_dir / traj_file, result.trajectory.model_dump_json() + "\n")
     data = result.model_dump(exclude={"trajectory"})
     data.update(task_id=job.task.id, strategy=job.strategy, seed=job.seed)
+    if data.get("error"):
+        data["error"] = scrub_text(data["error"])  # an LLM error may quote its URL
     rec = EpisodeRecord(
         **data,
         key=key,
@@ -544,82 +577,6 @@ def _run_threads(
     ex.shutdown(wait=True)
     workers.close()
     return interrupted
-
-
-def _run_processes(
-    config: RunConfig,
-    factory: WorkerFactory,
-    jobs: list[_Job],
-    run_dir: Path,
-    record: Callable[[_Job, EpisodeResult | None], None],
-) -> bool:
-    ctx = multiprocessing.get_context("spawn")
-    ex = cf.ProcessPoolExecutor(
-        max_workers=config.workers, mp_context=ctx, initializer=_proc_init, initargs=(factory,)
-    )
-    futures = {ex.submit(_proc_run, job, run_dir, config.env, config.policy): job for job in jobs}
-    try:
-        for fut in cf.as_completed(futures):
-            record(futures[fut], fut.result())
-    except KeyboardInterrupt:
-        log.warning("interrupted: stopping worker processes; in-flight episodes rerun on resume")
-        procs = list(getattr(ex, "_processes", {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            p.terminate()
-        return True
-    ex.shutdown(wait=True)
-    return False
-
-
-class _Progress:
-    """A rich progress bar showing success so far; a no-op when disabled."""
-
-    def __init__(self, *, total: int, done: int, successes: int, enabled: bool):
-        self.total, self.done, self.successes, self.enabled = total, done, successes, enabled
-        self._progress: Any = None
-        self._task: Any = None
-
-    def _label(self) -> str:
-        rate = f"{100 * self.successes / self.done:.0f}%" if self.done else "-"
-        return f"success {self.successes}/{self.done} ({rate})"
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("episodes"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[label]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(
-                "run", total=self.total, completed=self.done, label=self._label()
-            )
-        return self
-
-    def advance(self, success: bool) -> None:
-        self.done += 1
-        self.successes += int(success)
-        if self._progress is not None:
-            self._progress.update(self._task, completed=self.done, label=self._label())
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
 
 
 def summary_json(summary: RunSummary) -> str:

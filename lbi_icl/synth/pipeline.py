@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,14 @@ from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.data import Trajectory
 from lbi_icl.envs.base import Env
-from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl
+from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message
+from lbi_icl.locks import hold
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
+from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.rollout import (
     Rollout,
@@ -71,6 +72,8 @@ def paths_for(out: Path) -> dict[str, Path]:
         "raw": out.with_name(f"{stem}.raw.jsonl"),
         "state": out.with_name(f"{out.name}.state.json"),
         "report": out.with_name(f"{stem}.report.json"),
+        # the env's documents (self-instruct input); `lbi index build` finds them for RAG
+        "docs": out.with_name(f"{stem}.docs.jsonl"),
     }
 
 
@@ -334,7 +337,24 @@ def synthesize(
     out = Path(out)
     if out.suffix == ".gz":
         raise ValueError(f"{out}: synthesis appends record by record; use a plain .jsonl path")
+    if out.is_dir():
+        raise ValueError(f"{out}: is a directory; the output must be a .jsonl file")
+    with hold(out):
+        return _synthesize_locked(config, out, llm, committee, env, overwrite, progress)
+
+
+def _synthesize_locked(
+    config: SynthConfig,
+    out: Path,
+    llm: LLM | None,
+    committee: list[LLM] | None,
+    env: Env | None,
+    overwrite: bool,
+    progress: bool,
+) -> SynthReport:
     p = paths_for(out)
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run (lock held)
+        tmp.unlink(missing_ok=True)
     fingerprint = config.fingerprint()
     state = _load_state(p["state"])
     if state is not None and state.fingerprint != fingerprint and not overwrite:
@@ -400,6 +420,7 @@ def _run(
         t0 = time.perf_counter()
         docs = env.documents()
         report.counts["documents"] = len(docs)
+        write_jsonl(p["docs"], docs)
         run._time("documents", t0)
         t0 = time.perf_counter()
         if config.task_source == "self_instruct":
@@ -432,6 +453,8 @@ def _run(
         if config.dedup and state.out_bytes:
             run.seen = {content_key(t) for t in read_jsonl(p["out"], Trajectory)}
         log.info("resuming %s at task %d/%d", out, state.tasks_done, len(state.tasks))
+        if not p["docs"].exists():  # a dataset started before documents were written
+            write_jsonl(p["docs"], env.documents())
     report.stages = run.stages()
 
     with contextlib.ExitStack() as stack:
@@ -461,36 +484,3 @@ def _run(
     _save_state(p["state"], state)
     atomic_write_text(p["report"], json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
     return report
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int) -> Iterator[Any]:
-    """A rich progress bar over tasks (stderr); yields an update(report) callback."""
-    if not enabled:
-        yield lambda report: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]synthesize"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-    ) as prog:
-        bar = prog.add_task("", total=total, completed=done)
-
-        def update(report: SynthReport) -> None:
-            c = report.counts
-            prog.update(
-                bar,
-                completed=report.tasks_done,
-                description=(
-                    f"raw {c['raw_trajectories']} · windows {c['windows']} · "
-                    f"backward {c['examples_backward']} · kept {c['examples_final']}"
-                ),
-            )
-
-        yield update

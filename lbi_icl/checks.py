@@ -1,0 +1,103 @@
+"""The one validation path for data files: what `lbi data validate` reports is exactly
+what `lbi index build` refuses.
+
+On top of the schema (`lbi_icl.data`), a record must be usable downstream:
+- every string is valid Unicode (a lone surrogate such as `\\ud800` parses as JSON but
+  cannot be written back as UTF-8);
+- a trajectory has at least one step (a 0-step example indexes as nothing);
+- ids are unique within a file, and a file holds at least one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from lbi_icl.data import Document, Trajectory
+from lbi_icl.jsonl import DataError, DataProblem, _problems_from_validation, iter_records
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def lone_surrogate_at(value: Any, loc: str = "") -> str | None:
+    """The dotted location of the first string holding a lone surrogate, else None."""
+    stack: list[tuple[Any, str]] = [(value, loc)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "(value)"
+        elif isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                if isinstance(k, str) and lone_surrogate_at(k) is not None:
+                    return f"{where}.{k!r}" if where else repr(k)
+                stack.append((x, f"{where}.{k}" if where else str(k)))
+        elif isinstance(v, list):
+            for i in range(len(v) - 1, -1, -1):
+                stack.append((v[i], f"{where}.{i}" if where else str(i)))
+    return None
+
+
+def usability_problems(
+    path: str, line: int, raw: dict[str, Any], item: BaseModel
+) -> list[DataProblem]:
+    out: list[DataProblem] = []
+    loc = lone_surrogate_at(raw)
+    if loc is not None:
+        out.append(
+            DataProblem(path, line, loc, "lone surrogate (e.g. \\ud800): not valid Unicode text")
+        )
+    if isinstance(item, Trajectory) and not item.steps:
+        out.append(DataProblem(path, line, "steps", "a trajectory needs at least one step"))
+    return out
+
+
+def check_records(path: str | Path, model: type[M]) -> Iterator[tuple[int, M | list[DataProblem]]]:
+    """Every line of `path` as (line, model or its problems): schema, usability, duplicate
+    ids; then an empty file is one problem."""
+    p = str(path)
+    seen: dict[str, int] = {}
+    count = 0
+    for line, rec in iter_records(path):
+        count += 1
+        if isinstance(rec, DataProblem):
+            yield line, [rec]
+            continue
+        try:
+            item = model.model_validate(rec)
+        except ValidationError as e:
+            yield line, _problems_from_validation(p, line, e)
+            continue
+        problems = usability_problems(p, line, rec, item)
+        item_id = getattr(item, "id", None)
+        if isinstance(item_id, str):
+            first = seen.setdefault(item_id, line)
+            if first != line:
+                problems.append(
+                    DataProblem(p, line, "id", f"duplicate id {item_id!r} (first on line {first})")
+                )
+        yield line, (problems or item)
+    if count == 0:
+        yield 0, [DataProblem(p, 0, None, "empty file: no records")]
+
+
+def read_checked(*paths: str | Path, model: type[M]) -> Iterator[M]:
+    """Stream the records of `paths`; the first problem raises `DataError`."""
+    for path in paths:
+        for _, item in check_records(path, model):
+            if isinstance(item, list):
+                raise DataError(item)
+            yield item
+
+
+def read_checked_trajectories(*paths: str | Path) -> Iterator[Trajectory]:
+    return read_checked(*paths, model=Trajectory)
+
+
+def read_checked_documents(*paths: str | Path) -> Iterator[Document]:
+    return read_checked(*paths, model=Document)

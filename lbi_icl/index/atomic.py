@@ -1,0 +1,39 @@
+"""Atomic index directories: builds go to a temp folder beside the target and are swapped
+into place; temp folders of killed builds are removed under the index's lock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lbi_icl.index import layout as L
+
+
+class IndexBuildError(ValueError):
+    """The inputs cannot be indexed (duplicate ids, unwritable target, ...)."""
+
+
+def remove_stale_temps(out: Path) -> None:
+    """Temp folders of builds killed mid-way (called with the index's lock held)."""
+    if out.parent.is_dir():
+        for p in out.parent.glob(f".{out.name}.build-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        if not (out / L.MANIFEST).exists() and any(out.iterdir()):
+            raise IndexBuildError(f"{out}: exists and is not an index; refusing to replace it")
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.replace(out, old / "index")
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def temp_dir(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))

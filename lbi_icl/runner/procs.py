@@ -1,0 +1,104 @@
+"""The process-worker pool of `run_experiment` (`--parallel process`).
+
+Workers die with their parent: each one asks the kernel for SIGKILL when its parent dies
+(`prctl(PR_SET_PDEATHSIG)`, Linux) and, as a fallback elsewhere, watches its parent pid from
+a daemon thread. When the workers are gone, multiprocessing's resource tracker sees EOF on
+its pipe and exits too, so a `kill -9` of `lbi run` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lbi_icl.agent.base import EpisodeResult
+    from lbi_icl.runner.config import RunConfig
+    from lbi_icl.runner.run import EpisodeFn, WorkerFactory, _Job
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+_PROC_FN: EpisodeFn | None = None
+
+
+def die_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
+    """Make this process exit when `parent_pid` (its parent) dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        ev = threading.Event()
+        while not ev.wait(poll_s):
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lbi-parent-watch", daemon=True).start()
+
+
+def _proc_init(factory: WorkerFactory, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    # The parent handles Ctrl-C; children just get terminated.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _PROC_FN
+    _PROC_FN = factory()
+
+
+def _proc_run(job: _Job, run_dir: Path, env_name: str, policy: str) -> EpisodeResult | None:
+    from lbi_icl.runner.run import _execute
+
+    assert _PROC_FN is not None, "process worker was not initialised"
+    return _execute(_PROC_FN, job, run_dir, env_name, policy, None)
+
+
+def run_processes(
+    config: RunConfig,
+    factory: WorkerFactory,
+    jobs: list[_Job],
+    run_dir: Path,
+    record: Callable[[_Job, EpisodeResult | None], None],
+    stop: threading.Event,
+) -> bool:
+    """Run `jobs` on `config.workers` processes; True when stopped early (Ctrl-C or
+    `stop` set by the caller's fail-fast)."""
+    ctx = multiprocessing.get_context("spawn")
+    ex = cf.ProcessPoolExecutor(
+        max_workers=config.workers,
+        mp_context=ctx,
+        initializer=_proc_init,
+        initargs=(factory, os.getpid()),
+    )
+    futures = {ex.submit(_proc_run, job, run_dir, config.env, config.policy): job for job in jobs}
+    try:
+        for fut in cf.as_completed(futures):
+            record(futures[fut], fut.result())
+            if stop.is_set():
+                _stop_pool(ex)
+                return True
+    except KeyboardInterrupt:
+        log.warning("interrupted: stopping worker processes; in-flight episodes rerun on resume")
+        _stop_pool(ex)
+        return True
+    ex.shutdown(wait=True)
+    return False
+
+
+def _stop_pool(ex: Any) -> None:
+    procs = list(getattr(ex, "_processes", {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.terminate()
