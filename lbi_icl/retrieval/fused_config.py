@@ -1,0 +1,52 @@
+"""Configs of the fused re-ranking strategies (`task_aware`, `history`): candidate pool
+and the weights of each score term. Kept apart from the strategies so that
+`RetrievalConfig` can embed them without importing numpy-heavy code.
+
+The fused score of a candidate step row r (observation o_r, next action a_r, in example e):
+
+    w_bm25 * bm25(r) / max bm25 over the pool
+  + w_instruction * cos(instruction of e, the agent's instruction)
+  + w_task * share of the agent's task family among its `task_vote_k` nearest instructions
+            that e's family has (the same-task prior; no task id needed)
+  + w_ground * share of a_r's object words found in the agent's instruction, observation
+              and recent steps (an action about things the agent can see)
+  + w_history * alignment of the actions before r with the agent's last actions (`history`)
+
+The default weights were tuned on the dev-split held-out sets only
+(benchmarks/retrieval_quality/README.md); test splits were never used to choose them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskAwareConfig(BaseModel):
+    """`task_aware`: BM25 candidates over observation (+ last action), re-ranked by the
+    instruction similarity and task family of their source example and by action grounding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool: int = Field(400, ge=1, description="BM25 candidate step rows re-ranked per step")
+    query_last_action: bool = Field(True, description="add the last action to the BM25 query")
+    task_vote_k: int = Field(
+        25, ge=1, description="nearest example instructions that vote for the task family"
+    )
+    w_bm25: float = Field(1.0, ge=0.0, description="weight of the pool-normalized BM25 score")
+    w_instruction: float = Field(1.0, ge=0.0, description="weight of instruction cosine")
+    w_task: float = Field(1.0, ge=0.0, description="weight of the same-task prior")
+    w_ground: float = Field(0.5, ge=0.0, description="weight of next-action grounding")
+
+
+class HistoryConfig(TaskAwareConfig):
+    """`history`: `task_aware` plus sequence alignment of the candidate's preceding actions
+    with the agent's recent actions (same point of a similar trajectory)."""
+
+    history_steps: int = Field(3, ge=1, description="agent actions aligned (most recent first)")
+    decay: float = Field(
+        0.5, gt=0.0, le=1.0, description="weight of the j-th previous action: decay^(j-1)"
+    )
+    verb_credit: float = Field(
+        0.5, ge=0.0, le=1.0, description="credit when only the action verb matches"
+    )
+    w_history: float = Field(1.0, ge=0.0, description="weight of the history alignment")

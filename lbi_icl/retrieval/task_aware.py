@@ -1,0 +1,158 @@
+"""`task_aware`: BM25 candidates over the current observation (+ the last action), re-ranked
+by a fused score (see `fused_config` for the formula and weights) so that steps of the
+agent's own kind of task, whose next action is about things the agent can see, come first.
+
+Per episode (cached by instruction): the cosine of the agent's instruction with every
+example instruction, and a task-family prior from the labels of the `task_vote_k` nearest
+allowed examples (Synapse-style task metadata, inferred from the instruction, so no task id
+is needed). Per step: one BM25 top-`pool` call and vectorized scoring of the pool; no
+per-step embedding. A hit is the candidate's example with its window around the matched
+step (`m1` hits per step, the usual selection rules of `retrieval.select`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from lbi_icl.index.load import ExampleIndex
+from lbi_icl.llm.base import LLM
+from lbi_icl.retrieval.base import RetrievedItem, StepContext
+from lbi_icl.retrieval.common import BaseRetriever
+from lbi_icl.retrieval.fused_config import TaskAwareConfig
+from lbi_icl.retrieval.select import Hit, Selector, collect
+
+_WORDS = re.compile(r"[a-z0-9]+")
+# words that name the kind of action rather than what it acts on
+_VERBISH = frozenset(
+    {"up", "down", "on", "off", "in", "into", "out", "at", "to", "from", "left", "right"}
+    | {"forward", "back", "backward", "around", "over", "the", "a", "an", "of", "with"}
+)
+
+
+@lru_cache(maxsize=65536)
+def object_words(action: str) -> frozenset[str]:
+    """The words of an action after its verb (and particles): what it acts on.
+    'pick up thermometer' -> {'thermometer'}; 'go forward' -> {}."""
+    words = _WORDS.findall(action.lower())
+    return frozenset(w for w in words[1:] if w not in _VERBISH)
+
+
+def grounding(actions: list[str], context: frozenset[str], empty: float = 1.0) -> np.ndarray:
+    """Per action: the share of its object words found in `context` (`empty` when it names
+    no object)."""
+    out = np.empty(len(actions), dtype=np.float64)
+    for i, a in enumerate(actions):
+        words = object_words(a)
+        out[i] = len(words & context) / len(words) if words else empty
+    return out
+
+
+def context_words(ctx: StepContext, steps: int = 3) -> frozenset[str]:
+    """Words the agent has seen: instruction, current observation, recent steps."""
+    parts = [ctx.instruction, ctx.observation]
+    for s in ctx.history[-steps:]:
+        parts += [s.observation, s.action]
+    words: set[str] = set()
+    for p in parts:
+        words |= set(_WORDS.findall(p.lower()))
+    return frozenset(words)
+
+
+def bm25_query(ctx: StepContext, last_action: bool) -> str:
+    if last_action and ctx.history:
+        return f"{ctx.observation}\n{ctx.history[-1].action}"
+    return ctx.observation
+
+
+class TaskAwareRetriever(BaseRetriever):
+    name = "task_aware"
+
+    def __init__(self, index: ExampleIndex | None, config=None):  # type: ignore[no-untyped-def]
+        super().__init__(index, config)
+        self._episode: tuple[tuple[str, str | None, str | None], np.ndarray, np.ndarray] | None
+        self._episode = None
+
+    @property
+    def settings(self) -> TaskAwareConfig:
+        return self.config.task_aware
+
+    # -- per episode ------------------------------------------------------------------
+    def episode_terms(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
+        """(instruction cosine per example, prior per label code), cached per instruction."""
+        key = (ctx.instruction, ctx.env, ctx.task_id)
+        if self._episode is not None and self._episode[0] == key:
+            return self._episode[1], self._episode[2]
+        index = self._need_index()
+        sims = np.asarray(index.dense_scores("instruction", ctx.instruction), dtype=np.float64)
+        labels = index.meta_column("label")
+        n_codes = len(index.meta_values.get("label", [])) or 1
+        allowed = np.flatnonzero(self.mask(ctx))
+        prior = np.zeros(n_codes, dtype=np.float64)
+        if len(allowed):
+            k = min(self.settings.task_vote_k, len(allowed))
+            part = sims[allowed]
+            top = allowed[np.argpartition(-part, k - 1)[:k]] if k < len(allowed) else allowed
+            counts = np.bincount(np.asarray(labels[top], dtype=np.int64), minlength=n_codes)
+            none_code = index.meta_code("label", None)
+            if none_code is not None:
+                counts[none_code] = 0
+            if counts.sum():
+                prior = counts / counts.sum()
+        self._episode = (key, sims, prior)
+        return sims, prior
+
+    # -- per step ---------------------------------------------------------------------
+    def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
+        """Additional weighted score per candidate (subclasses); None: nothing to add."""
+        return None
+
+    def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
+        """The pool, scored and sorted by the fused score (ties by step row)."""
+        index = self._need_index()
+        s = self.settings
+        sims, prior = self.episode_terms(ctx)
+        rows, scores = index.bm25("observation").top_k(query, s.pool)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        ex = np.asarray(index.step_example[rows], dtype=np.int64)
+        keep = self.mask(ctx)[ex]
+        rows, ex = rows[keep], ex[keep]
+        scores = np.asarray(scores, dtype=np.float64)[keep]
+        if len(rows) == 0:
+            return []
+        pos = np.asarray(index.step_pos[rows], dtype=np.int64)
+        top = scores.max()
+        fused = s.w_bm25 * (scores / top if top > 0 else scores)
+        if s.w_instruction:
+            fused += s.w_instruction * sims[ex]
+        if s.w_task:
+            fused += s.w_task * prior[np.asarray(index.meta_column("label")[ex], dtype=np.int64)]
+        if s.w_ground:
+            actions = [index.actions[int(r)] for r in rows]
+            fused += s.w_ground * grounding(actions, context_words(ctx))
+        extra = self.extra_terms(ctx, rows, pos)
+        if extra is not None:
+            fused += extra
+        order = np.lexsort((rows, -fused))
+        return [
+            Hit(int(ex[j]), float(fused[j]), self.name, query, None, int(pos[j])) for j in order
+        ]
+
+    def _select(
+        self, ctx: StepContext, llm: LLM | None
+    ) -> tuple[list[RetrievedItem], dict[str, str]]:
+        index = self._need_index()
+        query = bm25_query(ctx, self.settings.query_last_action)
+        hits = self.candidates(ctx, query)
+        selector = Selector(index, self.config, ctx, self.mask(ctx))
+        items = collect(
+            lambda k: hits[:k], self.config.m1, selector, overfetch=self.config.overfetch
+        )
+        return items, {"observation": query, "instruction": ctx.instruction}
+
+
+__all__ = ["TaskAwareRetriever", "bm25_query", "context_words", "grounding", "object_words"]
