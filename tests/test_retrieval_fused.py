@@ -180,3 +180,25 @@ def test_fused_strategies_respect_the_leakage_guard(families: ExampleIndex) -> N
     for name in ("task_aware", "history"):
         got = [it.id for it in make_retriever(name, families).retrieve(c).items]
         assert "boil0" not in got and got
+
+
+def test_task_prior_from_task_metadata_or_from_the_instruction_vote(
+    families: ExampleIndex,
+) -> None:
+    # an instruction that names neither family; the task id says 'boil'
+    c = ctx("do the chore", KITCHEN).model_copy(update={"task_id": "boil/new-variation"})
+    only_task = {"w_instruction": 0.0, "w_ground": 0.0, "w_task": 1.0}
+    for mode, want in (("auto", "pick up pot"), ("metadata", "pick up pot")):
+        cfg = RetrievalConfig(m1=1, task_aware={**only_task, "task_prior": mode})
+        got = make_retriever("task_aware", families, cfg).retrieve(c).items[0]
+        assert predicted_action(got) == want, mode
+    # vote: the painting instruction outvotes the task id, which it never reads
+    painting = c.model_copy(update={"instruction": "paint the chair red"})
+    cfg = RetrievalConfig(m1=1, task_aware={**only_task, "task_prior": "vote"})
+    got = make_retriever("task_aware", families, cfg).retrieve(painting).items[0]
+    assert predicted_action(got) == "open cupboard"
+    # auto falls back to the vote for a family the index does not know
+    unknown = painting.model_copy(update={"task_id": "juggle/1"})
+    cfg = RetrievalConfig(m1=1, task_aware={**only_task, "task_prior": "auto"})
+    got = make_retriever("task_aware", families, cfg).retrieve(unknown).items[0]
+    assert predicted_action(got) == "open cupboard"

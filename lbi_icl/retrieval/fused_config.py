@@ -6,8 +6,10 @@ The fused score of a candidate step row r (observation o_r, next action a_r, in 
 
     w_bm25 * bm25(r) / max bm25 over the pool
   + w_instruction * cos(instruction of e, the agent's instruction)
-  + w_task * share of the agent's task family among its `task_vote_k` nearest instructions
-            that e's family has (the same-task prior; no task id needed)
+  + w_task * the same-task prior of e's task family: 1 for the family named by the agent's
+            task id (task metadata, Synapse-style: 'boil/3' -> 'boil') when the index has
+            it (`task_prior` 'auto' / 'metadata'), else ('auto' / 'vote') the share of that
+            family among the `task_vote_k` examples nearest to the agent's instruction
   + w_ground * share of a_r's object words found in the agent's instruction, observation
               and recent steps (an action about things the agent can see)
   + w_history * alignment of the actions before r with the agent's last actions (`history`)
@@ -17,6 +19,8 @@ The default weights were tuned on the dev-split held-out sets only
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +33,12 @@ class TaskAwareConfig(BaseModel):
 
     pool: int = Field(400, ge=1, description="BM25 candidate step rows re-ranked per step")
     query_last_action: bool = Field(True, description="add the last action to the BM25 query")
+    task_prior: Literal["auto", "metadata", "vote"] = Field(
+        "auto",
+        description="where the agent's task family comes from: its task id's family "
+        "(metadata), a vote of the nearest example instructions (vote), or metadata when the "
+        "index knows that family, else the vote (auto)",
+    )
     task_vote_k: int = Field(
         25, ge=1, description="nearest example instructions that vote for the task family"
     )

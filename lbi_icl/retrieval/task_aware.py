@@ -2,12 +2,14 @@
 by a fused score (see `fused_config` for the formula and weights) so that steps of the
 agent's own kind of task, whose next action is about things the agent can see, come first.
 
-Per episode (cached by instruction): the cosine of the agent's instruction with every
-example instruction, and a task-family prior from the labels of the `task_vote_k` nearest
-allowed examples (Synapse-style task metadata, inferred from the instruction, so no task id
-is needed). Per step: one BM25 top-`pool` call and vectorized scoring of the pool; no
-per-step embedding. A hit is the candidate's example with its window around the matched
-step (`m1` hits per step, the usual selection rules of `retrieval.select`).
+Per episode (cached by instruction and task id): the cosine of the agent's instruction with
+every example instruction, and a task-family prior: the family of the agent's task id when
+the index has examples of it (Synapse-style task metadata: ScienceWorld 'boil/3' -> 'boil',
+BabyAI 'BabyAI-GoToLocal-v0/seed-7' -> the level), else the labels of the `task_vote_k`
+allowed examples nearest to the instruction (`TaskAwareConfig.task_prior`). Per step: one
+BM25 top-`pool` call and vectorized scoring of the pool; no per-step embedding. A hit is
+the candidate's example with its window around the matched step (`m1` hits per step, the
+usual selection rules of `retrieval.select`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from lbi_icl.index.build import task_label
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
@@ -91,7 +94,12 @@ class TaskAwareRetriever(BaseRetriever):
         n_codes = len(index.meta_values.get("label", [])) or 1
         allowed = np.flatnonzero(self.mask(ctx))
         prior = np.zeros(n_codes, dtype=np.float64)
-        if len(allowed):
+        mode = self.settings.task_prior
+        family = task_label(ctx.task_id, {}) if ctx.task_id else None
+        code = index.meta_code("label", family) if family is not None else None
+        if mode != "vote" and code is not None:
+            prior[code] = 1.0
+        elif mode != "metadata" and len(allowed):
             k = min(self.settings.task_vote_k, len(allowed))
             part = sims[allowed]
             top = allowed[np.argpartition(-part, k - 1)[:k]] if k < len(allowed) else allowed
