@@ -202,3 +202,17 @@ def test_task_prior_from_task_metadata_or_from_the_instruction_vote(
     cfg = RetrievalConfig(m1=1, task_aware={**only_task, "task_prior": "auto"})
     got = make_retriever("task_aware", families, cfg).retrieve(unknown).items[0]
     assert predicted_action(got) == "open cupboard"
+
+
+def test_action_cap_spreads_the_slots_over_different_next_actions(
+    families: ExampleIndex,
+) -> None:
+    c = ctx("boil the water in a pot", KITCHEN)
+    plain = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0})
+    same = [predicted_action(it) for it in make_retriever("task_aware", families, plain)
+            .retrieve(c).items]  # fmt: skip
+    assert same == ["pick up pot"] * 3
+    capped = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0, "action_cap": 1})
+    got = [predicted_action(it) for it in make_retriever("task_aware", families, capped)
+           .retrieve(c).items]  # fmt: skip
+    assert got[0] == "pick up pot" and len(set(got)) == len(got) == 3

@@ -46,6 +46,12 @@ class TaskAwareConfig(BaseModel):
     w_instruction: float = Field(1.0, ge=0.0, description="weight of instruction cosine")
     w_task: float = Field(1.0, ge=0.0, description="weight of the same-task prior")
     w_ground: float = Field(0.5, ge=0.0, description="weight of next-action grounding")
+    action_cap: int | None = Field(
+        None,
+        ge=1,
+        description="at most this many hits with the same next action (None: no cap); "
+        "k slots then cover more candidate actions",
+    )
 
 
 class HistoryConfig(TaskAwareConfig):

@@ -157,10 +157,43 @@ class TaskAwareRetriever(BaseRetriever):
         query = bm25_query(ctx, self.settings.query_last_action)
         hits = self.candidates(ctx, query)
         selector = Selector(index, self.config, ctx, self.mask(ctx))
-        items = collect(
-            lambda k: hits[:k], self.config.m1, selector, overfetch=self.config.overfetch
-        )
+        cap = self.settings.action_cap
+        if cap is None:
+            items = collect(
+                lambda k: hits[:k], self.config.m1, selector, overfetch=self.config.overfetch
+            )
+        else:
+            items = action_diverse(hits, self.config.m1, selector, cap, index)
         return items, {"observation": query, "instruction": ctx.instruction}
 
 
-__all__ = ["TaskAwareRetriever", "bm25_query", "context_words", "grounding", "object_words"]
+def action_diverse(
+    hits: list[Hit], want: int, selector: Selector, cap: int, index: ExampleIndex
+) -> list[RetrievedItem]:
+    """Admit hits in rank order, but at most `cap` whose next action (at the matched step,
+    whitespace and case collapsed) is the same: k slots then show up to k different next
+    actions instead of k copies of the top one."""
+    out: list[RetrievedItem] = []
+    counts: dict[str, int] = {}
+    for hit in hits:
+        if len(out) >= want:
+            break
+        row = int(index.example_steps[hit.idx]) + int(hit.matched_step or 0)
+        action = " ".join(index.actions[row].lower().split())
+        if counts.get(action, 0) >= cap:
+            continue
+        item = selector.admit(hit)
+        if item is not None:
+            out.append(item)
+            counts[action] = counts.get(action, 0) + 1
+    return out
+
+
+__all__ = [
+    "TaskAwareRetriever",
+    "action_diverse",
+    "bm25_query",
+    "context_words",
+    "grounding",
+    "object_words",
+]
