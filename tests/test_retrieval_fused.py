@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lbi_icl.data import Step, Trajectory
@@ -13,8 +14,9 @@ from lbi_icl.index import build_index, load_index
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.jsonl import write_jsonl
 from lbi_icl.retrieval import STRATEGIES, RetrievalConfig, StepContext, make_retriever
+from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.evaluate import predicted_action
-from lbi_icl.retrieval.history import alignment
+from lbi_icl.retrieval.history import alignment, alignment_rows
 from lbi_icl.retrieval.task_aware import context_words, grounding, object_words
 from lbi_icl.runner.config import KNOWN_STRATEGIES, LLM_FREE_STRATEGIES
 
@@ -216,3 +218,21 @@ def test_action_cap_spreads_the_slots_over_different_next_actions(
     got = [predicted_action(it) for it in make_retriever("task_aware", families, capped)
            .retrieve(c).items]  # fmt: skip
     assert got[0] == "pick up pot" and len(set(got)) == len(got) == 3
+
+
+def test_vectorized_alignment_equals_the_reference(crossroads: ExampleIndex) -> None:
+    table = action_table(crossroads)
+    assert table is action_table(crossroads)  # built once per index
+    assert [table.texts[c] for c in table.codes] == [
+        " ".join(crossroads.actions[r].lower().split()) for r in range(crossroads.n_steps)
+    ]
+    rows = np.arange(crossroads.n_steps)
+    pos = np.asarray(crossroads.step_pos, dtype=np.int64)
+    for agent in (["go north"], ["go south", "go north"], ["Go  North"], ["fly"]):
+        previous = [
+            [crossroads.actions[int(r) - j] for j in range(1, min(int(p), len(agent)) + 1)]
+            for r, p in zip(rows, pos, strict=True)
+        ]
+        want = alignment(agent, previous, decay=0.5, verb_credit=0.5)
+        got = alignment_rows(table, rows, pos, agent, decay=0.5, verb_credit=0.5)
+        assert got == pytest.approx(want), agent

@@ -18,19 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lbi_icl.retrieval.action_table import ActionTable, action_table, norm_action, verb_of
 from lbi_icl.retrieval.base import StepContext
 from lbi_icl.retrieval.fused_config import HistoryConfig
 from lbi_icl.retrieval.task_aware import TaskAwareRetriever
-
-
-def norm_action(action: str) -> str:
-    return " ".join(action.lower().split())
-
-
-def verb_of(action: str) -> str:
-    from lbi_icl.retrieval.evaluate import action_verb
-
-    return action_verb(action)
 
 
 def alignment(
@@ -61,6 +52,30 @@ def alignment(
     return out
 
 
+def alignment_rows(
+    table: ActionTable,
+    rows: np.ndarray,
+    pos: np.ndarray,
+    agent: list[str],
+    *,
+    decay: float,
+    verb_credit: float,
+) -> np.ndarray:
+    """`alignment` for step rows of an index, vectorized over its action codes: the j-th
+    previous action of row r is row r - j when r's position in its example is at least j."""
+    out = np.zeros(len(rows), dtype=np.float64)
+    if not agent or not len(rows):
+        return out
+    total = sum(decay**j for j in range(len(agent)))
+    for j, act in enumerate(agent, start=1):
+        valid = pos >= j
+        prev = np.where(valid, rows - j, 0)
+        exact = valid & (table.codes[prev] == table.code_of(act))
+        verb = valid & ~exact & (table.verb_codes[prev] == table.verb_code_of(act))
+        out += decay ** (j - 1) * (exact + verb_credit * verb)
+    return out / total
+
+
 class HistoryRetriever(TaskAwareRetriever):
     name = "history"
 
@@ -74,10 +89,8 @@ class HistoryRetriever(TaskAwareRetriever):
             return None
         if not ctx.history:
             return s.w_history * (pos == 0).astype(np.float64)
-        index = self._need_index()
         agent = [st.action for st in reversed(ctx.history[-s.history_steps :])]
-        previous = [
-            [index.actions[int(r) - j] for j in range(1, min(int(p), len(agent)) + 1)]
-            for r, p in zip(rows, pos, strict=True)
-        ]
-        return s.w_history * alignment(agent, previous, decay=s.decay, verb_credit=s.verb_credit)
+        table = action_table(self._need_index())
+        return s.w_history * alignment_rows(
+            table, rows, pos, agent, decay=s.decay, verb_credit=s.verb_credit
+        )

@@ -22,6 +22,7 @@ import numpy as np
 from lbi_icl.index.build import task_label
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
+from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import BaseRetriever
 from lbi_icl.retrieval.fused_config import TaskAwareConfig
@@ -140,8 +141,10 @@ class TaskAwareRetriever(BaseRetriever):
         if s.w_task:
             fused += s.w_task * prior[np.asarray(index.meta_column("label")[ex], dtype=np.int64)]
         if s.w_ground:
-            actions = [index.actions[int(r)] for r in rows]
-            fused += s.w_ground * grounding(actions, context_words(ctx))
+            table = action_table(index)
+            uniq, inv = np.unique(table.codes[rows], return_inverse=True)
+            per_code = grounding([table.texts[int(c)] for c in uniq], context_words(ctx))
+            fused += s.w_ground * per_code[inv]
         extra = self.extra_terms(ctx, rows, pos)
         if extra is not None:
             fused += extra
@@ -174,12 +177,13 @@ def action_diverse(
     whitespace and case collapsed) is the same: k slots then show up to k different next
     actions instead of k copies of the top one."""
     out: list[RetrievedItem] = []
-    counts: dict[str, int] = {}
+    counts: dict[int, int] = {}
+    table = action_table(index)
     for hit in hits:
         if len(out) >= want:
             break
         row = int(index.example_steps[hit.idx]) + int(hit.matched_step or 0)
-        action = " ".join(index.actions[row].lower().split())
+        action = int(table.codes[row])
         if counts.get(action, 0) >= cap:
             continue
         item = selector.admit(hit)
