@@ -236,3 +236,27 @@ def test_vectorized_alignment_equals_the_reference(crossroads: ExampleIndex) -> 
         want = alignment(agent, previous, decay=0.5, verb_credit=0.5)
         got = alignment_rows(table, rows, pos, agent, decay=0.5, verb_credit=0.5)
         assert got == pytest.approx(want), agent
+
+
+def test_rows_after_the_last_action_join_a_pool_bm25_ties(tmp_path: Path) -> None:
+    opened = "The door is now open."
+    rooms = ["kitchen", "hallway", "garden", "bedroom", "studio"]
+    index = build(
+        tmp_path,
+        [
+            traj(
+                r, "walk", "walk around", [("Start.", f"open door to {r}"), (opened, f"go to {r}")]
+            )
+            for r in rooms
+        ],
+    )
+    assert list(action_table(index).rows_after("open door to garden")) == [5]
+    c = ctx("walk around", opened, [Step(observation="Start.", action="open door to garden")])
+    off = RetrievalConfig(m1=1, history={"pool": 1, "follow_last_action": False})
+    on = RetrievalConfig(m1=1, history={"pool": 1})
+    assert predicted_action(make_retriever("history", index, off).retrieve(c).items[0]) == (
+        "go to kitchen"  # BM25's single best row: a five-way tie broken by row id
+    )
+    assert predicted_action(make_retriever("history", index, on).retrieve(c).items[0]) == (
+        "go to garden"
+    )

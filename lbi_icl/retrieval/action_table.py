@@ -30,6 +30,8 @@ class ActionTable:
     codes: np.ndarray  # int32 per step row: code of the normalized action
     verb_codes: np.ndarray  # int32 per step row: code of its verb
     texts: list[str]  # normalized action per code
+    after_order: np.ndarray  # step rows sorted by their previous action's code (CSR values)
+    after_start: np.ndarray  # after_order[after_start[c]:after_start[c + 1]]: rows after code c
     _code: dict[str, int] = field(default_factory=dict)
     _verb: dict[str, int] = field(default_factory=dict)
 
@@ -39,6 +41,13 @@ class ActionTable:
 
     def verb_code_of(self, action: str) -> int:
         return self._verb.get(verb_of(action), -1)
+
+    def rows_after(self, action: str) -> np.ndarray:
+        """Step rows whose previous step (same example) took `action`, in row order."""
+        c = self.code_of(action)
+        if c < 0:
+            return np.zeros(0, dtype=np.int64)
+        return self.after_order[self.after_start[c] : self.after_start[c + 1]]
 
 
 def build_action_table(index: ExampleIndex) -> ActionTable:
@@ -56,7 +65,21 @@ def build_action_table(index: ExampleIndex) -> ActionTable:
             text_verb.append(verb.setdefault(verb_of(a), len(verb)))
         codes[row] = c
     verb_codes = np.asarray(text_verb, dtype=np.int32)[codes] if len(codes) else codes.copy()
-    return ActionTable(codes=codes, verb_codes=verb_codes, texts=texts, _code=code, _verb=verb)
+    pos = np.asarray(index.step_pos, dtype=np.int64)
+    prev = np.full(len(codes), -1, dtype=np.int64)
+    has_prev = np.flatnonzero(pos > 0)
+    prev[has_prev] = codes[has_prev - 1]
+    order = np.argsort(prev, kind="stable")
+    start = np.searchsorted(prev[order], np.arange(len(texts) + 1), side="left")
+    return ActionTable(
+        codes=codes,
+        verb_codes=verb_codes,
+        texts=texts,
+        after_order=order.astype(np.int64),
+        after_start=start.astype(np.int64),
+        _code=code,
+        _verb=verb,
+    )
 
 
 _TABLES: weakref.WeakKeyDictionary[ExampleIndex, ActionTable] = weakref.WeakKeyDictionary()

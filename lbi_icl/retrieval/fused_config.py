@@ -66,3 +66,8 @@ class HistoryConfig(TaskAwareConfig):
         0.5, ge=0.0, le=1.0, description="credit when only the action verb matches"
     )
     w_history: float = Field(1.0, ge=0.0, description="weight of the history alignment")
+    follow_last_action: bool = Field(
+        True,
+        description="also take as candidates the step rows that follow the agent's last "
+        "action in their example (the best `pool` of them by BM25)",
+    )

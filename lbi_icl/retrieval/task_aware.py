@@ -65,6 +65,21 @@ def context_words(ctx: StepContext, steps: int = 3) -> frozenset[str]:
     return frozenset(words)
 
 
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores (ties by lower index), in that order."""
+    n = len(scores)
+    if n == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < n:
+        cand = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[cand].min()
+        cand = np.flatnonzero(scores >= kth)  # every row tied with the k-th
+    else:
+        cand = np.arange(n)
+    order = np.lexsort((cand, -scores[cand]))
+    return cand[order][:k].astype(np.int64)
+
+
 def bm25_query(ctx: StepContext, last_action: bool) -> str:
     if last_action and ctx.history:
         return f"{ctx.observation}\n{ctx.history[-1].action}"
@@ -118,13 +133,36 @@ class TaskAwareRetriever(BaseRetriever):
         """Additional weighted score per candidate (subclasses); None: nothing to add."""
         return None
 
+    def extra_rows(self, ctx: StepContext) -> np.ndarray | None:
+        """More candidate step rows besides BM25's top `pool` (subclasses); None: none."""
+        return None
+
+    def pool_rows(self, ctx: StepContext, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, BM25 scores): BM25's top `pool` step rows plus `extra_rows` (the best
+        `pool` of them by BM25). Extra rows need the whole score vector, which the bm25s
+        engine gives; with rank-bm25 only the top `pool` is used."""
+        index = self._need_index()
+        engine = index.bm25("observation")
+        pool = self.settings.pool
+        extra = self.extra_rows(ctx)
+        scores_of = getattr(engine, "scores", None)
+        if extra is None or not len(extra) or scores_of is None:
+            rows, scores = engine.top_k(query, pool)
+            return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+        qids = engine.query_ids(query)  # type: ignore[attr-defined]
+        full = scores_of(qids) if qids else np.zeros(index.n_steps, dtype=np.float32)
+        top = top_rows(full, pool)
+        if len(extra) > pool:
+            extra = extra[top_rows(full[extra], pool)]
+        rows = np.union1d(top[full[top] > 0], extra)
+        return rows, full[rows].astype(np.float64)
+
     def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
         """The pool, scored and sorted by the fused score (ties by step row)."""
         index = self._need_index()
         s = self.settings
         sims, prior = self.episode_terms(ctx)
-        rows, scores = index.bm25("observation").top_k(query, s.pool)
-        rows = np.asarray(rows, dtype=np.int64)
+        rows, scores = self.pool_rows(ctx, query)
         if len(rows) == 0:
             return []
         ex = np.asarray(index.step_example[rows], dtype=np.int64)
