@@ -32,6 +32,8 @@ class ActionTable:
     texts: list[str]  # normalized action per code
     after_order: np.ndarray  # step rows sorted by their previous action's code (CSR values)
     after_start: np.ndarray  # after_order[after_start[c]:after_start[c + 1]]: rows after code c
+    label_order: np.ndarray  # step rows sorted by their example's task-family label code
+    label_start: np.ndarray  # label_order[label_start[l]:label_start[l + 1]]: rows of label l
     _code: dict[str, int] = field(default_factory=dict)
     _verb: dict[str, int] = field(default_factory=dict)
 
@@ -48,6 +50,12 @@ class ActionTable:
         if c < 0:
             return np.zeros(0, dtype=np.int64)
         return self.after_order[self.after_start[c] : self.after_start[c + 1]]
+
+    def rows_of_label(self, code: int) -> np.ndarray:
+        """Step rows of examples whose task-family label has meta code `code`."""
+        if code < 0 or code + 1 >= len(self.label_start):
+            return np.zeros(0, dtype=np.int64)
+        return self.label_order[self.label_start[code] : self.label_start[code + 1]]
 
 
 def build_action_table(index: ExampleIndex) -> ActionTable:
@@ -71,7 +79,15 @@ def build_action_table(index: ExampleIndex) -> ActionTable:
     prev[has_prev] = codes[has_prev - 1]
     order = np.argsort(prev, kind="stable")
     start = np.searchsorted(prev[order], np.arange(len(texts) + 1), side="left")
+    labels = np.asarray(index.meta_column("label"), dtype=np.int64)[
+        np.asarray(index.step_example, dtype=np.int64)
+    ]
+    l_order = np.argsort(labels, kind="stable")
+    n_labels = len(index.meta_values.get("label", []))
+    l_start = np.searchsorted(labels[l_order], np.arange(n_labels + 1), side="left")
     return ActionTable(
+        label_order=l_order.astype(np.int64),
+        label_start=l_start.astype(np.int64),
         codes=codes,
         verb_codes=verb_codes,
         texts=texts,

@@ -39,6 +39,11 @@ class TaskAwareConfig(BaseModel):
         "(metadata), a vote of the nearest example instructions (vote), or metadata when the "
         "index knows that family, else the vote (auto)",
     )
+    family_candidates: bool = Field(
+        True,
+        description="also take as candidates the step rows of the agent's task family "
+        "(named by its task id; the best `pool` of them by BM25)",
+    )
     task_vote_k: int = Field(
         25, ge=1, description="nearest example instructions that vote for the task family"
     )

@@ -84,12 +84,15 @@ class HistoryRetriever(TaskAwareRetriever):
         return self.config.history
 
     def extra_rows(self, ctx: StepContext) -> np.ndarray | None:
-        """Step rows that follow the agent's last action in their example (the best `pool`
-        of them by BM25 join the candidates): the same point of a similar trajectory even
-        when BM25 ties thousands of rows on a short observation ("The door is now open.")."""
+        """The task family's rows (`task_aware`) and the step rows that follow the agent's
+        last action in their example: the best `pool` of them by BM25 join the candidates,
+        so the same point of a similar trajectory is found even when BM25 ties thousands of
+        rows on a short observation ("The door is now open.")."""
+        family = super().extra_rows(ctx)
         if not self.settings.follow_last_action or not ctx.history:
-            return None
-        return action_table(self._need_index()).rows_after(ctx.history[-1].action)
+            return family
+        after = action_table(self._need_index()).rows_after(ctx.history[-1].action)
+        return after if family is None else np.union1d(after, family)
 
     def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
         s = self.settings

@@ -134,8 +134,16 @@ class TaskAwareRetriever(BaseRetriever):
         return None
 
     def extra_rows(self, ctx: StepContext) -> np.ndarray | None:
-        """More candidate step rows besides BM25's top `pool` (subclasses); None: none."""
-        return None
+        """More candidate step rows besides BM25's top `pool`: with `family_candidates`, the
+        rows of the agent's task family when its task id names one the index knows (the
+        best `pool` of them by BM25 join). None: none."""
+        if not self.settings.family_candidates or not ctx.task_id:
+            return None
+        index = self._need_index()
+        code = index.meta_code("label", task_label(ctx.task_id, {}))
+        if code is None or self.settings.task_prior == "vote":
+            return None
+        return action_table(index).rows_of_label(code)
 
     def pool_rows(self, ctx: StepContext, query: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows, BM25 scores): BM25's top `pool` step rows plus `extra_rows` (the best
