@@ -34,6 +34,10 @@ class ActionTable:
     after_start: np.ndarray  # after_order[after_start[c]:after_start[c + 1]]: rows after code c
     label_order: np.ndarray  # step rows sorted by their example's task-family label code
     label_start: np.ndarray  # label_order[label_start[l]:label_start[l + 1]]: rows of label l
+    code_order: np.ndarray  # step rows sorted by action code
+    code_start: np.ndarray  # code_order[code_start[c]:code_start[c + 1]]: rows taking code c
+    verb_order: np.ndarray  # action codes sorted by their verb code
+    verb_start: np.ndarray  # verb_order[verb_start[v]:verb_start[v + 1]]: codes with verb v
     _code: dict[str, int] = field(default_factory=dict)
     _verb: dict[str, int] = field(default_factory=dict)
 
@@ -50,6 +54,16 @@ class ActionTable:
         if c < 0:
             return np.zeros(0, dtype=np.int64)
         return self.after_order[self.after_start[c] : self.after_start[c + 1]]
+
+    def rows_of_code(self, code: int) -> np.ndarray:
+        """Step rows whose action has code `code`."""
+        return self.code_order[self.code_start[code] : self.code_start[code + 1]]
+
+    def codes_of_verb(self, verb: int) -> np.ndarray:
+        """Action codes whose verb has code `verb`."""
+        if verb < 0 or verb + 1 >= len(self.verb_start):
+            return np.zeros(0, dtype=np.int64)
+        return self.verb_order[self.verb_start[verb] : self.verb_start[verb + 1]]
 
     def rows_of_label(self, code: int) -> np.ndarray:
         """Step rows of examples whose task-family label has meta code `code`."""
@@ -85,7 +99,16 @@ def build_action_table(index: ExampleIndex) -> ActionTable:
     l_order = np.argsort(labels, kind="stable")
     n_labels = len(index.meta_values.get("label", []))
     l_start = np.searchsorted(labels[l_order], np.arange(n_labels + 1), side="left")
+    c_order = np.argsort(codes, kind="stable")
+    c_start = np.searchsorted(codes[c_order], np.arange(len(texts) + 1), side="left")
+    code_verb = np.asarray(text_verb, dtype=np.int64)
+    v_order = np.argsort(code_verb, kind="stable")
+    v_start = np.searchsorted(code_verb[v_order], np.arange(len(verb) + 1), side="left")
     return ActionTable(
+        code_order=c_order.astype(np.int64),
+        code_start=c_start.astype(np.int64),
+        verb_order=v_order.astype(np.int64),
+        verb_start=v_start.astype(np.int64),
         label_order=l_order.astype(np.int64),
         label_start=l_start.astype(np.int64),
         codes=codes,

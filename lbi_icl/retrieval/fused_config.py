@@ -44,6 +44,13 @@ class TaskAwareConfig(BaseModel):
         description="also take as candidates the step rows of the agent's task family "
         "(named by its task id; the best `pool` of them by BM25)",
     )
+    grounded_candidates: bool = Field(
+        False,
+        description="also take as candidates the steps of every action that shares a verb "
+        "with the best candidates and whose objects the agent has all seen (off: no gain "
+        "on the dev sets, 47.4 -> 46.9 ScienceWorld hit@5 exact)",
+    )
+    grounded_from: int = Field(10, ge=1, description="best candidates whose verbs are used")
     task_vote_k: int = Field(
         25, ge=1, description="nearest example instructions that vote for the task family"
     )

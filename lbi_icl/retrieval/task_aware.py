@@ -93,6 +93,7 @@ class TaskAwareRetriever(BaseRetriever):
         super().__init__(index, config)
         self._episode: tuple[tuple[str, str | None, str | None], np.ndarray, np.ndarray] | None
         self._episode = None
+        self._full: np.ndarray | None = None  # this step's BM25 score of every step row
 
     @property
     def settings(self) -> TaskAwareConfig:
@@ -154,34 +155,60 @@ class TaskAwareRetriever(BaseRetriever):
         pool = self.settings.pool
         extra = self.extra_rows(ctx)
         scores_of = getattr(engine, "scores", None)
+        self._full = None
         if extra is None or not len(extra) or scores_of is None:
             rows, scores = engine.top_k(query, pool)
             return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
         qids = engine.query_ids(query)  # type: ignore[attr-defined]
         full = scores_of(qids) if qids else np.zeros(index.n_steps, dtype=np.float32)
+        self._full = full
         top = top_rows(full, pool)
         if len(extra) > pool:
             extra = extra[top_rows(full[extra], pool)]
         rows = np.union1d(top[full[top] > 0], extra)
         return rows, full[rows].astype(np.float64)
 
-    def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
-        """The pool, scored and sorted by the fused score (ties by step row)."""
+    def grounded_rows(
+        self, ctx: StepContext, pool: np.ndarray, fused: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """Workflow step, objects from the agent (`grounded_candidates`): the verbs of the
+        `grounded_from` best candidates, and every action in the index with one of those
+        verbs whose object words are all in the agent's context ('examine *mercury*' when
+        the pool only shows 'examine lead'); their step rows (the best `pool` by BM25)."""
+        s = self.settings
+        index = self._need_index()
+        table = action_table(index)
+        best = rows[np.argsort(-fused, kind="stable")[: s.grounded_from]]
+        words = context_words(ctx)
+        codes = [
+            int(c)
+            for v in np.unique(table.verb_codes[best])
+            for c in table.codes_of_verb(int(v))
+            if (obj := object_words(table.texts[int(c)])) and obj <= words
+        ]
+        if not codes:
+            return np.zeros(0, dtype=np.int64)
+        cand = np.setdiff1d(np.concatenate([table.rows_of_code(c) for c in codes]), pool)
+        full = self._full
+        if len(cand) > s.pool:
+            cand = cand[top_rows(full[cand], s.pool)] if full is not None else cand[: s.pool]
+        return cand
+
+    def fuse(
+        self, ctx: StepContext, rows: np.ndarray, scores: np.ndarray, top: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, examples, positions, fused scores) of the allowed candidates; `top`
+        normalizes BM25."""
         index = self._need_index()
         s = self.settings
         sims, prior = self.episode_terms(ctx)
-        rows, scores = self.pool_rows(ctx, query)
-        if len(rows) == 0:
-            return []
         ex = np.asarray(index.step_example[rows], dtype=np.int64)
         keep = self.mask(ctx)[ex]
-        rows, ex = rows[keep], ex[keep]
-        scores = np.asarray(scores, dtype=np.float64)[keep]
-        if len(rows) == 0:
-            return []
+        rows, ex, scores = rows[keep], ex[keep], np.asarray(scores, dtype=np.float64)[keep]
         pos = np.asarray(index.step_pos[rows], dtype=np.int64)
-        top = scores.max()
         fused = s.w_bm25 * (scores / top if top > 0 else scores)
+        if not len(rows):
+            return rows, ex, pos, fused
         if s.w_instruction:
             fused += s.w_instruction * sims[ex]
         if s.w_task:
@@ -194,6 +221,28 @@ class TaskAwareRetriever(BaseRetriever):
         extra = self.extra_terms(ctx, rows, pos)
         if extra is not None:
             fused += extra
+        return rows, ex, pos, fused
+
+    def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
+        """The pool, scored and sorted by the fused score (ties by step row)."""
+        rows0, scores0 = self.pool_rows(ctx, query)
+        if len(rows0) == 0:
+            return []
+        top = float(np.max(scores0))
+        rows, ex, pos, fused = self.fuse(ctx, rows0, scores0, top)
+        if len(rows) and self.settings.grounded_candidates:
+            more = self.grounded_rows(ctx, rows0, fused, rows)
+            if len(more):
+                full = self._full
+                more_scores = full[more] if full is not None else np.zeros(len(more))
+                rows, ex, pos, fused = self.fuse(
+                    ctx,
+                    np.concatenate([rows0, more]),
+                    np.concatenate([np.asarray(scores0, dtype=np.float64), more_scores]),
+                    top,
+                )
+        if len(rows) == 0:
+            return []
         order = np.lexsort((rows, -fused))
         return [
             Hit(int(ex[j]), float(fused[j]), self.name, query, None, int(pos[j])) for j in order
