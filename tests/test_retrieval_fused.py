@@ -260,3 +260,13 @@ def test_rows_after_the_last_action_join_a_pool_bm25_ties(tmp_path: Path) -> Non
     assert predicted_action(make_retriever("history", index, on).retrieve(c).items[0]) == (
         "go to garden"
     )
+
+
+def test_top_rows_breaks_ties_by_lower_index() -> None:
+    from lbi_icl.retrieval.task_aware import top_rows
+
+    scores = np.array([1.0, 3.0, 2.0, 2.0, 2.0, 0.5, 2.0])
+    assert list(top_rows(scores, 3)) == [1, 2, 3]
+    assert list(top_rows(scores, 1)) == [1]
+    assert list(top_rows(scores, 10)) == [1, 2, 3, 4, 6, 0, 5]
+    assert list(top_rows(np.zeros(0), 3)) == []

@@ -71,9 +71,10 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     if n == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
     if k < n:
-        cand = np.argpartition(-scores, k - 1)[:k]
-        kth = scores[cand].min()
-        cand = np.flatnonzero(scores >= kth)  # every row tied with the k-th
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        above = np.flatnonzero(scores > kth)
+        tied = np.flatnonzero(scores == kth)[: k - len(above)]  # lowest rows among ties
+        cand = np.concatenate([above, tied])
     else:
         cand = np.arange(n)
     order = np.lexsort((cand, -scores[cand]))
