@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "synth",
     "run",
     "view",
+    "heldout",
 )
 
 

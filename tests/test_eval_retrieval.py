@@ -54,7 +54,9 @@ def test_cli_build_info_query_add_eval(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["heldout_steps"] == 7 and report["k"] == 3
     assert report["heldout_ids_in_index"] == 3  # we just added them: the report says so
     names = [s["strategy"] for s in report["strategies"]]
-    assert names == ["none", "rag", "instruction", "observation", "model", "agentic"]
+    assert names == [
+        "none", "rag", "instruction", "observation", "model", "agentic", "task_aware", "history"
+    ]  # fmt: skip
     by = {s["strategy"]: s for s in report["strategies"]}
     assert by["none"]["hit_exact"] is None and by["none"]["tokens_per_step"] == 0
     assert by["observation"]["hit_exact"] == 1.0  # leakage guard keeps the held-out copies out
@@ -64,6 +66,39 @@ def test_cli_build_info_query_add_eval(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["eval-retrieval", "--index", out, "--heldout", str(HELD), "--strategies",
                  "observation", "agentic"]) == 0  # fmt: skip
     assert "observation" in capsys.readouterr().out
+
+
+def test_intervals_and_paired_differences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "toy"
+    build_index([TRAJ], out, embedder=HashEmbedder(64))
+    argv = ["eval-retrieval", "--index", str(out), "--heldout", str(HELD), "-k", "2",
+            "--strategies", "instruction", "observation", "agentic", "task_aware",
+            "--bootstrap", "500", "--set", 'task_aware={"w_task": 2}', "--json"]  # fmt: skip
+    rep = run_json(capsys, *argv)
+    assert rep["baseline"] == "agentic" and rep["bootstrap"] == 500
+    assert rep["config"]["task_aware"]["w_task"] == 2
+    for s in rep["strategies"]:
+        lo, hi = s["hit_exact_ci"]
+        assert lo <= s["hit_exact"] <= hi
+    pairs = {(p["strategy"], p["metric"]): p for p in rep["paired"]}
+    assert {s for s, _ in pairs} == {"instruction", "observation", "task_aware"}
+    by = {s["strategy"]: s for s in rep["strategies"]}
+    d = pairs[("observation", "hit_exact")]
+    assert d["diff"] == pytest.approx(by["observation"]["hit_exact"] - by["agentic"]["hit_exact"])
+    assert d["ci_low"] <= d["diff"] <= d["ci_high"]
+    assert d["excludes_zero"] == (d["ci_low"] > 0 or d["ci_high"] < 0)
+    # another baseline, and bad input named
+    rep = run_json(capsys, *argv[:-1], "--baseline", "observation", "--json")
+    assert rep["baseline"] == "observation"
+    assert main([*argv[:-1], "--baseline", "model"]) == 1
+    assert "--baseline 'model' is not among --strategies" in capsys.readouterr().err
+    assert main([*argv[:-1], "--set", 'task_aware={"w_task": -1}']) == 1
+    assert "--set task_aware.w_task" in capsys.readouterr().err
+    # table form prints the paired table
+    assert main(argv[:-1]) == 0
+    assert "paired differences vs agentic" in capsys.readouterr().out
 
 
 def test_metrics_on_known_answers_and_determinism(tmp_path: Path) -> None:

@@ -265,6 +265,7 @@ def test_llm_path_with_scripted_model(tmp_path):
         max_steps=3,
         window_max=2,
         llm="scripted:brain",
+        failed_filter=False,  # every window reaches the committee (no-op moves stay)
     )
     out = tmp_path / "llm.jsonl"
     report = synthesize(cfg, out, llm=llm, committee=[judge])

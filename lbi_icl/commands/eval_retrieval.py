@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.cli import CLIError
+from lbi_icl.cli import CLIError, parse_key_values
 
 
 def register(sub: Any) -> None:
@@ -33,11 +33,27 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--llm", default=None, help="LLM spec for model-based queries (default: template query)"
     )
+    p.add_argument(
+        "--baseline", default=None, help="strategy others are paired against (default agentic)"
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no intervals)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="RetrievalConfig field (repeatable; VALUE is JSON when it parses), e.g. "
+        "task_aware='{\"w_task\": 2}'",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_eval)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from lbi_icl.commands.index import user_errors
     from lbi_icl.index import load_index
     from lbi_icl.jsonl import read_trajectories
@@ -53,10 +69,20 @@ def _eval(args: argparse.Namespace) -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise CLIError(f"--strategies: unknown {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
-    update: dict[str, Any] = {"leakage_guard": not args.no_leakage_guard}
+    if args.bootstrap < 0:
+        raise CLIError("--bootstrap must be 0 or more")
+    if args.baseline is not None and args.baseline not in strategies:
+        raise CLIError(f"--baseline {args.baseline!r} is not among --strategies")
+    fields: dict[str, Any] = parse_key_values(args.set, "--set")
+    fields["leakage_guard"] = not args.no_leakage_guard
     if args.token_budget is not None:
-        update["token_budget"] = args.token_budget
-    config = RetrievalConfig().model_copy(update=update)
+        fields["token_budget"] = args.token_budget
+    try:
+        config = RetrievalConfig.model_validate(fields)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise CLIError(f"--set {where}: {err['msg']}") from e
     llm = None
     if args.llm:
         from lbi_icl.llm import make_llm
@@ -73,6 +99,8 @@ def _eval(args: argparse.Namespace) -> int:
             config=config,
             llm=llm,
             max_steps=args.max_steps,
+            baseline=args.baseline,
+            bootstrap=args.bootstrap,
         )
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
@@ -83,16 +111,21 @@ def _eval(args: argparse.Namespace) -> int:
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.1f}"
 
+    def pct_ci(v: float | None, ci: tuple[float, float] | None) -> str:
+        if v is None or ci is None:
+            return pct(v)
+        return f"{pct(v)} [{pct(ci[0])}, {pct(ci[1])}]"
+
     t = Table(
         title=f"retrieval on {report.heldout_steps} held-out steps "
         f"({report.heldout_trajectories} trajectories), k={report.k}, {report.embedder}"
     )
     for col in (
         "strategy",
-        "hit@k exact %",
-        "hit@k verb %",
+        "hit@k exact % [95% CI]",
+        "hit@k verb % [95% CI]",
         "MRR exact",
-        "same-task P@k %",
+        "same-task P@k % [95% CI]",
         "items/step",
         "tokens/step",
         "p50 ms",
@@ -105,16 +138,33 @@ def _eval(args: argparse.Namespace) -> int:
     for m in report.strategies:
         t.add_row(
             m.strategy,
-            pct(m.hit_exact),
-            pct(m.hit_verb),
+            pct_ci(m.hit_exact, m.hit_exact_ci),
+            pct_ci(m.hit_verb, m.hit_verb_ci),
             "–" if m.mrr_exact is None else f"{m.mrr_exact:.3f}",
-            pct(m.same_task_precision),
+            pct_ci(m.same_task_precision, m.same_task_precision_ci),
             f"{m.items_per_step:.1f}",
             f"{m.tokens_per_step:.0f}",
             f"{m.latency_p50_ms:.2f}",
             f"{m.latency_p95_ms:.2f}",
         )
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    if report.paired:
+        pt = Table(
+            title=f"paired differences vs {report.baseline} (points, 95% bootstrap CI over "
+            f"trajectories, {report.bootstrap} replicates)"
+        )
+        for col in ("strategy", "metric", "diff", "95% CI", "CI excludes 0"):
+            pt.add_column(col, justify="left" if col in ("strategy", "metric") else "right")
+        for d in report.paired:
+            pt.add_row(
+                d.strategy,
+                d.metric,
+                f"{100 * d.diff:+.1f}",
+                f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]",
+                "yes" if d.excludes_zero else "no",
+            )
+        console.print(pt)
     if report.heldout_ids_in_index:
         print(f"warning: {report.heldout_ids_in_index} held-out trajectories are in the index")
     return 0

@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
         "--retrieval",
         dest="strategy",
         metavar="STRATEGY",
-        help="none|rag|instruction|observation|model|agentic (default: none)",
+        help="none|rag|instruction|observation|model|agentic|task_aware|history (default: none)",
     )
     r.set_defaults(handler=_run, ablate=False)
 

@@ -1,4 +1,5 @@
-"""Retrieval strategies by name: none, rag, instruction, observation, model, agentic.
+"""Retrieval strategies by name: none, rag, instruction, observation, model, agentic (the
+paper's), and task_aware, history (fused re-ranking, `task_aware.py` / `history.py`).
 
 `make_retriever(strategy, index, config)` is the one entry point; every strategy shares the
 selection rules of `retrieval.select` and the rendering of `retrieval.render`.
@@ -16,7 +17,16 @@ if TYPE_CHECKING:
     from lbi_icl.retrieval.base import Retriever
     from lbi_icl.retrieval.config import RetrievalConfig
 
-STRATEGIES = ("none", "rag", "instruction", "observation", "model", "agentic")
+STRATEGIES = (
+    "none",
+    "rag",
+    "instruction",
+    "observation",
+    "model",
+    "agentic",
+    "task_aware",
+    "history",
+)
 
 _CLASSES = {
     "none": ("lbi_icl.retrieval.none", "NoRetriever"),
@@ -25,6 +35,8 @@ _CLASSES = {
     "observation": ("lbi_icl.retrieval.observation", "ObservationRetriever"),
     "model": ("lbi_icl.retrieval.model", "ModelRetriever"),
     "agentic": ("lbi_icl.retrieval.agentic", "AgenticRetriever"),
+    "task_aware": ("lbi_icl.retrieval.task_aware", "TaskAwareRetriever"),
+    "history": ("lbi_icl.retrieval.history", "HistoryRetriever"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.data import Outcome
+from lbi_icl.retrieval.fused_config import HistoryConfig, TaskAwareConfig
 
 
 class RetrievalConfig(BaseModel):
@@ -54,4 +55,11 @@ class RetrievalConfig(BaseModel):
         ge=1,
         description="words of the current observation in the LLM-free template query "
         "(None: the whole observation; shorter queries embed faster)",
+    )
+    # the fused re-ranking strategies (lbi_icl/retrieval/fused_config.py)
+    task_aware: TaskAwareConfig = Field(
+        default_factory=TaskAwareConfig, description="`task_aware` pool and weights"
+    )
+    history: HistoryConfig = Field(
+        default_factory=HistoryConfig, description="`history` pool, weights and alignment"
     )

@@ -15,6 +15,9 @@ steps[:i], observation o_i, task id, env) and the gold next action is a_i. Per s
   '/'-part); only when the held-out trajectory has one.
 - tokens injected per step (rendered examples, ceil(chars / 4)), items per step, and
   retrieval latency p50 / p95 (query-writing LLM time excluded).
+- 95% intervals (`retrieval.bootstrap`: cluster bootstrap over held-out trajectories,
+  seeded) of hit@k exact / verb and same-task precision, and the paired difference of each
+  strategy against a baseline (default: agentic when evaluated) on the same steps.
 
 k applies to every strategy: m1 = m2 = k_instruction = rag_max_docs = k, except agentic,
 which splits k as m1 = ceil(k / 2) observation hits plus m2 = k - m1 model hits, so every
@@ -38,6 +41,7 @@ from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval import STRATEGIES, make_retriever
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
+from lbi_icl.retrieval.bootstrap import bootstrap_ci, paired_difference
 from lbi_icl.retrieval.config import RetrievalConfig
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,22 @@ class StrategyMetrics(BaseModel):
     latency_p50_ms: float
     latency_p95_ms: float
     llm_seconds: float
+    hit_exact_ci: tuple[float, float] | None = None
+    hit_verb_ci: tuple[float, float] | None = None
+    same_task_precision_ci: tuple[float, float] | None = None
+
+
+class PairedDifference(BaseModel):
+    """mean(strategy - baseline) of one per-step metric over the same steps, with its 95%
+    cluster-bootstrap interval; `excludes_zero` when the interval lies on one side of 0."""
+
+    strategy: str
+    baseline: str
+    metric: str
+    diff: float
+    ci_low: float
+    ci_high: float
+    excludes_zero: bool
 
 
 class RetrievalEvalReport(BaseModel):
@@ -95,6 +115,9 @@ class RetrievalEvalReport(BaseModel):
     heldout_ids_in_index: int
     strategies: list[StrategyMetrics]
     config: dict[str, object]
+    baseline: str | None = None
+    paired: list[PairedDifference] = []
+    bootstrap: int = 0
 
 
 def strategy_config(base: RetrievalConfig, strategy: str, k: int) -> RetrievalConfig:
@@ -116,11 +139,17 @@ def evaluate_retrieval(
     config: RetrievalConfig | None = None,
     llm: LLM | None = None,
     max_steps: int | None = None,
+    baseline: str | None = None,
+    bootstrap: int = 2000,
 ) -> RetrievalEvalReport:
-    """Run every strategy on every held-out step; see the module docstring for metrics."""
+    """Run every strategy on every held-out step; see the module docstring for metrics.
+    `baseline`: the strategy every other is paired against (default agentic when listed,
+    else the first strategy with examples); `bootstrap`: replicates (0 = no intervals)."""
     for s in strategies:
         if s not in STRATEGIES:
             raise ValueError(f"unknown retrieval strategy {s!r}; choose from {STRATEGIES}")
+    if baseline is not None and baseline not in strategies:
+        raise ValueError(f"baseline {baseline!r} is not among the evaluated strategies")
     base = config or RetrievalConfig()
     trajs = list(heldout)
     index.warm(dense=any(s != "none" for s in strategies))
@@ -130,6 +159,9 @@ def evaluate_retrieval(
     labels = index.meta_values.get("label", [])
     label_col = index.meta_column("label")
     results: list[StrategyMetrics] = []
+    per_step: dict[str, dict[str, list[float]]] = {}
+    step_traj: list[int] = []
+    prec_traj: list[int] = []
     n_steps = 0
     for strategy in strategies:
         retriever = make_retriever(strategy, index, strategy_config(base, strategy, k))
@@ -144,7 +176,8 @@ def evaluate_retrieval(
         lat: list[float] = []
         llm_s = 0.0
         n_steps = 0
-        for traj in trajs:
+        step_traj, prec_traj = [], []
+        for t_no, traj in enumerate(trajs):
             tid = traj.task_id or traj.id
             retriever.reset(Task(id=tid, env=traj.env, instruction=traj.instruction))
             label = task_label(traj.task_id, traj.metadata)
@@ -152,6 +185,7 @@ def evaluate_retrieval(
                 if max_steps is not None and n_steps >= max_steps:
                     break
                 n_steps += 1
+                step_traj.append(t_no)
                 ctx = StepContext(
                     instruction=traj.instruction,
                     observation=step.observation,
@@ -189,7 +223,18 @@ def evaluate_retrieval(
                         and labels[int(label_col[index.index_of(it.id)])] == label
                     )
                     prec.append(same / k)
+                    prec_traj.append(t_no)
         has_examples = strategy not in ("none", "rag")
+        if has_examples:
+            per_step[strategy] = {"hit_exact": hit_e, "hit_verb": hit_v, "same_task": prec}
+
+        def ci(
+            values: list[float], clusters: list[int], on: bool = has_examples
+        ) -> tuple[float, float] | None:
+            if not on or not bootstrap:
+                return None
+            return bootstrap_ci(values, clusters, n_boot=bootstrap)
+
         lat_ms = np.asarray(lat, dtype=np.float64) * 1000 if lat else np.zeros(1)
         results.append(
             StrategyMetrics(
@@ -207,8 +252,18 @@ def evaluate_retrieval(
                 latency_p50_ms=round(float(np.percentile(lat_ms, 50)), 3),
                 latency_p95_ms=round(float(np.percentile(lat_ms, 95)), 3),
                 llm_seconds=round(llm_s, 3),
+                hit_exact_ci=ci(hit_e, step_traj),
+                hit_verb_ci=ci(hit_v, step_traj),
+                same_task_precision_ci=ci(prec, prec_traj),
             )
         )
+    if baseline is None:
+        baseline = "agentic" if "agentic" in per_step else next(iter(per_step), None)
+    paired = (
+        paired_differences(per_step, baseline, step_traj, prec_traj, bootstrap)
+        if baseline in per_step and bootstrap
+        else []
+    )
     return RetrievalEvalReport(
         index=str(index.path),
         embedder=index.manifest.embedder.id,
@@ -218,4 +273,43 @@ def evaluate_retrieval(
         heldout_ids_in_index=in_index,
         strategies=results,
         config=base.model_dump(mode="json"),
+        baseline=baseline if baseline in per_step else None,
+        paired=paired,
+        bootstrap=bootstrap,
     )
+
+
+def paired_differences(
+    per_step: dict[str, dict[str, list[float]]],
+    baseline: str,
+    step_traj: list[int],
+    prec_traj: list[int],
+    n_boot: int,
+) -> list[PairedDifference]:
+    """Every strategy with examples against `baseline`, per metric, on the same steps."""
+    out: list[PairedDifference] = []
+    base = per_step[baseline]
+    for strategy, metrics in per_step.items():
+        if strategy == baseline:
+            continue
+        for metric, clusters in (
+            ("hit_exact", step_traj),
+            ("hit_verb", step_traj),
+            ("same_task", prec_traj),
+        ):
+            res = paired_difference(metrics[metric], base[metric], clusters, n_boot=n_boot)
+            if res is None:
+                continue
+            diff, lo, hi = res
+            out.append(
+                PairedDifference(
+                    strategy=strategy,
+                    baseline=baseline,
+                    metric=metric,
+                    diff=diff,
+                    ci_low=lo,
+                    ci_high=hi,
+                    excludes_zero=lo > 0 or hi < 0,
+                )
+            )
+    return out

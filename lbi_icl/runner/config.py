@@ -27,9 +27,19 @@ KNOWN_STRATEGIES: tuple[str, ...] = (
     "observation",
     "model",
     "agentic",
+    "task_aware",
+    "history",
 )
 # Strategies that need an LLM to write queries unless a template writer is configured.
-LLM_FREE_STRATEGIES: tuple[str, ...] = ("none", "rag", "instruction", "observation", "agentic")
+LLM_FREE_STRATEGIES: tuple[str, ...] = (
+    "none",
+    "rag",
+    "instruction",
+    "observation",
+    "agentic",
+    "task_aware",
+    "history",
+)
 
 
 class ConfigError(ValueError):

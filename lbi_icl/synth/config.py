@@ -39,6 +39,9 @@ class SynthConfig(BaseModel):
     writer: Writer = "offline"
     # 4. filters
     repeat_filter: bool = True
+    failed_filter: bool = Field(
+        default=True, description="cut steps whose action failed (synth/failed_steps.py)"
+    )
     env_check: bool = True
     committee: list[str] = Field(default_factory=list, description="LLM specs; unanimous")
     dedup: bool = True
@@ -79,6 +82,8 @@ COUNT_KEYS: tuple[str, ...] = (
     "windows",
     "examples_backward",
     "dropped_env_check",
+    "failed_steps_cut",
+    "dropped_all_failed",
     "repeat_steps_removed",
     "dropped_committee",
     "dropped_duplicates",
@@ -124,6 +129,8 @@ class SynthReport(BaseModel):
             ("windows", str(c.get("windows", 0))),
             ("examples after backward construction", str(c.get("examples_backward", 0))),
             ("  - failed the environment check", str(c.get("dropped_env_check", 0))),
+            ("  - failed-action steps cut (steps)", str(c.get("failed_steps_cut", 0))),
+            ("  - only failed actions", str(c.get("dropped_all_failed", 0))),
             ("  - repeated steps removed (steps)", str(c.get("repeat_steps_removed", 0))),
             ("  - rejected by the committee", str(c.get("dropped_committee", 0))),
             ("  - exact duplicates", str(c.get("dropped_duplicates", 0))),

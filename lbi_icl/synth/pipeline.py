@@ -30,6 +30,7 @@ from lbi_icl.locks import hold
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
+from lbi_icl.synth.failed_steps import cut_failed_steps, failed_test
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
 from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
@@ -271,6 +272,13 @@ class _Run:
         if self.checker is not None and not self.checker.check(parent, start, end, wi):
             r.add("dropped_env_check")
             return None
+        failed = failed_test(self.env.name) if c.failed_filter else None
+        if failed is not None:
+            example, cut = cut_failed_steps(example, failed)
+            r.add("failed_steps_cut", cut)
+            if not example.steps:
+                r.add("dropped_all_failed")
+                return None
         if c.repeat_filter:
             example, dropped = drop_repeated_steps(example)
             r.add("repeat_steps_removed", dropped)
@@ -458,6 +466,8 @@ def _run(
     report.stages = run.stages()
 
     with contextlib.ExitStack() as stack:
+        if (close_checker := getattr(run.checker, "close", None)) is not None:
+            stack.callback(close_checker)  # a checker with its own simulator stops it
         writer = stack.enter_context(JsonlAppender(p["out"]))
         raw_writer = stack.enter_context(JsonlAppender(p["raw"])) if config.save_raw else None
         bar = stack.enter_context(_progress(progress, len(state.tasks), state.tasks_done))

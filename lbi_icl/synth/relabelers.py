@@ -37,6 +37,7 @@ BUILTIN_RELABELERS: dict[str, str] = {
 }
 BUILTIN_CHECKERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.check_babyai",
+    "scienceworld": "lbi_icl.synth.check_scienceworld",
 }
 
 

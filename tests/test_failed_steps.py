@@ -1,0 +1,93 @@
+"""Cutting failed-action steps from synthetic examples (lbi_icl/synth/failed_steps.py)."""
+
+from __future__ import annotations
+
+from lbi_icl.data import Step, Trajectory
+from lbi_icl.synth.failed_steps import (
+    babyai_failed,
+    cut_failed_steps,
+    failed_test,
+    scienceworld_failed,
+)
+
+NO_MATCH = "No known action matches that input."
+
+
+def sw(steps: list[tuple[str, str]], final: str) -> Trajectory:
+    return Trajectory(
+        id="t",
+        env="scienceworld",
+        instruction="boil water",
+        steps=[Step(observation=o, action=a) for o, a in steps],
+        final_observation=final,
+    )
+
+
+def test_scienceworld_test_recognizes_rejections_only() -> None:
+    for msg in (
+        NO_MATCH,
+        "You can't move something into itself.",
+        "Unknown action.",
+        "The door is already open.",
+        "It's not clear how to do that.",
+    ):
+        assert scienceworld_failed("x", "before", msg), msg
+    for msg in ("You move to the kitchen.", "The door is now open.", "You focus on the water."):
+        assert not scienceworld_failed("x", "before", msg), msg
+    assert failed_test("scienceworld") is scienceworld_failed
+    assert failed_test("no-such-env") is None
+
+
+def test_cut_replaces_the_failure_message_with_the_unchanged_state() -> None:
+    t = sw(
+        [
+            ("You are in the hall.", "open door to kitchen"),
+            ("The door is now open.", "fly away"),
+            (NO_MATCH, "jump"),
+            (NO_MATCH, "go to kitchen"),
+            ("You move to the kitchen.", "pick up pot"),
+        ],
+        "You move the pot to the inventory.",
+    )
+    out, cut = cut_failed_steps(t, scienceworld_failed)
+    assert cut == 2
+    assert [(s.observation, s.action) for s in out.steps] == [
+        ("You are in the hall.", "open door to kitchen"),
+        ("The door is now open.", "go to kitchen"),
+        ("You move to the kitchen.", "pick up pot"),
+    ]
+    assert out.final_observation == t.final_observation
+    assert out.source["failed_steps_cut"] == 2
+    assert cut_failed_steps(out, scienceworld_failed) == (out, 0)
+
+
+def test_a_failed_last_step_leaves_its_state_as_the_final_observation() -> None:
+    t = sw([("You are in the hall.", "go north"), ("You go north.", "eat wall")], NO_MATCH)
+    out, cut = cut_failed_steps(t, scienceworld_failed)
+    assert cut == 1 and out.final_observation == "You go north."
+    only = sw([("You are in the hall.", "eat wall")], NO_MATCH)
+    empty, cut = cut_failed_steps(only, scienceworld_failed)
+    assert cut == 1 and empty.steps == []
+
+
+def test_babyai_no_op_moves_and_invalid_actions() -> None:
+    view = "You see: a wall 1 step forward.\nYou are carrying nothing."
+    turned = "You see: a red key 2 steps forward.\nYou are carrying nothing."
+    assert babyai_failed("go forward", view, view)  # walked into the wall
+    assert babyai_failed("pick up", view, view)
+    assert babyai_failed("jump", view, "Invalid action 'jump'. Choose one of: ...\n" + view)
+    assert not babyai_failed("turn left", view, turned)
+    assert not babyai_failed("done", view, view)
+    t = Trajectory(
+        id="b",
+        env="babyai",
+        instruction="go to the red key",
+        steps=[
+            Step(observation=view, action="go forward"),
+            Step(observation=view, action="turn left"),
+            Step(observation=turned, action="go forward"),
+        ],
+        final_observation="You see: a red key 1 step forward.",
+    )
+    out, cut = cut_failed_steps(t, babyai_failed)
+    assert cut == 1 and [s.action for s in out.steps] == ["turn left", "go forward"]
