@@ -107,6 +107,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="any other setting, dotted (e.g. agent.history_steps=3, retrieval.k=5); "
         "VALUE is parsed as JSON when it can be",
     )
+    p.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment option (e.g. tasks_file=DIR for swe); same as --set env_options.KEY=",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -138,6 +145,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
             overrides["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
     elif args.strategy:
         overrides["strategies"] = [args.strategy]
+    options = parse_key_values(args.env_option, "--env-option")
+    overrides.update({f"env_options.{k}": v for k, v in options.items()})
     overrides.update(parse_key_values(args.set, "--set"))
     try:
         cfg = build_config(args.config, overrides)

@@ -1,0 +1,205 @@
+"""SWE-bench task records: the pydantic model, JSONL loading, and validation against the
+repositories, so that a bad record is reported (naming the instance) before any episode.
+
+A record is what SWE-bench publishes (`instance_id`, `repo`, `base_commit`,
+`problem_statement`, `patch`, `test_patch`, `FAIL_TO_PASS`, `PASS_TO_PASS`, ...). Extra
+fields (`created_at`, `hints_text`, ...) are kept and ignored. `FAIL_TO_PASS` and
+`PASS_TO_PASS` may be JSON lists or JSON-encoded strings (the published dataset uses the
+latter). `repo` is a GitHub `owner/name`, a local git repository path (relative paths are
+resolved against the tasks file's folder) or a `file://` URL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_DIFF_FILE = re.compile(r"^\+\+\+ b/(.+)$", re.MULTILINE)
+
+
+class TaskRecordError(ValueError):
+    """A task record is malformed or does not match its repository."""
+
+
+class SWEInstance(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str = Field(min_length=1)
+    repo: str = Field(min_length=1)
+    base_commit: str = Field(min_length=4)
+    problem_statement: str
+    patch: str
+    test_patch: str = ""
+    FAIL_TO_PASS: list[str]
+    PASS_TO_PASS: list[str] = Field(default_factory=list)
+    environment_setup_commit: str | None = None
+    version: str | None = None
+
+    @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON list of test ids: {e}") from e
+        return value
+
+    @field_validator("FAIL_TO_PASS")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("FAIL_TO_PASS is empty: nothing would show the fix works")
+        return value
+
+    def tests(self) -> list[str]:
+        return [*self.FAIL_TO_PASS, *self.PASS_TO_PASS]
+
+    def test_files(self) -> list[str]:
+        """The files of the pytest node ids, in first-seen order."""
+        seen: dict[str, None] = {}
+        for node in self.tests():
+            seen.setdefault(node.split("::", 1)[0], None)
+        return list(seen)
+
+
+def patch_files(patch: str) -> list[str]:
+    """Files a unified diff writes (its `+++ b/...` lines)."""
+    return _DIFF_FILE.findall(patch)
+
+
+def resolve_repo(repo: str, base_dir: Path | None) -> str:
+    """A clonable source: a local path (absolute), a file:// URL, or a GitHub URL."""
+    if repo.startswith("file://"):
+        return repo
+    path = Path(repo)
+    if base_dir is not None and not path.is_absolute():
+        candidate = base_dir / path
+        if candidate.exists():
+            return str(candidate.resolve())
+    if path.is_absolute() or path.exists():
+        return str(path.resolve())
+    if GITHUB_NAME.match(repo):
+        return f"https://github.com/{repo}.git"
+    return repo
+
+
+def load_records(path: Path) -> list[SWEInstance]:
+    """Read a JSONL of records; errors name the file, line and instance."""
+    out: list[SWEInstance] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskRecordError(f"{path}:{lineno}: not JSON ({e})") from e
+            name = raw.get("instance_id", "?") if isinstance(raw, dict) else "?"
+            try:
+                rec = SWEInstance.model_validate(raw)
+            except ValidationError as e:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+                    for err in e.errors()
+                )
+                raise TaskRecordError(f"{path}:{lineno}: instance {name}: {problems}") from e
+            if rec.instance_id in seen:
+                raise TaskRecordError(
+                    f"{path}:{lineno}: instance {rec.instance_id}: duplicate of line "
+                    f"{seen[rec.instance_id]}"
+                )
+            seen[rec.instance_id] = lineno
+            out.append(rec)
+    return out
+
+
+def _batch_check(repo: str, specs: list[str]) -> list[bool]:
+    """Which `git cat-file` object specs exist in `repo` (one git process for all)."""
+    if not specs:
+        return []
+    proc = subprocess.run(
+        ["git", "-C", repo, "cat-file", "--batch-check"],
+        input="\n".join(specs) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise TaskRecordError(f"{repo}: not a git repository ({proc.stderr.strip()})")
+    lines = proc.stdout.splitlines()
+    return [not ln.endswith(" missing") for ln in lines[: len(specs)]]
+
+
+def _blob(repo: str, spec: str) -> str:
+    proc = subprocess.run(
+        ["git", "-C", repo, "show", spec], capture_output=True, text=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _test_name(node: str) -> str:
+    """`tests/test_x.py::TestA::test_b[1-2]` -> `test_b`."""
+    last = node.split("::")[-1]
+    return last.split("[", 1)[0]
+
+
+def validate_local(records: list[SWEInstance], base_dir: Path | None) -> None:
+    """Check records against local repositories: the repository exists, `base_commit` is a
+    commit in it, every test file exists at `base_commit` (or is written by `test_patch`),
+    and every test function is defined there. Records with remote repositories are only
+    checked for shape (they are cloned at reset). Raises `TaskRecordError` naming the
+    instance and what is wrong."""
+    by_repo: dict[str, list[SWEInstance]] = {}
+    for rec in records:
+        src = resolve_repo(rec.repo, base_dir)
+        if src.startswith("https://"):
+            continue
+        local = src.removeprefix("file://")
+        if not Path(local).exists():
+            raise TaskRecordError(
+                f"instance {rec.instance_id}: repository {rec.repo!r} not found "
+                f"(looked for {local})"
+            )
+        by_repo.setdefault(local, []).append(rec)
+    for local, recs in by_repo.items():
+        commits = _batch_check(local, [f"{r.base_commit}^{{commit}}" for r in recs])
+        for rec, ok in zip(recs, commits, strict=True):
+            if not ok:
+                raise TaskRecordError(
+                    f"instance {rec.instance_id}: base_commit {rec.base_commit} is not a "
+                    f"commit of {rec.repo}"
+                )
+        specs: list[tuple[SWEInstance, str]] = []
+        for rec in recs:
+            patched = set(patch_files(rec.test_patch))
+            specs += [(rec, f) for f in rec.test_files() if f not in patched]
+        found = _batch_check(local, [f"{r.base_commit}:{f}" for r, f in specs])
+        for (rec, file), ok in zip(specs, found, strict=True):
+            if not ok:
+                raise TaskRecordError(
+                    f"instance {rec.instance_id}: test file {file} does not exist at "
+                    f"{rec.base_commit[:12]} in {rec.repo}"
+                )
+        for rec in recs:
+            patched = set(patch_files(rec.test_patch))
+            texts: dict[str, str] = {}
+            for node in rec.tests():
+                file = node.split("::", 1)[0]
+                if file in patched or "::" not in node:
+                    continue
+                if file not in texts:
+                    texts[file] = _blob(local, f"{rec.base_commit}:{file}")
+                name = _test_name(node)
+                if not re.search(rf"\bdef {re.escape(name)}\b", texts[file]):
+                    raise TaskRecordError(
+                        f"instance {rec.instance_id}: test {node} does not exist "
+                        f"(no function {name} in {file} at {rec.base_commit[:12]})"
+                    )
