@@ -196,10 +196,17 @@ def _run(args: argparse.Namespace) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors of other areas that mean bad input (unknown env, broken index, LLM config)."""
     from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.envs.swe.records import TaskRecordError
     from lbi_icl.index import IndexFormatError
     from lbi_icl.llm.errors import LLMConfigError
 
-    return (EnvNotInstalledError, UnknownEnvError, IndexFormatError, LLMConfigError)
+    return (
+        EnvNotInstalledError,
+        UnknownEnvError,
+        IndexFormatError,
+        LLMConfigError,
+        TaskRecordError,
+    )
 
 
 def _report(args: argparse.Namespace) -> int:

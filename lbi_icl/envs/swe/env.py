@@ -108,7 +108,7 @@ class SWEEnv:
     # -- tasks ----------------------------------------------------------------------------
     def _split_file(self, split: str) -> Path:
         if self.tasks_file is None:
-            raise EnvError(
+            raise TaskRecordError(
                 "the swe environment needs tasks: --env-option tasks_file=PATH (a SWE-bench "
                 "JSONL, or the folder `lbi swe build-tasks` wrote)"
             )
@@ -118,7 +118,7 @@ class SWEEnv:
         elif "{split}" in str(path):
             path = Path(str(path).format(split=split))
         if not path.exists():
-            raise EnvError(f"{path}: tasks file not found (split {split!r})")
+            raise TaskRecordError(f"{path}: tasks file not found (split {split!r})")
         return path
 
     def records(self, split: str) -> list[SWEInstance]:
@@ -134,10 +134,7 @@ class SWEEnv:
 
     def tasks(self, split: str) -> list[Task]:
         if split not in self._loaded:
-            try:
-                recs = self.records(split)
-            except TaskRecordError as e:
-                raise EnvError(str(e)) from e
+            recs = self.records(split)
             self._loaded[split] = [
                 Task(
                     id=r.instance_id,

@@ -19,12 +19,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lbi_icl.envs.base import EnvError
+
 GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _DIFF_FILE = re.compile(r"^\+\+\+ b/(.+)$", re.MULTILINE)
 
 
-class TaskRecordError(ValueError):
-    """A task record is malformed or does not match its repository."""
+class TaskRecordError(EnvError, ValueError):
+    """A task record (or the tasks file) is malformed or does not match its repository;
+    raised by `SWEEnv.tasks()`, so before any episode runs."""
 
 
 class SWEInstance(BaseModel):
@@ -145,6 +148,17 @@ def _blob(repo: str, spec: str) -> str:
     return proc.stdout if proc.returncode == 0 else ""
 
 
+def _defined_nearby(repo: str, commit: str, file: str, name: str) -> bool:
+    """Test methods inherited from a mixin live in another file of the test folder."""
+    folder = file.rsplit("/", 1)[0] if "/" in file else "."
+    proc = subprocess.run(
+        ["git", "-C", repo, "grep", "-q", "-E", rf"def {re.escape(name)}\b", commit, "--", folder],
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
 def _test_name(node: str) -> str:
     """`tests/test_x.py::TestA::test_b[1-2]` -> `test_b`."""
     last = node.split("::")[-1]
@@ -198,7 +212,9 @@ def validate_local(records: list[SWEInstance], base_dir: Path | None) -> None:
                 if file not in texts:
                     texts[file] = _blob(local, f"{rec.base_commit}:{file}")
                 name = _test_name(node)
-                if not re.search(rf"\bdef {re.escape(name)}\b", texts[file]):
+                if not re.search(rf"\bdef {re.escape(name)}\b", texts[file]) and not (
+                    _defined_nearby(local, rec.base_commit, file, name)
+                ):
                     raise TaskRecordError(
                         f"instance {rec.instance_id}: test {node} does not exist "
                         f"(no function {name} in {file} at {rec.base_commit[:12]})"
