@@ -31,7 +31,7 @@ def _spec(folder: Path) -> Path:
                 "path": str(FIXTURE),
                 "split": split,
                 "sources": ["minicalc"],
-                "tests": ["tests"],
+                "tests": ["tests/check_core.py"],
                 "docs": ["README.md"],
             }
             for name, split in (("calc_train", "train"), ("calc_test", "test"))
@@ -153,8 +153,8 @@ def _bad(tasks: Path, tmp_path: Path, change) -> Path:
         (lambda r: r.pop("base_commit"), "base_commit: Field required"),
         (lambda r: r.update(base_commit="0" * 40), "is not a commit of"),
         (
-            lambda r: r.update(FAIL_TO_PASS=["tests/test_core.py::test_missing"]),
-            "test tests/test_core.py::test_missing does not exist",
+            lambda r: r.update(FAIL_TO_PASS=["tests/check_core.py::test_missing"]),
+            "test tests/check_core.py::test_missing does not exist",
         ),
         (
             lambda r: r.update(PASS_TO_PASS=["tests/nope.py::test_a"]),
