@@ -11,6 +11,7 @@ resolved against the tasks file's folder) or a `file://` URL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -124,39 +125,80 @@ def load_records(path: Path) -> list[SWEInstance]:
     return out
 
 
-def _batch_check(repo: str, specs: list[str]) -> list[bool]:
-    """Which `git cat-file` object specs exist in `repo` (one git process for all)."""
-    if not specs:
-        return []
-    proc = subprocess.run(
-        ["git", "-C", repo, "cat-file", "--batch-check"],
-        input="\n".join(specs) + "\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise TaskRecordError(f"{repo}: not a git repository ({proc.stderr.strip()})")
-    lines = proc.stdout.splitlines()
-    return [not ln.endswith(" missing") for ln in lines[: len(specs)]]
+class _Objects:
+    """Reads objects of one repository through a single `git cat-file --batch` process
+    (validating hundreds of records would otherwise spawn thousands of git processes)."""
+
+    def __init__(self, repo: str) -> None:
+        self.repo = repo
+        self.proc = subprocess.Popen(
+            ["git", "-C", repo, "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.names: dict[str, set[str]] = {}  # tree id -> functions defined in its .py files
+
+    def read(self, spec: str) -> tuple[str, bytes] | None:
+        """(type, content) of `spec` (e.g. 'COMMIT:path'), or None when it does not exist."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(spec.encode() + b"\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().decode("utf-8", errors="replace")
+        if not line:
+            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+            raise TaskRecordError(f"{self.repo}: not a git repository ({err.strip()})")
+        header = line.split()
+        if header[-1] in ("missing", "ambiguous") or len(header) != 3:
+            return None
+        size = int(header[2])
+        data = self.proc.stdout.read(size)
+        self.proc.stdout.read(1)
+        return header[1], data
+
+    def commit_exists(self, rev: str) -> bool:
+        got = self.read(f"{rev}^{{commit}}")
+        return got is not None and got[0] == "commit"
+
+    def text(self, commit: str, path: str) -> str | None:
+        got = self.read(f"{commit}:{path}")
+        if got is None or got[0] != "blob":
+            return None
+        return got[1].decode("utf-8", errors="replace")
+
+    def defined_in_folder(self, commit: str, folder: str) -> set[str]:
+        """Function names defined in the .py files of `folder` (mixins' test methods)."""
+        tree = self.read(f"{commit}:{folder}" if folder != "." else f"{commit}^{{tree}}")
+        if tree is None or tree[0] != "tree":
+            return set()
+        key = hashlib.sha1(tree[1]).hexdigest()
+        if key not in self.names:
+            names: set[str] = set()
+            for entry in _tree_entries(tree[1]):
+                if entry.endswith(".py"):
+                    text = self.text(commit, entry if folder == "." else f"{folder}/{entry}")
+                    names.update(re.findall(r"\bdef\s+(\w+)", text or ""))
+            self.names[key] = names
+        return self.names[key]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
-def _blob(repo: str, spec: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", repo, "show", spec], capture_output=True, text=True, check=False
-    )
-    return proc.stdout if proc.returncode == 0 else ""
-
-
-def _defined_nearby(repo: str, commit: str, file: str, name: str) -> bool:
-    """Test methods inherited from a mixin live in another file of the test folder."""
-    folder = file.rsplit("/", 1)[0] if "/" in file else "."
-    proc = subprocess.run(
-        ["git", "-C", repo, "grep", "-q", "-E", rf"def {re.escape(name)}\b", commit, "--", folder],
-        capture_output=True,
-        check=False,
-    )
-    return proc.returncode == 0
+def _tree_entries(raw: bytes) -> list[str]:
+    """File names in a raw git tree object ('<mode> <name>\\0<20-byte id>' records)."""
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        nul = raw.index(b"\0", i)
+        out.append(raw[i:nul].split(b" ", 1)[1].decode("utf-8", errors="replace"))
+        i = nul + 21
+    return out
 
 
 def _test_name(node: str) -> str:
@@ -184,38 +226,42 @@ def validate_local(records: list[SWEInstance], base_dir: Path | None) -> None:
             )
         by_repo.setdefault(local, []).append(rec)
     for local, recs in by_repo.items():
-        commits = _batch_check(local, [f"{r.base_commit}^{{commit}}" for r in recs])
-        for rec, ok in zip(recs, commits, strict=True):
-            if not ok:
-                raise TaskRecordError(
-                    f"instance {rec.instance_id}: base_commit {rec.base_commit} is not a "
-                    f"commit of {rec.repo}"
-                )
-        specs: list[tuple[SWEInstance, str]] = []
-        for rec in recs:
-            patched = set(patch_files(rec.test_patch))
-            specs += [(rec, f) for f in rec.test_files() if f not in patched]
-        found = _batch_check(local, [f"{r.base_commit}:{f}" for r, f in specs])
-        for (rec, file), ok in zip(specs, found, strict=True):
-            if not ok:
-                raise TaskRecordError(
-                    f"instance {rec.instance_id}: test file {file} does not exist at "
-                    f"{rec.base_commit[:12]} in {rec.repo}"
-                )
-        for rec in recs:
-            patched = set(patch_files(rec.test_patch))
-            texts: dict[str, str] = {}
-            for node in rec.tests():
-                file = node.split("::", 1)[0]
-                if file in patched or "::" not in node:
-                    continue
-                if file not in texts:
-                    texts[file] = _blob(local, f"{rec.base_commit}:{file}")
-                name = _test_name(node)
-                if not re.search(rf"\bdef {re.escape(name)}\b", texts[file]) and not (
-                    _defined_nearby(local, rec.base_commit, file, name)
-                ):
-                    raise TaskRecordError(
-                        f"instance {rec.instance_id}: test {node} does not exist "
-                        f"(no function {name} in {file} at {rec.base_commit[:12]})"
-                    )
+        objects = _Objects(local)
+        try:
+            for rec in recs:
+                _check_record(objects, rec)
+        finally:
+            objects.close()
+
+
+def _check_record(objects: _Objects, rec: SWEInstance) -> None:
+    if not objects.commit_exists(rec.base_commit):
+        raise TaskRecordError(
+            f"instance {rec.instance_id}: base_commit {rec.base_commit} is not a commit of "
+            f"{rec.repo}"
+        )
+    patched = set(patch_files(rec.test_patch))
+    texts: dict[str, str] = {}
+    for file in rec.test_files():
+        if file in patched:
+            continue
+        text = objects.text(rec.base_commit, file)
+        if text is None:
+            raise TaskRecordError(
+                f"instance {rec.instance_id}: test file {file} does not exist at "
+                f"{rec.base_commit[:12]} in {rec.repo}"
+            )
+        texts[file] = text
+    for node in rec.tests():
+        file = node.split("::", 1)[0]
+        if file in patched or "::" not in node:
+            continue
+        name = _test_name(node)
+        if re.search(rf"\bdef {re.escape(name)}\b", texts[file]):
+            continue
+        folder = file.rsplit("/", 1)[0] if "/" in file else "."
+        if name not in objects.defined_in_folder(rec.base_commit, folder):
+            raise TaskRecordError(
+                f"instance {rec.instance_id}: test {node} does not exist "
+                f"(no function {name} in {file} or its folder at {rec.base_commit[:12]})"
+            )
