@@ -125,6 +125,15 @@ def test_expert_resolves_and_grading_rejects_a_wrong_fix(taskset):
         assert final.done and final.info["success"] is False
         assert 0.0 < final.info["score"] < 1.0
         assert "# nothing" in final.info["diff"]
+        # rewriting the tests so they pass does not count: graded test files are reset
+        env.reset(task)
+        rec = _records(taskset, "train")[0]
+        names = {t.split("::")[-1] for t in rec["FAIL_TO_PASS"] + rec["PASS_TO_PASS"]}
+        body = "".join(f"def {n}():\n    pass\n\n\n" for n in sorted(names))
+        (env.ws.path / "tests" / "check_core.py").write_text(body)
+        cheat = env.step("submit")
+        assert cheat.info["success"] is False and "check_core.py" in cheat.info["diff"]
+        ws = env.ws
         env.close()
         assert not ws.root.exists()  # the workspace is removed
     finally:

@@ -195,3 +195,15 @@ def test_relabeler_reads_the_expert_commands():
     assert "ran `ls`" not in summarize.instruction and "(exit code 1)" in summarize.instruction
     only_ls = SWETemplateRelabeler().relabel(traj, 3, 4)
     assert [w.kind for w in only_ls] == ["summarize"]
+
+
+def test_validation_names_a_missing_repository(tmp_path):
+    from lbi_icl.envs.swe.records import SWEInstance, validate_local
+
+    rec = SWEInstance.model_validate(_record(repo="./repos/nowhere", instance_id="x__y-1"))
+    with pytest.raises(TaskRecordError, match=r"instance x__y-1: repository './repos/nowhere'"):
+        validate_local([rec], tmp_path)
+    (tmp_path / "plain").mkdir()
+    rec = SWEInstance.model_validate(_record(repo=str(tmp_path / "plain")))
+    with pytest.raises(TaskRecordError, match="not a git repository"):
+        validate_local([rec], tmp_path)

@@ -87,9 +87,11 @@ class GradeResult(BaseModel):
 
 
 def reset_test_files(cwd: Path, instance: SWEInstance) -> str | None:
-    """Put the files the test patch touches back to `base_commit`, then apply the patch.
+    """Put the graded test files and the files the test patch touches back to
+    `base_commit` (an agent cannot pass by editing the tests), then apply the patch.
     Returns an error text when the patch does not apply."""
-    for file in patch_files(instance.test_patch):
+    files = dict.fromkeys([*instance.test_files(), *patch_files(instance.test_patch)])
+    for file in files:
         if git(cwd, "ls-tree", instance.base_commit, "--", file, check=False).strip():
             git(cwd, "checkout", instance.base_commit, "--", file)
         else:
