@@ -21,9 +21,14 @@ from lbi_icl.envs.swe.taskset.mutate import find_mutations
 pytestmark = pytest.mark.swe
 
 
+def _env(home) -> dict[str, str]:
+    """A login shell with an empty HOME (as in a workspace): the user's profile is not read."""
+    return {**os.environ, "HOME": str(home)}
+
+
 def test_shell_exit_code_output_and_cwd(tmp_path):
     (tmp_path / "f.txt").write_text("hello\n")
-    res = run_shell("cat f.txt; echo err >&2; exit 3", tmp_path, env=dict(os.environ))
+    res = run_shell("cat f.txt; echo err >&2; exit 3", tmp_path, env=_env(tmp_path))
     assert res.exit_code == 3
     assert "hello" in res.output and "err" in res.output
     assert not res.timed_out and res.cut_bytes == 0
@@ -34,7 +39,7 @@ def test_shell_timeout_kills_the_whole_group(tmp_path):
     # a child that would write the marker after the timeout, if it survived
     cmd = f"(sleep 3 && touch {marker}) & sleep 30"
     start = time.perf_counter()
-    res = run_shell(cmd, tmp_path, timeout_s=1.0)
+    res = run_shell(cmd, tmp_path, timeout_s=1.0, env=_env(tmp_path))
     assert res.timed_out and res.exit_code == 124
     assert time.perf_counter() - start < 10
     assert "timed out" in res.output
@@ -44,13 +49,13 @@ def test_shell_timeout_kills_the_whole_group(tmp_path):
 
 def test_shell_background_job_does_not_hold_the_step(tmp_path):
     start = time.perf_counter()
-    res = run_shell("sleep 30 & echo started", tmp_path, timeout_s=20)
+    res = run_shell("sleep 30 & echo started", tmp_path, timeout_s=20, env=_env(tmp_path))
     assert res.exit_code == 0 and "started" in res.output
     assert time.perf_counter() - start < 10
 
 
 def test_shell_output_cap_keeps_head_and_tail(tmp_path):
-    res = run_shell("seq 1 100000", tmp_path, output_cap=2000)
+    res = run_shell("seq 1 100000", tmp_path, output_cap=2000, env=_env(tmp_path))
     lines = res.output.splitlines()
     assert lines[0] == "1" and lines[-1] == "100000"
     total = len("\n".join(str(i) for i in range(1, 100001)) + "\n")
@@ -170,10 +175,10 @@ def test_expert_edit_command_applies_the_hunk(tmp_path):
     (tmp_path / "pkg" / "m.py").write_text("def f(x):\n    return x - 1\n\n")
     (hunk,) = parse_hunks(PATCH)
     assert hunk.file == "pkg/m.py" and hunk.start == 1 and "def f" in hunk.context
-    res = run_shell(edit_command(hunk), tmp_path)
+    res = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))
     assert res.exit_code == 0, res.output
     assert (tmp_path / "pkg" / "m.py").read_text() == "def f(x):\n    return x + 1\n\n"
-    again = run_shell(edit_command(hunk), tmp_path)  # the old text is gone now
+    again = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))  # the old text is gone now
     assert again.exit_code != 0 and "not unique" in again.output
 
 

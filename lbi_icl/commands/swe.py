@@ -20,8 +20,11 @@ def register(sub: Any) -> None:
     b.add_argument("--out", type=Path, required=True, help="output folder")
     b.add_argument("--spec", type=Path, help="projects spec (default: the packaged one)")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--per-project", type=int, default=32, help="instances kept per project")
-    b.add_argument("--max-candidates", type=int, default=80, help="mutants tried per project")
+    b.add_argument("--per-project", type=int, default=30, help="instances kept per project")
+    b.add_argument("--max-candidates", type=int, default=70, help="mutants tried per project")
+    b.add_argument(
+        "--max-per-function", type=int, default=4, help="mutants per function (distinct kinds)"
+    )
     b.add_argument("--workers", type=int, default=2, help="test runs in parallel")
     b.add_argument("--projects", help="comma-separated subset of the spec's projects")
     b.add_argument("--cache-dir", type=Path, help="sdists and virtualenvs")
@@ -54,6 +57,7 @@ def _build(args: argparse.Namespace) -> int:
         seed=args.seed,
         per_project=args.per_project,
         max_candidates=args.max_candidates,
+        max_per_function=args.max_per_function,
         workers=args.workers,
         projects=[p.strip() for p in args.projects.split(",")] if args.projects else None,
         cache_dir=args.cache_dir,

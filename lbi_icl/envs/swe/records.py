@@ -11,6 +11,7 @@ resolved against the tasks file's folder) or a `file://` URL.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -142,9 +143,12 @@ class _Objects:
     def read(self, spec: str) -> tuple[str, bytes] | None:
         """(type, content) of `spec` (e.g. 'COMMIT:path'), or None when it does not exist."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(spec.encode() + b"\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline().decode("utf-8", errors="replace")
+        try:
+            self.proc.stdin.write(spec.encode() + b"\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline().decode("utf-8", errors="replace")
+        except BrokenPipeError:  # git already exited: not a repository
+            line = ""
         if not line:
             err = self.proc.stderr.read().decode() if self.proc.stderr else ""
             raise TaskRecordError(f"{self.repo}: not a git repository ({err.strip()})")
@@ -183,7 +187,8 @@ class _Objects:
 
     def close(self) -> None:
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
         self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:

@@ -57,9 +57,9 @@ class BuildConfig(BaseModel):
     out: Path
     spec: Path | None = None  # default: the packaged projects.json
     seed: int = 0
-    per_project: int = Field(default=32, ge=1, description="instances kept per project")
-    max_candidates: int = Field(default=80, ge=1, description="mutants tried per project")
-    max_per_function: int = Field(default=2, ge=1)
+    per_project: int = Field(default=30, ge=1, description="instances kept per project")
+    max_candidates: int = Field(default=70, ge=1, description="mutants tried per project")
+    max_per_function: int = Field(default=4, ge=1, description="distinct kinds")
     max_test_files: int = Field(default=3, ge=1, description="test files run per mutant")
     workers: int = Field(default=2, ge=1)
     projects: list[str] | None = None  # subset of the spec's projects
