@@ -100,6 +100,7 @@ def main() -> None:
     disk: list[int] = []
     action: dict[str, list[float]] = {c: [] for c in COMMANDS}
     bare: dict[str, list[float]] = {c: [] for c in COMMANDS}
+    login: dict[str, list[float]] = {c: [] for c in COMMANDS}
     grade_s: list[float] = []
     for i in range(args.resets):
         task = tasks[i % len(tasks)]
@@ -128,30 +129,46 @@ def main() -> None:
                         check=False,
                     )
                     bare[tmpl].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    subprocess.run(
+                        ["bash", "-lc", cmd],
+                        cwd=ws.path,
+                        env=shell_env,
+                        capture_output=True,
+                        check=False,
+                    )
+                    login[tmpl].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         env.step("submit")
         grade_s.append(time.perf_counter() - t0)
     env.close()
 
     console = Console(width=150)
-    t = Table(title="swe: per-action latency, env.step vs bare `bash -c` (same workspace)")
-    for col in ("command", "step p50 ms", "step p95 ms", "bare p50 ms", "bare p95 ms", "ratio p50"):
+    t = Table(
+        title="swe: per-action latency, env.step vs bare `bash -c` (same workspace, "
+        "interleaved); `bash -lc` = the login shell alone"
+    )
+    cols = ["command", "step p50 ms", "step p95 ms", "bare p50 ms", "bare p95 ms"]
+    for col in [*cols, "bash -lc p50 ms", "ratio p50 (step/bare)"]:
         t.add_column(col)
     rows = {}
     all_step = [x for v in action.values() for x in v]
     all_bare = [x for v in bare.values() for x in v]
+    all_login = [x for v in login.values() for x in v]
     for c in [*COMMANDS, "ALL"]:
         s = all_step if c == "ALL" else action[c]
         b = all_bare if c == "ALL" else bare[c]
+        lg = all_login if c == "ALL" else login[c]
         row = {
             "step_p50_ms": pct(s, 0.5) * 1e3,
             "step_p95_ms": pct(s, 0.95) * 1e3,
             "bare_p50_ms": pct(b, 0.5) * 1e3,
             "bare_p95_ms": pct(b, 0.95) * 1e3,
+            "login_p50_ms": pct(lg, 0.5) * 1e3,
         }
         row["ratio_p50"] = row["step_p50_ms"] / row["bare_p50_ms"]
         rows[c] = row
-        t.add_row(c, *(f"{row[k]:.1f}" for k in list(row)[:4]), f"{row['ratio_p50']:.2f}x")
+        t.add_row(c, *(f"{row[k]:.1f}" for k in list(row)[:5]), f"{row['ratio_p50']:.2f}x")
     console.print(t)
     s = Table(title="swe: workspace")
     s.add_column("measure")
