@@ -212,3 +212,25 @@ def test_validation_names_a_missing_repository(tmp_path):
     rec = SWEInstance.model_validate(_record(repo=str(tmp_path / "plain")))
     with pytest.raises(TaskRecordError, match="not a git repository"):
         validate_local([rec], tmp_path)
+
+
+def test_llm_problem_statement_sees_the_failing_tests_only(monkeypatch):
+    from llm_servers import OpenAIStubServer, clear_llm_env
+
+    from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
+    from lbi_icl.llm import make_llm
+
+    clear_llm_env(monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
+    failing = ["tests/t.py::test_a", "tests/t.py::test_b"]
+    messages = {"tests/t.py::test_a": "AssertionError: assert 1 == 2"}
+    with OpenAIStubServer(["clamp ignores its bounds\n\nThe tests fail."]) as srv:
+        llm = make_llm("openai:gpt-4o-mini", base_url=srv.base_url)
+        text = llm_statement(llm, "calc", failing, messages)
+        (req,) = srv.requests
+    assert text == "clamp ignores its bounds\n\nThe tests fail.\n"
+    prompt = json.dumps(req["messages"])
+    assert "tests/t.py::test_a" in prompt and "assert 1 == 2" in prompt
+    offline = offline_statement("calc", failing, messages)
+    assert offline.startswith("calc: 2 tests in tests/t.py now fail")
+    assert "`tests/t.py::test_a`: AssertionError: assert 1 == 2" in offline
