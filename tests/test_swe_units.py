@@ -234,3 +234,11 @@ def test_llm_problem_statement_sees_the_failing_tests_only(monkeypatch):
     offline = offline_statement("calc", failing, messages)
     assert offline.startswith("calc: 2 tests in tests/t.py now fail")
     assert "`tests/t.py::test_a`: AssertionError: assert 1 == 2" in offline
+
+
+def test_shell_actions_keep_their_final_path_argument():
+    from lbi_icl.agent.parse import parse_action
+
+    for cmd in ("grep -rn 'def f' --include='*.py' .", "cd ..", "ls src/*", "ls tests/"):
+        assert parse_action(f"Reason: look.\nAction: {cmd}").action == cmd
+    assert parse_action("Action: **go forward.**").action == "go forward"
