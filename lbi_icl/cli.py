@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "run",
     "view",
     "heldout",
+    "swe",
 )
 
 

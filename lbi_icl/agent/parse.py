@@ -21,6 +21,8 @@ _LABEL = re.compile(r"^[\s>*#_\-`]*(action|reason)[\s*_`]*[:：][\s*_`]*(.*)$", 
 _QUOTES = "\"'`“”‘’«»"
 _TRAILING = ".!;,"
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# a final word that is a path or glob: ".", "..", "*", "dir/", "dir/*", "dir/."
+_SHELL_TAIL = re.compile(r"\s(?:\.\.?|\*|\S*/(?:\.\.?|\*)?)$")
 
 
 class ParsedAction(BaseModel):
@@ -48,15 +50,20 @@ def normalize_action(text: str) -> str:
 
 
 def clean_action(text: str) -> str:
-    """Strip whitespace, markdown emphasis, surrounding quotes and trailing punctuation."""
+    """Strip whitespace, markdown emphasis, surrounding quotes and trailing punctuation.
+    A last word that is a shell path or glob (`grep -rn x .`, `cd ..`, `ls src/*`) keeps
+    its dots and star: there they are arguments, not punctuation."""
     out = text.strip()
     previous = None
     while out != previous:
         previous = out
-        out = out.strip().strip("*_").strip()
+        out = out.strip().lstrip("*_").strip()
+        if not _SHELL_TAIL.search(out):
+            out = out.rstrip("*_").strip()
         if len(out) >= 2 and out[0] in _QUOTES and out[-1] in _QUOTES:
             out = out[1:-1]
-        out = out.rstrip(_TRAILING).rstrip()
+        if not _SHELL_TAIL.search(out):
+            out = out.rstrip(_TRAILING).rstrip()
     return out
 
 

@@ -122,6 +122,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="any other setting, dotted (e.g. agent.history_steps=3, retrieval.m1=3); "
         "VALUE is parsed as JSON when it can be",
     )
+    p.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment option (e.g. tasks_file=DIR for swe); same as --set env_options.KEY=",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -153,6 +160,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
             overrides["strategies"] = parse_names(args.strategies, "--strategies")
     elif args.strategy:
         overrides["strategies"] = [args.strategy]
+    options = parse_key_values(args.env_option, "--env-option")
+    overrides.update({f"env_options.{k}": v for k, v in options.items()})
     overrides.update(parse_key_values(args.set, "--set"))
     try:
         cfg = build_config(args.config, overrides)
@@ -212,11 +221,19 @@ def _run(args: argparse.Namespace) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors of other areas that mean bad input (unknown env, broken index, LLM config)."""
     from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.envs.swe.records import TaskRecordError
     from lbi_icl.index import IndexFormatError
     from lbi_icl.llm.errors import LLMConfigError
     from lbi_icl.runner.precheck import PrecheckError
 
-    return (EnvNotInstalledError, UnknownEnvError, IndexFormatError, LLMConfigError, PrecheckError)
+    return (
+        EnvNotInstalledError,
+        UnknownEnvError,
+        IndexFormatError,
+        LLMConfigError,
+        PrecheckError,
+        TaskRecordError,
+    )
 
 
 def _report(args: argparse.Namespace) -> int:

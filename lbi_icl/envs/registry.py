@@ -94,6 +94,15 @@ _BUILTINS: dict[str, _Entry] = {
         requires_executables=("java",),
         install_hint='pip install -e ".[scienceworld]"  (and Java 17)',
     ),
+    "swe": _Entry(
+        name="swe",
+        target="lbi_icl.envs.swe.env:SWEEnv",
+        description="SWE-bench-format code tasks: shell actions in a git workspace, graded "
+        "by FAIL_TO_PASS/PASS_TO_PASS tests; offline task set via `lbi swe build-tasks`",
+        requires_modules=("pytest",),
+        requires_executables=("git", "bash"),
+        install_hint='pip install -e ".[swe]"  (and git)',
+    ),
 }
 
 # Registered from Python at run time (`register_env`); they shadow entry points.

@@ -1,0 +1,1 @@
+"""The offline task-set builder (real PyPI projects + AST mutations)."""

@@ -1,0 +1,244 @@
+"""The swe environment's parts that need no repository: shell runner, mutations, records,
+pytest output parsing, the expert's patch reading and the offline relabeler."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import time
+
+import pytest
+
+from lbi_icl.data import Step, Trajectory
+from lbi_icl.envs.swe.expert import edit_command, parse_hunks
+from lbi_icl.envs.swe.grading import parse_pytest
+from lbi_icl.envs.swe.records import TaskRecordError, load_records
+from lbi_icl.envs.swe.relabel import SWETemplateRelabeler
+from lbi_icl.envs.swe.shell import cap_output, run_shell
+from lbi_icl.envs.swe.taskset.mutate import find_mutations
+
+pytestmark = pytest.mark.swe
+
+
+def _env(home) -> dict[str, str]:
+    """A login shell with an empty HOME (as in a workspace): the user's profile is not read."""
+    return {**os.environ, "HOME": str(home)}
+
+
+def test_shell_exit_code_output_and_cwd(tmp_path):
+    (tmp_path / "f.txt").write_text("hello\n")
+    res = run_shell("cat f.txt; echo err >&2; exit 3", tmp_path, env=_env(tmp_path))
+    assert res.exit_code == 3
+    assert "hello" in res.output and "err" in res.output
+    assert not res.timed_out and res.cut_bytes == 0
+
+
+def test_shell_timeout_kills_the_whole_group(tmp_path):
+    marker = tmp_path / "alive"
+    # a child that would write the marker after the timeout, if it survived
+    cmd = f"(sleep 3 && touch {marker}) & sleep 30"
+    start = time.perf_counter()
+    res = run_shell(cmd, tmp_path, timeout_s=1.0, env=_env(tmp_path))
+    assert res.timed_out and res.exit_code == 124
+    assert time.perf_counter() - start < 10
+    assert "timed out" in res.output
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_shell_background_job_does_not_hold_the_step(tmp_path):
+    start = time.perf_counter()
+    res = run_shell("sleep 30 & echo started", tmp_path, timeout_s=20, env=_env(tmp_path))
+    assert res.exit_code == 0 and "started" in res.output
+    assert time.perf_counter() - start < 10
+
+
+def test_shell_output_cap_keeps_head_and_tail(tmp_path):
+    res = run_shell("seq 1 100000", tmp_path, output_cap=2000, env=_env(tmp_path))
+    lines = res.output.splitlines()
+    assert lines[0] == "1" and lines[-1] == "100000"
+    total = len("\n".join(str(i) for i in range(1, 100001)) + "\n")
+    assert res.cut_bytes == total - 2000
+    assert f"[... {res.cut_bytes} bytes cut ...]" in res.output
+    text, cut = cap_output("a" * 50 + "b" * 50, 20)
+    assert text.startswith("a" * 10) and text.endswith("b" * 10) and cut == 80
+
+
+SOURCE = """
+def f(xs, n=2, flag=True):
+    total = 0
+    for i in range(1, n):
+        if xs[i] < 3 and flag:
+            total = total + xs[i]
+        if not xs:
+            return False
+    return total % 7 == 0
+"""
+
+
+def test_mutations_cover_the_kinds_and_change_one_span():
+    muts = find_mutations("m.py", SOURCE)
+    kinds = {m.kind for m in muts}
+    assert {
+        "compare_swap",
+        "binop_swap",
+        "boolop_swap",
+        "off_by_one",
+        "drop_branch",
+        "negate_condition",
+        "drop_not",
+        "wrong_default",
+        "return_swap",
+    } <= kinds
+    for m in muts:
+        ast.parse(m.mutated)
+        assert m.mutated != SOURCE and m.function == "f"
+        changed = [
+            (a, b)
+            for a, b in zip(SOURCE.splitlines(), m.mutated.splitlines(), strict=False)
+            if a != b
+        ]
+        if m.kind != "drop_branch":
+            assert len(changed) == 1 and len(m.mutated.splitlines()) == len(SOURCE.splitlines())
+    swap = next(m for m in muts if m.kind == "compare_swap" and "<=" in m.mutated)
+    assert "if xs[i] <= 3 and flag:" in swap.mutated
+    assert len({m.key for m in muts}) == len(muts)
+    assert find_mutations("m.py", SOURCE) == muts  # deterministic
+
+
+def test_parse_pytest_summary_lines():
+    out = "\n".join(
+        [
+            "PASSED tests/t.py::test_a",
+            "FAILED tests/t.py::test_b - AssertionError: assert 1 == 2",
+            "PASSED tests/t.py::test_c[x - y]",
+            "ERROR tests/t.py::test_d - fixture missing",
+            "PASSED tests/t.py::test_e",
+            "ERROR tests/t.py::test_e - teardown failed",
+        ]
+    )
+    outcomes, messages = parse_pytest(out)
+    assert outcomes["tests/t.py::test_a"] == "passed"
+    assert outcomes["tests/t.py::test_b"] == "failed"
+    assert messages["tests/t.py::test_b"] == "AssertionError: assert 1 == 2"
+    assert outcomes["tests/t.py::test_d"] == "error"
+    assert outcomes["tests/t.py::test_e"] == "error"  # a failed teardown is a failure
+
+
+def _record(**kw):
+    rec = {
+        "instance_id": "o__r-1",
+        "repo": "o/r",
+        "base_commit": "abc1234",
+        "problem_statement": "p",
+        "patch": "",
+        "FAIL_TO_PASS": ["t.py::test_a"],
+    }
+    rec.update(kw)
+    return rec
+
+
+def test_load_records_errors_name_the_instance(tmp_path):
+    path = tmp_path / "t.jsonl"
+    bad = _record(instance_id="o__r-2")
+    del bad["base_commit"]
+    path.write_text(json.dumps(_record()) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(TaskRecordError, match=r"t.jsonl:2: instance o__r-2: base_commit"):
+        load_records(path)
+    path.write_text(json.dumps(_record(FAIL_TO_PASS="[]")) + "\n")
+    with pytest.raises(TaskRecordError, match="o__r-1: FAIL_TO_PASS"):
+        load_records(path)
+    # the published dataset encodes the test lists as JSON strings
+    path.write_text(json.dumps(_record(FAIL_TO_PASS='["t.py::test_b"]', extra="kept")) + "\n")
+    (rec,) = load_records(path)
+    assert rec.FAIL_TO_PASS == ["t.py::test_b"] and rec.test_files() == ["t.py"]
+    path.write_text(json.dumps(_record()) + "\n" + json.dumps(_record()) + "\n")
+    with pytest.raises(TaskRecordError, match="duplicate of line 1"):
+        load_records(path)
+
+
+PATCH = (
+    "diff --git a/pkg/m.py b/pkg/m.py\n"
+    "--- a/pkg/m.py\n"
+    "+++ b/pkg/m.py\n"
+    "@@ -1,4 +1,4 @@ def f(x):\n"
+    " def f(x):\n"
+    "-    return x - 1\n"
+    "+    return x + 1\n"
+    " \n"
+)
+
+
+def test_expert_edit_command_applies_the_hunk(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("def f(x):\n    return x - 1\n\n")
+    (hunk,) = parse_hunks(PATCH)
+    assert hunk.file == "pkg/m.py" and hunk.start == 1 and "def f" in hunk.context
+    res = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "pkg" / "m.py").read_text() == "def f(x):\n    return x + 1\n\n"
+    again = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))  # the old text is gone now
+    assert again.exit_code != 0 and "not unique" in again.output
+
+
+def test_relabeler_reads_the_expert_commands():
+    steps = [
+        Step(observation="o0", action="python -m pytest -q -x tests/t.py::test_a"),
+        Step(observation="exit code 1\nF", action="grep -rn 'def f' --include='*.py' ."),
+        Step(observation="exit code 0\npkg/m.py:1", action="sed -n '1,9p' pkg/m.py"),
+        Step(observation="exit code 0\n...", action="ls"),
+    ]
+    traj = Trajectory(id="t", env="swe", instruction="fix", steps=steps, final_observation="x")
+    out = SWETemplateRelabeler().relabel(traj, 0, 3)
+    abstract = next(w for w in out if w.kind == "abstract")
+    assert abstract.instruction == (
+        "Run `tests/t.py::test_a` and see it fail, find where `f` is defined, and read "
+        "lines 1-9 of pkg/m.py."
+    )
+    summarize = next(w for w in out if w.kind == "summarize")
+    assert "ran `ls`" not in summarize.instruction and "(exit code 1)" in summarize.instruction
+    only_ls = SWETemplateRelabeler().relabel(traj, 3, 4)
+    assert [w.kind for w in only_ls] == ["summarize"]
+
+
+def test_validation_names_a_missing_repository(tmp_path):
+    from lbi_icl.envs.swe.records import SWEInstance, validate_local
+
+    rec = SWEInstance.model_validate(_record(repo="./repos/nowhere", instance_id="x__y-1"))
+    with pytest.raises(TaskRecordError, match=r"instance x__y-1: repository './repos/nowhere'"):
+        validate_local([rec], tmp_path)
+    (tmp_path / "plain").mkdir()
+    rec = SWEInstance.model_validate(_record(repo=str(tmp_path / "plain")))
+    with pytest.raises(TaskRecordError, match="not a git repository"):
+        validate_local([rec], tmp_path)
+
+
+def test_llm_problem_statement_sees_the_failing_tests_only(monkeypatch):
+    from llm_servers import OpenAIStubServer, clear_llm_env
+
+    from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
+    from lbi_icl.llm import make_llm
+
+    clear_llm_env(monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
+    failing = ["tests/t.py::test_a", "tests/t.py::test_b"]
+    messages = {"tests/t.py::test_a": "AssertionError: assert 1 == 2"}
+    with OpenAIStubServer(["clamp ignores its bounds\n\nThe tests fail."]) as srv:
+        llm = make_llm("openai:gpt-4o-mini", base_url=srv.base_url)
+        text = llm_statement(llm, "calc", failing, messages)
+        (req,) = srv.requests
+    assert text == "clamp ignores its bounds\n\nThe tests fail.\n"
+    prompt = json.dumps(req["messages"])
+    assert "tests/t.py::test_a" in prompt and "assert 1 == 2" in prompt
+    offline = offline_statement("calc", failing, messages)
+    assert offline.startswith("calc: 2 tests in tests/t.py now fail")
+    assert "`tests/t.py::test_a`: AssertionError: assert 1 == 2" in offline
+
+
+def test_shell_actions_keep_their_final_path_argument():
+    from lbi_icl.agent.parse import parse_action
+
+    for cmd in ("grep -rn 'def f' --include='*.py' .", "cd ..", "ls src/*", "ls tests/"):
+        assert parse_action(f"Reason: look.\nAction: {cmd}").action == cmd
+    assert parse_action("Action: **go forward.**").action == "go forward"
