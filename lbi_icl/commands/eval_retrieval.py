@@ -29,6 +29,16 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--llm", default=None, help="LLM spec for model-based queries (default: template query)"
     )
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server URL")
+    p.add_argument("--llm-cache", type=Path, default=None, help="SQLite LLM response cache")
+    p.add_argument("--llm-cache-mode", choices=["rw", "off", "replay"], default="rw")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="RetrievalConfig field (repeatable), e.g. query_observation_words=40",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_eval)
 
@@ -45,12 +55,28 @@ def _eval(args: argparse.Namespace) -> int:
     update: dict[str, Any] = {"leakage_guard": not args.no_leakage_guard}
     if args.token_budget is not None:
         update["token_budget"] = args.token_budget
-    config = RetrievalConfig().model_copy(update=update)
+    from pydantic import ValidationError
+
+    from lbi_icl.cli import parse_key_values
+
+    update.update(parse_key_values(args.set, "--set"))
+    try:
+        config = RetrievalConfig.model_validate({**RetrievalConfig().model_dump(), **update})
+    except ValidationError as exc:
+        raise CLIError(f"--set: {exc}") from None
     llm = None
     if args.llm:
-        from lbi_icl.llm import make_llm
+        from lbi_icl.llm import LLMError, make_llm
 
-        llm = make_llm(args.llm)
+        try:
+            llm = make_llm(
+                args.llm,
+                base_url=args.llm_base_url,
+                cache_path=args.llm_cache,
+                cache_mode=args.llm_cache_mode,
+            )
+        except LLMError as exc:
+            raise CLIError(str(exc)) from None
     with user_errors():
         index = load_index(args.index)
         heldout = list(read_trajectories(*args.heldout))
@@ -71,6 +97,9 @@ def _eval(args: argparse.Namespace) -> int:
 
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.1f}"
+
+    def ci(v: tuple[float, float] | None, scale: float = 100, fmt: str = ".1f") -> str:
+        return "" if v is None else f" ({scale * v[0]:{fmt}}–{scale * v[1]:{fmt}})"
 
     t = Table(
         title=f"retrieval on {report.heldout_steps} held-out steps "
@@ -94,9 +123,9 @@ def _eval(args: argparse.Namespace) -> int:
     for m in report.strategies:
         t.add_row(
             m.strategy,
-            pct(m.hit_exact),
+            pct(m.hit_exact) + ci(m.hit_exact_ci),
             pct(m.hit_verb),
-            "–" if m.mrr_exact is None else f"{m.mrr_exact:.3f}",
+            "–" if m.mrr_exact is None else f"{m.mrr_exact:.3f}" + ci(m.mrr_exact_ci, 1, ".3f"),
             pct(m.same_task_precision),
             f"{m.items_per_step:.1f}",
             f"{m.tokens_per_step:.0f}",
@@ -104,6 +133,10 @@ def _eval(args: argparse.Namespace) -> int:
             f"{m.latency_p95_ms:.2f}",
         )
     Console().print(t)
+    print("95% intervals over steps in brackets (Wilson for hit@k, normal for MRR)")
+    for m in report.strategies:
+        if any(w.startswith("llm:") for w in m.query_writers):
+            print(f"{m.strategy}: query writers {m.query_writers}; e.g. {m.query_samples[:2]}")
     if report.heldout_ids_in_index:
         print(f"warning: {report.heldout_ids_in_index} held-out trajectories are in the index")
     return 0

@@ -84,6 +84,14 @@ class StrategyMetrics(BaseModel):
     latency_p50_ms: float
     latency_p95_ms: float
     llm_seconds: float
+    # 95 % intervals over steps (steps of one trajectory are not independent: read them as
+    # a lower bound on the uncertainty). Wilson for hit rates, normal for MRR.
+    hit_exact_ci: tuple[float, float] | None = None
+    hit_verb_ci: tuple[float, float] | None = None
+    mrr_exact_ci: tuple[float, float] | None = None
+    query_writers: dict[str, int] = {}  # steps per query writer ('template', 'llm:SPEC')
+    query_samples: list[str] = []  # the first few model-written queries, as written
+    first_exact_ranks: list[int] = []  # per step: rank of the first exact hit, 0 = none
 
 
 class RetrievalEvalReport(BaseModel):
@@ -105,6 +113,24 @@ def strategy_config(base: RetrievalConfig, strategy: str, k: int) -> RetrievalCo
 
 def _mean(values: Sequence[float]) -> float | None:
     return round(float(np.mean(values)), 6) if values else None
+
+
+def _wilson(values: Sequence[float]) -> tuple[float, float] | None:
+    from lbi_icl.runner.stats import wilson_interval
+
+    if not values:
+        return None
+    lo, hi = wilson_interval(int(sum(values)), len(values))
+    return round(lo, 6), round(hi, 6)
+
+
+def _normal_ci(values: Sequence[float]) -> tuple[float, float] | None:
+    if len(values) < 2:
+        return None
+    arr = np.asarray(values, dtype=np.float64)
+    half = 1.959963984540054 * float(arr.std(ddof=1)) / math.sqrt(len(arr))
+    m = float(arr.mean())
+    return round(max(0.0, m - half), 6), round(min(1.0, m + half), 6)
 
 
 def evaluate_retrieval(
@@ -144,6 +170,9 @@ def evaluate_retrieval(
         lat: list[float] = []
         llm_s = 0.0
         n_steps = 0
+        writers: dict[str, int] = {}
+        samples: list[str] = []
+        ranks: list[int] = []
         for traj in trajs:
             tid = traj.task_id or traj.id
             retriever.reset(Task(id=tid, env=traj.env, instruction=traj.instruction))
@@ -162,6 +191,11 @@ def evaluate_retrieval(
                 )
                 res = retriever.retrieve(ctx, llm)
                 items = res.items[:k]
+                writer = res.queries.get("query_writer")
+                if writer:
+                    writers[writer] = writers.get(writer, 0) + 1
+                    if writer.startswith("llm:") and len(samples) < 5:
+                        samples.append(res.queries.get("model", ""))
                 lat.append(res.latency_s)
                 llm_s += res.llm_latency_s
                 items_n.append(len(items))
@@ -177,6 +211,7 @@ def evaluate_retrieval(
                         first_e = rank
                     if not first_v and action_verb(pred) == gold_v:
                         first_v = rank
+                ranks.append(first_e)
                 hit_e.append(1.0 if first_e else 0.0)
                 hit_v.append(1.0 if first_v else 0.0)
                 rr_e.append(1.0 / first_e if first_e else 0.0)
@@ -207,6 +242,12 @@ def evaluate_retrieval(
                 latency_p50_ms=round(float(np.percentile(lat_ms, 50)), 3),
                 latency_p95_ms=round(float(np.percentile(lat_ms, 95)), 3),
                 llm_seconds=round(llm_s, 3),
+                hit_exact_ci=_wilson(hit_e) if has_examples else None,
+                hit_verb_ci=_wilson(hit_v) if has_examples else None,
+                mrr_exact_ci=_normal_ci(rr_e) if has_examples else None,
+                query_writers=writers,
+                query_samples=samples,
+                first_exact_ranks=ranks if has_examples else [],
             )
         )
     return RetrievalEvalReport(
