@@ -48,6 +48,11 @@ def register(sub: Any) -> None:
     p = ssub.add_parser("stop", help="stop a server started by `lbi serve start`")
     p.add_argument("--name", default="default")
     p.set_defaults(handler=_stop)
+    p = ssub.add_parser(
+        "env", help="print `export OPENAI_BASE_URL=...` for a running server (use with eval)"
+    )
+    p.add_argument("--name", default="default")
+    p.set_defaults(handler=_env)
     p = ssub.add_parser("status", help="is it running and healthy; its URL and llm spec")
     p.add_argument("--name", default="default")
     p.add_argument("--json", action="store_true")
@@ -162,3 +167,17 @@ def _status(args: argparse.Namespace) -> int:
             f"model {status['model']}, {status['threads']} threads, log {status['log_file']}"
         )
     return 0 if status["running"] else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    from lbi_icl.local.server import ServerError, server_status
+
+    try:
+        status = server_status(args.name)
+    except ServerError as exc:
+        raise CLIError(str(exc)) from None
+    if not status["running"]:
+        raise CLIError(f"no running server named {args.name!r}: `lbi serve start` first")
+    print(f"export OPENAI_BASE_URL={status['base_url']}")
+    print(f"export LBI_LOCAL_LLM={status['llm_spec']}")
+    return 0
