@@ -5,6 +5,8 @@ and `lbi eval-retrieval --llm`, and the response cache replays both exactly.
 Skipped when llama-cpp-python or the prepared model is missing (`pip install -e
 '.[local-llm]'`, `lbi model prepare`); with LBI_REQUIRE_REAL_LLM=1 (set by CI) a missing
 piece is a failure instead. CPU time is kept small: 2 steps, 48-token answers, k = 2.
+LBI_LLM_THREADS (default 2) and LBI_LLM_AUTOGROUP_NICE (unset) tune the server for a busy
+machine.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     folder = tmp_path_factory.mktemp("server")
     threads = int(os.environ.get("LBI_LLM_THREADS", "2"))
+    group_nice = os.environ.get("LBI_LLM_AUTOGROUP_NICE")  # a busy shared machine: e.g. -10
     srv = LocalServer(
         model_path(DEFAULT_FIXTURE),
         name="pytest-real-llm",
@@ -50,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         n_ctx=2048,
         threads=threads,
         state_dir_=folder,
+        autogroup_nice=int(group_nice) if group_nice else None,
     )
     state = srv.start(wait_s=600)
     try:

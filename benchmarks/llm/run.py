@@ -129,6 +129,7 @@ class Server:
             n_ctx=self.args.ctx,
             threads=self.args.threads,
             log_file=self.args.out / "server.log",
+            autogroup_nice=self.args.autogroup_nice,
         )
         self.base_url = self.server.start().base_url
         return self
@@ -173,7 +174,7 @@ def ablation_args(args: argparse.Namespace, base_url: str) -> list[str]:
         "--set", "agent.history_steps=2", "--set", "agent.observation_chars=300",
         "--set", "retrieval.m1=2", "--set", "retrieval.m2=2",
         "--set", "retrieval.k_instruction=2", "--set", "retrieval.window_before=1",
-        "--set", "retrieval.window_after=1", "--set", "retrieval.max_observation_chars=240",
+        "--set", "retrieval.window_after=1", "--set", "retrieval.max_observation_chars=200",
         "--set", "retrieval.query_history_steps=1",
         "--set", "retrieval.query_observation_words=40",
         "--set", "retrieval.query_max_tokens=32", "--set", "retrieval.query_max_words=24",
@@ -319,6 +320,9 @@ def main() -> int:
     p.add_argument("--keep-server", action="store_true", help="leave the server running")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     p.add_argument("--ctx", type=int, default=4096)
+    p.add_argument(
+        "--autogroup-nice", type=int, default=-10, help="server session CPU weight (Linux)"
+    )
     p.add_argument("--k", type=int, default=4, help="examples per step in eval-retrieval")
     p.add_argument("--sw-train-tasks", type=int, default=30)
     p.add_argument("--sw-steps", type=int, default=200)

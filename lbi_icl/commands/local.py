@@ -41,6 +41,14 @@ def register(sub: Any) -> None:
     p.add_argument("--alias", default=None, help="model name clients send (default: file stem)")
     p.add_argument("--ctx", type=int, default=4096, help="context window (n_ctx)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads")
+    p.add_argument(
+        "--autogroup-nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Linux: CPU weight of the server's session (e.g. -10), so that nice'd jobs of "
+        "other sessions yield to it (sessions share CPU equally otherwise)",
+    )
     p.add_argument("--wait", type=float, default=300.0, help="seconds to wait for health")
     p.add_argument("--log", type=Path, default=None, help="default: <state dir>/NAME.log")
     p.add_argument("--json", action="store_true")
@@ -120,6 +128,7 @@ def _start(args: argparse.Namespace) -> int:
             n_ctx=args.ctx,
             threads=args.threads,
             log_file=args.log,
+            autogroup_nice=args.autogroup_nice,
         )
         state = server.start(wait_s=args.wait)
     except (ModelError, ServerError) as exc:

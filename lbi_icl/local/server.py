@@ -123,6 +123,7 @@ class LocalServer:
         state_dir_: Path | None = None,
         log_file: Path | None = None,
         extra_args: list[str] | None = None,
+        autogroup_nice: int | None = None,
     ) -> None:
         self.model = Path(model)
         self.name = name
@@ -133,6 +134,7 @@ class LocalServer:
         self.dir = state_dir_ if state_dir_ is not None else state_dir()
         self.log_file = log_file if log_file is not None else self.dir / f"{name}.log"
         self.extra_args = list(extra_args or [])
+        self.autogroup_nice = autogroup_nice
         self.state: ServerState | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -200,6 +202,8 @@ class LocalServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop kills all of it
             )
+        if self.autogroup_nice is not None:
+            set_autogroup_nice(self._proc.pid, self.autogroup_nice)
         state = ServerState(
             name=self.name,
             pid=self._proc.pid,
@@ -248,6 +252,21 @@ class LocalServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def set_autogroup_nice(pid: int, nice: int) -> bool:
+    """Set the CPU weight of `pid`'s scheduler autogroup (Linux, CONFIG_SCHED_AUTOGROUP).
+
+    With autogroups on (`/proc/sys/kernel/sched_autogroup_enabled` = 1) every session gets
+    an equal CPU share whatever the nice values inside it, so other users' `nice -n 19`
+    jobs do not yield to the server; the server runs in its own session, and this gives
+    that session the weight of nice `nice`. Returns False (and logs) where unsupported."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
+    except OSError as exc:
+        log.warning("could not set the autogroup nice of pid %d to %d: %s", pid, nice, exc)
+        return False
+    return True
 
 
 def _write_state(path: Path, state: ServerState) -> None:

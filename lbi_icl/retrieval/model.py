@@ -2,6 +2,9 @@
 history would help predict the next action?"), matched densely against each example's
 description (instruction + its action sequence), m2 = 5.
 
+The fixed request comes first in the query prompt and the step's text last, so consecutive
+calls share a long prefix that a local server (llama.cpp) does not evaluate again.
+
 Without an LLM the query comes from a documented template: the instruction, the last
 action and the current observation. Every hit records its `query_writer`
 ('llm:<spec>' or 'template').
@@ -22,18 +25,18 @@ QUERY_SYSTEM = (
     "You help an AI agent look up past interaction examples. You write search queries; "
     "you never act in the environment yourself."
 )
-QUERY_PROMPT = """The agent is working on this task:
+QUERY_PROMPT = """Which examples of past interactions would best help predict the agent's next \
+action? Describe them as one short search query (a task and the kind of actions it involves). \
+Answer with the query only.
+
+The agent is working on this task:
 {instruction}
 
 Its recent interaction history:
 {history}
 
 Its current observation:
-{observation}
-
-Which examples of past interactions would best help predict the agent's next action?
-Describe them as one short search query (a task and the kind of actions it involves).
-Answer with the query only."""
+{observation}"""
 
 
 _WORD = re.compile(r"\S+")
