@@ -130,6 +130,7 @@ class Server:
             threads=self.args.threads,
             log_file=self.args.out / "server.log",
             autogroup_nice=self.args.autogroup_nice,
+            extra_args=self.args.server_args.split(),
         )
         self.base_url = self.server.start().base_url
         return self
@@ -322,6 +323,12 @@ def main() -> int:
     p.add_argument("--ctx", type=int, default=4096)
     p.add_argument(
         "--autogroup-nice", type=int, default=-10, help="server session CPU weight (Linux)"
+    )
+    p.add_argument(
+        "--server-args",
+        default="--cache true --cache_type ram --cache_size 2147483648",
+        help="extra llama_cpp.server options (default: a RAM prompt cache, so alternating "
+        "policy and query prompts both reuse their evaluated prefixes)",
     )
     p.add_argument("--k", type=int, default=4, help="examples per step in eval-retrieval")
     p.add_argument("--sw-train-tasks", type=int, default=30)

@@ -49,6 +49,12 @@ def register(sub: Any) -> None:
         help="Linux: CPU weight of the server's session (e.g. -10), so that nice'd jobs of "
         "other sessions yield to it (sessions share CPU equally otherwise)",
     )
+    p.add_argument(
+        "--prompt-cache",
+        action="store_true",
+        help="keep evaluated prompt states in RAM (llama.cpp's LlamaRAMCache, 2 GiB), so "
+        "alternating prompts (policy, query writer) both reuse their prefixes",
+    )
     p.add_argument("--wait", type=float, default=300.0, help="seconds to wait for health")
     p.add_argument("--log", type=Path, default=None, help="default: <state dir>/NAME.log")
     p.add_argument("--json", action="store_true")
@@ -129,6 +135,11 @@ def _start(args: argparse.Namespace) -> int:
             threads=args.threads,
             log_file=args.log,
             autogroup_nice=args.autogroup_nice,
+            extra_args=(
+                ["--cache", "true", "--cache_type", "ram", "--cache_size", str(2 << 30)]
+                if args.prompt_cache
+                else None
+            ),
         )
         state = server.start(wait_s=args.wait)
     except (ModelError, ServerError) as exc:
