@@ -5,8 +5,8 @@ and `lbi eval-retrieval --llm`, and the response cache replays both exactly.
 Skipped when llama-cpp-python or the prepared model is missing (`pip install -e
 '.[local-llm]'`, `lbi model prepare`); with LBI_REQUIRE_REAL_LLM=1 (set by CI) a missing
 piece is a failure instead. CPU time is kept small: 2 steps, 48-token answers, k = 2.
-LBI_LLM_THREADS (default 2) and LBI_LLM_AUTOGROUP_NICE (unset) tune the server for a busy
-machine.
+LBI_LLM_THREADS (default 2), LBI_LLM_AUTOGROUP_NICE and LBI_LLM_NICE (unset) tune the server
+for a busy machine (e.g. 1, -10, 0 when pytest itself runs under `nice -n 19`).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         threads=threads,
         state_dir_=folder,
         autogroup_nice=int(group_nice) if group_nice else None,
+        nice=int(os.environ["LBI_LLM_NICE"]) if os.environ.get("LBI_LLM_NICE") else None,
     )
     state = srv.start(wait_s=600)
     try:

@@ -130,6 +130,7 @@ class Server:
             threads=self.args.threads,
             log_file=self.args.out / "server.log",
             autogroup_nice=self.args.autogroup_nice,
+            nice=0,  # the client runs under nice 19; the server at normal priority
             extra_args=self.args.server_args.split(),
         )
         self.base_url = self.server.start().base_url

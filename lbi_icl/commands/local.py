@@ -50,6 +50,13 @@ def register(sub: Any) -> None:
         "other sessions yield to it (sessions share CPU equally otherwise)",
     )
     p.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="niceness of the server process (default: inherited); e.g. 0 when `lbi` itself "
+        "runs under `nice -n 19` but the server should not",
+    )
+    p.add_argument(
         "--prompt-cache",
         action="store_true",
         help="keep evaluated prompt states in RAM (llama.cpp's LlamaRAMCache, 2 GiB), so "
@@ -135,6 +142,7 @@ def _start(args: argparse.Namespace) -> int:
             threads=args.threads,
             log_file=args.log,
             autogroup_nice=args.autogroup_nice,
+            nice=args.nice,
             extra_args=(
                 ["--cache", "true", "--cache_type", "ram", "--cache_size", str(2 << 30)]
                 if args.prompt_cache

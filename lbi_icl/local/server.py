@@ -124,6 +124,7 @@ class LocalServer:
         log_file: Path | None = None,
         extra_args: list[str] | None = None,
         autogroup_nice: int | None = None,
+        nice: int | None = None,
     ) -> None:
         self.model = Path(model)
         self.name = name
@@ -135,6 +136,7 @@ class LocalServer:
         self.log_file = log_file if log_file is not None else self.dir / f"{name}.log"
         self.extra_args = list(extra_args or [])
         self.autogroup_nice = autogroup_nice
+        self.nice = nice
         self.state: ServerState | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -201,6 +203,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop kills all of it
+                preexec_fn=_set_nice(self.nice) if self.nice is not None else None,
             )
         if self.autogroup_nice is not None:
             set_autogroup_nice(self._proc.pid, self.autogroup_nice)
@@ -252,6 +255,16 @@ class LocalServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _set_nice(nice: int) -> Any:
+    """A preexec_fn giving the server process niceness `nice` (lowering it needs root)."""
+
+    def apply() -> None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+    return apply
 
 
 def set_autogroup_nice(pid: int, nice: int) -> bool:
