@@ -327,9 +327,9 @@ def main() -> int:
     )
     p.add_argument(
         "--server-args",
-        default="--cache true --cache_type ram --cache_size 2147483648",
-        help="extra llama_cpp.server options (default: a RAM prompt cache, so alternating "
-        "policy and query prompts both reuse their evaluated prefixes)",
+        default="",
+        help="extra llama_cpp.server options. Not `--cache true`: its RAM prompt cache grew "
+        "the server to 15.9 GB RSS here (cache_size 2 GiB) and the kernel OOM-killed it",
     )
     p.add_argument("--k", type=int, default=4, help="examples per step in eval-retrieval")
     p.add_argument("--sw-train-tasks", type=int, default=30)

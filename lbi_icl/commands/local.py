@@ -56,12 +56,6 @@ def register(sub: Any) -> None:
         help="niceness of the server process (default: inherited); e.g. 0 when `lbi` itself "
         "runs under `nice -n 19` but the server should not",
     )
-    p.add_argument(
-        "--prompt-cache",
-        action="store_true",
-        help="keep evaluated prompt states in RAM (llama.cpp's LlamaRAMCache, 2 GiB), so "
-        "alternating prompts (policy, query writer) both reuse their prefixes",
-    )
     p.add_argument("--wait", type=float, default=300.0, help="seconds to wait for health")
     p.add_argument("--log", type=Path, default=None, help="default: <state dir>/NAME.log")
     p.add_argument("--json", action="store_true")
@@ -143,11 +137,6 @@ def _start(args: argparse.Namespace) -> int:
             log_file=args.log,
             autogroup_nice=args.autogroup_nice,
             nice=args.nice,
-            extra_args=(
-                ["--cache", "true", "--cache_type", "ram", "--cache_size", str(2 << 30)]
-                if args.prompt_cache
-                else None
-            ),
         )
         state = server.start(wait_s=args.wait)
     except (ModelError, ServerError) as exc:
