@@ -185,6 +185,8 @@ def ablation_args(args: argparse.Namespace, base_url: str) -> list[str]:
 
 def stage_ablation(args: argparse.Namespace, base_url: str) -> None:
     cmd = [sys.executable, "-m", "lbi_icl.cli", *ablation_args(args, base_url)]
+    if args.retry_errors:
+        cmd.append("--retry-errors")
     log.info("$ %s", " ".join(cmd[2:]))
     rc = subprocess.run(cmd, check=False).returncode
     if rc not in (0,):
@@ -260,8 +262,8 @@ def ablation_table(out: Path) -> tuple[list[str], dict[str, Any]]:
     rep = build_report(run)
     recs = list(latest_records(run).values())
     lines = [
-        f"BabyAI test tasks, policy {rep.label}; n = episodes per strategy (paired on "
-        "the same (task, seed)).",
+        f"BabyAI test tasks, policy {rep.label}; n = finished episodes per strategy (paired "
+        "on the same (task, seed)); timings and parse rates over finished episodes.",
         "",
         "| strategy | n | success % (95% CI) | vs none (pts) | McNemar p | mean steps | "
         "parsed/valid % | s/step retrieval | s/step query LLM | s/step policy LLM | "
@@ -271,7 +273,7 @@ def ablation_table(out: Path) -> tuple[list[str], dict[str, Any]]:
     paired = {p.strategy: p for p in rep.paired}
     data: dict[str, Any] = {"report": json.loads(rep.model_dump_json())}
     for row in rep.strategies:
-        rs = [r for r in recs if r.strategy == row.strategy]
+        rs = [r for r in recs if r.strategy == row.strategy and r.error is None]
         calls = sum(r.policy_calls for r in rs) or 1
         per = {
             k: sum(getattr(r, k) for r in rs) / calls
@@ -335,6 +337,7 @@ def main() -> int:
     p.add_argument("--sw-train-tasks", type=int, default=30)
     p.add_argument("--sw-steps", type=int, default=200)
     p.add_argument("--sw-steps-per-traj", type=int, default=20)
+    p.add_argument("--retry-errors", action="store_true", help="rerun errored episodes")
     p.add_argument("--babyai-tasks", type=int, default=12)
     p.add_argument("--max-steps", type=int, default=8, help="BabyAI policy calls per episode")
     args = p.parse_args()

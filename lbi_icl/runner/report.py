@@ -103,7 +103,7 @@ def strategy_row(strategy: str, recs: list[EpisodeRecord]) -> StrategyRow:
     scores = [r.score for r in finished if r.score is not None]
     costs = [r.cost_usd for r in recs if r.cost_usd is not None]
     lat = [x * 1000 for r in recs for x in r.retrieval_latencies_s]
-    calls = sum(r.policy_calls for r in recs)
+    calls = sum(r.policy_calls for r in finished)  # an errored call is no answer at all
     return StrategyRow(
         strategy=strategy,
         episodes=len(recs),
@@ -121,8 +121,8 @@ def strategy_row(strategy: str, recs: list[EpisodeRecord]) -> StrategyRow:
         cost_known_episodes=len(costs),
         retrieval_p50_ms=stats.percentile(lat, 50),
         retrieval_p95_ms=stats.percentile(lat, 95),
-        parsed_rate=sum(r.parsed_calls for r in recs) / calls if calls else None,
-        valid_rate=sum(r.valid_calls for r in recs) / calls if calls else None,
+        parsed_rate=sum(r.parsed_calls for r in finished) / calls if calls else None,
+        valid_rate=sum(r.valid_calls for r in finished) / calls if calls else None,
     )
 
 
