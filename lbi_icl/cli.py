@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "view",
     "heldout",
     "swe",
+    "local",
 )
 
 

@@ -802,3 +802,37 @@ def test_retrieval_policy_with_a_real_index(tmp_path: Path) -> None:
         assert res.success and res.steps == len(ROOMS), (strategy, res.stop_reason, res.error)
         assert res.trajectory is not None and res.trajectory.actions() == CODE
     assert not results["none"].success  # random moves (seed 0) do not find the code in 4 steps
+
+
+# -- local-model robustness (issue 14) ---------------------------------------------------------
+
+
+def test_parsed_and_valid_answers_are_counted_per_episode() -> None:
+    answers = ["I think I should move.", "Reason: x\nAction: fly away", FORWARD]
+    result, logs = _run(CorridorEnv(goal=1), FakeLLM(answers), max_unparsable=3)
+    assert result.stop_reason == "done" and result.policy_calls == 3
+    assert [log.parsed for log in logs] == [False, True, True]
+    assert result.parsed_calls == 2 and result.valid_calls == 1
+
+
+def test_prompt_is_fitted_to_the_context_and_answer_is_capped() -> None:
+    llm = FakeLLM([FORWARD])
+    result, logs = _run(
+        CorridorEnv(goal=1),
+        llm,
+        FixedRetriever(_reference()),
+        context_tokens=40 + 215,  # 228 tokens with the reference, 198 without
+        max_output_tokens=40,
+    )
+    assert result.error is None and result.success
+    assert llm.params[0] is not None and llm.params[0].max_tokens == 40
+    _system, user = llm.calls[0]
+    assert "EXAMPLE BLOCK" not in user.content  # the reference went first
+    assert logs[0].fit_items_dropped == 1 and 0 < (logs[0].prompt_tokens_est or 0) <= 215
+
+
+def test_a_prompt_that_cannot_fit_ends_the_episode_with_a_clear_error() -> None:
+    result, _logs = _run(CorridorEnv(goal=1), FakeLLM([FORWARD]), context_tokens=60)
+    assert result.stop_reason == "error" and result.policy_calls == 0
+    assert result.error is not None and "PromptTooLongError" in result.error
+    assert "without any retrieved example or history" in result.error

@@ -32,6 +32,12 @@ class AgentConfig(BaseModel):
     # When the env lists valid actions, an answer naming none of them is not executed; it
     # counts toward `max_unparsable` like an unparsable answer. False: send it anyway.
     require_valid_action: bool = True
+    # Local / small-context models (agent/fit.py): the model's context window in tokens
+    # (None: the prompt is not fitted), the answer's token cap (None: the policy's default,
+    # 512) and the characters-per-token estimate used to fit.
+    context_tokens: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    chars_per_token: float = Field(3.0, gt=0)
 
 
 class StepLog(BaseModel):
@@ -69,6 +75,9 @@ class StepLog(BaseModel):
     retrieval_output_tokens: int = 0
     retrieval_cost_usd: float | None = None
     error: str | None = None
+    prompt_tokens_est: int | None = None  # estimated prompt tokens (agent/fit.py)
+    fit_items_dropped: int = 0  # retrieved items left out so the prompt fits the context
+    fit_history_dropped: int = 0  # history steps left out so the prompt fits the context
 
 
 class EpisodeResult(BaseModel):
@@ -96,6 +105,9 @@ class EpisodeResult(BaseModel):
     retrieval_input_tokens: int = 0
     retrieval_output_tokens: int = 0
     policy_calls: int = 0  # loop iterations; `steps` counts actions sent to the env
+    parsed_calls: int = 0  # policy answers an action could be parsed from
+    valid_calls: int = 0  # parsed answers that name a valid action (or are unchecked)
+    retrieval_llm_s: float = 0.0  # query-writing LLM seconds (not in retrieval_s)
     stop_reason: StopReason
     error: str | None = None
     trajectory: Trajectory | None = None

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lbi_icl.agent.base import AgentConfig, EpisodeResult, StepLog, StopReason
+from lbi_icl.agent.fit import fit_messages
+from lbi_icl.agent.metering import Meter, MeteredLLM
 from lbi_icl.agent.parse import parse_action
 from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
-from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256, render_messages
+from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
-from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message
+from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval.base import RetrievalResult, Retriever, StepContext
 
 logger = logging.getLogger(__name__)
@@ -50,54 +51,6 @@ def _note_invalid(action: str) -> str:
 
 class _StepFailure(Exception):
     """Internal: a component failed; the message names task, step and component."""
-
-
-@dataclass
-class _Meter:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_unknown: bool = False
-    cached_calls: int = 0
-    calls: int = 0
-    seconds: float = 0.0
-
-
-class _MeteredLLM:
-    """Wraps the query-writing LLM so the loop can count its tokens, cost and time."""
-
-    def __init__(self, inner: LLM) -> None:
-        self.inner = inner
-        self.spec = inner.spec
-        self._lock = threading.Lock()
-        self._meter = _Meter()
-
-    def complete(
-        self, messages: list[Message], params: GenerationParams | None = None
-    ) -> LLMResponse:
-        start = time.perf_counter()
-        resp = self.inner.complete(messages, params)
-        elapsed = time.perf_counter() - start
-        with self._lock:
-            m = self._meter
-            m.calls += 1
-            m.input_tokens += resp.usage.input_tokens
-            m.output_tokens += resp.usage.output_tokens
-            m.cached_calls += int(resp.cached)
-            m.seconds += elapsed
-            if resp.cost_usd is None:
-                m.cost_unknown = True
-            else:
-                m.cost_usd += resp.cost_usd
-        return resp
-
-    def take(self) -> _Meter:
-        with self._lock:
-            meter, self._meter = self._meter, _Meter()
-        return meter
-
-    def __getattr__(self, name: str) -> Any:  # anything else a retriever may read
-        return getattr(self.inner, name)
 
 
 def _json_safe(info: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +75,11 @@ class _Totals:
     cost_unknown: bool = False
     cached_calls: int = 0
     retrieval_s: float = 0.0
+    retrieval_llm_s: float = 0.0
     model_s: float = 0.0
     env_s: float = 0.0
+    parsed_calls: int = 0
+    valid_calls: int = 0
     retrieval_latencies_s: list[float] = field(default_factory=list)
 
     @property
@@ -153,7 +109,7 @@ class _Episode:
     ) -> None:
         self.env, self.task, self.policy, self.retriever = env, task, policy, retriever
         self.config, self.seed, self.on_step = config, seed, on_step
-        self.metered = _MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
+        self.metered = MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
         self.strategy = str(getattr(retriever, "name", "unknown"))
         self.policy_name = str(getattr(policy, "name", type(policy).__name__))
         self.policy_kind = str(getattr(policy, "kind", "custom"))
@@ -274,9 +230,10 @@ class _Episode:
         start = time.perf_counter()
         retrieval: RetrievalResult = self._guard("retrieval", self._retrieve, ctx)
         wall = time.perf_counter() - start
-        meter = self.metered.take() if self.metered is not None else _Meter()
+        meter = self.metered.take() if self.metered is not None else Meter()
         retrieval_s = max(0.0, wall - meter.seconds)
         tot.retrieval_s += retrieval_s
+        tot.retrieval_llm_s += meter.seconds
         tot.retrieval_latencies_s.append(retrieval_s)
         tot.retrieval_input_tokens += meter.input_tokens
         tot.retrieval_output_tokens += meter.output_tokens
@@ -314,17 +271,36 @@ class _Episode:
 
         env_before = tot.env_s
         valid = self._valid_actions()
-        messages = render_messages(
-            action_space_text=self.action_space,
-            instruction=self.task.instruction,
-            observation=obs,
-            history=self.shown,
-            reference=retrieval.rendered,
-            config=cfg,
-            env_name=self.env_name,
-            valid_actions=valid,
+        fit = self._guard(
+            "prompt",
+            lambda: fit_messages(
+                action_space_text=self.action_space,
+                instruction=self.task.instruction,
+                observation=obs,
+                history=self.shown,
+                reference=retrieval.rendered,
+                config=cfg,
+                env_name=self.env_name,
+                valid_actions=valid,
+            ),
         )
-        rec["prompt_sha256"] = prompt_sha256(messages)
+        messages = fit.messages
+        rec.update(
+            prompt_sha256=prompt_sha256(messages),
+            prompt_tokens_est=fit.tokens,
+            fit_items_dropped=fit.items_dropped,
+            fit_history_dropped=fit.history_dropped,
+        )
+        if fit.items_dropped or fit.history_dropped:
+            logger.info(
+                "task %s step %d: prompt fitted to %s tokens: %d retrieved item(s) and %d "
+                "history step(s) left out",
+                self.task.id,
+                index,
+                fit.budget,
+                fit.items_dropped,
+                fit.history_dropped,
+            )
         if cfg.log_prompts:
             rec["prompt"] = messages_as_dicts(messages)
 
@@ -341,6 +317,7 @@ class _Episode:
                 seed=self.seed,
                 task_id=self.task.id,
                 call=index,
+                max_output_tokens=cfg.max_output_tokens,
             ),
         )
         model_s = time.perf_counter() - start
@@ -350,6 +327,18 @@ class _Episode:
         tot.cached_calls += int(out.cached)
         tot.add_cost(out.cost_usd)
         parsed = parse_action(out.text, valid)
+        tot.parsed_calls += int(parsed.parsed)
+        tot.valid_calls += int(parsed.parsed and parsed.valid is not False)
+        logger.info(
+            "task %s step %d: parsed=%s valid=%s action=%r (parsed %d/%d so far)",
+            self.task.id,
+            index,
+            parsed.parsed,
+            parsed.valid,
+            parsed.action,
+            tot.parsed_calls,
+            self.calls,
+        )
         rec.update(
             raw_output=out.text,
             action=parsed.action,
@@ -481,6 +470,9 @@ class _Episode:
             retrieval_input_tokens=tot.retrieval_input_tokens,
             retrieval_output_tokens=tot.retrieval_output_tokens,
             policy_calls=self.calls,
+            parsed_calls=tot.parsed_calls,
+            valid_calls=tot.valid_calls,
+            retrieval_llm_s=tot.retrieval_llm_s,
             stop_reason=stop,
             error=error,
             trajectory=trajectory,

@@ -42,6 +42,7 @@ class PolicyInput(BaseModel):
     seed: int = 0
     task_id: str | None = None
     call: int = 0
+    max_output_tokens: int | None = None  # AgentConfig.max_output_tokens: caps the answer
 
 
 class PolicyOutput(BaseModel):
@@ -89,7 +90,10 @@ class LLMPolicy:
 
     def act(self, request: PolicyInput) -> PolicyOutput:
         start = time.perf_counter()
-        params = self.params.model_copy(update={"seed": request.seed})
+        update: dict[str, object] = {"seed": request.seed}
+        if request.max_output_tokens is not None:
+            update["max_tokens"] = min(self.params.max_tokens, request.max_output_tokens)
+        params = self.params.model_copy(update=update)
         resp = self.llm.complete(request.messages, params)
         return PolicyOutput(
             text=resp.text,

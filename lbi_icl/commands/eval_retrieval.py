@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--bootstrap", type=int, default=2000, help="bootstrap replicates (0: no intervals)"
     )
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server URL")
+    p.add_argument("--llm-cache", type=Path, default=None, help="SQLite LLM response cache")
+    p.add_argument("--llm-cache-mode", choices=["rw", "off", "replay"], default="rw")
     p.add_argument(
         "--set",
         action="append",
@@ -85,9 +88,17 @@ def _eval(args: argparse.Namespace) -> int:
         raise CLIError(f"--set {where}: {err['msg']}") from e
     llm = None
     if args.llm:
-        from lbi_icl.llm import make_llm
+        from lbi_icl.llm import LLMError, make_llm
 
-        llm = make_llm(args.llm)
+        try:
+            llm = make_llm(
+                args.llm,
+                base_url=args.llm_base_url,
+                cache_path=args.llm_cache,
+                cache_mode=args.llm_cache_mode,
+            )
+        except LLMError as exc:
+            raise CLIError(str(exc)) from None
     with user_errors():
         index = load_index(args.index)
         heldout = list(read_trajectories(*args.heldout))
@@ -165,6 +176,9 @@ def _eval(args: argparse.Namespace) -> int:
                 "yes" if d.excludes_zero else "no",
             )
         console.print(pt)
+    for m in report.strategies:
+        if any(w.startswith("llm:") for w in m.query_writers):
+            print(f"{m.strategy}: query writers {m.query_writers}; e.g. {m.query_samples[:2]}")
     if report.heldout_ids_in_index:
         print(f"warning: {report.heldout_ids_in_index} held-out trajectories are in the index")
     return 0

@@ -4,16 +4,38 @@ into a configured LLM with cache, retries, timeout and concurrency limit."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from lbi_icl.llm.base import LLM
 from lbi_icl.llm.cache import CACHE_MODES, CacheMode, ResponseCache
+from lbi_icl.llm.core import is_loopback
 from lbi_icl.llm.errors import LLMConfigError
 from lbi_icl.llm.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("openai", "anthropic", "scripted")
+REMOTE_TIMEOUT_S = 60.0
+LOCAL_TIMEOUT_S = 600.0
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+def default_timeout(backend: str, base_url: str | None) -> float:
+    """Per-request timeout when none is given (see `make_llm`)."""
+    override = os.environ.get("LBI_LLM_TIMEOUT_S", "").strip()
+    if override:
+        try:
+            value = float(override)
+        except ValueError:
+            raise LLMConfigError(
+                f"LBI_LLM_TIMEOUT_S={override!r} is not a number of seconds"
+            ) from None
+        if value <= 0:
+            raise LLMConfigError(f"LBI_LLM_TIMEOUT_S must be > 0, got {override!r}")
+        return value
+    url = base_url or os.environ.get(_BASE_URL_ENV.get(backend, ""), "") or None
+    return LOCAL_TIMEOUT_S if is_loopback(url) else REMOTE_TIMEOUT_S
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -39,7 +61,7 @@ def make_llm(
     cache_path: str | Path | None = None,
     cache_mode: CacheMode = "rw",
     base_url: str | None = None,
-    timeout_s: float = 60,
+    timeout_s: float | None = None,
     max_retries: int = 5,
     max_concurrency: int = 8,
     backoff_base_s: float = 0.5,
@@ -55,6 +77,10 @@ def make_llm(
     - `timeout_s` per request, `max_retries` on 429/timeouts/5xx with exponential backoff
       (`backoff_base_s` doubling, capped at `backoff_max_s`, jittered), `max_concurrency`
       requests in flight at once across all threads using this LLM.
+    `timeout_s` defaults to `REMOTE_TIMEOUT_S` (60 s), or `LOCAL_TIMEOUT_S` (600 s) for a
+    server on 127.0.0.1 / localhost, where CPU inference of a long prompt takes minutes and
+    a timed-out request would still occupy the single-slot server while its retry waits.
+    `LBI_LLM_TIMEOUT_S` in the environment overrides both defaults.
     `scripted:PATH` ignores cache and network settings: it is offline and deterministic.
     """
     backend, rest = parse_spec(spec)
@@ -70,6 +96,8 @@ def make_llm(
         raise LLMConfigError("cache_mode='replay' needs a cache_path to replay from")
     if backoff_base_s < 0 or backoff_max_s < 0:
         raise LLMConfigError("backoff times must be >= 0")
+    if timeout_s is None:
+        timeout_s = default_timeout(backend, base_url)
     cache = ResponseCache(cache_path, cache_mode) if cache_path is not None else None
     common = {
         "base_url": base_url,

@@ -50,6 +50,14 @@ class RetrievalConfig(BaseModel):
     # model-based query writing
     query_history_steps: int = Field(3, ge=0, description="history steps shown to the LLM")
     query_max_tokens: int = Field(64, ge=8)
+    query_max_words: int | None = Field(
+        32, ge=1, description="an LLM-written query is cut to this many words (None: no cap)"
+    )
+    query_observation_words: int | None = Field(
+        None,
+        ge=1,
+        description="words of each observation in the query-writing prompt (None: all)",
+    )
     template_observation_words: int | None = Field(
         48,
         ge=1,

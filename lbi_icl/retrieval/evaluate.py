@@ -91,6 +91,10 @@ class StrategyMetrics(BaseModel):
     hit_exact_ci: tuple[float, float] | None = None
     hit_verb_ci: tuple[float, float] | None = None
     same_task_precision_ci: tuple[float, float] | None = None
+    mrr_exact_ci: tuple[float, float] | None = None
+    query_writers: dict[str, int] = {}  # steps per query writer ('template', 'llm:SPEC')
+    query_samples: list[str] = []  # the first few model-written queries, as written
+    first_exact_ranks: list[int] = []  # per step: rank of the first exact hit, 0 = none
 
 
 class PairedDifference(BaseModel):
@@ -177,6 +181,9 @@ def evaluate_retrieval(
         llm_s = 0.0
         n_steps = 0
         step_traj, prec_traj = [], []
+        writers: dict[str, int] = {}
+        samples: list[str] = []
+        ranks: list[int] = []
         for t_no, traj in enumerate(trajs):
             tid = traj.task_id or traj.id
             retriever.reset(Task(id=tid, env=traj.env, instruction=traj.instruction))
@@ -196,6 +203,11 @@ def evaluate_retrieval(
                 )
                 res = retriever.retrieve(ctx, llm)
                 items = res.items[:k]
+                writer = res.queries.get("query_writer")
+                if writer:
+                    writers[writer] = writers.get(writer, 0) + 1
+                    if writer.startswith("llm:") and len(samples) < 5:
+                        samples.append(res.queries.get("model", ""))
                 lat.append(res.latency_s)
                 llm_s += res.llm_latency_s
                 items_n.append(len(items))
@@ -211,6 +223,7 @@ def evaluate_retrieval(
                         first_e = rank
                     if not first_v and action_verb(pred) == gold_v:
                         first_v = rank
+                ranks.append(first_e)
                 hit_e.append(1.0 if first_e else 0.0)
                 hit_v.append(1.0 if first_v else 0.0)
                 rr_e.append(1.0 / first_e if first_e else 0.0)
@@ -254,7 +267,11 @@ def evaluate_retrieval(
                 llm_seconds=round(llm_s, 3),
                 hit_exact_ci=ci(hit_e, step_traj),
                 hit_verb_ci=ci(hit_v, step_traj),
+                mrr_exact_ci=ci(rr_e, step_traj),
                 same_task_precision_ci=ci(prec, prec_traj),
+                query_writers=writers,
+                query_samples=samples,
+                first_exact_ranks=ranks if has_examples else [],
             )
         )
     if baseline is None:

@@ -2,6 +2,9 @@
 history would help predict the next action?"), matched densely against each example's
 description (instruction + its action sequence), m2 = 5.
 
+The fixed request comes first in the query prompt and the step's text last, so consecutive
+calls share a long prefix that a local server (llama.cpp) does not evaluate again.
+
 Without an LLM the query comes from a documented template: the instruction, the last
 action and the current observation. Every hit records its `query_writer`
 ('llm:<spec>' or 'template').
@@ -22,18 +25,18 @@ QUERY_SYSTEM = (
     "You help an AI agent look up past interaction examples. You write search queries; "
     "you never act in the environment yourself."
 )
-QUERY_PROMPT = """The agent is working on this task:
+QUERY_PROMPT = """Which examples of past interactions would best help predict the agent's next \
+action? Describe them as one short search query (a task and the kind of actions it involves). \
+Answer with the query only.
+
+The agent is working on this task:
 {instruction}
 
 Its recent interaction history:
 {history}
 
 Its current observation:
-{observation}
-
-Which examples of past interactions would best help predict the agent's next action?
-Describe them as one short search query (a task and the kind of actions it involves).
-Answer with the query only."""
+{observation}"""
 
 
 _WORD = re.compile(r"\S+")
@@ -60,27 +63,50 @@ def template_query(ctx: StepContext, max_observation_words: int | None = None) -
     return f"{ctx.instruction}\nLast action: {last}\nObservation: {obs}"
 
 
-def query_messages(ctx: StepContext, history_steps: int = 3) -> list[Message]:
+def query_messages(
+    ctx: StepContext, history_steps: int = 3, observation_words: int | None = None
+) -> list[Message]:
+    """The query-writing prompt; `observation_words` keeps only the first words of each
+    observation in it (None: all), so small local models get a short prompt."""
     recent = ctx.history[-history_steps:] if history_steps else []
     history = (
-        "\n".join(f"- observation: {s.observation}\n  action: {s.action}" for s in recent)
+        "\n".join(
+            f"- observation: {first_words(s.observation, observation_words)}\n  action: {s.action}"
+            for s in recent
+        )
         or "(none yet)"
     )
     user = QUERY_PROMPT.format(
-        instruction=ctx.instruction, history=history, observation=ctx.observation
+        instruction=ctx.instruction,
+        history=history,
+        observation=first_words(ctx.observation, observation_words),
     )
     return [Message(role="system", content=QUERY_SYSTEM), Message(role="user", content=user)]
 
 
-def clean_query(text: str) -> str:
-    """First non-empty line, without a 'Query:' prefix or surrounding quotes."""
-    for line in text.strip().splitlines():
-        line = line.strip()
-        if not line:
+_QUERY_FENCE = re.compile(r"^\s*(```|~~~)")
+_QUERY_LABEL = re.compile(r"^(?:search\s+query|query|search|answer)\s*[:：]\s*", re.IGNORECASE)
+_QUERY_BULLET = re.compile(r"^(?:[-*•>]+|\d+[.)])\s+")
+_QUERY_PREAMBLE = re.compile(r"^(?:here\s+is|here's|sure|certainly|okay|ok)\b.*:$", re.I)
+_QUERY_EDGES = "\"'`*_ “”‘’"
+
+
+def clean_query(text: str, max_words: int | None = None) -> str:
+    """The query in a model's answer: the first line with content, without code fences,
+    a 'Query:' / 'Search query:' label, list bullets, markdown emphasis, surrounding quotes
+    or a lead-in such as 'Here is the query:'; cut to `max_words` words."""
+    for raw in text.strip().splitlines():
+        line = raw.strip()
+        if not line or _QUERY_FENCE.match(line) or _QUERY_PREAMBLE.match(line):
             continue
-        if line.lower().startswith("query:"):
-            line = line[6:].strip()
-        return line.strip("\"'` ")
+        line = _QUERY_BULLET.sub("", line).strip(_QUERY_EDGES)
+        line = _QUERY_LABEL.sub("", line).strip(_QUERY_EDGES)
+        if not line or (line.endswith(":") and len(line.split()) <= 6):
+            continue  # a heading such as '**Search query:**' with the query below
+        words = line.split()
+        if max_words is not None and len(words) > max_words:
+            line = " ".join(words[:max_words])
+        return line
     return ""
 
 
@@ -93,11 +119,11 @@ def write_query(
         return template_query(ctx, words), "template", 0.0
     start = time.perf_counter()
     resp = llm.complete(
-        query_messages(ctx, config.query_history_steps),
+        query_messages(ctx, config.query_history_steps, config.query_observation_words),
         GenerationParams(temperature=0.0, max_tokens=config.query_max_tokens),
     )
     seconds = time.perf_counter() - start
-    query = clean_query(resp.text)
+    query = clean_query(resp.text, config.query_max_words)
     if not query:
         return template_query(ctx, words), "template", seconds
     return query, f"llm:{llm.spec}", seconds

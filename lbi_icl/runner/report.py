@@ -47,6 +47,8 @@ class StrategyRow(BaseModel):
     cost_known_episodes: int
     retrieval_p50_ms: float | None
     retrieval_p95_ms: float | None
+    parsed_rate: float | None = None  # share of policy answers with a parsed action
+    valid_rate: float | None = None  # share naming a valid (or unchecked) action
 
 
 class PairedRow(BaseModel):
@@ -101,6 +103,7 @@ def strategy_row(strategy: str, recs: list[EpisodeRecord]) -> StrategyRow:
     scores = [r.score for r in finished if r.score is not None]
     costs = [r.cost_usd for r in recs if r.cost_usd is not None]
     lat = [x * 1000 for r in recs for x in r.retrieval_latencies_s]
+    calls = sum(r.policy_calls for r in finished)  # an errored call is no answer at all
     return StrategyRow(
         strategy=strategy,
         episodes=len(recs),
@@ -118,6 +121,8 @@ def strategy_row(strategy: str, recs: list[EpisodeRecord]) -> StrategyRow:
         cost_known_episodes=len(costs),
         retrieval_p50_ms=stats.percentile(lat, 50),
         retrieval_p95_ms=stats.percentile(lat, 95),
+        parsed_rate=sum(r.parsed_calls for r in finished) / calls if calls else None,
+        valid_rate=sum(r.valid_calls for r in finished) / calls if calls else None,
     )
 
 
@@ -207,6 +212,7 @@ def table_rows(rep: Report) -> tuple[list[str], list[list[str]]]:
         "95% CI",
         "mean score",
         "mean steps",
+        "parsed/valid %",
         "tokens in/out per ep",
         "cost per ep",
         "retrieval p50/p95 ms",
@@ -238,6 +244,7 @@ def table_rows(rep: Report) -> tuple[list[str], list[list[str]]]:
                 ci,
                 _num(r.mean_score),
                 _num(r.mean_steps, 1),
+                "-" if r.parsed_rate is None else f"{_pct(r.parsed_rate)}/{_pct(r.valid_rate)}",
                 tok,
                 _cost(r.cost_per_episode_usd),
                 lat,
@@ -435,6 +442,13 @@ def rich_table(rep: Report) -> Any:
         ),
         ("score", [_num(r.mean_score) for r in rep.strategies]),
         ("steps", [_num(r.mean_steps, 1) for r in rep.strategies]),
+        (
+            "parsed/valid",
+            [
+                "-" if r.parsed_rate is None else f"{_pct(r.parsed_rate)}/{_pct(r.valid_rate)}"
+                for r in rep.strategies
+            ],
+        ),
         (
             "tokens/ep",
             [
