@@ -94,6 +94,15 @@ _BUILTINS: dict[str, _Entry] = {
         requires_executables=("java",),
         install_hint='pip install -e ".[scienceworld]"  (and Java 17)',
     ),
+    "miniwob": _Entry(
+        name="miniwob",
+        target="lbi_icl.envs.browsergym.miniwob:MiniWoBEnv",
+        description="MiniWoB++ web tasks (BrowserGym) offline in headless Chromium; "
+        "observation = accessibility tree; no expert",
+        requires_modules=("browsergym.miniwob", "miniwob", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web]"  (and apt-get install chromium)',
+    ),
 }
 
 # Registered from Python at run time (`register_env`); they shadow entry points.
