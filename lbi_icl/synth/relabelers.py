@@ -34,6 +34,8 @@ CHECKER_GROUP = "lbi_icl.window_checkers"
 BUILTIN_RELABELERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.relabel_babyai",
     "scienceworld": "lbi_icl.synth.relabel_scienceworld",
+    "miniwob": "lbi_icl.synth.relabel_web",
+    "webarena": "lbi_icl.synth.relabel_web",
 }
 BUILTIN_CHECKERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.check_babyai",

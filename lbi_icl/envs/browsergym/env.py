@@ -47,9 +47,13 @@ def element_line(observation: str, bid: str) -> str | None:
     for line in observation.splitlines():
         s = line.strip()
         if s.startswith(marker):
-            desc = s[len(marker) :]
-            return re.sub(r"(, (clickable|visible|focused))+$", "", desc)
+            m = _ELEMENT.match(s[len(marker) :])
+            return m.group(0) if m else None
     return None
+
+
+# role, then the accessible name as BrowserGym writes it (Python repr: '...' or "...")
+_ELEMENT = re.compile(r"""[\w-]+(?: (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"))?""")
 
 
 class BrowserGymEnv:
@@ -57,6 +61,7 @@ class BrowserGymEnv:
 
     name = "browsergym"
     benchmark = "browsergym"
+    default_step_limit: int | None = None  # the episode ends (truncated) after this many
 
     def __init__(
         self,
@@ -68,7 +73,9 @@ class BrowserGymEnv:
         timeout_ms: int | None = None,
         action_subsets: list[str] | None = None,
         memory_limit_mb: int | None = None,
+        step_limit: int | None = None,
     ):
+        self.step_limit = step_limit if step_limit is not None else self.default_step_limit
         self.reset_timeout_s = reset_timeout_s
         self.step_timeout_s = step_timeout_s
         self.max_tree_chars = max_tree_chars
@@ -201,13 +208,16 @@ class BrowserGymEnv:
         before = self.observation
         out = self._call("step", action, timeout_s=self.step_timeout_s, action=action)
         reward, done = float(out["reward"]), bool(out["terminated"] or out["truncated"])
+        truncated = bool(out["truncated"])
+        if not done and self.step_limit is not None and self.step_count >= self.step_limit:
+            done = truncated = True
         self.observation = str(out["observation"])
         self.last_stats = dict(out["stats"])
         self.done = done
         info: dict[str, Any] = {
             "success": self.success(reward, done, out["task_info"]),
             "score": reward,
-            "truncated": bool(out["truncated"]),
+            "truncated": truncated,
             "url": out["url"],
             "last_action_error": out["error"],
             "effect": self._effect(action, before, out),

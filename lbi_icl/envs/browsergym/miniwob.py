@@ -12,7 +12,9 @@ The HTML comes from the `miniwob` package on disk (`file://` URL, or `base_url=`
 browser resolves no host names, so nothing leaves the machine. `Task.instruction` is the
 task's description ("Click on a specific button in a generated form."); the seed's own
 utterance ("Click on the "submit" button.") is only known once the page runs, so it is the
-first line of every observation (`Goal: ...`) and in `env.goal`.
+first line of every observation (`Goal: ...`) and in `env.goal`. An episode ends when the
+page says so (most tasks end at their Submit button, right or wrong; reward 1 if right) or
+after `step_limit` = 15 actions (`truncated`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def _parse_doc(doc: str) -> dict[str, Any]:
 class MiniWoBEnv(BrowserGymEnv):
     name = "miniwob"
     benchmark = "miniwob"
+    default_step_limit = 15  # MiniWoB tasks take 1-12 actions; the episode ends after 15
 
     def __init__(
         self,

@@ -60,7 +60,10 @@ TEXT_ROLES = frozenset({"textbox", "searchbox", "combobox", "spinbutton"})
 SELECT_ROLES = frozenset({"combobox", "listbox"})
 
 _QUOTED = re.compile(r"\"([^\"]{1,80})\"|'([^']{1,80})'|“([^”]{1,80})”")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b")
+_NUMBER = re.compile(r"(?<![\w./])-?\d+(?:\.\d+)?(?![\w./])")
+# Runs of capitalized words / codes ("Corpus Christi", "SHG", "Ertha"), not sentence-initial.
+_PROPER = re.compile(r"(?<=[\s(:,])([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)")
 
 
 def _value(field: Any) -> str:
@@ -175,16 +178,25 @@ def _disabled(node: dict[str, Any]) -> bool:
     return False
 
 
-def text_candidates(goal: str, limit: int = 4) -> list[str]:
-    """Strings worth typing: quoted phrases of the goal, then its numbers; never empty."""
+def text_candidates(goal: str, limit: int = 5) -> list[str]:
+    """Strings worth typing, from the goal: quoted phrases, dates, capitalized names and
+    codes (not the first word), numbers — in that order, at most `limit`; never empty."""
     found: list[str] = []
-    for m in _QUOTED.finditer(goal):
-        s = next(g for g in m.groups() if g is not None).strip()
-        if s and s not in found:
+
+    def add(s: str) -> None:
+        s = s.strip().rstrip(".,:;")
+        if s and s not in found and not any(s in f for f in found):
             found.append(s)
-    for m in _NUMBER.finditer(goal):
-        if m.group(0) not in found:
-            found.append(m.group(0))
+
+    for m in _QUOTED.finditer(goal):
+        add(next(g for g in m.groups() if g is not None))
+    unquoted = _QUOTED.sub(" ", goal)
+    for m in _DATE.finditer(unquoted):
+        add(m.group(0))
+    for m in _PROPER.finditer(unquoted):
+        add(m.group(1))
+    for m in _NUMBER.finditer(_DATE.sub(" ", unquoted)):
+        add(m.group(0))
     return found[:limit] or ["text"]
 
 
