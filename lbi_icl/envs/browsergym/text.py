@@ -206,42 +206,56 @@ def _q(s: str) -> str:
 
 
 def candidate_actions(obs: dict[str, Any], goal: str, *, limit: int = 200) -> list[str]:
-    """Actions worth trying in this state, in page order: `click` on visible interactive
-    elements (those BrowserGym marks clickable, or with an interactive role), `fill` text
-    fields with the goal's quoted phrases / numbers, `select_option` on list boxes."""
+    """Actions worth trying in this state, in the tree's node order: `select_option` with
+    each option of a drop-down / list box, `fill` text fields with `text_candidates(goal)`,
+    `click` on visible enabled elements that BrowserGym marks clickable or whose role is
+    interactive. When nothing qualifies (e.g. an SVG canvas): `click` on every visible
+    element with a bid, else `noop()`."""
     props = obs.get("extra_element_properties") or {}
     texts = text_candidates(goal)
     out: list[str] = []
-    children_names: dict[str, list[str]] = {}
-    by_node_id: dict[str, tuple[str, str]] = {}
-    for node in (obs.get("axtree_object") or {}).get("nodes", []):
-        by_node_id[str(node.get("nodeId"))] = (_value(node.get("role")), _value(node.get("name")))
-    for bid, role, name, node in _nodes(obs):
+    by_node_id: dict[str, dict[str, Any]] = {
+        str(n.get("nodeId")): n for n in (obs.get("axtree_object") or {}).get("nodes", [])
+    }
+    visible: list[str] = []
+    for bid, role, _name, node in _nodes(obs):
+        visible.append(bid)
         if _disabled(node):
             continue
         clickable = bool((props.get(bid) or {}).get("clickable"))
-        if role in TEXT_ROLES:
+        options = _option_names(node, by_node_id) if role in SELECT_ROLES else []
+        if options:
+            out.extend(f"select_option({_q(bid)}, {_q(n)})" for n in options)
+        elif role in TEXT_ROLES:
             out.extend(f"fill({_q(bid)}, {_q(t)})" for t in texts)
-        if role in SELECT_ROLES:
-            names = children_names.get(bid)
-            if names is None:
-                names = [
-                    by_node_id[str(c)][1]
-                    for c in node.get("childIds") or []
-                    if str(c) in by_node_id and by_node_id[str(c)][0] == "option"
-                ]
-                children_names[bid] = names
-            out.extend(f"select_option({_q(bid)}, {_q(n)})" for n in names if n)
-        if (
-            role not in ("StaticText", "generic", "paragraph")
-            and (clickable or role in CLICK_ROLES)
-        ) or (role in ("StaticText",) and clickable and name):
+        if role not in ("generic", "paragraph") and (clickable or role in CLICK_ROLES):
             out.append(f"click({_q(bid)})")
-        if len(out) >= limit:
-            break
+    if not out:
+        out = [f"click({_q(bid)})" for bid in visible] or ["noop()"]
     seen: set[str] = set()
-    unique = [a for a in out if not (a in seen or seen.add(a))]
+    unique = []
+    for action in out:
+        if action not in seen:
+            seen.add(action)
+            unique.append(action)
     return unique[:limit]
+
+
+def _option_names(node: dict[str, Any], by_node_id: dict[str, dict[str, Any]]) -> list[str]:
+    """Names of the `option` nodes below a drop-down / list box (any depth)."""
+    names: list[str] = []
+    todo = [str(c) for c in node.get("childIds") or []]
+    while todo:
+        child = by_node_id.get(todo.pop(0))
+        if child is None:
+            continue
+        if _value(child.get("role")) == "option":
+            name = _value(child.get("name"))
+            if name:
+                names.append(name)
+        else:
+            todo.extend(str(c) for c in child.get("childIds") or [])
+    return names
 
 
 def tabs_line(obs: dict[str, Any]) -> str | None:
