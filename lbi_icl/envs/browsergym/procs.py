@@ -117,6 +117,22 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024.0
 
 
+def pss_mb(pids: list[int]) -> float:
+    """Summed proportional set size of `pids` in MiB: shared pages split between the
+    processes sharing them, so the sum is what the group really costs. Falls back to RSS
+    where /proc/PID/smaps_rollup is missing."""
+    total = 0.0
+    for pid in pids:
+        try:
+            for line in (_PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024.0
+                    break
+        except (OSError, ValueError, IndexError):
+            total += rss_mb([pid])
+    return total
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from typing import Any
 
 from lbi_icl.envs.browsergym import procs
@@ -26,6 +27,11 @@ _SESSION: Any = None
 
 def _browser_worker_main(conn: Any, parent_end: Any, memory_limit_mb: int | None) -> None:
     procs.die_with_parent()
+    # A Playwright instance the parent had started was copied by fork, but its driver and
+    # event loop belong to the parent: forget it, this process starts its own.
+    core = sys.modules.get("browsergym.core")
+    if core is not None:
+        core._PLAYWRIGHT = None  # type: ignore[attr-defined]
     try:
         _worker_main(conn, parent_end, memory_limit_mb)
     finally:
