@@ -36,7 +36,7 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--metrics-recording-only",
 )
 # Nothing but loopback and local files: every host name resolves to nothing.
-OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost"
+OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
