@@ -183,9 +183,12 @@ class BrowserGymEnv:
         """Processes of the browser worker and everything it started (tests, benchmarks)."""
         from lbi_icl.envs.browsergym import procs
 
-        if self._worker is None or self._worker.pid is None:
+        if self._worker is None:
             return []
-        return [self._worker.pid, *procs.descendants(self._worker.pid)]
+        pids = set(self._worker.tagged_pids())
+        if self._worker.pid is not None:
+            pids |= {self._worker.pid, *procs.descendants(self._worker.pid)}
+        return sorted(procs.alive(sorted(pids)))
 
     # -- the Env protocol ---------------------------------------------------------------
 

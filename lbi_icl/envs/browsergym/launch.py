@@ -33,6 +33,7 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-breakpad",
+    "--disable-crash-reporter",
     "--metrics-recording-only",
 )
 # Nothing but loopback and local files: every host name resolves to nothing.

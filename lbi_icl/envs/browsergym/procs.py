@@ -61,6 +61,30 @@ def descendants(root: int) -> list[int]:
     return sorted(out)
 
 
+TAG_VAR = "LBI_BROWSER_TAG"
+
+
+def tagged(tag: str) -> list[int]:
+    """Every live process whose environment holds `LBI_BROWSER_TAG=<tag>`: the worker sets
+    it before starting Playwright, and the driver, the browsers and the helpers Chromium
+    re-parents to init (crashpad handlers) all inherit it."""
+    needle = f"{TAG_VAR}={tag}".encode()
+    out = []
+    if not _PROC.is_dir():
+        return out
+    me = os.getpid()
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle + b"\0" in env or env.endswith(needle):
+            out.append(int(entry.name))
+    return sorted(alive(out))
+
+
 def process_groups(pids: list[int]) -> list[int]:
     """The process groups of `pids` that are not this process's own group."""
     own = os.getpgid(0)

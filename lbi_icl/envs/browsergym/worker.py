@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+import uuid
 from typing import Any
 
 from lbi_icl.envs.browsergym import procs
@@ -25,8 +27,9 @@ log = logging.getLogger(__name__)
 _SESSION: Any = None
 
 
-def _browser_worker_main(conn: Any, parent_end: Any, memory_limit_mb: int | None) -> None:
+def _browser_worker_main(conn: Any, parent_end: Any, memory_limit_mb: int | None, tag: str) -> None:
     procs.die_with_parent()
+    os.environ[procs.TAG_VAR] = tag  # inherited by the driver, browsers and their helpers
     # A Playwright instance the parent had started was copied by fork, but its driver and
     # event loop belong to the parent: forget it, this process starts its own.
     core = sys.modules.get("browsergym.core")
@@ -74,6 +77,7 @@ class BrowserWorker(SubprocessWorker):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
+        self.tag = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.browser_pids: list[int] = []
         self.browser_groups: list[int] = []
 
@@ -81,7 +85,7 @@ class BrowserWorker(SubprocessWorker):
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
             target=_browser_worker_main,
-            args=(child, parent, self.memory_limit_mb),
+            args=(child, parent, self.memory_limit_mb, self.tag),
             name=self._name,
             daemon=True,
         )
@@ -97,13 +101,17 @@ class BrowserWorker(SubprocessWorker):
         self.browser_pids = list(pids)
         self.browser_groups = procs.process_groups(pids)
 
+    def tagged_pids(self) -> list[int]:
+        """Every live process this worker started, helpers re-parented to init included."""
+        return procs.tagged(self.tag)
+
     def kill(self) -> None:
         pids, groups = self.browser_pids, self.browser_groups
         if self._proc is not None:  # processes started since the last report
             pids = sorted(set(pids) | set(procs.descendants(self._proc.pid)))
             groups = sorted(set(groups) | set(procs.process_groups(pids)))
         super().kill()
-        left = procs.kill_groups(groups, pids)
+        left = procs.kill_groups(groups, sorted(set(pids) | set(self.tagged_pids())))
         if left:
             log.warning("browser processes still alive after kill: %s", left)
         self.browser_pids, self.browser_groups = [], []
