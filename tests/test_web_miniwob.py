@@ -27,11 +27,14 @@ pytestmark = [
 ]
 
 TASK = "enter-text/seed-2000000"
+# BrowserGym gives every action 500 ms, and MiniWoB's 100 ms slow_mo is spent inside it:
+# on a loaded machine actions time out. The tests run without slow_mo (fewer flakes).
+FAST = {"slow_mo": 0}
 
 
 @pytest.fixture(scope="module")
 def env():
-    e = make_env("miniwob", task_names=["enter-text", "click-button"])
+    e = make_env("miniwob", task_names=["enter-text", "click-button"], **FAST)
     yield e
     e.close()
 
@@ -104,7 +107,7 @@ def test_a_wrong_answer_fails_and_invalid_actions_are_answered_not_raised(env) -
 
 
 def test_a_hung_browser_is_an_env_error_and_its_processes_are_killed() -> None:
-    e = MiniWoBEnv(task_names=["enter-text"], step_timeout_s=3)
+    e = MiniWoBEnv(task_names=["enter-text"], step_timeout_s=3, **FAST)
     try:
         e.reset(e.task(TASK))
         pids = e.browser_pids()
@@ -122,7 +125,7 @@ def test_a_hung_browser_is_an_env_error_and_its_processes_are_killed() -> None:
 
 
 def test_close_leaves_no_browser_process() -> None:
-    e = MiniWoBEnv(task_names=["click-button"])
+    e = MiniWoBEnv(task_names=["click-button"], **FAST)
     e.reset(e.tasks("test")[0])
     pids = e.browser_pids()
     assert any("chrom" in (procs._stat(p) or (0, 0, ""))[2] for p in pids)
@@ -133,7 +136,7 @@ def test_close_leaves_no_browser_process() -> None:
 CHILD = """
 import json, sys, time
 from lbi_icl.envs.browsergym.miniwob import MiniWoBEnv
-e = MiniWoBEnv(task_names=["click-button"])
+e = MiniWoBEnv(task_names=["click-button"], slow_mo=0)
 e.reset(e.tasks("test")[0])
 print(json.dumps(e.browser_pids()), flush=True)
 time.sleep(600)

@@ -62,6 +62,7 @@ class BrowserGymEnv:
     name = "browsergym"
     benchmark = "browsergym"
     default_step_limit: int | None = None  # the episode ends (truncated) after this many
+    default_timeout_ms: int | None = None  # Playwright's default timeout (page loads)
 
     def __init__(
         self,
@@ -74,13 +75,15 @@ class BrowserGymEnv:
         action_subsets: list[str] | None = None,
         memory_limit_mb: int | None = None,
         step_limit: int | None = None,
+        reset_retries: int = 1,
     ):
+        self.reset_retries = reset_retries
         self.step_limit = step_limit if step_limit is not None else self.default_step_limit
         self.reset_timeout_s = reset_timeout_s
         self.step_timeout_s = step_timeout_s
         self.max_tree_chars = max_tree_chars
         self.slow_mo = slow_mo
-        self.timeout_ms = timeout_ms
+        self.timeout_ms = timeout_ms if timeout_ms is not None else self.default_timeout_ms
         self.action_subsets = list(action_subsets or DEFAULT_ACTION_SUBSETS)
         self._memory_limit_mb = memory_limit_mb
         self._worker: BrowserWorker | None = None
@@ -196,7 +199,15 @@ class BrowserGymEnv:
         self.check_ready()
         self.current_task, self.step_count, self.done = task, 0, False
         gym_id, seed, task_kwargs = self.gym_target(task)
-        out = self._call("reset", gym_id, seed, task_kwargs, timeout_s=self.reset_timeout_s)
+        for attempt in range(self.reset_retries + 1):
+            try:
+                out = self._call("reset", gym_id, seed, task_kwargs, timeout_s=self.reset_timeout_s)
+                break
+            except EnvError as e:  # a page that did not load in time, a crashed browser
+                if attempt == self.reset_retries:
+                    raise
+                log.warning("%s; retrying on a fresh browser", e)
+                self._kill()
         self.goal = str(out["goal"])
         self.observation = str(out["observation"])
         self.last_stats = dict(out["stats"])

@@ -108,6 +108,9 @@ class MiniWoBEnv(BrowserGymEnv):
     name = "miniwob"
     benchmark = "miniwob"
     default_step_limit = 15  # MiniWoB tasks take 1-12 actions; the episode ends after 15
+    # Page loads and the task's set-up get 30 s instead of the task's 5 s (a loaded machine
+    # missed 5 s); the agent's actions keep BrowserGym's own 500 ms limits.
+    default_timeout_ms = 30000
 
     def __init__(
         self,
