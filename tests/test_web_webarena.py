@@ -14,6 +14,9 @@ from functools import partial
 
 import pytest
 
+from lbi_icl.cli import main as cli_main
+from lbi_icl.envs.browsergym.launch import find_chromium
+from lbi_icl.envs.browsergym.webarena import WA_SETTINGS, WebArenaEnv
 
 
 def _has(module: str) -> bool:
@@ -27,10 +30,6 @@ def _has(module: str) -> bool:
 if not _has("webarena.evaluation_harness"):
     pytest.skip("needs the [webarena] extra (libwebarena)", allow_module_level=True)
 pytest.importorskip("browsergym.core")
-
-from lbi_icl.cli import main as cli_main
-from lbi_icl.envs.browsergym.launch import find_chromium
-from lbi_icl.envs.browsergym.webarena import WA_SETTINGS, WebArenaEnv
 
 pytestmark = [
     pytest.mark.web,
