@@ -61,6 +61,9 @@ class BrowserSession:
         from browsergym.core import _get_global_playwright
         from browsergym.core.action.highlevel import HighLevelActionSet
 
+        # BrowserGym warns at every reset that an option overrides the task's; the overrides
+        # here are documented options (timeout_ms, slow_mo), so say it once, not per episode.
+        logging.getLogger("browsergym.core.env").addFilter(_OnceFilter())
         self.executable = require_chromium()
         flags = CHROMIUM_FLAGS + ((OFFLINE_FLAG,) if config.offline else ())
         patch_playwright_launch(_get_global_playwright(), self.executable, flags)
@@ -175,6 +178,23 @@ class BrowserSession:
             with contextlib.suppress(Exception):
                 pw.stop()
             core._PLAYWRIGHT = None
+
+
+class _OnceFilter(logging.Filter):
+    """Lets each distinct "Overriding the task's ..." warning through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if not msg.startswith("Overriding the task's"):
+            return True
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
 
 
 def _plain(x: Any) -> Any:
