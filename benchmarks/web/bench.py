@@ -76,12 +76,17 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                 "raw_step": [],
                 "plan": plan,
             }
+            # one raw env per task, reset again every repeat: like the adapter's, its reset
+            # then also closes the previous episode's browsers (warm-up reset not timed)
+            raw = make_raw(name)
+            raw.reset(seed=seed)
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 adapter.reset(task)
                 rec["adapter_reset"].append(time.perf_counter() - t0)
                 rec["tree_chars"] = adapter.last_stats.get("tree_chars")
-                rec["tree_lines"] = adapter.observation.count("\n") - 4
+                tree = adapter.observation.split("Accessibility tree:\n", 1)[-1]
+                rec["tree_lines"] = tree.count("\n") + 1
                 pids = adapter.browser_pids()
                 rec["browser_processes"] = len(pids)
                 rec["browser_rss_mb"] = round(procs.rss_mb(pids), 1)
@@ -92,20 +97,17 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                     rec["adapter_step"].append(time.perf_counter() - t0)
                     if res.done:
                         break
-                raw = make_raw(name)
-                try:
+                t0 = time.perf_counter()
+                obs, _ = raw.reset(seed=seed)
+                rec["raw_reset"].append(time.perf_counter() - t0)
+                rec["raw_tree_chars"] = len(flatten_tree(obs))
+                for action in plan:
                     t0 = time.perf_counter()
-                    obs, _ = raw.reset(seed=seed)
-                    rec["raw_reset"].append(time.perf_counter() - t0)
-                    rec["raw_tree_chars"] = len(flatten_tree(obs))
-                    for action in plan:
-                        t0 = time.perf_counter()
-                        _, _, term, trunc, _ = raw.step(action)
-                        rec["raw_step"].append(time.perf_counter() - t0)
-                        if term or trunc:
-                            break
-                finally:
-                    raw.close()
+                    _, _, term, trunc, _ = raw.step(action)
+                    rec["raw_step"].append(time.perf_counter() - t0)
+                    if term or trunc:
+                        break
+            raw.close()
             per[name] = rec
     finally:
         adapter.close()
@@ -123,7 +125,10 @@ def summarize(per: dict[str, Any]) -> dict[str, Any]:
     for kind in ("reset", "step"):
         a, r = out[f"adapter_{kind}"]["p50_s"], out[f"raw_{kind}"]["p50_s"]
         out[f"{kind}_ratio_p50"] = a / r if r else float("nan")
-    out["browser_rss_mb_per_worker"] = statistics.median(r["browser_rss_mb"] for r in per.values())
+    out["browser_pss_mb_per_worker"] = statistics.median(r["browser_pss_mb"] for r in per.values())
+    out["browser_rss_sum_mb_per_worker"] = statistics.median(
+        r["browser_rss_mb"] for r in per.values()
+    )
     return out
 
 
