@@ -60,8 +60,12 @@ def raw_env_factory() -> Any:
 
 
 def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
-    make_raw = raw_env_factory()
     adapter = MiniWoBEnv(task_names=tasks)
+    # The adapter's worker is forked at its first reset: do that before this process
+    # starts Playwright for the raw env (a fork of a process running Playwright's driver
+    # threads can hang).
+    adapter.reset(adapter.tasks("test")[0])
+    make_raw = raw_env_factory()
     per: dict[str, dict[str, Any]] = {}
     try:
         for name in tasks:
