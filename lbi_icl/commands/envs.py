@@ -22,6 +22,7 @@ def _envs(args: argparse.Namespace) -> int:
         print(json.dumps([i.model_dump() for i in infos], indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="environments", show_header=True, show_lines=False)
@@ -33,6 +34,6 @@ def _envs(args: argparse.Namespace) -> int:
         installed = (
             "[green]yes[/green]" if i.installed else f"[red]no[/red] ({', '.join(i.missing)})"
         )
-        t.add_row(i.name, installed, i.install_hint or "-", i.description)
+        t.add_row(i.name, installed, escape(i.install_hint) or "-", escape(i.description))
     Console().print(t)
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 from lbi_icl.cli import CLIError, parse_key_values
 
-EXPLORERS = ("expert", "noisy_expert", "random", "llm")
+EXPLORERS = ("expert", "noisy_expert", "random", "coverage", "llm")
 
 
 def register(sub: Any) -> None:
@@ -40,10 +40,12 @@ def register(sub: Any) -> None:
         "--explorers",
         default=None,
         help=f"comma list of {', '.join(EXPLORERS)} (default: llm with --llm, "
-        "else expert,noisy_expert)",
+        "else expert,noisy_expert; miniwob: coverage)",
     )
     p.add_argument("--epsilon", type=float, default=0.2, help="detour rate of noisy_expert")
-    p.add_argument("--max-steps", type=int, default=40, help="rollout step limit")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="rollout step limit (default 40; miniwob 10)"
+    )
     p.add_argument("--window-min", type=int, default=1)
     p.add_argument("--window-max", type=int, default=10, help="0 = no limit")
     p.add_argument(
@@ -85,13 +87,14 @@ def register(sub: Any) -> None:
 def build_config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from lbi_icl.synth.config import SynthConfig
+    from lbi_icl.synth.config import ENV_SYNTH_DEFAULTS, SynthConfig
 
     with_llm = args.llm is not None
+    env_defaults = ENV_SYNTH_DEFAULTS.get(args.env, {})
     explorers = (
         [x.strip() for x in args.explorers.split(",") if x.strip()]
         if args.explorers
-        else (["llm"] if with_llm else ["expert", "noisy_expert"])
+        else (["llm"] if with_llm else env_defaults.get("explorers", ["expert", "noisy_expert"]))
     )
     for x in explorers:
         if x not in EXPLORERS:
@@ -109,7 +112,9 @@ def build_config(args: argparse.Namespace) -> Any:
             tasks_per_document=args.tasks_per_document,
             explorers=explorers,
             epsilon=args.epsilon,
-            max_steps=args.max_steps,
+            max_steps=args.max_steps
+            if args.max_steps is not None
+            else env_defaults.get("max_steps", 40),
             window_min=args.window_min,
             window_max=args.window_max or None,
             windows_per_trajectory=args.windows_per_trajectory or None,

@@ -103,6 +103,26 @@ _BUILTINS: dict[str, _Entry] = {
         requires_executables=("git", "bash"),
         install_hint='pip install -e ".[swe]"  (and git)',
     ),
+    "miniwob": _Entry(
+        name="miniwob",
+        target="lbi_icl.envs.browsergym.miniwob:MiniWoBEnv",
+        description="MiniWoB++ web tasks (BrowserGym) offline in headless Chromium; "
+        "observation = accessibility tree; no expert",
+        requires_modules=("browsergym.miniwob", "miniwob", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web]"  (and apt-get install chromium)',
+    ),
+    "webarena": _Entry(
+        name="webarena",
+        target="lbi_icl.envs.browsergym.webarena:WebArenaEnv",
+        description="WebArena's 812 tasks (BrowserGym), listed offline; running needs the "
+        "sites: WA_SHOPPING, WA_SHOPPING_ADMIN, WA_REDDIT, WA_GITLAB, WA_WIKIPEDIA, WA_MAP, "
+        "WA_HOMEPAGE",
+        requires_modules=("browsergym.webarena", "webarena", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web,webarena]" in its own venv  (and apt-get install '
+        "chromium)",
+    ),
 }
 
 # Registered from Python at run time (`register_env`); they shadow entry points.

@@ -342,6 +342,16 @@ def _list_tasks(config: RunConfig) -> list[Task]:
 
     env = make_env(config.env, **config.env_options)
     try:
+        # Environments that need outside services (WebArena's sites) say what is missing
+        # before the first episode: `check_ready()` raises an EnvError naming the setting.
+        check_ready = getattr(env, "check_ready", None)
+        if callable(check_ready):
+            from lbi_icl.envs.base import EnvError
+
+            try:
+                check_ready()
+            except EnvError as e:
+                raise ConfigError(str(e)) from e
         # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
         if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
             return env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]

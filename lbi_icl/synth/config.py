@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Explorer = Literal["expert", "noisy_expert", "random", "llm"]
+Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
+
+# Offline defaults for environments without an expert (used when --explorers /
+# --max-steps are not given): web pages are explored element by element.
+ENV_SYNTH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "miniwob": {"explorers": ["coverage"], "max_steps": 10},
+}
 TaskSource = Literal["env", "self_instruct"]
 Writer = Literal["offline", "llm"]
 Kind = Literal["abstract", "summarize"]

@@ -36,6 +36,7 @@ from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.rollout import (
     Rollout,
+    rollout_coverage,
     rollout_expert,
     rollout_llm,
     rollout_noisy_expert,
@@ -187,6 +188,8 @@ class _Run:
             )
         if explorer == "random":
             return rollout_random(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)
+        if explorer == "coverage":
+            return rollout_coverage(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)
         if explorer == "llm":
             if self.llm is None:
                 raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")

@@ -35,6 +35,8 @@ BUILTIN_RELABELERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.relabel_babyai",
     "scienceworld": "lbi_icl.synth.relabel_scienceworld",
     "swe": "lbi_icl.envs.swe.relabel",
+    "miniwob": "lbi_icl.synth.relabel_web",
+    "webarena": "lbi_icl.synth.relabel_web",
 }
 BUILTIN_CHECKERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.check_babyai",

@@ -7,6 +7,9 @@ Explorers:
   replans after each detour); otherwise the expert's actions are replayed with a random
   valid action inserted before each one with probability ε.
 - ``random``: a random walk over `valid_actions()`.
+- ``coverage``: a seeded walk that prefers valid actions it has not taken yet in this
+  rollout (web: every interactive element gets tried before any is repeated); stops when
+  the episode ends or every action it can see has been taken.
 - ``llm``: a minimal LLM policy (prompt → "Action: ..."), no retrieval.
 
 Step convention: step i holds o_i, the action a_{i+1} taken in it, and in `info` what the
@@ -151,6 +154,31 @@ def rollout_random(env: Env, task: Task, uid: str, *, seed: int, max_steps: int)
         if last.done:
             break
     return Rollout(_trajectory(env, task, uid, "random", steps, obs, last))
+
+
+def rollout_coverage(env: Env, task: Task, uid: str, *, seed: int, max_steps: int) -> Rollout:
+    rng = random.Random(seed)
+    obs = env.reset(task)
+    steps: list[Step] = []
+    last: StepResult | None = None
+    taken: set[str] = set()
+    for _ in range(max_steps):
+        valid = env.valid_actions()
+        if not valid:
+            break
+        fresh = sorted(a for a in valid if a not in taken)
+        if not fresh:
+            break  # everything visible was tried
+        action = rng.choice(fresh)
+        taken.add(action)
+        last = env.step(action)
+        steps.append(Step(observation=obs, action=action, reward=last.reward, info=last.info))
+        obs = last.observation
+        if last.done:
+            break
+    if not steps:
+        return Rollout(None, "environment lists no valid actions")
+    return Rollout(_trajectory(env, task, uid, "coverage", steps, obs, last))
 
 
 _ACTION_LINE = re.compile(r"^\s*action\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)

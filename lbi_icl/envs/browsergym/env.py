@@ -1,0 +1,303 @@
+"""`BrowserGymEnv`: the lbi_icl `Env` protocol over a BrowserGym gym env.
+
+The browser never runs in the caller's process: a `BrowserWorker` child owns Playwright
+and Chromium (`session.py`), every call has a wall-time limit, and a hang or crash becomes
+an `EnvError` naming the task and step; the worker (and every browser process below it) is
+killed, and the next `reset` starts a fresh one. `close()` leaves no browser process.
+
+Subclasses say which gym ids exist (`tasks`) and how a `Task` maps to one
+(`gym_target`); see `miniwob.py` and `webarena.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from lbi_icl.data import Document, Task, Trajectory
+from lbi_icl.envs.base import EnvError, StepResult
+from lbi_icl.envs.browsergym.session import DEFAULT_ACTION_SUBSETS, SessionConfig
+from lbi_icl.envs.browsergym.worker import BrowserWorker, session_call, session_open
+from lbi_icl.envs.guard import RemoteError, WorkerCrashed, WorkerTimeout
+
+log = logging.getLogger(__name__)
+
+_ACTION = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
+_ARG = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^,]+))\s*(?:,|$)""")
+
+
+def parse_action(action: str) -> tuple[str, list[str]]:
+    """('click', ['12']) from 'click("12")'; ('', []) when it is not a call."""
+    m = _ACTION.match(action)
+    if m is None:
+        return "", []
+    args = []
+    for a in _ARG.finditer(m.group(2)):
+        if a.group(0).strip() == "":
+            continue
+        val = next((g for g in a.groups() if g is not None), "")
+        args.append(val.strip())
+    return m.group(1), args
+
+
+def element_line(observation: str, bid: str) -> str | None:
+    """'button 'Submit'' for `[bid] button 'Submit', clickable` in an observation text."""
+    marker = f"[{bid}] "
+    for line in observation.splitlines():
+        s = line.strip()
+        if s.startswith(marker):
+            m = _ELEMENT.match(s[len(marker) :])
+            return m.group(0) if m else None
+    return None
+
+
+# role, then the accessible name as BrowserGym writes it (Python repr: '...' or "...")
+_ELEMENT = re.compile(r"""[\w-]+(?: (?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"))?""")
+
+
+class BrowserGymEnv:
+    """Base class: one BrowserGym benchmark behind the `Env` protocol."""
+
+    name = "browsergym"
+    benchmark = "browsergym"
+    default_step_limit: int | None = None  # the episode ends (truncated) after this many
+    default_timeout_ms: int | None = None  # Playwright's default timeout (page loads)
+
+    def __init__(
+        self,
+        *,
+        reset_timeout_s: float = 180.0,
+        step_timeout_s: float = 60.0,
+        max_tree_chars: int = 12000,
+        slow_mo: int | None = None,
+        timeout_ms: int | None = None,
+        action_subsets: list[str] | None = None,
+        memory_limit_mb: int | None = None,
+        step_limit: int | None = None,
+        reset_retries: int = 1,
+    ):
+        self.reset_retries = reset_retries
+        self.step_limit = step_limit if step_limit is not None else self.default_step_limit
+        self.reset_timeout_s = reset_timeout_s
+        self.step_timeout_s = step_timeout_s
+        self.max_tree_chars = max_tree_chars
+        self.slow_mo = slow_mo
+        self.timeout_ms = timeout_ms if timeout_ms is not None else self.default_timeout_ms
+        self.action_subsets = list(action_subsets or DEFAULT_ACTION_SUBSETS)
+        self._memory_limit_mb = memory_limit_mb
+        self._worker: BrowserWorker | None = None
+        self._open = False
+        self._action_text: str | None = None
+        self.current_task: Task | None = None
+        self.step_count = 0
+        self.observation = ""
+        self.goal = ""
+        self.done = False
+        self.last_stats: dict[str, Any] = {}
+
+    # -- hooks for subclasses -------------------------------------------------------------
+
+    def session_modules(self) -> list[str]:
+        return []
+
+    def session_environ(self) -> dict[str, str]:
+        return {}
+
+    def session_offline(self) -> bool:
+        return True
+
+    def check_ready(self) -> None:
+        """Raise a clear error when the benchmark cannot run here (missing site URLs)."""
+
+    def gym_target(self, task: Task) -> tuple[str, int, dict[str, Any]]:
+        """(gym id, seed, task_kwargs) for `task`."""
+        meta = task.metadata
+        return str(meta["gym_id"]), int(meta.get("seed", 0)), dict(meta.get("task_kwargs") or {})
+
+    def tasks(self, split: str) -> list[Task]:
+        raise NotImplementedError
+
+    def documents(self) -> list[Document]:
+        return [
+            Document(
+                id=f"{self.name}/actions",
+                env=self.name,
+                title="Actions",
+                text=self.action_space_text(),
+            )
+        ]
+
+    def success(self, reward: float, done: bool, info: dict[str, Any]) -> bool:
+        return done and reward > 0
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def session_config(self) -> SessionConfig:
+        return SessionConfig(
+            modules=self.session_modules(),
+            environ=self.session_environ(),
+            action_subsets=self.action_subsets,
+            max_tree_chars=self.max_tree_chars,
+            offline=self.session_offline(),
+            slow_mo=self.slow_mo,
+            timeout_ms=self.timeout_ms,
+        )
+
+    def _where(self, action: str | None = None) -> str:
+        task = f"task {self.current_task.id!r}" if self.current_task else "no task"
+        act = f" ({action!r})" if action is not None else ""
+        return f"{self.name}: {task}, step {self.step_count}{act}"
+
+    def _call(self, method: str, *args: Any, timeout_s: float, action: str | None = None) -> Any:
+        if self._worker is None:
+            self._worker = BrowserWorker(
+                memory_limit_mb=self._memory_limit_mb, name=f"lbi-browser-{self.name}"
+            )
+        try:
+            if not self._open:
+                self._worker.call(
+                    session_open,
+                    self.session_config().model_dump(mode="json"),
+                    timeout_s=self.reset_timeout_s,
+                )
+                self._open = True
+            result, pids = self._worker.call(session_call, method, *args, timeout_s=timeout_s)
+            self._worker.note_pids(pids)
+            return result
+        except WorkerTimeout as e:
+            self._kill()
+            raise EnvError(
+                f"{self._where(action)}: {method} timed out after {timeout_s:g}s; browser killed"
+            ) from e
+        except WorkerCrashed as e:
+            self._kill()
+            raise EnvError(f"{self._where(action)}: {method} crashed the browser: {e}") from e
+        except RemoteError as e:
+            log.debug("remote traceback:\n%s", e.remote_traceback)
+            raise EnvError(f"{self._where(action)}: {method} failed: {e}") from e
+
+    def _kill(self) -> None:
+        self._open = False
+        if self._worker is not None:
+            self._worker.kill()
+
+    def browser_pids(self) -> list[int]:
+        """Processes of the browser worker and everything it started (tests, benchmarks)."""
+        from lbi_icl.envs.browsergym import procs
+
+        if self._worker is None:
+            return []
+        pids = set(self._worker.tagged_pids())
+        if self._worker.pid is not None:
+            pids |= {self._worker.pid, *procs.descendants(self._worker.pid)}
+        return sorted(procs.alive(sorted(pids)))
+
+    # -- the Env protocol ---------------------------------------------------------------
+
+    def reset(self, task: Task) -> str:
+        self.check_ready()
+        self.current_task, self.step_count, self.done = task, 0, False
+        gym_id, seed, task_kwargs = self.gym_target(task)
+        for attempt in range(self.reset_retries + 1):
+            try:
+                out = self._call("reset", gym_id, seed, task_kwargs, timeout_s=self.reset_timeout_s)
+                break
+            except EnvError as e:  # a page that did not load in time, a crashed browser
+                if attempt == self.reset_retries:
+                    raise
+                log.warning("%s; retrying on a fresh browser", e)
+                self._kill()
+        self.goal = str(out["goal"])
+        self.observation = str(out["observation"])
+        self.last_stats = dict(out["stats"])
+        return self.observation
+
+    def step(self, action: str) -> StepResult:
+        if self.current_task is None:
+            raise EnvError(f"{self._where(action)}: step before reset")
+        if self.done:
+            raise EnvError(f"{self._where(action)}: step after the episode ended")
+        self.step_count += 1
+        before = self.observation
+        out = self._call("step", action, timeout_s=self.step_timeout_s, action=action)
+        reward, done = float(out["reward"]), bool(out["terminated"] or out["truncated"])
+        truncated = bool(out["truncated"])
+        if not done and self.step_limit is not None and self.step_count >= self.step_limit:
+            done = truncated = True
+        self.observation = str(out["observation"])
+        self.last_stats = dict(out["stats"])
+        self.done = done
+        info: dict[str, Any] = {
+            "success": self.success(reward, done, out["task_info"]),
+            "score": reward,
+            "truncated": truncated,
+            "url": out["url"],
+            "last_action_error": out["error"],
+            "effect": self._effect(action, before, out),
+            "t": self.step_count,
+            "task_id": self.current_task.id,
+            "tree_chars": self.last_stats.get("tree_chars"),
+        }
+        return StepResult(observation=self.observation, reward=reward, done=done, info=info)
+
+    def _effect(self, action: str, before: str, out: dict[str, Any]) -> dict[str, Any]:
+        """What the action did, for the offline relabeler: verb, target element, text."""
+        verb, args = parse_action(action)
+        effect: dict[str, Any] = {"verb": verb, "ok": out["error"] is None}
+        if args and verb in ("click", "dblclick", "fill", "select_option", "hover", "check"):
+            effect["bid"] = args[0]
+            effect["element"] = element_line(before, args[0])
+            if len(args) > 1:
+                effect["text"] = args[1]
+        elif verb in ("goto", "send_msg_to_user", "report_infeasible") and args:
+            effect["text"] = args[0]
+        url_before = next((ln[5:] for ln in before.splitlines() if ln.startswith("URL: ")), "")
+        effect["page_changed"] = bool(out["url"]) and out["url"] != url_before
+        title = next(
+            (ln[7:] for ln in self.observation.splitlines() if ln.startswith("Title: ")), ""
+        )
+        effect["title"] = title
+        return effect
+
+    def valid_actions(self) -> list[str] | None:
+        if self.current_task is None or self.done:
+            return None
+        return list(self._call("valid_actions", timeout_s=self.step_timeout_s))
+
+    def action_space_text(self) -> str:
+        """BrowserGym's own description of the high-level actions (with examples), built
+        in this process without a browser."""
+        if self._action_text is None:
+            from browsergym.core.action.highlevel import HighLevelActionSet
+
+            aset = HighLevelActionSet(subsets=self.action_subsets, strict=False, multiaction=False)
+            self._action_text = (
+                "You act in a web browser. Elements are named by the number in brackets "
+                "([12]) in the accessibility tree. Answer with exactly one action call.\n"
+                + str(aset.describe(with_long_description=False, with_examples=True))
+            )
+        return self._action_text
+
+    def demonstrate(self, task: Task, *, max_steps: int = 100) -> Trajectory | None:
+        return None  # no expert: synthesis explores with `coverage` / `random`
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        self._open = False
+        self.current_task = None
+        if worker is not None:
+            worker.close()
+
+    def __enter__(self) -> BrowserGymEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # last resort; close() is the contract
+        try:
+            if self._worker is not None:
+                self._worker.kill()
+        except Exception:
+            pass

@@ -1,0 +1,210 @@
+"""The browser side of the adapter: one BrowserGym gym env, driven inside a worker process.
+
+Everything here runs in the worker (`worker.py`): it imports BrowserGym and Playwright,
+owns the browsers, and hands back only plain data (text, numbers, small dicts), so the
+parent process never touches a browser and a hang or crash there cannot reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lbi_icl.envs.browsergym import procs
+from lbi_icl.envs.browsergym.launch import (
+    CHROMIUM_FLAGS,
+    OFFLINE_FLAG,
+    patch_playwright_launch,
+    require_chromium,
+)
+from lbi_icl.envs.browsergym.text import candidate_actions, render_observation
+
+log = logging.getLogger(__name__)
+
+# BrowserGym's high-level action subsets offered to the agent.
+DEFAULT_ACTION_SUBSETS: tuple[str, ...] = ("chat", "infeas", "bid", "nav", "tab")
+
+
+class SessionConfig(BaseModel):
+    """How the worker builds BrowserGym envs (plain data: it crosses a process boundary)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modules: list[str] = Field(default_factory=list)  # imported to register gym ids
+    environ: dict[str, str] = Field(default_factory=dict)  # set before the first import
+    action_subsets: list[str] = Field(default_factory=lambda: list(DEFAULT_ACTION_SUBSETS))
+    max_tree_chars: int = 12000
+    offline: bool = True  # resolve no host names (MiniWoB: file:// and 127.0.0.1 only)
+    slow_mo: int | None = None  # None: the task's own (MiniWoB: 100 ms)
+    timeout_ms: int | None = None  # Playwright default timeout; None: the task's own
+    env_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra gym.make kwargs
+
+
+class BrowserSession:
+    """One BrowserGym env at a time; `reset` builds it for a gym id and seed."""
+
+    def __init__(self, config: SessionConfig):
+        self.config = config
+        for key, value in config.environ.items():
+            os.environ[key] = value
+        import importlib
+
+        import gymnasium  # noqa: F401  (BrowserGym registers with it)
+
+        for module in config.modules:
+            importlib.import_module(module)
+        from browsergym.core import _get_global_playwright
+        from browsergym.core.action.highlevel import HighLevelActionSet
+
+        # BrowserGym warns at every reset that an option overrides the task's; the overrides
+        # here are documented options (timeout_ms, slow_mo), so say it once, not per episode.
+        logging.getLogger("browsergym.core.env").addFilter(_OnceFilter())
+        self.executable = require_chromium()
+        flags = CHROMIUM_FLAGS + ((OFFLINE_FLAG,) if config.offline else ())
+        patch_playwright_launch(_get_global_playwright(), self.executable, flags)
+        self.action_set = HighLevelActionSet(
+            subsets=list(config.action_subsets), strict=False, multiaction=False
+        )
+        self.env: Any = None
+        self.gym_id: str | None = None
+        self.goal = ""
+        self.last_obs: dict[str, Any] | None = None
+        self.done = False
+
+    # -- episode ------------------------------------------------------------------------
+
+    def _make(self, gym_id: str, task_kwargs: dict[str, Any]) -> Any:
+        import gymnasium as gym
+
+        kwargs: dict[str, Any] = {
+            "headless": True,
+            "action_mapping": self.action_set.to_python_code,
+            **self.config.env_kwargs,
+        }
+        if task_kwargs:
+            kwargs["task_kwargs"] = task_kwargs
+        if self.config.slow_mo is not None:
+            kwargs["slow_mo"] = self.config.slow_mo
+        if self.config.timeout_ms is not None:
+            kwargs["timeout"] = self.config.timeout_ms
+        return gym.make(gym_id, **kwargs)
+
+    def reset(
+        self, gym_id: str, seed: int, task_kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        self.close_env()
+        t0 = time.perf_counter()
+        self.env = self._make(gym_id, dict(task_kwargs or {}))
+        self.gym_id = gym_id
+        obs, info = self.env.reset(seed=seed)
+        self.goal = str(obs.get("goal") or "")
+        self.last_obs = obs
+        self.done = False
+        text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
+        return {
+            "observation": text,
+            "goal": self.goal,
+            "stats": stats,
+            "info": _plain(info.get("task_info", {})),
+            "seconds": time.perf_counter() - t0,
+        }
+
+    def step(self, action: str) -> dict[str, Any]:
+        if self.env is None:
+            raise RuntimeError("step before reset")
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.last_obs = obs
+        self.done = bool(terminated or truncated)
+        text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
+        error = str(obs.get("last_action_error") or "").strip()
+        return {
+            "observation": text,
+            "reward": float(reward),
+            "terminated": bool(terminated),
+            "truncated": bool(truncated),
+            "error": error or None,
+            "stats": stats,
+            "url": str(obs.get("url") or ""),
+            "task_info": _plain(info.get("task_info", {})),
+            "chat": [
+                {"role": str(m.get("role")), "message": str(m.get("message"))}
+                for m in obs.get("chat_messages") or []
+            ],
+        }
+
+    def valid_actions(self) -> list[str]:
+        if self.last_obs is None:
+            return []
+        return candidate_actions(self.last_obs, self.goal)
+
+    def action_space_text(self) -> str:
+        return str(self.action_set.describe(with_long_description=False, with_examples=True))
+
+    def raw_observation(self) -> dict[str, Any] | None:
+        """The last BrowserGym observation without arrays (tests, benchmarks)."""
+        if self.last_obs is None:
+            return None
+        return {
+            k: _plain(v)
+            for k, v in self.last_obs.items()
+            if k not in ("screenshot", "dom_object", "axtree_object", "extra_element_properties")
+        }
+
+    def browser_pids(self) -> list[int]:
+        return procs.descendants(os.getpid())
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def close_env(self) -> None:
+        env, self.env = self.env, None
+        self.last_obs = None
+        if env is not None:
+            try:
+                env.close()
+            except Exception as e:  # a dead browser cannot be closed politely
+                log.debug("closing the BrowserGym env failed: %s", e)
+
+    def close(self) -> None:
+        self.close_env()
+        from browsergym import core
+
+        pw = getattr(core, "_PLAYWRIGHT", None)
+        if pw is not None:
+            with contextlib.suppress(Exception):
+                pw.stop()
+            core._PLAYWRIGHT = None
+
+
+class _OnceFilter(logging.Filter):
+    """Lets each distinct "Overriding the task's ..." warning through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if not msg.startswith("Overriding the task's"):
+            return True
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
+def _plain(x: Any) -> Any:
+    """JSON-safe copy (numpy scalars and arrays become Python values)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, str | int | float | bool) or x is None:
+        return x
+    return str(x)

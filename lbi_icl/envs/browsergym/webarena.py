@@ -1,0 +1,277 @@
+"""WebArena through BrowserGym: the 812 task configs listed offline, sites from `WA_*`.
+
+`tasks("test")` reads `test.raw.json` from the `webarena` package (libwebarena, installed by
+browsergym-webarena) as a data file — no import, no server: task id `webarena.<task_id>`
+(the gym id `browsergym/webarena.<task_id>`), instruction = the intent, metadata = sites,
+evaluation types, intent template, start URL. WebArena has one split, `test` (all 812).
+
+Running a task needs the benchmark's sites, configured as BrowserGym documents:
+`WA_SHOPPING`, `WA_SHOPPING_ADMIN`, `WA_REDDIT`, `WA_GITLAB`, `WA_WIKIPEDIA`, `WA_MAP`,
+`WA_HOMEPAGE` (base URLs). `check_ready()` (called by `lbi run` before the first episode,
+and by `reset`) names every missing setting, then every site that does not answer.
+
+`task_configs=PATH` runs your own WebArena-format configs (a JSON list, same fields as
+`test.raw.json`, URLs written out) through the same evaluators (`wa_local.py`); their sites
+are the hosts of their `start_url`s and are checked the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lbi_icl.data import Document, Task
+from lbi_icl.envs.base import EnvError
+from lbi_icl.envs.browsergym.env import BrowserGymEnv
+
+WA_SETTINGS: dict[str, str] = {
+    "WA_SHOPPING": "shopping (OneStopShop) base URL, e.g. http://HOST:7770",
+    "WA_SHOPPING_ADMIN": "shopping admin (Magento) base URL, e.g. http://HOST:7780/admin",
+    "WA_REDDIT": "reddit (Postmill) base URL, e.g. http://HOST:9999",
+    "WA_GITLAB": "GitLab base URL, e.g. http://HOST:8023",
+    "WA_WIKIPEDIA": "Wikipedia (kiwix) URL, e.g. http://HOST:8888/wikipedia_en_all_maxi_2022-05/A/User:The_other_Kiwix_guy/Landing",
+    "WA_MAP": "map (OpenStreetMap) base URL, e.g. http://HOST:3000",
+    "WA_HOMEPAGE": "homepage base URL, e.g. http://HOST:4399",
+}
+SITE_SETTING = {
+    "shopping": "WA_SHOPPING",
+    "shopping_admin": "WA_SHOPPING_ADMIN",
+    "reddit": "WA_REDDIT",
+    "gitlab": "WA_GITLAB",
+    "wikipedia": "WA_WIKIPEDIA",
+    "map": "WA_MAP",
+}
+
+
+class SitesNotReadyError(EnvError):
+    """A benchmark's sites are not configured or not reachable; names the setting / URL."""
+
+
+def webarena_config_path() -> Path:
+    spec = importlib.util.find_spec("webarena")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "the WebArena task configs come with browsergym-webarena (package `webarena`); "
+            'install with: pip install -e ".[webarena]"'
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "test.raw.json"
+
+
+def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
+    """Task configs from `path`. Untrusted (user) configs may not use `func:` in
+    program_html: WebArena's evaluator would `eval()` that text."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable JSON list of WebArena task configs: {e}") from e
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of task configs, got {type(data).__name__}")
+    for i, cfg in enumerate(data):
+        for key in ("task_id", "intent", "eval"):
+            if not isinstance(cfg, dict) or key not in cfg:
+                raise ValueError(f"{path}: config #{i}: missing field {key!r}")
+        if not trusted:
+            for j, target in enumerate(cfg["eval"].get("program_html") or []):
+                for field in ("url", "locator"):
+                    if str(target.get(field, "")).startswith("func:"):
+                        raise ValueError(
+                            f"{path}: config #{i} (task_id {cfg['task_id']}): "
+                            f"eval.program_html[{j}].{field} starts with 'func:', which "
+                            "WebArena's evaluator runs as Python; not allowed in your own configs"
+                        )
+    return data
+
+
+def probe(url: str, timeout_s: float = 5.0) -> str | None:
+    """None when `url` answers HTTP (any status), else why not."""
+    try:
+        req = urllib.request.Request(url, method="GET")
+        with urllib.request.urlopen(req, timeout=timeout_s):
+            return None
+    except urllib.error.HTTPError:
+        return None  # the server answered
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        return f"not reachable ({reason})"
+
+
+def _loopback(url: str) -> bool:
+    host = urllib.parse.urlparse(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class WebArenaEnv(BrowserGymEnv):
+    name = "webarena"
+    benchmark = "webarena"
+    default_step_limit = 30
+
+    def __init__(
+        self,
+        *,
+        task_configs: str | Path | None = None,
+        check_sites: bool = True,
+        probe_timeout_s: float = 5.0,
+        **options: Any,
+    ):
+        super().__init__(**options)
+        self.task_configs = Path(task_configs) if task_configs else None
+        self.check_sites = check_sites
+        self.probe_timeout_s = probe_timeout_s
+        self._configs: list[dict[str, Any]] | None = None
+        self._ready = False
+
+    def configs(self) -> list[dict[str, Any]]:
+        if self._configs is None:
+            if self.task_configs is not None:
+                self._configs = load_configs(self.task_configs, trusted=False)
+            else:
+                self._configs = load_configs(webarena_config_path())
+        return self._configs
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def tasks(self, split: str) -> list[Task]:
+        if split != "test":
+            raise ValueError(
+                f"{self.name}: unknown split {split!r}; WebArena has one split, 'test' "
+                "(synthesize from its documents and your own exploration instead)"
+            )
+        local = self.task_configs is not None
+        out = []
+        for cfg in self.configs():
+            tid = cfg["task_id"]
+            ev = cfg.get("eval") or {}
+            out.append(
+                Task(
+                    id=f"{self.name}.{tid}",
+                    env=self.name,
+                    instruction=str(cfg["intent"]),
+                    split="test",
+                    metadata={
+                        "task": f"template-{cfg.get('intent_template_id', tid)}",
+                        "task_id": tid,
+                        "sites": list(cfg.get("sites") or []),
+                        "eval_types": list(ev.get("eval_types") or []),
+                        "intent_template_id": cfg.get("intent_template_id"),
+                        "start_url": cfg.get("start_url"),
+                        "require_login": bool(cfg.get("require_login")),
+                        "gym_id": "browsergym/lbi.webarena_local"
+                        if local
+                        else f"browsergym/webarena.{tid}",
+                        "task_kwargs": {"config": cfg} if local else {},
+                    },
+                )
+            )
+        return out
+
+    def task(self, task_id: str) -> Task:
+        for t in self.tasks("test"):
+            if t.id == task_id:
+                return t
+        raise ValueError(f"{self.name}: no task {task_id!r}")
+
+    # -- sites ----------------------------------------------------------------------------
+
+    def site_urls(self) -> dict[str, str]:
+        """{setting: URL} that running needs: every WA_* for the packaged tasks (BrowserGym
+        reads them all), the start URLs' sites for local configs."""
+        if self.task_configs is None:
+            return {k: os.environ.get(k, "") for k in WA_SETTINGS}
+        out: dict[str, str] = {}
+        for cfg in self.configs():
+            for url in str(cfg.get("start_url") or "").split(" |AND| "):
+                p = urllib.parse.urlparse(url)
+                if p.scheme in ("http", "https") and p.netloc:
+                    out[f"start_url of task {cfg['task_id']}"] = f"{p.scheme}://{p.netloc}/"
+        return out
+
+    def check_ready(self) -> None:
+        if self._ready or not self.check_sites:
+            return
+        urls = self.site_urls()
+        missing = [k for k, v in urls.items() if not v]
+        if missing:
+            lines = [f"  {k}: {WA_SETTINGS.get(k, '')}" for k in missing]
+            raise SitesNotReadyError(
+                f"{self.name}: the benchmark's sites are not configured; set "
+                + ", ".join(missing)
+                + " (see README 'Web agents'):\n"
+                + "\n".join(lines)
+            )
+        for setting, url in urls.items():
+            why = probe(url, self.probe_timeout_s)
+            if why is not None:
+                raise SitesNotReadyError(f"{self.name}: {setting}={url} is {why}")
+        if self.task_configs is None:
+            from lbi_icl.envs.browsergym.wa_local import nltk_punkt_available
+
+            if not nltk_punkt_available():  # browsergym.webarena fetches it on import
+                raise SitesNotReadyError(
+                    f"{self.name}: browsergym-webarena needs nltk's 'punkt_tab' data and "
+                    "downloads it when imported; install it ahead with `python -m "
+                    "nltk.downloader punkt_tab` (nothing is downloaded at run time)"
+                )
+        self._ready = True
+
+    def session_modules(self) -> list[str]:
+        if self.task_configs is not None:
+            return ["lbi_icl.envs.browsergym.wa_local"]
+        return ["browsergym.webarena"]
+
+    def session_environ(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k.startswith("WA_")}
+        if self.task_configs is not None:  # webarena's env_config wants every site set
+            for key in WA_SETTINGS:
+                env.setdefault(key, "http://127.0.0.1:9")
+        for key in WA_SETTINGS:  # libwebarena reads the names without the prefix
+            if key in env:
+                env.setdefault(key.removeprefix("WA_"), env[key])
+        return env
+
+    def session_offline(self) -> bool:
+        return all(_loopback(u) for u in self.site_urls().values() if u)
+
+    def success(self, reward: float, done: bool, info: dict[str, Any]) -> bool:
+        return done and reward > 0
+
+    def documents(self) -> list[Document]:
+        """The action space and one short page per site used by the tasks (never the test
+        intents: all WebArena tasks are test tasks)."""
+        docs = super().documents()
+        sites = sorted({s for cfg in self.configs() for s in cfg.get("sites") or []})
+        for site in sites:
+            docs.append(
+                Document(
+                    id=f"{self.name}/site-{site}",
+                    env=self.name,
+                    title=site,
+                    text=SITE_DOCS.get(site, f"The {site} website."),
+                )
+            )
+        return docs
+
+
+SITE_DOCS = {
+    "shopping": "OneStopShop, an online store (Magento storefront): search and browse "
+    "products by category, read reviews, manage the cart, wish list, orders and the "
+    "customer account.",
+    "shopping_admin": "The store's admin panel (Magento): sales orders, invoices, "
+    "products and inventory, customers, reviews, marketing and reports.",
+    "reddit": "A forum (Postmill): forums and posts, comments, votes, submitting and "
+    "editing posts, subscriptions and user profiles.",
+    "gitlab": "GitLab: projects and repositories, issues, merge requests, members, "
+    "settings, commits and the user profile.",
+    "wikipedia": "An offline Wikipedia (kiwix): search and read articles.",
+    "map": "OpenStreetMap: search places, get directions between places, read "
+    "distances and travel times.",
+}
