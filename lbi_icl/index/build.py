@@ -25,7 +25,7 @@ import numpy as np
 
 from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
-from lbi_icl.embed import Embedder, embedder_spec, load_embedder
+from lbi_icl.embed import Embedder, embedder_backend, embedder_spec, load_embedder
 from lbi_icl.index import layout as L
 from lbi_icl.index.bm25 import build_bm25s, extend_bm25s
 from lbi_icl.index.docs import chunk_document
@@ -282,7 +282,12 @@ def _finish_manifest(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = IndexManifest(
         lbi_icl_version=__version__,
-        embedder=EmbedderInfo(id=embedder.id, dim=embedder.dim, spec=embedder_spec(embedder)),
+        embedder=EmbedderInfo(
+            id=embedder.id,
+            dim=embedder.dim,
+            spec=embedder_spec(embedder),
+            backend=embedder_backend(embedder),
+        ),
         bm25=config.bm25,
         config=config,
         counts=counts,
