@@ -22,8 +22,13 @@ from lbi_icl.embed import (
     backends_compatible,
     load_embedder,
 )
-from lbi_icl.embed_onnx import OnnxMiniLMEmbedder, ensure_exported, weights_sha256
-from lbi_icl.index.build import build_index
+from lbi_icl.embed_onnx import (
+    OnnxMiniLMEmbedder,
+    ensure_exported,
+    onnx_cache_dir,
+    weights_sha256,
+)
+from lbi_icl.index.build import build_index_from
 from lbi_icl.index.load import IndexMismatchError, load_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +54,10 @@ def _real_texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lbi-cache")
+def cache() -> Path:
+    """The real user cache: entries are keyed by the weights' hash and written atomically, so
+    sharing it is safe, and the export (about a minute) happens once per machine."""
+    return onnx_cache_dir()
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +80,13 @@ def test_onnx_vectors_match_torch(
     assert batch.dtype == np.float32 and batch.shape == ref.shape
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, rtol=1e-5)
     cos = (batch * ref).sum(axis=1)
-    floor = 0.99 if int8 else 0.9999
+    # fp32 is declared compatible with torch (rule: every vector's cosine >= 0.99; it is
+    # 0.9999+); int8 is close but not declared compatible, so an int8 index stays int8-only
+    floor = 0.98 if int8 else 0.9999
     assert cos.min() >= floor, (emb.backend, float(cos.min()), texts[int(cos.argmin())])
     assert (single * ref[:20]).sum(axis=1).min() >= floor
-    # the compatibility table only declares backends this test measures
-    assert any(emb.backend in g and "torch" in g for g in COMPATIBLE_BACKENDS)
+    assert backends_compatible("torch", emb.backend) is (not int8)
+    assert any(emb.backend in g and "torch" in g for g in COMPATIBLE_BACKENDS) is (not int8)
     # nearest neighbours agree with torch's on this set
     assert ((batch @ batch.T).argsort(1)[:, -2] == (ref @ ref.T).argsort(1)[:, -2]).mean() > 0.9
 
@@ -130,6 +139,8 @@ def test_compatibility_rule() -> None:
     assert backends_compatible("torch", "torch")
     assert backends_compatible(None, "torch")  # manifests from before backends were recorded
     assert backends_compatible("torch", "onnx") and backends_compatible("onnx", None)
+    assert not backends_compatible("torch", "onnx-int8")
+    assert not backends_compatible(None, "onnx-int8")
     assert not backends_compatible("torch", "some-other-backend")
 
 
@@ -145,7 +156,7 @@ def test_manifest_records_backend_and_mismatch_is_an_error(tmp_path: Path, monke
         backend = "torch"
 
     index_dir = tmp_path / "idx"
-    build_index(_one_traj(), index_dir, embedder=FakeBackend(16))
+    build_index_from(_one_traj(), index_dir, embedder=FakeBackend(16))
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["embedder"]["backend"] == "torch"
 
