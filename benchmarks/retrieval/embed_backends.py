@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args(argv)
 
+    load_start = os.getloadavg()
     build_texts, all_queries = corpus_texts(args.pairs, args.seed)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(all_queries), size=min(args.queries, len(all_queries)), replace=False)
@@ -87,24 +88,28 @@ def main(argv: list[str] | None = None) -> int:
         load_s[name] = time.perf_counter() - t0
 
     q_times: dict[str, list[float]] = {n: [] for n in names}
+    q_cpu: dict[str, list[float]] = {n: [] for n in names}  # process CPU s: robust to load
     q_vecs: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for i, q in enumerate(queries):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             v = embedders[name].embed([q])
             q_times[name].append(time.perf_counter() - t0)
+            q_cpu[name].append(time.process_time() - c0)
             q_vecs[name].append(v[0])
 
     b_secs = dict.fromkeys(names, 0.0)
+    b_cpu = dict.fromkeys(names, 0.0)
     b_vecs: dict[str, list[np.ndarray]] = {n: [] for n in names}
     batches = [build_texts[s : s + args.batch] for s in range(0, len(build_texts), args.batch)]
     for i, batch in enumerate(batches):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             v = embedders[name].embed(batch)
             b_secs[name] += time.perf_counter() - t0
+            b_cpu[name] += time.process_time() - c0
             b_vecs[name].append(v)
 
     base = names[0]
@@ -126,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 "spec": name,
                 "load_s": round(load_s[name], 2),
                 "query": lat.model_dump(),
+                "query_cpu_p50_ms": round(float(np.median(q_cpu[name])) * 1000, 2),
                 "build_texts_per_s": round(tput, 1),
+                "build_texts_per_cpu_s": round(len(build_texts) / max(b_cpu[name], 1e-9), 1),
                 "cosine_min": float(cos.min()),
                 "cosine_mean": float(cos.mean()),
             }
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
-            "loadavg_start_end": None,
+            "loadavg_start": load_start,
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
@@ -170,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         "× build",
         "cos min",
         "cos mean",
+        "cpu ms/query",
+        "texts/cpu s",
     ):
         table.add_column(col, justify="right")
     for r in rows:
@@ -182,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['build_speedup']:.2f}",
             f"{r['cosine_min']:.5f}",
             f"{r['cosine_mean']:.5f}",
+            f"{r['query_cpu_p50_ms']:.1f}",
+            f"{r['build_texts_per_cpu_s']:.1f}",
         )
     Console().print(table)
     print(f"load average at the end: {report['machine']['loadavg_end']}")
