@@ -15,7 +15,7 @@ Backends (the manifest records `backend`; see `lbi_icl.embed.backends_compatible
 
 - ``onnx``: fp32 graph, vectors match torch's to float rounding (cosine ≥ 0.9999);
 - ``onnx-int8``: the same graph with dynamically quantized int8 MatMul weights (onnxruntime's
-  quantizer); cosine to torch's ≈ 0.99 (≥ 0.98 tested), so it is NOT declared compatible:
+  quantizer); cosine to torch's ≈ 0.99 (≥ 0.97 tested), so it is NOT declared compatible:
   an int8 index is queried with int8 only.
 """
 
