@@ -36,6 +36,13 @@ PROGRESS_MIN_TEXTS = 2000
 # torch thread: intra-op threading only adds synchronization cost for tiny batches, and
 # on a busy 2-core machine it made a single query ~16x slower (0.89 s vs 0.054 s).
 SMALL_BATCH_TEXTS = 32
+# Faster backends for the packaged model (lbi_icl/embed_onnx.py).
+ONNX_SPECS = ("minilm-onnx", "minilm-onnx-int8")
+LEGACY_BACKEND = "torch"
+# Backends whose vectors for the same model may be mixed in one index (see backends_compatible).
+# onnx (fp32) vs torch: min cosine per vector 0.99999 on real texts. onnx-int8 is NOT in the
+# group: its cosine to torch measured 0.976-0.995 per vector (tests), below the 0.99 rule.
+COMPATIBLE_BACKENDS: tuple[frozenset[str], ...] = (frozenset({"torch", "onnx"}),)
 
 
 @runtime_checkable
@@ -143,6 +150,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.device = device
+        self.backend = "torch"  # recorded in index manifests (see backends_compatible)
         self._model: Any = None
         self._torch: Any = None
         self._big_batch_threads = 1
@@ -278,6 +286,8 @@ def load_embedder(
     """Resolve an embedder by name.
 
     - None / 'all-MiniLM-L6-v2' / 'default': the packaged all-MiniLM-L6-v2 (offline);
+    - 'minilm-onnx' / 'minilm-onnx-int8': the same packaged weights on ONNX Runtime (fp32 /
+      int8), exported locally on first use (`lbi_icl.embed_onnx`, extra `[fast]`);
     - 'hash' or 'hash:DIM': `HashEmbedder` (default dim 64);
     - an existing folder: a local sentence-transformers model;
     - any other name: a sentence-transformers model already in the local HF cache (offline).
@@ -290,6 +300,10 @@ def load_embedder(
             batch_size=batch_size,
             show_progress=show_progress,
         )
+    if name in ONNX_SPECS:
+        from lbi_icl.embed_onnx import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(int8=name.endswith("int8"), show_progress=show_progress)
     if name == "hash" or name.startswith("hash:"):
         _, _, dim = name.partition(":")
         try:
@@ -297,6 +311,26 @@ def load_embedder(
         except ValueError as e:
             raise EmbedderError(f"bad hash embedder spec {name!r}: use 'hash' or 'hash:DIM'") from e
     return SentenceTransformerEmbedder(name, batch_size=batch_size, show_progress=show_progress)
+
+
+def embedder_backend(embedder: Embedder) -> str | None:
+    """How the embedder computes its vectors ('torch', 'onnx', 'onnx-int8'); None when the id
+    alone determines them (HashEmbedder, custom embedders)."""
+    backend = getattr(embedder, "backend", None)
+    return backend if isinstance(backend, str) else None
+
+
+def backends_compatible(a: str | None, b: str | None) -> bool:
+    """Whether vectors of the same model id from backends `a` and `b` may share an index.
+
+    Rule: two backends are compatible only when they are declared in one group of
+    `COMPATIBLE_BACKENDS`, and a backend joins a group only with a test showing every
+    vector's cosine to the group's vectors is >= 0.99 on real texts
+    (tests/test_embed_onnx.py). A manifest without a backend (built before it was recorded)
+    counts as 'torch', the only backend then.
+    """
+    a, b = a or LEGACY_BACKEND, b or LEGACY_BACKEND
+    return a == b or any(a in group and b in group for group in COMPATIBLE_BACKENDS)
 
 
 def embedder_spec(embedder: Embedder) -> str | None:
@@ -317,6 +351,8 @@ __all__ = [
     "EmbedderError",
     "HashEmbedder",
     "SentenceTransformerEmbedder",
+    "backends_compatible",
+    "embedder_backend",
     "embedder_spec",
     "load_embedder",
 ]

@@ -58,7 +58,7 @@ def test_tokenizer_is_documented_rule() -> None:
 def test_build_writes_manifest_and_loads(built: Path) -> None:
     m = json.loads((built / "manifest.json").read_text())
     assert m["format_version"] == 1
-    assert m["embedder"] == {"id": "hash-bow-v1@64", "dim": 64, "spec": "hash:64"}
+    assert m["embedder"] == {"id": "hash-bow-v1@64", "dim": 64, "spec": "hash:64", "backend": None}
     assert m["bm25"]["engine"] == "bm25s"
     assert m["counts"] == {"examples": 8, "steps": 18, "documents": 4, "chunks": 4}
     assert len(m["content_hash"]) == 64 and m["inputs"][0]["kind"] == "trajectories"

@@ -23,7 +23,7 @@ import numpy as np
 
 from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
-from lbi_icl.embed import Embedder, embedder_spec, load_embedder
+from lbi_icl.embed import Embedder, embedder_backend, embedder_spec, load_embedder
 from lbi_icl.index import layout as L
 from lbi_icl.index.atomic import IndexBuildError
 from lbi_icl.index.atomic import remove_stale_temps as _remove_stale_temps
@@ -268,7 +268,12 @@ def _finish_manifest(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = IndexManifest(
         lbi_icl_version=__version__,
-        embedder=EmbedderInfo(id=embedder.id, dim=embedder.dim, spec=embedder_spec(embedder)),
+        embedder=EmbedderInfo(
+            id=embedder.id,
+            dim=embedder.dim,
+            spec=embedder_spec(embedder),
+            backend=embedder_backend(embedder),
+        ),
         bm25=config.bm25,
         config=config,
         counts=counts,

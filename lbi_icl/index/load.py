@@ -21,7 +21,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from lbi_icl.data import Trajectory
-from lbi_icl.embed import Embedder, EmbedderError, load_embedder
+from lbi_icl.embed import (
+    Embedder,
+    EmbedderError,
+    backends_compatible,
+    embedder_backend,
+    load_embedder,
+)
 from lbi_icl.index import layout as L
 from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candidates
 from lbi_icl.index.dense import dense_dot
@@ -345,6 +351,14 @@ def _check_embedder(path: Path, manifest: IndexManifest, embedder: Embedder) -> 
             f"{path / L.MANIFEST}: index was built with embedder {want.id!r} "
             f"(dim {want.dim}); got {embedder.id!r} (dim {embedder.dim}). "
             f"Use the same embedder or rebuild the index."
+        )
+    got = embedder_backend(embedder)
+    if got is not None and not backends_compatible(want.backend, got):
+        raise IndexMismatchError(
+            f"{path / L.MANIFEST}: index vectors were computed with the "
+            f"{want.backend or 'torch'!r} backend of {want.id!r}; got backend {got!r}, which "
+            f"is not declared compatible (lbi_icl.embed.COMPATIBLE_BACKENDS). Use --embedder "
+            f"{want.spec or want.id} or rebuild the index."
         )
 
 
