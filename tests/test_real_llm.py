@@ -55,6 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         state_dir_=folder,
         autogroup_nice=int(group_nice) if group_nice else None,
         nice=int(os.environ["LBI_LLM_NICE"]) if os.environ.get("LBI_LLM_NICE") else None,
+        die_with_parent=True,
     )
     state = srv.start(wait_s=600)
     try:

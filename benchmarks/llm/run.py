@@ -131,6 +131,7 @@ class Server:
             log_file=self.args.out / "server.log",
             autogroup_nice=self.args.autogroup_nice,
             nice=0,  # the client runs under nice 19; the server at normal priority
+            die_with_parent=True,  # a killed benchmark leaves no server behind
             extra_args=self.args.server_args.split(),
         )
         self.base_url = self.server.start().base_url

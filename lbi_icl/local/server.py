@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from lbi_icl.lifetime import arm_parent_death_signal
 from lbi_icl.local.models import cache_root
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class LocalServer:
         extra_args: list[str] | None = None,
         autogroup_nice: int | None = None,
         nice: int | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.model = Path(model)
         self.name = name
@@ -137,6 +139,9 @@ class LocalServer:
         self.extra_args = list(extra_args or [])
         self.autogroup_nice = autogroup_nice
         self.nice = nice
+        # True for servers owned by one process (tests, benchmarks): killed when it dies.
+        # False for `lbi serve start`, whose server outlives the command by design.
+        self.die_with_parent = die_with_parent
         self.state: ServerState | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -203,7 +208,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop kills all of it
-                preexec_fn=_set_nice(self.nice) if self.nice is not None else None,
+                preexec_fn=_child_setup(self.nice, self.die_with_parent),
             )
         if self.autogroup_nice is not None:
             set_autogroup_nice(self._proc.pid, self.autogroup_nice)
@@ -257,12 +262,18 @@ class LocalServer:
         self.stop()
 
 
-def _set_nice(nice: int) -> Any:
-    """A preexec_fn giving the server process niceness `nice` (lowering it needs root)."""
+def _child_setup(nice: int | None, die_with_parent: bool) -> Any:
+    """A preexec_fn giving the server process niceness `nice` (lowering it needs root) and,
+    when asked, a SIGKILL when its parent dies; None when there is nothing to do."""
+    if nice is None and not die_with_parent:
+        return None
 
     def apply() -> None:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        if nice is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+        if die_with_parent:
+            arm_parent_death_signal()
 
     return apply
 

@@ -9,17 +9,16 @@ its pipe and exits too, so a `kill -9` of `lbi run` leaves no process behind.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lbi_icl.lifetime import arm_parent_death_signal
 
 if TYPE_CHECKING:
     from lbi_icl.agent.base import EpisodeResult
@@ -28,16 +27,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 _PROC_FN: EpisodeFn | None = None
 
 
 def die_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
     """Make this process exit when `parent_pid` (its parent) dies."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    arm_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
 

@@ -15,6 +15,8 @@ import signal
 import time
 from pathlib import Path
 
+from lbi_icl.lifetime import arm_parent_death_signal
+
 _PROC = Path("/proc")
 
 
@@ -159,11 +161,4 @@ def pss_mb(pids: list[int]) -> float:
 
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+    arm_parent_death_signal()
