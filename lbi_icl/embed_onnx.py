@@ -53,12 +53,9 @@ BACKENDS = ("onnx", "onnx-int8")
 
 def onnx_cache_dir() -> Path:
     """Root folder of lbi_icl's local caches (exported models)."""
-    env = os.environ.get("LBI_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lbi_icl"
+    from lbi_icl.cache_dir import cache_root
+
+    return cache_root()
 
 
 def weights_sha256(model_dir: Path) -> str:

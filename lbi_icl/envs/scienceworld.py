@@ -168,7 +168,9 @@ def _write_table(path: Path, table: dict[str, Any]) -> None:
 
 
 def _user_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lbi_icl"
+    from lbi_icl.cache_dir import cache_root
+
+    return cache_root()
 
 
 def _user_cache_path(version: str) -> Path:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from lbi_icl.cache_dir import cache_root
+
 log = logging.getLogger(__name__)
 
 CHUNK = 8 * 1024 * 1024
@@ -73,16 +75,6 @@ FIXTURES: dict[str, FixtureModel] = {
     ]
 }
 DEFAULT_FIXTURE = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-
-
-def cache_root() -> Path:
-    """`$LBI_CACHE_DIR`, else `$XDG_CACHE_HOME/lbi_icl`, else `~/.cache/lbi_icl`."""
-    explicit = os.environ.get("LBI_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lbi_icl"
 
 
 def model_cache_dir(cache_dir: Path | None = None) -> Path:

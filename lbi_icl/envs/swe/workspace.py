@@ -32,8 +32,9 @@ _JUNK = ("__pycache__/", "*.pyc", ".pytest_cache/", ".lbi_*")
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lbi_icl" / "swe"
+    from lbi_icl.cache_dir import cache_root
+
+    return cache_root() / "swe"
 
 
 def git(cwd: Path | str, *args: str, check: bool = True, input: str | None = None) -> str:
