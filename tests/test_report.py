@@ -169,3 +169,25 @@ def test_cli_report_and_export(tmp_path, capsys):
     assert export_run(cfg.out, tmp_path / "rebuilt.jsonl") == len(wins)
     rebuilt = list(read_trajectories(tmp_path / "rebuilt.jsonl"))
     assert all(len(t.steps) >= 1 and t.instruction.startswith("reach goal") for t in rebuilt)
+
+
+def _terminal_headers(run: Path) -> list[str]:
+    from lbi_icl.runner.report import rich_table
+
+    return [str(c.header) for c in rich_table(build_report(run)).columns]
+
+
+def test_terminal_table_shows_parse_rate_only_when_it_says_something(hand_run):
+    """Every answer parsed (the retrieval policy): no parsed/valid column in the 80-column
+    table; one unparsed answer: the column is back. The md report always has it."""
+    with JsonlAppender(hand_run / "episodes.jsonl") as app:
+        for strategy in ("none", "rag"):
+            for i in range(10):
+                app.write(
+                    _rec(strategy, i, i in NONE_WINS, policy_calls=4, parsed_calls=4, valid_calls=4)
+                )
+    assert "100.0%/100.0%" in report(hand_run, "md")
+    assert "parsed/valid" not in _terminal_headers(hand_run)
+    with JsonlAppender(hand_run / "episodes.jsonl") as app:
+        app.write(_rec("none", 0, True, policy_calls=4, parsed_calls=3, valid_calls=3))
+    assert "parsed/valid" in _terminal_headers(hand_run)

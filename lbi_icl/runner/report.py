@@ -423,7 +423,8 @@ def _ms(x: float | None) -> str:
 
 def rich_table(rep: Report) -> Any:
     """The terminal table, compact enough for 80 columns; columns that say nothing for this
-    run (tokens and cost of a retrieval-only run, latency without retrieval) are left out."""
+    run (tokens and cost of a retrieval-only run, latency without retrieval, a parse rate
+    of 100 % everywhere) are left out."""
     from rich import box
     from rich.table import Table
 
@@ -494,7 +495,14 @@ def rich_table(rep: Report) -> Any:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    kept = [(h, v) for h, v in cols if h in always or any(x not in empty for x in v)]
+    # every answer parsed and valid (always so for the retrieval-only policy): the md /
+    # html reports keep the column, the 80-column terminal table has no room for it
+    empty_in = {"parsed/valid": {"100.0%/100.0%"}}
+    kept = [
+        (h, v)
+        for h, v in cols
+        if h in always or any(x not in empty | empty_in.get(h, set()) for x in v)
+    ]
     for i, (h, _) in enumerate(kept):
         t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for row in zip(*(v for _, v in kept), strict=True):
