@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from view_run import HOSTILE, STRATEGIES, TASKS, hostile_episode, make_run
 
+from lbi_icl.envs.browsergym.launch import CHROMIUM_FLAGS
 from lbi_icl.index import load_index
 from lbi_icl.runner import latest_records
 from lbi_icl.runner.results import episode_slug, is_finished
@@ -24,15 +25,8 @@ from lbi_icl.view.serve import viewer_url
 pytestmark = [pytest.mark.babyai, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+# the offline launch flags BrowserGym envs use too (one list, in the web env)
+FLAGS = list(CHROMIUM_FLAGS)
 
 
 def _need_browser() -> None:

@@ -26,21 +26,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lbi_icl.envs.browsergym.launch import CHROMIUM_FLAGS
 from lbi_icl.runner.report import report
 from lbi_icl.runner.results import episode_key, steps_path
 from lbi_icl.view import build_view
 
 STRATEGIES = ["none", "rag", "instruction", "observation", "agentic"]
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+# the offline launch flags BrowserGym envs use too (one list, in the web env)
+FLAGS = list(CHROMIUM_FLAGS)
 WORDS = ["red", "blue", "green", "key", "ball", "box", "door", "wall", "forward", "left"]
 
 

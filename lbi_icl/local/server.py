@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.lifetime import arm_parent_death_signal
 from lbi_icl.local.models import cache_root
+from lbi_icl.locks import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,9 @@ def state_dir() -> Path:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """`locks.pid_alive`, and a zombie child of ours counts as dead."""
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as dead
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().split(") ", 1)[1][:1] != "Z"
