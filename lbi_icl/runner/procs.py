@@ -1,4 +1,9 @@
-"""The process-worker pool of `run_experiment` (`--parallel process`).
+"""The worker pools of `run_experiment`: the windowed scheduler both use, and the
+process pool (`--parallel process`).
+
+Jobs are submitted at most `workers` ahead of the recorded results, so a stop (fail-fast,
+Ctrl-C) takes effect within one episode per worker instead of after a queue that fast-failing
+episodes may already have drained.
 
 Workers die with their parent: each one asks the kernel for SIGKILL when its parent dies
 (`prctl(PR_SET_PDEATHSIG)`, Linux) and, as a fallback elsewhere, watches its parent pid from
@@ -9,14 +14,15 @@ its pipe and exits too, so a `kill -9` of `lbi run` leaves no process behind.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lbi_icl.lifetime import arm_parent_death_signal
 
@@ -28,6 +34,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PROC_FN: EpisodeFn | None = None
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def completed_in_window(
+    ex: cf.Executor,
+    fn: Callable[[J], R],
+    jobs: Iterable[J],
+    window: int,
+    stop: threading.Event,
+    in_flight: dict[cf.Future[R], J],
+) -> Iterator[tuple[J, cf.Future[R]]]:
+    """Yield (job, finished future) pairs, keeping at most `window` jobs submitted and
+    unrecorded; no new job is submitted once `stop` is set. `in_flight` is the caller's,
+    so after breaking out it still holds the submitted jobs not yet yielded."""
+    pending = iter(jobs)
+
+    def fill() -> None:
+        while len(in_flight) < window and not stop.is_set():
+            job = next(pending, None)
+            if job is None:
+                return
+            in_flight[ex.submit(fn, job)] = job
+
+    fill()
+    while in_flight:
+        done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            yield in_flight.pop(fut), fut
+        fill()
 
 
 def die_with_parent(parent_pid: int, *, poll_s: float = 0.5) -> None:
@@ -77,10 +114,13 @@ def run_processes(
         initializer=_proc_init,
         initargs=(factory, os.getpid()),
     )
-    futures = {ex.submit(_proc_run, job, run_dir, config.env, config.policy): job for job in jobs}
+    submit = functools.partial(
+        _proc_run, run_dir=run_dir, env_name=config.env, policy=config.policy
+    )  # a partial of a module-level function pickles into the worker; a closure would not
+    in_flight: dict[cf.Future[EpisodeResult | None], _Job] = {}
     try:
-        for fut in cf.as_completed(futures):
-            record(futures[fut], fut.result())
+        for job, fut in completed_in_window(ex, submit, jobs, config.workers, stop, in_flight):
+            record(job, fut.result())
             if stop.is_set():
                 _stop_pool(ex)
                 return True

@@ -40,7 +40,7 @@ from lbi_icl.runner.manifest import (
     write_manifest,
 )
 from lbi_icl.runner.precheck import FailFast, check_llm, recover_run_dir
-from lbi_icl.runner.procs import run_processes
+from lbi_icl.runner.procs import completed_in_window, run_processes
 from lbi_icl.runner.progress import EpisodeProgress as _Progress
 from lbi_icl.runner.results import (
     EPISODES,
@@ -558,13 +558,11 @@ def _run_threads(
         return _execute(workers.get(), job, run_dir, config.env, config.policy, stop)
 
     ex = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="lbi-episode")
-    futures = {ex.submit(work, job): job for job in jobs}
-    handled: set[cf.Future[EpisodeResult | None]] = set()
+    in_flight: dict[cf.Future[EpisodeResult | None], _Job] = {}
     interrupted = False
     try:
-        for fut in cf.as_completed(futures):
-            handled.add(fut)
-            record(futures[fut], fut.result())
+        for job, fut in completed_in_window(ex, work, jobs, config.workers, stop, in_flight):
+            record(job, fut.result())
             if stop.is_set():
                 interrupted = True
                 break
@@ -579,8 +577,8 @@ def _run_threads(
     if interrupted:
         stop.set()
         ex.shutdown(wait=False, cancel_futures=True)
-        for fut, job in futures.items():
-            if fut in handled or fut.cancelled():
+        for fut, job in in_flight.items():
+            if fut.cancelled():
                 continue
             with contextlib.suppress(cf.CancelledError):
                 record(job, fut.result())
