@@ -1,9 +1,9 @@
 """The one validation path for data files: what `lbi data validate` reports is exactly
 what `lbi index build` refuses.
 
-On top of the schema (`lbi_icl.data`), a record must be usable downstream:
-- every string is valid Unicode (a lone surrogate such as `\\ud800` parses as JSON but
-  cannot be written back as UTF-8);
+On top of the schema (`lbi_icl.data`), a record must be usable downstream (a lone
+surrogate such as `\\ud800`, which parses as JSON but cannot be written back as UTF-8, is
+refused one level lower, by `lbi_icl.jsonl`, for every reader):
 - a trajectory has at least one step (a 0-step example indexes as nothing);
 - ids are unique within a file, and a file holds at least one record.
 """
@@ -22,36 +22,10 @@ from lbi_icl.jsonl import DataError, DataProblem, _problems_from_validation, ite
 M = TypeVar("M", bound=BaseModel)
 
 
-def lone_surrogate_at(value: Any, loc: str = "") -> str | None:
-    """The dotted location of the first string holding a lone surrogate, else None."""
-    stack: list[tuple[Any, str]] = [(value, loc)]
-    while stack:
-        v, where = stack.pop()
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                return where or "(value)"
-        elif isinstance(v, dict):
-            for k, x in reversed(list(v.items())):
-                if isinstance(k, str) and lone_surrogate_at(k) is not None:
-                    return f"{where}.{k!r}" if where else repr(k)
-                stack.append((x, f"{where}.{k}" if where else str(k)))
-        elif isinstance(v, list):
-            for i in range(len(v) - 1, -1, -1):
-                stack.append((v[i], f"{where}.{i}" if where else str(i)))
-    return None
-
-
 def usability_problems(
     path: str, line: int, raw: dict[str, Any], item: BaseModel
 ) -> list[DataProblem]:
     out: list[DataProblem] = []
-    loc = lone_surrogate_at(raw)
-    if loc is not None:
-        out.append(
-            DataProblem(path, line, loc, "lone surrogate (e.g. \\ud800): not valid Unicode text")
-        )
     if isinstance(item, Trajectory) and not item.steps:
         out.append(DataProblem(path, line, "steps", "a trajectory needs at least one step"))
     return out

@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -112,6 +113,32 @@ def iter_records(
         raise DataError([DataProblem(str(p), lineno + 1, None, what)]) from None
 
 
+def lone_surrogate_at(value: Any, loc: str = "") -> str | None:
+    """The dotted location of the first string holding a lone surrogate, else None."""
+    stack: list[tuple[Any, str]] = [(value, loc)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "(value)"
+        elif isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                if isinstance(k, str) and lone_surrogate_at(k) is not None:
+                    return f"{where}.{k!r}" if where else repr(k)
+                stack.append((x, f"{where}.{k}" if where else str(k)))
+        elif isinstance(v, list):
+            for i in range(len(v) - 1, -1, -1):
+                stack.append((v[i], f"{where}.{i}" if where else str(i)))
+    return None
+
+
+# The text is decoded strictly as UTF-8, so a lone surrogate can only come from a `\\uD8xx`–
+# `\\uDFxx` escape: only lines holding one need the walk over every string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
     try:
         value = json.loads(raw.strip())
@@ -122,6 +149,12 @@ def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
     if not isinstance(value, dict):
         got = type(value).__name__
         return DataProblem(path, lineno, None, f"expected a JSON object, got {got}")
+    if _SURROGATE_ESCAPE.search(raw):
+        loc = lone_surrogate_at(value)
+        if loc is not None:
+            return DataProblem(
+                path, lineno, loc, "lone surrogate (e.g. \\ud800): not valid Unicode text"
+            )
     return value
 
 

@@ -341,3 +341,44 @@ def test_extend_bm25s_equals_building_from_all_texts(tmp_path: Path) -> None:
     # a folder without the saved counts (older index): the caller must rebuild
     (base / "tf.lbi.npy").unlink()
     assert extend_bm25s(base, ["x"], tmp_path / "none", params) is None
+
+
+def _recorded_hashes_match_files(folder: Path) -> None:
+    m = json.loads((folder / "manifest.json").read_text())
+    assert set(m["sha256"]) == set(m["files"]) and m["sha256"]
+    for rel, digest in m["sha256"].items():
+        assert digest == hashlib.sha256((folder / rel).read_bytes()).hexdigest(), rel
+
+
+def test_recorded_file_hashes_are_the_files_after_build_and_both_add_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hashes come from a background thread and from the writer's own digest of
+    examples.jsonl: each must still be the sha256 of the file as it was left."""
+    import lbi_icl.index.build as build_mod
+
+    fast, slow = _base(tmp_path, "fast"), _base(tmp_path, "slow")
+    _recorded_hashes_match_files(fast)
+    add_to_index(fast, NEW)
+    _recorded_hashes_match_files(fast)
+    monkeypatch.setattr(build_mod, "_names_missing_parent", lambda *a: True)
+    add_to_index(slow, NEW)
+    _recorded_hashes_match_files(slow)
+
+
+def test_file_hasher_rehashes_a_file_changed_after_submission(tmp_path: Path) -> None:
+    from lbi_icl.index.verify import FileHasher
+
+    (tmp_path / "a.bin").write_bytes(b"first")
+    (tmp_path / "b.bin").write_bytes(b"kept")
+    hasher = FileHasher(tmp_path)
+    hasher.known("b.bin", "digest-the-build-computed")
+    hasher.submit_present()
+    (tmp_path / "a.bin").write_bytes(b"second, longer")  # rewritten after submission
+    (tmp_path / "c.bin").write_bytes(b"late")  # never submitted
+    got = hasher.digests(["a.bin", "b.bin", "c.bin"])
+    assert got == {
+        "a.bin": hashlib.sha256(b"second, longer").hexdigest(),
+        "b.bin": "digest-the-build-computed",
+        "c.bin": hashlib.sha256(b"late").hexdigest(),
+    }

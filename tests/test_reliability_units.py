@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lbi_icl.checks import check_records, lone_surrogate_at
+from lbi_icl.checks import check_records
 from lbi_icl.data import Trajectory
 from lbi_icl.index.store import IndexFormatError
 from lbi_icl.index.verify import check_finite, check_offsets, check_step_table
+from lbi_icl.jsonl import lone_surrogate_at
 from lbi_icl.locks import LockHeldError, hold, lock_path
 from lbi_icl.retrieval.base import RetrievedItem
 from lbi_icl.retrieval.select import interleave
@@ -104,6 +105,24 @@ def test_one_validator_flags_surrogates_zero_steps_and_empty_files(tmp_path: Pat
     (tmp_path / "e.jsonl").write_text("")
     (res,) = list(check_records(tmp_path / "e.jsonl", Trajectory))
     assert "empty file" in str(res[1][0])  # type: ignore[index]
+
+
+def test_surrogate_escapes_in_a_file_lone_refused_pairs_and_literals_kept(tmp_path: Path) -> None:
+    base = '{"id": "%s", "env": "e", "instruction": "%s", '
+    base += '"steps": [{"observation": "o", "action": "a"}]}'
+    lines = [
+        base % ("pair", "smile \\ud83d\\ude00"),  # an escaped surrogate *pair*: valid text
+        base % ("literal", "a backslash then ud800: \\\\ud800"),  # not an escape at all
+        base % ("lone", "x \\uD800 y"),
+    ]
+    p = tmp_path / "s.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    results = list(check_records(p, Trajectory))
+    assert results[0][1].instruction == "smile \U0001f600"  # type: ignore[union-attr]
+    assert results[1][1].instruction.endswith("\\ud800")  # type: ignore[union-attr]
+    (problem,) = results[2][1]  # type: ignore[misc]
+    assert (problem.line, problem.field) == (3, "instruction")
+    assert "lone surrogate" in str(problem)
 
 
 def _item(i: int, strategy: str) -> RetrievedItem:

@@ -173,7 +173,7 @@ def ablation_args(args: argparse.Namespace, base_url: str) -> list[str]:
         "--index", str(args.out / "babyai" / "index"), "--strategies", ",".join(STRATEGIES),
         "--out", str(args.out / "babyai-ablate"), "--max-steps", str(args.max_steps),
         "--no-progress",
-        "--set", f"agent.context_tokens={args.ctx}", "--set", "agent.max_output_tokens=48",
+        "--set", f"agent.context_tokens={args.ctx}", "--set", "agent.max_output_tokens=96",
         "--set", "agent.history_steps=2", "--set", "agent.observation_chars=300",
         "--set", "retrieval.m1=2", "--set", "retrieval.m2=2",
         "--set", "retrieval.k_instruction=2", "--set", "retrieval.window_before=1",
@@ -339,7 +339,7 @@ def main() -> int:
     p.add_argument("--sw-steps", type=int, default=200)
     p.add_argument("--sw-steps-per-traj", type=int, default=20)
     p.add_argument("--retry-errors", action="store_true", help="rerun errored episodes")
-    p.add_argument("--babyai-tasks", type=int, default=12)
+    p.add_argument("--babyai-tasks", type=int, default=8)
     p.add_argument("--max-steps", type=int, default=8, help="BabyAI policy calls per episode")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

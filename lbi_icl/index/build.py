@@ -45,7 +45,7 @@ from lbi_icl.index.store import (
     save_npy,
     write_json,
 )
-from lbi_icl.index.verify import NOT_LISTED, file_sha256, write_stamp
+from lbi_icl.index.verify import NOT_LISTED, FileHasher, file_sha256, write_stamp
 from lbi_icl.locks import hold
 
 if TYPE_CHECKING:
@@ -218,6 +218,15 @@ class _ExampleWriter:
         return len(self._step_example)
 
 
+def _start_hashing(tmp: Path, examples_sha256: str) -> FileHasher:
+    """Hash the example and step files (final once the writer is closed) in the
+    background; examples.jsonl's digest is the writer's own, over the same bytes."""
+    hasher = FileHasher(tmp)
+    hasher.known(L.EXAMPLES, examples_sha256)
+    hasher.submit_present()
+    return hasher
+
+
 def _embed_to(path: Path, embedder: Embedder, texts: list[str], prev: np.ndarray | None) -> None:
     new = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
     vecs = new if prev is None else np.concatenate([np.asarray(prev), new])
@@ -260,11 +269,12 @@ def _finish_manifest(
     examples_sha256: str,
     inputs: list[InputFile],
     started: float,
+    hasher: FileHasher,
     built_at: str | None = None,
 ) -> IndexManifest:
     paths = [p for p in sorted(tmp.rglob("*")) if p.is_file() and p.name not in NOT_LISTED]
     files = {str(p.relative_to(tmp)): p.stat().st_size for p in paths}
-    hashes = {str(p.relative_to(tmp)): file_sha256(p) for p in paths}
+    hashes = hasher.digests(list(files))
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = IndexManifest(
         lbi_icl_version=__version__,
@@ -320,12 +330,14 @@ def _build_locked(
     started: float,
 ) -> IndexManifest:
     tmp = _temp_dir(out)
+    hasher: FileHasher | None = None
     try:
         writer = _ExampleWriter(tmp, config)
         for traj in trajectories:
             writer.add(traj)
         examples_sha256 = writer.hash.hexdigest()  # before documents are hashed into it
         writer.close()
+        hasher = _start_hashing(tmp, examples_sha256)
         _embed_to(tmp / L.VEC_INSTRUCTION, embedder, writer.instructions, None)
         _embed_to(tmp / L.VEC_DESCRIPTION, embedder, writer.descriptions, None)
         n_steps = writer.steps
@@ -342,9 +354,12 @@ def _build_locked(
             examples_sha256=examples_sha256,
             inputs=inputs or [],
             started=started,
+            hasher=hasher,
         )
         _swap_into_place(tmp, out)
     except BaseException:
+        if hasher is not None:
+            hasher.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("built index %s: %s", out, manifest.counts)
@@ -446,6 +461,7 @@ def _add_locked(
             writer.add(traj)
         examples_sha256 = writer.hash.hexdigest()
         writer.close()
+        hasher = _start_hashing(tmp, examples_sha256)
         emb = index.embedder
         _embed_to(
             tmp / L.VEC_INSTRUCTION, emb, writer.instructions[skip:], index.vectors("instruction")
@@ -474,6 +490,7 @@ def _add_locked(
             examples_sha256=examples_sha256,
             inputs=inputs,
             started=started,
+            hasher=hasher,
             built_at=old.built_at,
         )
         index.close()

@@ -13,6 +13,7 @@ structural invariants every load checks.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import json
 import os
@@ -35,6 +36,52 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+class FileHasher:
+    """sha256 of a build's files on a background thread while the build goes on.
+
+    Files finished early (the example and step blobs, ~90 % of the bytes) are hashed while
+    embeddings and BM25 are computed; hashlib releases the GIL on large buffers, so on a
+    multi-core machine the hashes cost the build little wall time. A digest the build
+    already computed over the same bytes (`known`) is reused. A file whose size or mtime
+    changed after it was submitted is hashed again, so a late rewrite cannot go unrecorded.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbi-hash")
+        self._pending: dict[str, tuple[list[int], cf.Future[str]]] = {}
+        self._known: dict[str, tuple[list[int], str]] = {}
+
+    def known(self, rel: str, digest: str) -> None:
+        self._known[rel] = (_stat_key(self.folder / rel), digest)
+
+    def submit_present(self) -> None:
+        """Start hashing every file now in the folder (call when they are final)."""
+        for p in sorted(self.folder.rglob("*")):
+            rel = str(p.relative_to(self.folder))
+            if p.is_file() and rel not in self._pending and rel not in self._known:
+                self._pending[rel] = (_stat_key(p), self._pool.submit(file_sha256, p))
+
+    def digests(self, rels: list[str]) -> dict[str, str]:
+        """The sha256 of each of `rels`, waiting for or computing what is missing."""
+        out: dict[str, str] = {}
+        try:
+            for rel in rels:
+                path = self.folder / rel
+                if rel in self._known and self._known[rel][0] == _stat_key(path):
+                    out[rel] = self._known[rel][1]
+                elif rel in self._pending and self._pending[rel][0] == _stat_key(path):
+                    out[rel] = self._pending[rel][1].result()
+                else:
+                    out[rel] = file_sha256(path)
+        finally:
+            self.close()
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stat_key(path: Path) -> list[int]:
