@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from lbi_icl.runner.procs import completed_in_window
+from lbi_icl.runner.pools import completed_in_window
 
 
 def _instant(job: int) -> int:

@@ -1,5 +1,5 @@
-"""The worker pools of `run_experiment`: the windowed scheduler both use, and the
-process pool (`--parallel process`).
+"""The worker pools of `run_experiment`: threads (default) and processes
+(`--parallel process`), and the windowed scheduler both use.
 
 Jobs are submitted at most `workers` ahead of the recorded results, so a stop (fail-fast,
 Ctrl-C) takes effect within one episode per worker instead of after a queue that fast-failing
@@ -14,6 +14,7 @@ its pipe and exits too, so a `kill -9` of `lbi run` leaves no process behind.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -25,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lbi_icl.lifetime import arm_parent_death_signal
+from lbi_icl.runner.workers import EpisodeFn, Job, ThreadWorkers, WorkerFactory, execute_job
 
 if TYPE_CHECKING:
     from lbi_icl.agent.base import EpisodeResult
     from lbi_icl.runner.config import RunConfig
-    from lbi_icl.runner.run import EpisodeFn, WorkerFactory, _Job
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,17 @@ def _proc_init(factory: WorkerFactory, parent_pid: int) -> None:
     _PROC_FN = factory()
 
 
-def _proc_run(job: _Job, run_dir: Path, env_name: str, policy: str) -> EpisodeResult | None:
-    from lbi_icl.runner.run import _execute
-
+def _proc_run(job: Job, run_dir: Path, env_name: str, policy: str) -> EpisodeResult | None:
     assert _PROC_FN is not None, "process worker was not initialised"
-    return _execute(_PROC_FN, job, run_dir, env_name, policy, None)
+    return execute_job(_PROC_FN, job, run_dir, env_name, policy, None)
 
 
 def run_processes(
     config: RunConfig,
     factory: WorkerFactory,
-    jobs: list[_Job],
+    jobs: list[Job],
     run_dir: Path,
-    record: Callable[[_Job, EpisodeResult | None], None],
+    record: Callable[[Job, EpisodeResult | None], None],
     stop: threading.Event,
 ) -> bool:
     """Run `jobs` on `config.workers` processes; True when stopped early (Ctrl-C or
@@ -117,7 +116,7 @@ def run_processes(
     submit = functools.partial(
         _proc_run, run_dir=run_dir, env_name=config.env, policy=config.policy
     )  # a partial of a module-level function pickles into the worker; a closure would not
-    in_flight: dict[cf.Future[EpisodeResult | None], _Job] = {}
+    in_flight: dict[cf.Future[EpisodeResult | None], Job] = {}
     try:
         for job, fut in completed_in_window(ex, submit, jobs, config.workers, stop, in_flight):
             record(job, fut.result())
@@ -137,3 +136,48 @@ def _stop_pool(ex: Any) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.terminate()
+
+
+def run_threads(
+    config: RunConfig,
+    factory: WorkerFactory,
+    jobs: list[Job],
+    run_dir: Path,
+    stop: threading.Event,
+    record: Callable[[Job, EpisodeResult | None], None],
+) -> bool:
+    workers = ThreadWorkers(factory)
+
+    def work(job: Job) -> EpisodeResult | None:
+        if stop.is_set():
+            return None
+        return execute_job(workers.get(), job, run_dir, config.env, config.policy, stop)
+
+    ex = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="lbi-episode")
+    in_flight: dict[cf.Future[EpisodeResult | None], Job] = {}
+    interrupted = False
+    try:
+        for job, fut in completed_in_window(ex, work, jobs, config.workers, stop, in_flight):
+            record(job, fut.result())
+            if stop.is_set():
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted: finishing in-flight episodes at their next step")
+    except BaseException:
+        stop.set()
+        ex.shutdown(wait=True, cancel_futures=True)
+        workers.close()
+        raise
+    if interrupted:
+        stop.set()
+        ex.shutdown(wait=False, cancel_futures=True)
+        for fut, job in in_flight.items():
+            if fut.cancelled():
+                continue
+            with contextlib.suppress(cf.CancelledError):
+                record(job, fut.result())
+    ex.shutdown(wait=True)
+    workers.close()
+    return interrupted

@@ -1,0 +1,122 @@
+"""Planning a run: which tasks, which jobs (task-major, strategies innermost), and the
+checks made before any episode (retrieval options, resume compatibility, env readiness).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from lbi_icl.data import Task
+from lbi_icl.runner.config import ConfigError, RunConfig
+from lbi_icl.runner.manifest import index_hash
+from lbi_icl.runner.workers import Job
+
+log = logging.getLogger(__name__)
+
+
+def select_tasks(config: RunConfig, available: list[Task]) -> list[Task]:
+    """The configured tasks, in the split's stable order (task ids keep the given order)."""
+    if config.task_ids is not None:
+        by_id = {t.id: t for t in available}
+        missing = [t for t in config.task_ids if t not in by_id]
+        if missing:
+            raise ConfigError(
+                f"task id(s) not in {config.env} split {config.split!r}: {', '.join(missing[:5])}"
+            )
+        return [by_id[t] for t in config.task_ids]
+    if config.tasks is not None:
+        if config.tasks > len(available):
+            log.warning(
+                "asked for %d tasks, %s split %r has %d",
+                config.tasks,
+                config.env,
+                config.split,
+                len(available),
+            )
+        return available[: config.tasks]
+    return available
+
+
+def plan_jobs(config: RunConfig, tasks: Iterable[Task]) -> list[Job]:
+    """Task-major order, strategies innermost, so paired comparisons fill in together."""
+    return [
+        Job(task=t, strategy=s, seed=seed)
+        for t in tasks
+        for seed in config.seed_list()
+        for s in config.strategies
+    ]
+
+
+def check_retrieval_options(config: RunConfig) -> None:
+    from pydantic import ValidationError
+
+    from lbi_icl.retrieval import RetrievalConfig
+
+    try:
+        rcfg = RetrievalConfig(**config.retrieval)
+    except ValidationError as e:
+        errs = "; ".join(
+            f"retrieval.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        keys = ", ".join(RetrievalConfig.model_fields)
+        raise ConfigError(f"bad retrieval option: {errs} (valid keys: {keys})") from e
+    uses = {
+        "observation": ("m1",),
+        "model": ("m2",),
+        "agentic": ("m1", "m2"),
+        "instruction": ("k_instruction",),
+        "rag": ("rag_max_docs",),
+    }
+    for strategy in config.strategies:
+        for key in uses.get(strategy, ()):
+            if getattr(rcfg, key) < 1:
+                raise ConfigError(
+                    f"retrieval.{key}={getattr(rcfg, key)} leaves strategy {strategy!r} with "
+                    "nothing to retrieve; use a value >= 1 or leave the strategy out"
+                )
+
+
+def list_tasks(config: RunConfig) -> list[Task]:
+    from lbi_icl.envs import make_env
+
+    env = make_env(config.env, **config.env_options)
+    try:
+        # Environments that need outside services (WebArena's sites) say what is missing
+        # before the first episode: `check_ready()` raises an EnvError naming the setting.
+        check_ready = getattr(env, "check_ready", None)
+        if callable(check_ready):
+            from lbi_icl.envs.base import EnvError
+
+            try:
+                check_ready()
+            except EnvError as e:
+                raise ConfigError(str(e)) from e
+        # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
+        if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
+            return env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
+        return env.tasks(config.split)
+    finally:
+        env.close()
+
+
+def check_resume(config: RunConfig, previous: dict[str, Any] | None) -> None:
+    if previous is None:
+        return
+    old = previous.get("fingerprint") or {}
+    new = config.fingerprint()
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise ConfigError(
+            f"{config.out}: this run directory was made with different settings "
+            f"({', '.join(diff)}); use a new --out, or the original settings to resume"
+        )
+    old_hash = previous.get("index_manifest_sha256")
+    new_hash = index_hash(config.index)
+    if old_hash and new_hash and old_hash != new_hash:
+        raise ConfigError(
+            f"{config.out}: the index at {config.index} changed since this run started "
+            "(manifest hash differs); use a new --out"
+        )

@@ -1,0 +1,225 @@
+"""What runs one episode: the job record, the worker protocol, the real worker (env, policy
+and retrievers per worker; index and LLMs shared per process) and `execute_job`, which
+streams an episode's step log and turns its exception into an error record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from lbi_icl.agent.base import EpisodeResult, StepLog
+from lbi_icl.data import Task
+from lbi_icl.jsonl import JsonlAppender
+from lbi_icl.runner.config import RunConfig
+from lbi_icl.runner.results import EpisodeSpec, steps_path
+from lbi_icl.scrub import scrub_text
+
+log = logging.getLogger(__name__)
+
+OnStep = Callable[[StepLog], None]
+
+
+class EpisodeFn(Protocol):
+    """Runs one episode. Called from one worker thread/process at a time."""
+
+    def __call__(self, task: Task, strategy: str, seed: int, on_step: OnStep) -> EpisodeResult: ...
+
+
+WorkerFactory = Callable[[], EpisodeFn]
+
+
+class EpisodeInterrupted(Exception):
+    """Raised from on_step to stop an episode at a step boundary after Ctrl-C."""
+
+
+@dataclass
+class Job:
+    task: Task
+    strategy: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return EpisodeSpec(strategy=self.strategy, task_id=self.task.id, seed=self.seed).key
+
+
+def execute_job(
+    fn: EpisodeFn,
+    job: Job,
+    run_dir: Path,
+    env_name: str,
+    policy: str,
+    stop: threading.Event | None,
+) -> EpisodeResult | None:
+    """Run one job, streaming its step log; None when it was interrupted (not recorded)."""
+    path = run_dir / steps_path(job.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a rerun replaces a partial log from a crash
+    steps = 0
+    interrupted = False
+    t0 = time.monotonic()
+    with JsonlAppender(path) as appender:
+
+        def on_step(step: StepLog) -> None:
+            nonlocal steps, interrupted
+            if step.error:
+                step.error = scrub_text(step.error)
+            appender.write(step)
+            steps += 1
+            if stop is not None and stop.is_set():
+                interrupted = True
+                raise EpisodeInterrupted
+
+        try:
+            result = fn(job.task, job.strategy, job.seed, on_step)
+        except EpisodeInterrupted:
+            return None
+        except Exception as e:
+            if interrupted:
+                return None
+            log.warning("episode %s failed: %s", job.key, e)
+            tb = traceback.format_exception_only(type(e), e)[-1].strip()
+            result = EpisodeResult(
+                task_id=job.task.id,
+                env=env_name,
+                strategy=job.strategy,
+                policy=policy,
+                seed=job.seed,
+                success=False,
+                steps=steps,
+                duration_s=time.monotonic() - t0,
+                stop_reason="error",
+                error=tb,
+            )
+    if interrupted:
+        return None
+    return result
+
+
+class ThreadWorkers:
+    """One EpisodeFn per worker thread (envs, policies and retrievers are stateful)."""
+
+    def __init__(self, factory: WorkerFactory):
+        self._factory = factory
+        self._local = threading.local()
+        self._made: list[EpisodeFn] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> EpisodeFn:
+        fn = getattr(self._local, "fn", None)
+        if fn is None:
+            fn = self._factory()
+            self._local.fn = fn
+            with self._lock:
+                self._made.append(fn)
+        return fn
+
+    def close(self) -> None:
+        for fn in self._made:
+            close = getattr(fn, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
+
+
+class RealWorkerFactory:
+    """Builds the real pieces: env per worker, shared index and LLM per process.
+
+    Picklable (only the config travels), so the same factory serves the process pool.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self._shared: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["config"])  # type: ignore[misc]
+
+    def shared(self) -> dict[str, Any]:
+        with self._lock:
+            if self._shared is None:
+                self._shared = _load_shared(self.config)
+            return self._shared
+
+    def __call__(self) -> EpisodeFn:
+        return _RealWorker(self.config, self.shared())
+
+
+def _load_shared(config: RunConfig) -> dict[str, Any]:
+    index = None
+    if any(s != "none" for s in config.strategies):
+        from lbi_icl.index import load_index
+
+        assert config.index is not None
+        index = load_index(config.index)
+    llm = _make_llm(config, config.llm) if config.policy == "llm" else None
+    writer = config.query_writer_spec()
+    qllm = llm if writer == config.llm and llm is not None else _make_llm(config, writer)
+    return {"index": index, "llm": llm, "query_llm": qllm}
+
+
+def _make_llm(config: RunConfig, spec: str | None) -> Any:
+    if not spec:
+        return None
+    from lbi_icl.llm import make_llm
+
+    return make_llm(
+        spec,
+        cache_path=config.cache_path(),
+        cache_mode=config.llm_cache_mode,
+        base_url=config.llm_base_url,
+    )
+
+
+class _RealWorker:
+    def __init__(self, config: RunConfig, shared: dict[str, Any]):
+        from lbi_icl.agent import make_policy
+        from lbi_icl.envs import make_env
+
+        self.config = config
+        self.shared = shared
+        self.env = make_env(config.env, **config.env_options)
+        self.policy = make_policy(config.policy, llm=shared["llm"], seed=config.seed)
+        self.retrievers: dict[str, Any] = {}
+
+    def _retriever(self, strategy: str) -> Any:
+        if strategy not in self.retrievers:
+            from lbi_icl.retrieval import make_retriever
+
+            rcfg = None
+            if self.config.retrieval:
+                from lbi_icl.retrieval import RetrievalConfig
+
+                rcfg = RetrievalConfig(**self.config.retrieval)
+            index = self.shared["index"] if strategy != "none" else None
+            self.retrievers[strategy] = make_retriever(strategy, index, rcfg)
+        return self.retrievers[strategy]
+
+    def __call__(self, task: Task, strategy: str, seed: int, on_step: OnStep) -> EpisodeResult:
+        from lbi_icl.agent import run_episode
+
+        return run_episode(
+            self.env,
+            task,
+            self.policy,
+            self._retriever(strategy),
+            config=self.config.agent,
+            seed=seed,
+            retrieval_llm=self.shared["query_llm"],
+            on_step=on_step,
+        )
+
+    def close(self) -> None:
+        self.env.close()
