@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -242,3 +243,42 @@ def test_shell_actions_keep_their_final_path_argument():
     for cmd in ("grep -rn 'def f' --include='*.py' .", "cd ..", "ls src/*", "ls tests/"):
         assert parse_action(f"Reason: look.\nAction: {cmd}").action == cmd
     assert parse_action("Action: **go forward.**").action == "go forward"
+
+
+def test_local_workspace_cannot_reach_the_fix(tmp_path):
+    """The source repository holds the fix commit; the agent's workspace holds only the
+    base commit's objects (no alternates into the source), so `git cat-file` cannot read
+    the fixed file."""
+    from lbi_icl.envs.swe.records import SWEInstance
+    from lbi_icl.envs.swe.workspace import Workspace, git
+
+    src = tmp_path / "src"
+    src.mkdir()
+    git(tmp_path, "init", "--quiet", str(src))
+    git(src, "config", "user.name", "t")
+    git(src, "config", "user.email", "t@t.invalid")
+    (src / "m.py").write_text("def f(x):\n    return x - 1\n")
+    git(src, "add", "-A")
+    git(src, "commit", "--quiet", "-m", "base")
+    base = git(src, "rev-parse", "HEAD").strip()
+    (src / "m.py").write_text("def f(x):\n    return x + 1  # the fix\n")
+    git(src, "commit", "--quiet", "-am", "fix")
+    fix = git(src, "rev-parse", "HEAD").strip()
+    fixed_blob = git(src, "rev-parse", f"{fix}:m.py").strip()
+    inst = SWEInstance(
+        instance_id="t-1", repo=str(src), base_commit=base, problem_statement="p", patch="",
+        FAIL_TO_PASS=["t.py::test"],
+    )  # fmt: skip
+    ws = Workspace(inst, str(src), cache_dir=tmp_path / "cache").setup()
+    try:
+        assert (ws.path / "m.py").read_text() == "def f(x):\n    return x - 1\n"
+        assert git(ws.path, "rev-parse", "HEAD").strip() == base
+        assert not (ws.path / ".git" / "objects" / "info" / "alternates").exists()
+        for obj in (fix, fixed_blob):
+            proc = subprocess.run(["git", "cat-file", "-e", obj], cwd=ws.path, check=False)
+            assert proc.returncode != 0, obj
+        assert git(ws.path, "log", "--format=%H").split() == [base]
+        (ws.path / "m.py").write_text("changed\n")
+        assert "+changed" in ws.diff()
+    finally:
+        ws.close()

@@ -171,16 +171,26 @@ class Workspace:
         return self
 
     def _attach_local(self) -> None:
-        """An empty repository that reads the source's objects through `alternates` (no
-        copy, nothing written to the source) and has no refs: the agent sees the base
-        commit only, not the other instances or the fixed tree."""
+        """A new repository holding the base commit's objects only: a shallow fetch of
+        `base_commit` (depth 1, no refs, no tags) from the source. The source holds every
+        instance's fix, so sharing its object store (git alternates) would let `git
+        cat-file` read the fixed files; here the agent can reach the base tree and nothing
+        else. Nothing is written to the source."""
         src = Path(self.source.removeprefix("file://"))
-        objects = src / ".git" / "objects" if (src / ".git").is_dir() else src / "objects"
-        if not objects.is_dir():
+        if not ((src / ".git").is_dir() or (src / "objects").is_dir()):
             raise EnvError(f"{self.source}: not a git repository")
         git(self.root, "init", "--quiet", str(self.path))
-        alternates = self.path / ".git" / "objects" / "info" / "alternates"
-        alternates.write_text(str(objects.resolve()) + "\n", encoding="utf-8")
+        git(
+            self.path,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--depth=1",
+            # a commit asked for by id needs the source's permission to serve it
+            "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack",
+            str(src.resolve()),
+            self.instance.base_commit,
+        )
 
     def shell_env(self) -> dict[str, str]:
         assert self.venv is not None, "setup() first"
