@@ -255,7 +255,11 @@ def build_config(
             loc = ".".join(str(x) for x in err["loc"]) or "(config)"
             lines.append(f"{where}: field '{loc}': {err['msg']}")
         raise ConfigError("\n".join(lines)) from e
-    config.prompt_set()  # every template file is read and checked before any episode
+    try:  # every template file is read and checked before any episode
+        config.prompt_set()
+    except ConfigError as e:
+        where = str(file) if file is not None else "command line"
+        raise ConfigError(f"{where}: field 'prompts': {e}") from e
     return config
 
 
