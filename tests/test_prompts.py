@@ -256,3 +256,15 @@ def test_unknown_name_and_missing_file(tmp_path: Path) -> None:
         load_prompts({"agent_sytem": tmp_path / "x.txt"})
     with pytest.raises(PromptError, match="no such template file"):
         load_prompts({"agent_system": tmp_path / "missing.txt"})
+
+
+def test_defaults_ship_as_package_data() -> None:
+    """A non-editable install ships exactly the templates `PROMPTS` names."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["lbi_icl"]
+    assert "prompts/defaults/*.txt" in globs
+    shipped = {p.stem for p in (root / "lbi_icl" / "prompts" / "defaults").glob("*.txt")}
+    assert shipped == set(PROMPTS)
