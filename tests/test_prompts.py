@@ -268,3 +268,22 @@ def test_defaults_ship_as_package_data() -> None:
     assert "prompts/defaults/*.txt" in globs
     shipped = {p.stem for p in (root / "lbi_icl" / "prompts" / "defaults").glob("*.txt")}
     assert shipped == set(PROMPTS)
+
+
+def test_swe_statement_prompt_from_a_user_file(tmp_path: Path, capsys) -> None:
+    from lbi_icl.cli import main as cli_main
+
+    f = tmp_path / "stmt.txt"
+    f.write_text("Bug in $project. Failing:\n$failing\n", encoding="utf-8")
+    rec = _Recorder(["Title\n\nBody"])
+    llm_statement(rec, "calc", ["t::a"], {"t::a": "boom"}, load_prompts({"swe_statement_user": f}))  # type: ignore[arg-type]
+    assert rec.calls[0][1]["content"] == "Bug in calc. Failing:\n- t::a: boom"
+    # `lbi swe build-tasks --prompt` checks the file before building anything
+    f.write_text("Bug in $project $repo\n", encoding="utf-8")
+    out = tmp_path / "swe"
+    argv = ["swe", "build-tasks", "--out", str(out), "--prompt", f"swe_statement_user={f}"]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert str(f) in err and "$repo" in err and not out.exists()
+    assert cli_main(["swe", "build-tasks", "--out", str(out), "--prompt", f"agent_user={f}"]) == 1
+    assert "build-tasks uses swe_statement_system, swe_statement_user" in capsys.readouterr().err
