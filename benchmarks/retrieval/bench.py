@@ -159,6 +159,7 @@ def worker_build(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     import lbi_icl.index.bm25.write as bm25_write_mod
     import lbi_icl.index.build as build_mod
+    import lbi_icl.index.write as write_mod
     import lbi_icl.jsonl as jsonl_mod
     from lbi_icl.index import build_index
 
@@ -171,6 +172,7 @@ def worker_build(args: argparse.Namespace) -> None:
     jsonl_mod.read_trajectories = lambda *p: read.wrap_iter(orig_read(*p))  # type: ignore[assignment]
     bm25 = Stopwatch()
     build_mod.build_bm25s = bm25.wrap(build_mod.build_bm25s)  # type: ignore[assignment]
+    write_mod.build_bm25s = bm25.wrap(write_mod.build_bm25s)  # type: ignore[assignment]
     tok = Stopwatch()
     bm25_write_mod.tokenize = tok.wrap(bm25_write_mod.tokenize)  # type: ignore[assignment]
 
