@@ -202,7 +202,7 @@ def _ci(v: Any, scale: float = 100, digits: int = 1) -> str:
 
 
 def mcnemar(a: list[bool], b: list[bool]) -> tuple[int, int, float]:
-    from lbi_icl.runner.stats import mcnemar_exact
+    from lbi_icl.runner.significance import mcnemar_exact
 
     a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
     b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
