@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lbi_icl.seeds import stable_seed as stable_seed  # its home before seeds.py
+
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 
 # Offline defaults for environments without an expert (used when --explorers /
@@ -69,12 +71,6 @@ class SynthConfig(BaseModel):
     def fingerprint(self) -> str:
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def stable_seed(*parts: object) -> int:
-    """A seed from any parts, identical across processes and Python versions (no hash())."""
-    blob = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
 
 
 # Stage counters, in the order of the paper's Table 1.

@@ -13,7 +13,7 @@ from lbi_icl.index.bm25.cache import DENSE_DF_FRAC, DenseColumns, _cache_bytes
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.bm25.rank import _rank
 from lbi_icl.index.store import IndexFormatError, read_json
-from lbi_icl.index.tokenize import tokenize
+from lbi_icl.tokenizer import tokenize
 
 _SCORE_BLOCK = 1 << 17  # rows per block when summing dense columns (accumulator in cache)
 

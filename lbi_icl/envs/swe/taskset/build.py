@@ -43,7 +43,7 @@ from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
 from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv, shell_environment
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.llm.base import LLM
-from lbi_icl.synth.config import stable_seed
+from lbi_icl.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 
