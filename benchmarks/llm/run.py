@@ -160,7 +160,7 @@ def stage_retrieval(args: argparse.Namespace, base_url: str) -> None:
 
 
 def query_sets(args: argparse.Namespace) -> list[str]:
-    """The CPU settings of the query-writing call (documented in the README)."""
+    """The CPU settings of the query-writing call (documented in docs/llm.md)."""
     return ["--set", "query_history_steps=1", "--set", "query_observation_words=40",
             "--set", "query_max_tokens=32", "--set", "query_max_words=24"]  # fmt: skip
 

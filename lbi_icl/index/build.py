@@ -2,7 +2,7 @@
 
 Every build writes into a fresh temporary folder beside the target and swaps it into place
 at the end, so an interrupted build or `add` never leaves a half-written index behind.
-See `lbi_icl.index.layout` for the files; the README's "Indexes and retrieval" section for
+See `lbi_icl.index.layout` for the files; docs/retrieval.md for
 the fields each part is built from.
 """
 

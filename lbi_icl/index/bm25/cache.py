@@ -23,7 +23,7 @@ class DenseColumns:
 
     A term in many rows costs ~12 ns a posting through `bincount` (gather, widen, scatter)
     but ~1 ns a row as a dense column added in float64: past about n/16 rows the column
-    wins (measured, README "Indexes and retrieval"). A column is built on first use from
+    wins (measured, docs/retrieval.md). A column is built on first use from
     the CSC arrays (zeros + one scatter of the posting list, cheaper than scoring it once
     sparsely) and kept while the cache holds at most `max_bytes` (4 bytes a row a term);
     the least recently used column goes first.
