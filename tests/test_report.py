@@ -12,7 +12,8 @@ from test_runner_helpers import FakeEpisode, make_tasks
 
 from lbi_icl.cli import main as cli_main
 from lbi_icl.jsonl import JsonlAppender, read_trajectories
-from lbi_icl.runner import RunConfig, build_report, export_run, report, run_experiment, stats
+from lbi_icl.runner import RunConfig, build_report, export_run, report, run_experiment
+from lbi_icl.runner import significance as stats
 from lbi_icl.runner.report import policy_label
 from lbi_icl.runner.results import steps_path
 

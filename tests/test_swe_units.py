@@ -15,9 +15,9 @@ from lbi_icl.data import Step, Trajectory
 from lbi_icl.envs.swe.expert import edit_command, parse_hunks
 from lbi_icl.envs.swe.grading import parse_pytest
 from lbi_icl.envs.swe.records import TaskRecordError, load_records
-from lbi_icl.envs.swe.relabel import SWETemplateRelabeler
 from lbi_icl.envs.swe.shell import cap_output, run_shell
 from lbi_icl.envs.swe.taskset.mutate import find_mutations
+from lbi_icl.synth.relabel_swe import SWETemplateRelabeler
 
 pytestmark = pytest.mark.swe
 

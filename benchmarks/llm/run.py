@@ -160,7 +160,7 @@ def stage_retrieval(args: argparse.Namespace, base_url: str) -> None:
 
 
 def query_sets(args: argparse.Namespace) -> list[str]:
-    """The CPU settings of the query-writing call (documented in the README)."""
+    """The CPU settings of the query-writing call (documented in docs/llm.md)."""
     return ["--set", "query_history_steps=1", "--set", "query_observation_words=40",
             "--set", "query_max_tokens=32", "--set", "query_max_words=24"]  # fmt: skip
 
@@ -202,7 +202,7 @@ def _ci(v: Any, scale: float = 100, digits: int = 1) -> str:
 
 
 def mcnemar(a: list[bool], b: list[bool]) -> tuple[int, int, float]:
-    from lbi_icl.runner.stats import mcnemar_exact
+    from lbi_icl.runner.significance import mcnemar_exact
 
     a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
     b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)

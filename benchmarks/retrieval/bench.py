@@ -157,8 +157,9 @@ def _load_embedder(name: str) -> tuple[Any, float]:
 def worker_build(args: argparse.Namespace) -> None:
     """Build the index from the corpus file; report the phase split and peak memory."""
     t0 = time.perf_counter()
-    import lbi_icl.index.bm25 as bm25_mod
+    import lbi_icl.index.bm25.write as bm25_write_mod
     import lbi_icl.index.build as build_mod
+    import lbi_icl.index.write as write_mod
     import lbi_icl.jsonl as jsonl_mod
     from lbi_icl.index import build_index
 
@@ -171,8 +172,9 @@ def worker_build(args: argparse.Namespace) -> None:
     jsonl_mod.read_trajectories = lambda *p: read.wrap_iter(orig_read(*p))  # type: ignore[assignment]
     bm25 = Stopwatch()
     build_mod.build_bm25s = bm25.wrap(build_mod.build_bm25s)  # type: ignore[assignment]
+    write_mod.build_bm25s = bm25.wrap(write_mod.build_bm25s)  # type: ignore[assignment]
     tok = Stopwatch()
-    bm25_mod.tokenize = tok.wrap(bm25_mod.tokenize)  # type: ignore[assignment]
+    bm25_write_mod.tokenize = tok.wrap(bm25_write_mod.tokenize)  # type: ignore[assignment]
 
     t = time.perf_counter()
     manifest = build_index([Path(args.corpus)], Path(args.out), embedder=embedder)

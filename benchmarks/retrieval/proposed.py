@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from lbi_icl.index.bm25 import _rank
-from lbi_icl.index.tokenize import tokenize
+from lbi_icl.index.bm25.rank import _rank
+from lbi_icl.tokenizer import tokenize
 
 
 def capped_top_k(

@@ -64,8 +64,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from lbi_icl.data_stats import dataset_stats
     from lbi_icl.jsonl import DataError
-    from lbi_icl.stats import dataset_stats
 
     try:
         st = dataset_stats(args.files)

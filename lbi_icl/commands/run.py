@@ -10,7 +10,7 @@ from typing import Any
 from lbi_icl.cli import CLIError, parse_key_values, parse_names
 
 ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
-# Exit codes of `lbi run` / `lbi ablate` (README, "Exit codes"): 0 every planned episode
+# Exit codes of `lbi run` / `lbi ablate` (docs/reliability.md): 0 every planned episode
 # finished; 1 bad input, nothing run; 3 finished, but some episodes ended in an error;
 # 4 stopped early: the first episodes all failed the same way; 130 interrupted.
 EXIT_EPISODE_ERRORS = 3

@@ -22,7 +22,7 @@ _EXPORTS = {
     "IndexConfig": "lbi_icl.index.manifest",
     "IndexManifest": "lbi_icl.index.manifest",
     "BM25Params": "lbi_icl.index.bm25",
-    "tokenize": "lbi_icl.index.tokenize",
+    "tokenize": "lbi_icl.tokenizer",
     "query_index": "lbi_icl.index.query",
 }
 

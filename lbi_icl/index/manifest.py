@@ -12,7 +12,7 @@ DESCRIPTION_FIELD = "instruction + action sequence"
 
 
 class IndexConfig(BaseModel):
-    """How to build an index. Defaults are the documented ones (README, Indexes)."""
+    """How to build an index. Defaults are the documented ones (docs/retrieval.md)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,7 +11,7 @@ from lbi_icl.retrieval.fused_config import HistoryConfig, TaskAwareConfig
 
 
 class RetrievalConfig(BaseModel):
-    """Options shared by all strategies (README, "Indexes and retrieval")."""
+    """Options shared by all strategies (docs/retrieval.md)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lbi_icl.prompts import PromptSet, load_prompts, names_of
+from lbi_icl.seeds import stable_seed as stable_seed  # its home before seeds.py
 
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 
@@ -87,12 +88,6 @@ class SynthConfig(BaseModel):
             data["prompt_templates"] = self.prompt_set().override_hashes()
         blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def stable_seed(*parts: object) -> int:
-    """A seed from any parts, identical across processes and Python versions (no hash())."""
-    blob = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
 
 
 # Stage counters, in the order of the paper's Table 1.

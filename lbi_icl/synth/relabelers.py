@@ -34,7 +34,7 @@ CHECKER_GROUP = "lbi_icl.window_checkers"
 BUILTIN_RELABELERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.relabel_babyai",
     "scienceworld": "lbi_icl.synth.relabel_scienceworld",
-    "swe": "lbi_icl.envs.swe.relabel",
+    "swe": "lbi_icl.synth.relabel_swe",
     "miniwob": "lbi_icl.synth.relabel_web",
     "webarena": "lbi_icl.synth.relabel_web",
 }

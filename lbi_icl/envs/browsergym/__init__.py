@@ -1,1 +1,1 @@
-"""BrowserGym environments (MiniWoB++, WebArena family) for lbi_icl; see README 'Web agents'."""
+"""BrowserGym environments (MiniWoB++, WebArena family) for lbi_icl; see docs/web.md."""

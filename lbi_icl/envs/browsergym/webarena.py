@@ -205,7 +205,7 @@ class WebArenaEnv(BrowserGymEnv):
             raise SitesNotReadyError(
                 f"{self.name}: the benchmark's sites are not configured; set "
                 + ", ".join(missing)
-                + " (see README 'Web agents'):\n"
+                + " (see docs/web.md):\n"
                 + "\n".join(lines)
             )
         for setting, url in urls.items():

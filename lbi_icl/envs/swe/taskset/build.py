@@ -44,7 +44,7 @@ from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv, shell_env
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.llm.base import LLM
 from lbi_icl.prompts import load_prompts
-from lbi_icl.synth.config import stable_seed
+from lbi_icl.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 

@@ -1,210 +1,36 @@
-"""ScienceWorld (Wang et al., 2022) as an `Env`: 30 task types of elementary-science
-experiments in a text world, with the benchmark's own train/dev/test variation splits.
-
-Why it looks the way it does:
-- One JVM per env instance, started lazily (listing tasks or documents needs none) and reused
-  across resets; `close()` shuts it down.
-- `step` talks to the simulator directly instead of through the package's `step()`, which
-  also computes look, inventory and the ~400-entry valid-action list on every call
-  (measured 90-180 ms a step against 9-25 ms without the listing); `valid_actions()`
-  computes the listing only when called, once per state.
-- Reset loads the variation again (the simulator's own reset also reloads, and regenerates
-  a gold path every time once any load asked for one). Gold paths are cached on disk.
-- The JVM runs with constant identity hashes, so the same task and actions give the same
-  text whatever the JVM ran before (see `_DETERMINISTIC_JVM_OPTS`).
-- The task table (splits and every variation's task description) ships as
-  `scienceworld_tasks.json.gz`, generated from the installed package by
-  `python -m lbi_icl.envs.scienceworld build-table`, so `tasks()` needs no JVM. When the
-  installed package version differs from the table's, the table is rebuilt from the JVM
-  once and cached under `~/.cache/lbi_icl/`.
-- Every JVM call runs under a timeout; on a hang the JVM is killed and `EnvError` names the
-  task and step, and the next reset starts a fresh JVM.
-
-Observation: the text the simulator returns for the action (for reset: its answer to
-"look around"). `include_look` / `include_inventory` append the free look / inventory views.
-Score: 0-100 as the benchmark reports it; reward = change in score; success = score 100 with
-the task completed; a negative score means the task failed (done).
-"""
+"""`ScienceWorldEnv`: one lazily started JVM per env, reused across resets, stepped directly
+so a step costs ms; every JVM call under a timeout (see the package docstring for why)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import gzip
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lbi_icl.data import Document, Step, Task, Trajectory
+from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.envs.scienceworld import expert, text
+from lbi_icl.envs.scienceworld.jvm import _DETERMINISTIC_JVM_OPTS, _java_options
+from lbi_icl.envs.scienceworld.table import (
+    ENV_NAME,
+    SPLITS,
+    TABLE_PATH,
+    _installed_version,
+    _read_table,
+    _task_catalog,
+    _user_cache_dir,
+    _user_cache_path,
+    _write_table,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-ENV_NAME = "scienceworld"
-SPLITS = ("train", "dev", "test")
-TABLE_PATH = Path(__file__).with_name("scienceworld_tasks.json.gz")
-AMBIGUOUS_PREFIX = "Ambiguous request"
-NO_MATCH = "No known action matches that input."
-
-# The simulator's action templates (OBJ = an object name as it appears in observations),
-# each with a short explanation for prompts and documentation. A test checks this list
-# against the one the installed simulator reports.
-ACTION_TEMPLATES: dict[str, str] = {
-    "open OBJ": "open a container or a door",
-    "close OBJ": "close a container or a door",
-    "activate OBJ": "turn on a device (stove, sink, lighter, ...)",
-    "deactivate OBJ": "turn off a device",
-    "connect OBJ to OBJ": "connect two electrical terminals or wires",
-    "disconnect OBJ": "remove all connections of an electrical component",
-    "use OBJ on OBJ": "use a tool on an object (e.g. a thermometer on a substance)",
-    "look around": "describe the current room (a free action)",
-    "look at OBJ": "describe an object in detail",
-    "look in OBJ": "describe the contents of a container",
-    "read OBJ": "read a book, note or recipe",
-    "move OBJ to OBJ": "put an object into or onto a container",
-    "pick up OBJ": "move an object into the inventory",
-    "put down OBJ": "drop an inventory object in the current room",
-    "pour OBJ in OBJ": "pour a liquid or the contents of a container into another container",
-    "dunk OBJ in OBJ": "dunk a container into a liquid",
-    "mix OBJ": "chemically mix the contents of a container",
-    "go OBJ": "move to an adjacent room through an open door (e.g. 'go kitchen')",
-    "teleport to OBJ": "move directly to a room (only with the teleportAction simplification)",
-    "eat OBJ": "eat a food",
-    "flush OBJ": "flush a toilet",
-    "focus on OBJ": "declare the object the task is about (irreversible: focusing on the "
-    "wrong object fails the task)",
-    "wait": "let 10 time steps pass",
-    "wait1": "let 1 time step pass",
-    "task": "repeat the task description",
-    "inventory": "list what the agent carries",
-    "reset task": "restart the task from the beginning",
-}
-
-_ACTION_NOTES = (
-    "Write exactly one action per turn as plain text, using object names as they appear in "
-    "the observation (e.g. 'open door to kitchen', 'go to kitchen', 'pick up thermometer', "
-    "'move metal pot to stove', 'focus on water'). When a name is ambiguous the environment "
-    "answers 'Ambiguous request' with a numbered list: reply with the number alone (e.g. "
-    "'0'). Time passes only through actions; 'wait' lets 10 steps pass. Focusing on the "
-    "wrong object ends the task as a failure."
-)
-
-_WORLD_TEXT = (
-    "ScienceWorld is a text-based simulation of a house and its surroundings in which an "
-    "agent carries out elementary-school science experiments. Rooms: hallway, kitchen, "
-    "bathroom, bedroom, living room, art studio, workshop, greenhouse, foundry and outside; "
-    "doors between rooms start closed and must be opened before going through. The "
-    "simulation models thermodynamics (heating on a stove, blast furnace or with a lighter; "
-    "cooling in a fridge or freezer; states of matter change at melting and boiling points), "
-    "electrical circuits (batteries, solar panels, wires, light bulbs, motors, buzzers; "
-    "conductors and insulators), chemistry (mixing substances and paints in a container), "
-    "biology (plants grow from seeds in flower pots with water and soil, need bees to "
-    "pollinate; animals go through life stages; Mendelian inheritance of traits), and "
-    "friction on inclined planes. Tools: thermometer, stopwatch, measuring cup, containers "
-    "(pots, cups, jars, boxes). Scores run from 0 to 100: partial credit is given for "
-    "subgoals, 100 means the task is complete, and a negative score means it failed "
-    "(usually by focusing on the wrong object)."
-)
-
-
-# --------------------------------------------------------------------------- task table
-
-
-def _installed_version() -> str | None:
-    try:
-        from scienceworld import __version__
-    except ImportError:
-        return None
-    return str(__version__)
-
-
-def _task_catalog() -> dict[str, dict[str, str]]:
-    """Package metadata per task name: official id ('1-1'), topic, title."""
-    try:
-        from scienceworld.constants import TASKS
-        from scienceworld.utils import infer_task
-    except ImportError:
-        return {}
-    return {
-        infer_task(t["task_name"]): {
-            "task_num": t["task_id"],
-            "topic": t["topic"],
-            "title": t["task"],
-        }
-        for t in TASKS
-    }
-
-
-def _read_table(path: Path) -> dict[str, Any]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        table = json.load(fh)
-    if not isinstance(table, dict) or not isinstance(table.get("tasks"), dict):
-        raise EnvError(f"{path}: not a ScienceWorld task table (missing 'tasks')")
-    return table
-
-
-def _write_table(path: Path, table: dict[str, Any]) -> None:
-    """Atomic: a crash never leaves a half-written table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write(json.dumps(table, sort_keys=True).encode("utf-8"))
-        os.chmod(tmp, 0o644)  # a packaged data file, readable by all like the rest
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _user_cache_dir() -> Path:
-    from lbi_icl.cache_dir import cache_root
-
-    return cache_root()
-
-
-def _user_cache_path(version: str) -> Path:
-    return _user_cache_dir() / f"scienceworld_tasks-{version}.json.gz"
-
-
-# --------------------------------------------------------------------------- the JVM
-
-# The simulator keeps objects in identity-hashed sets, so with HotSpot's default identity
-# hashes (a per-thread random sequence) listing order depends on everything the JVM did
-# before. A constant identity hash makes iteration follow insertion order: the same
-# task and actions give the same text in any JVM (measured: no slower on these worlds).
-_DETERMINISTIC_JVM_OPTS = "-XX:+UnlockExperimentalVMOptions -XX:hashCode=2"
-
-
-@contextlib.contextmanager
-def _java_options(extra: str) -> Iterator[None]:
-    """Add `extra` to JAVA_TOOL_OPTIONS while the package launches its JVM (it offers no
-    other way to pass JVM flags), then restore the variable."""
-    if not extra:
-        yield
-        return
-    old = os.environ.get("JAVA_TOOL_OPTIONS")
-    os.environ["JAVA_TOOL_OPTIONS"] = f"{old} {extra}" if old else extra
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("JAVA_TOOL_OPTIONS", None)
-        else:
-            os.environ["JAVA_TOOL_OPTIONS"] = old
-
-
-# --------------------------------------------------------------------------- the env
 
 
 class ScienceWorldEnv:
@@ -532,44 +358,8 @@ class ScienceWorldEnv:
         return self._gold_dir / f"{task_name}__{var}__{simpl}.json"
 
     def gold_actions(self, task: Task) -> list[str]:
-        """The simulator's gold action sequence for `task`.
-
-        Generating one plays the task through inside the JVM (up to ~40 s for mendelian
-        genetics), and the result depends on what that JVM ran before (the gold agent
-        explores containers in an order that varies), so sequences are cached in memory
-        and in `gold_cache` (one small JSON file per task): reruns and resumed runs then
-        replay the same path."""
-        task_name, var = self._parse_id(task.id)
-        key = (task_name, var, self.simplifications)
-        if key in self._gold_cache:
-            return list(self._gold_cache[key])
-        path = self._gold_path_file(task_name, var)
-        if path is not None and path.exists():
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-                gold = record["actions"]
-                if not isinstance(gold, list) or not all(isinstance(a, str) for a in gold):
-                    raise ValueError("'actions' is not a list of strings")
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise EnvError(f"{path}: bad gold-path cache file ({err}); delete it") from err
-            self._gold_cache[key] = gold
-            return list(gold)
-        sw = self._ensure_jvm()
-        self._task = task
-        self._call(
-            lambda: sw.server.load(task_name, var, self.simplifications, True),
-            self.load_timeout_s,
-            "load with gold path",
-        )
-        # the generation leaves the world in its final state: _start() reloads it
-        gold = [str(a) for a in self._call(sw.server.getGoldActionSequence, 60, "gold path")]
-        self.gold_generations += 1
-        self._gold_cache[key] = gold
-        if path is not None and gold and not gold[0].startswith("ERROR"):
-            record = {"task_id": f"{task_name}/{var}", "simplifications": self.simplifications}
-            record |= {"scienceworld_version": _installed_version(), "actions": gold}
-            atomic_write_text(path, json.dumps(record, indent=0) + "\n")
-        return list(gold)
+        """The simulator's gold action sequence for `task` (cached; see `expert.py`)."""
+        return expert.gold_actions(self, task)
 
     def _start(self, task: Task) -> str:
         task_name, var = self._parse_id(task.id)
@@ -655,184 +445,17 @@ class ScienceWorldEnv:
     # ------------------------------------------------------------------ text for prompts
 
     def action_space_text(self) -> str:
-        lines = ["Actions (OBJ is an object name from the observation):"]
-        lines += [f"- {tpl}: {desc}" for tpl, desc in ACTION_TEMPLATES.items()]
-        return "\n".join([*lines, "", _ACTION_NOTES])
+        return text.action_space_text()
 
     def documents(self) -> list[Document]:
         """The world overview, the action templates, and one document per task type with
         its official title and (train-split only, so no test leakage) example task
         descriptions."""
-        docs = [
-            Document(
-                id="scienceworld/world",
-                env=ENV_NAME,
-                title="ScienceWorld: the world",
-                text=_WORLD_TEXT,
-                source={"kind": "overview"},
-            ),
-            Document(
-                id="scienceworld/actions",
-                env=ENV_NAME,
-                title="ScienceWorld: actions",
-                text=self.action_space_text(),
-                source={"kind": "action_templates"},
-            ),
-        ]
-        table = self._load_table()["tasks"]
-        catalog = _task_catalog()
-        for task_name in self.task_types():
-            entry = table[task_name]
-            meta = catalog.get(task_name, {})
-            examples = list(dict.fromkeys(entry["descriptions"][v] for v in entry["train"]))
-            title = meta.get("title", task_name)
-            topic = meta.get("topic", "")
-            text = (
-                f"Task type '{task_name}' ({topic}: {title}), {entry['max_variations']} "
-                f"variations. Example task descriptions:\n"
-                + "\n".join(f"- {d}" for d in examples[:3])
-            )
-            docs.append(
-                Document(
-                    id=f"scienceworld/task/{task_name}",
-                    env=ENV_NAME,
-                    title=f"ScienceWorld task: {title}",
-                    text=text,
-                    source={"kind": "task_description", "task_type": task_name, **meta},
-                )
-            )
-        return docs
+        return text.documents(self._load_table()["tasks"], self.task_types())
 
     # ------------------------------------------------------------------ expert
 
     def demonstrate(self, task: Task, *, max_steps: int = 100) -> Trajectory | None:
         """Replay the simulator's gold action sequence; outcome comes from the real final
         score (success only at 100). None when the simulator has no gold path."""
-        # the expert is bounded by max_steps, not by the agents' episode limit
-        self._episode_limit = max(self.step_limit, max_steps)
-        gold = self.gold_actions(task)
-        if not gold or gold[0].startswith("ERROR"):
-            logger.warning("scienceworld %s: no gold path (%s)", task.id, gold[:1])
-            return None
-        first = self._start(task)
-        steps: list[Step] = []
-        obs = first
-        score = 0
-        result: StepResult | None = None
-        for action in gold[:max_steps]:
-            result = self.step(action)
-            steps.append(
-                Step(
-                    observation=obs,
-                    action=action,
-                    reward=result.reward,
-                    info={"score": result.info["score"]},
-                )
-            )
-            obs = result.observation
-            score = int(result.info["score"])
-            if result.done:
-                break
-        success = result is not None and bool(result.info["success"])
-        task_name, var = self._parse_id(task.id)
-        return Trajectory(
-            id=f"{ENV_NAME}/expert/{task_name}/{var}",
-            env=ENV_NAME,
-            instruction=task.instruction,
-            steps=steps,
-            final_observation=obs,
-            outcome="success" if success else "failure",
-            source={"kind": "expert", "task_id": task.id, "writer": "scienceworld-gold-path"},
-            split=task.split,
-            metadata={
-                "task_id": task.id,
-                "task_type": task_name,
-                "variation": var,
-                "final_score": score,
-                "gold_length": len(gold),
-                "truncated": len(gold) > max_steps,
-            },
-        )
-
-
-def benchmark(task_ids: list[str], repeats: int = 3) -> list[dict[str, Any]]:
-    """Measure what ScienceWorld costs here: JVM start, load with and without the gold
-    path, and the mean cost of one step of the gold path three ways (this env's step; its
-    step plus `valid_actions()`; the package's own `step`, which always lists actions)."""
-    env = ScienceWorldEnv(step_limit=10_000, gold_cache=False)
-    rows: list[dict[str, Any]] = []
-    try:
-        start = time.perf_counter()
-        env._ensure_jvm()
-        rows.append({"what": "jvm start", "seconds": time.perf_counter() - start})
-        for task_id in task_ids:
-            task = env.task(task_id)
-            env.reset(task)
-            load_s = env.last_load_s or 0.0
-            start = time.perf_counter()
-            gold = env.gold_actions(task)
-            gold_s = time.perf_counter() - start
-            per_step: dict[str, float] = {}
-            for _ in range(repeats):  # best of `repeats`: shared machines are noisy
-                for mode in ("step", "step+valid_actions", "package step"):
-                    env.reset(task)
-                    start = time.perf_counter()
-                    for action in gold:
-                        if mode == "package step":
-                            env._sw.step(action)
-                            continue
-                        env.step(action)
-                        if mode == "step+valid_actions":
-                            env.valid_actions()
-                    took = (time.perf_counter() - start) / max(len(gold), 1)
-                    per_step[mode] = min(per_step.get(mode, took), took)
-            rows.append(
-                {
-                    "what": task_id,
-                    "load_s": load_s,
-                    "load_gold_s": gold_s,
-                    "gold_steps": len(gold),
-                    **{f"{k}_ms": 1000 * v for k, v in per_step.items()},
-                }
-            )
-    finally:
-        env.close()
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lbi_icl.envs.scienceworld build-table [OUT]` regenerates the task table;
-    `... bench [TASK_ID ...]` measures load and step costs."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m lbi_icl.envs.scienceworld")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    build = sub.add_parser("build-table", help="regenerate the packaged task table")
-    build.add_argument("out", nargs="?", default=str(TABLE_PATH))
-    bench = sub.add_parser("bench", help="measure JVM start, load and per-step costs")
-    bench.add_argument("task_ids", nargs="*", default=["find-plant/0", "power-component/0"])
-    bench.add_argument("--repeats", type=int, default=3, help="best of N replays per mode")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.cmd == "bench":
-        from rich.console import Console
-        from rich.table import Table
-
-        rows = benchmark(args.task_ids, repeats=args.repeats)
-        table = Table(title="ScienceWorld costs")
-        cols = list(dict.fromkeys(k for r in rows for k in r))
-        for col in cols:
-            table.add_column(col)
-        for r in rows:
-            table.add_row(
-                *(f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols)
-            )
-        Console(width=200).print(table)
-        return 0
-    with ScienceWorldEnv() as env:
-        env.build_table(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        return expert.demonstrate(self, task, max_steps=max_steps)

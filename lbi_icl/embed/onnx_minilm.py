@@ -33,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from lbi_icl.embed import (
+from lbi_icl.embed.base import (
     DEFAULT_MODEL,
     SMALL_BATCH_TEXTS,
     EmbedderError,
     _normalize_rows,
-    _packaged_model_path,
     _unique,
 )
+from lbi_icl.embed.sbert import _packaged_model_path
 
 log = logging.getLogger(__name__)
 

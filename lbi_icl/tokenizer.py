@@ -1,6 +1,6 @@
 """The one tokenizer shared by every BM25 index and every BM25 query (and `HashEmbedder`).
 
-Rule (documented in the README): lowercase, split into runs of ASCII letters and digits
+Rule (documented in docs/retrieval.md): lowercase, split into runs of ASCII letters and digits
 (`[a-z0-9]+`; punctuation and other characters separate tokens), drop a short fixed list of
 English stopwords. No stemming: environment observations are short and exact object names
 ("red ball", "sink3") matter more than morphology. Numbers are kept ("3 steps").
