@@ -1,0 +1,222 @@
+"""The Ray pool of `run_experiment` (`--executor ray`): one actor per worker, each owning an
+environment, a policy and retrievers built by the run's worker factory (so the index is
+loaded once per actor), fed by the same windowed scheduler as the local pools
+(`completed_in_window`: at most `workers` episodes submitted ahead of the recorded results).
+
+Actors write nothing into the run directory: an episode's step log travels back with its
+result and the driver writes both, so the run lock, resume, fail-fast and reports behave as
+with the local executor, and the actors may live on other machines (their `--index` path
+must exist there). An actor that dies mid-episode is replaced and the episode retried, at
+most `MAX_RETRIES` times; after that the episode is recorded as an error naming the cause.
+Each episode is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lbi_icl.agent.base import EpisodeResult
+from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.runner.pools import completed_in_window
+from lbi_icl.runner.ray_session import env_worker_resources, ray_session
+from lbi_icl.runner.results import steps_path
+from lbi_icl.runner.workers import Job, WorkerFactory, execute_job
+
+if TYPE_CHECKING:
+    from lbi_icl.runner.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 2  # reruns of an episode whose worker died, before it is recorded as an error
+
+Outcome = tuple[EpisodeResult | None, str]  # (result, its step log as JSONL text)
+
+
+class EpisodeActor:
+    """One Ray worker: builds its EpisodeFn once, then runs episodes one at a time."""
+
+    def __init__(self, factory: WorkerFactory, env_name: str, policy: str):
+        self.fn = factory()
+        self.env_name = env_name
+        self.policy = policy
+        self.scratch = Path(tempfile.mkdtemp(prefix="lbi-ray-worker-"))
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, job: Job) -> Outcome:
+        result = execute_job(self.fn, job, self.scratch, self.env_name, self.policy, None)
+        log_path = self.scratch / steps_path(job.key)
+        text = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+        log_path.unlink(missing_ok=True)
+        return result, text
+
+    def close(self) -> None:
+        close = getattr(self.fn, "close", None)
+        if callable(close):
+            close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class ActorExecutor(cf.Executor):
+    """A `concurrent.futures` face on a fixed set of Ray actors, for `completed_in_window`.
+
+    `submit(call, job)` runs `call(actor, job)` (an ObjectRef) on an idle actor; never more
+    jobs than actors are in flight, which the window guarantees. A job whose actor died is
+    resubmitted on a fresh actor up to `retries` times; then its future holds
+    `on_gave_up(job, cause)`.
+    """
+
+    def __init__(
+        self,
+        ray: Any,
+        make_actor: Callable[[], Any],
+        n: int,
+        retries: int,
+        on_gave_up: Callable[[Any, str], Any],
+    ):
+        self.ray = ray
+        self.make_actor = make_actor
+        self.retries = retries
+        self.on_gave_up = on_gave_up
+        self.idle: list[Any] = [make_actor() for _ in range(n)]
+        self.busy: list[Any] = []
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def actors(self) -> list[Any]:
+        with self.lock:
+            return [*self.idle, *self.busy]
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        out: cf.Future[Any] = cf.Future()
+        out.set_running_or_notify_cancel()
+        self._dispatch(fn, args[0], out, 0)
+        return out
+
+    def _dispatch(self, call: Callable[[Any, Any], Any], job: Any, out: cf.Future[Any], n: int):
+        with self.lock:
+            if not self.idle:
+                raise RuntimeError("no idle Ray worker: more jobs submitted than workers")
+            actor = self.idle.pop()
+            self.busy.append(actor)
+        ref = call(actor, job)
+        ref.future().add_done_callback(lambda f: self._finished(f, actor, call, job, out, n))
+
+    def _finished(self, f: cf.Future[Any], actor: Any, call: Any, job: Any, out: Any, n: int):
+        exc = f.exception()
+        died = exc is not None and isinstance(exc, _died_errors(self.ray))
+        with self.lock:
+            if actor in self.busy:
+                self.busy.remove(actor)
+            if self.closed:
+                return
+            if died:  # its replacement takes the slot (and maybe this job again)
+                self.ray.kill(actor, no_restart=True)
+                actor = self.make_actor()
+            self.idle.append(actor)
+        if exc is None:
+            out.set_result(f.result())
+        elif not died:
+            out.set_exception(exc)
+        elif n < self.retries:
+            log.warning("a Ray worker died running %s; retrying (%d/%d)", job, n + 1, self.retries)
+            try:
+                self._dispatch(call, job, out, n + 1)
+            except BaseException as e:
+                out.set_exception(e)
+        else:
+            out.set_result(self.on_gave_up(job, _cause(exc)))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self.lock:
+            self.closed = True
+            actors = [*self.idle, *self.busy]
+            self.idle, self.busy = [], []
+        if wait:  # a clean end: let each actor close its environment
+            refs = [a.close.remote() for a in actors]
+            try:
+                self.ray.get(refs, timeout=60)
+            except Exception as e:
+                log.warning("closing Ray workers: %s", e)
+        for a in actors:
+            self.ray.kill(a, no_restart=True)
+
+
+def _died_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    exc = ray.exceptions
+    return (exc.RayActorError, exc.WorkerCrashedError, exc.NodeDiedError)
+
+
+def _cause(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def run_ray(
+    config: RunConfig,
+    factory: WorkerFactory,
+    jobs: list[Job],
+    run_dir: Path,
+    record: Callable[[Job, EpisodeResult | None], None],
+    stop: threading.Event,
+) -> bool:
+    """Run `jobs` on `config.workers` Ray actors; True when stopped early (Ctrl-C or
+    `stop` set by the caller's fail-fast)."""
+
+    def gave_up(job: Job, cause: str) -> Outcome:
+        result = EpisodeResult(
+            task_id=job.task.id,
+            env=config.env,
+            strategy=job.strategy,
+            policy=config.policy,
+            seed=job.seed,
+            success=False,
+            steps=0,
+            duration_s=0.0,
+            stop_reason="error",
+            error=f"Ray worker died {MAX_RETRIES + 1} times running this episode: {cause}",
+        )
+        return result, ""
+
+    with ray_session(config.workers, config.ray_address) as ray:
+        options = env_worker_resources(config.env)
+        actor_cls = ray.remote(EpisodeActor).options(max_restarts=0, **options)
+
+        def make_actor() -> Any:
+            return actor_cls.remote(factory, config.env, config.policy)
+
+        ex = ActorExecutor(ray, make_actor, config.workers, MAX_RETRIES, gave_up)
+        call = _run_call
+        in_flight: dict[cf.Future[Outcome], Job] = {}
+        try:
+            for job, fut in completed_in_window(ex, call, jobs, config.workers, stop, in_flight):
+                result, steps = fut.result()
+                if result is not None:
+                    atomic_write_text(run_dir / steps_path(job.key), steps)
+                record(job, result)
+                if stop.is_set():
+                    ex.shutdown(wait=False)
+                    return True
+        except KeyboardInterrupt:
+            log.warning("interrupted: stopping Ray workers; in-flight episodes rerun on resume")
+            ex.shutdown(wait=False)
+            return True
+        except BaseException:
+            ex.shutdown(wait=False)
+            raise
+        ex.shutdown(wait=True)
+        return False
+
+
+def _run_call(actor: Any, job: Job) -> Any:
+    return actor.run.remote(job)
