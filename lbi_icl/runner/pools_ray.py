@@ -112,29 +112,42 @@ class ActorExecutor(cf.Executor):
         ref.future().add_done_callback(lambda f: self._finished(f, actor, call, job, out, n))
 
     def _finished(self, f: cf.Future[Any], actor: Any, call: Any, job: Any, out: Any, n: int):
+        # Runs on Ray's callback thread, where calling Ray (kill, new actors) can deadlock:
+        # a dead actor is handled on a thread of its own.
         exc = f.exception()
-        died = exc is not None and isinstance(exc, _died_errors(self.ray))
+        if exc is not None and isinstance(exc, _died_errors(self.ray)):
+            threading.Thread(
+                target=self._replace, args=(exc, actor, call, job, out, n), daemon=True
+            ).start()
+            return
         with self.lock:
             if actor in self.busy:
                 self.busy.remove(actor)
-            if self.closed:
-                return
-            if died:  # its replacement takes the slot (and maybe this job again)
-                self.ray.kill(actor, no_restart=True)
-                actor = self.make_actor()
-            self.idle.append(actor)
+                self.idle.append(actor)
         if exc is None:
             out.set_result(f.result())
-        elif not died:
-            out.set_exception(exc)
-        elif n < self.retries:
-            log.warning("a Ray worker died running %s; retrying (%d/%d)", job, n + 1, self.retries)
-            try:
-                self._dispatch(call, job, out, n + 1)
-            except BaseException as e:
-                out.set_exception(e)
         else:
-            out.set_result(self.on_gave_up(job, _cause(exc)))
+            out.set_exception(exc)
+
+    def _replace(self, exc: BaseException, actor: Any, call: Any, job: Any, out: Any, n: int):
+        try:
+            with self.lock:
+                if self.closed or actor not in self.busy:
+                    return
+                self.busy.remove(actor)
+            self.ray.kill(actor, no_restart=True)
+            fresh = self.make_actor()  # its replacement takes the slot
+            with self.lock:
+                self.idle.append(fresh)
+            if n < self.retries:
+                what = getattr(job, "key", None) or getattr(job, "uid", job)
+                log.warning("a Ray worker died on %s; retry %d of %d", what, n + 1, self.retries)
+                self._dispatch(call, job, out, n + 1)
+            else:
+                out.set_result(self.on_gave_up(job, _cause(exc)))
+        except BaseException as e:  # delivered to the driver waiting on `out`
+            if not out.done():
+                out.set_exception(e)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self.lock:

@@ -2,7 +2,8 @@
 
 Ray is imported here only, and only when `--executor ray` is chosen: `import lbi_icl` never
 imports it. The address is `--ray-address`, else `RAY_ADDRESS`, else a local instance is
-started for this command (loopback only, no dashboard, usage stats off) and stopped after it.
+started for this command (on 127.0.0.1 only, no dashboard, usage stats off) and stopped
+after it.
 An instance the caller already started (`ray.init()` before `run_experiment`) is used as is
 and left running.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,8 +28,13 @@ class RayUnavailableError(RuntimeError):
     """`--executor ray` without the `[ray]` extra installed."""
 
 
-def import_ray() -> Any:
+def import_ray(*, loopback: bool = False) -> Any:
+    """`ray`, with usage stats off; `loopback`: a Ray instance started by this process binds
+    and talks on 127.0.0.1 only (Ray's switch for single-machine instances; it is read when
+    ray is first imported)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry
+    if loopback and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError as e:
@@ -41,11 +48,11 @@ def import_ray() -> Any:
 def ray_session(num_cpus: int, address: str | None) -> Iterator[Any]:
     """The `ray` module, connected: to `address` (or RAY_ADDRESS), or to a local instance
     with `num_cpus` CPUs started here and shut down on exit."""
-    ray = import_ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    ray = import_ray(loopback=not address)
     if ray.is_initialized():
         yield ray
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         log.info("connecting to the Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
