@@ -267,8 +267,10 @@ def test_a_worker_that_keeps_dying_gives_one_error_record(
 
 def test_synthesis_on_ray_writes_the_same_bytes(cluster: str, tmp_path: Path) -> None:
     def synth(out: Path, *extra: str) -> None:
+        # a long bot timeout: on a busy machine a timed-out expert would change the data
         argv = ["synthesize", "--env", "babyai", "--tasks", "5", "--out", str(out),
-                "--no-progress", "--env-option", f"levels={LEVELS}", *extra]  # fmt: skip
+                "--no-progress", "--env-option", f"levels={LEVELS}", "--env-option",
+                "expert_timeout_s=300", *extra]  # fmt: skip
         assert cli_main(argv) == 0
 
     a, b = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
@@ -306,3 +308,14 @@ def test_local_ray_instance_interrupt_then_resume(
         assert _outcomes(out) == local_run["outcomes"]
     finally:
         ray.shutdown()
+
+
+def test_benchmark_smoke(tmp_path: Path) -> None:
+    """benchmarks/ray/bench.py at its smallest still prints its table (its own Ray instance)."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "ray" / "bench.py"
+    cmd = [sys.executable, str(bench), "--tasks", "1", "--train-tasks", "2", "--workers", "1",
+           "--repeats", "1", "--max-steps", "3"]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for shown in ("episodes/s", "ray / threads", "ray / processes", "Ray local instance start"):
+        assert shown in p.stdout, p.stdout

@@ -66,16 +66,17 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=20)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--repeats", type=int, default=2, help="runs per cell; the best is kept")
-    ap.add_argument("--index", type=Path, help="an index (default: synthesize 8 tasks here)")
+    ap.add_argument("--index", type=Path, help="an index (default: synthesize one here)")
+    ap.add_argument("--train-tasks", type=int, default=8, help="tasks synthesized for it")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 127.0.0.1 only
     workers = [int(x) for x in args.workers.split(",")]
     root = Path(tempfile.mkdtemp(prefix="lbi-ray-bench-"))
-    con = Console()
+    con = Console(width=140)  # no wrapped headers when piped
     try:
-        index = args.index or build_index(root, 8)
+        index = args.index or build_index(root, args.train_tasks)
         import ray
 
         t = time.perf_counter()
