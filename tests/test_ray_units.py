@@ -69,6 +69,7 @@ def test_without_ray_the_error_says_how_to_install(monkeypatch, tmp_path, capsys
     pytest.importorskip("minigrid")
     assert cli_main(argv) == 1
     assert "--executor ray needs Ray" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "manifest.json").exists()  # refused before the session
 
 
 def test_executor_is_not_part_of_the_fingerprint(tmp_path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -139,6 +140,10 @@ def _run_locked(
 
             load_index(config.index).close()
 
+    if config.executor == "ray" and todo:
+        from lbi_icl.runner.ray_session import import_ray
+
+        import_ray(loopback=not (config.ray_address or os.environ.get("RAY_ADDRESS")))
     run_dir.mkdir(parents=True, exist_ok=True)
     env_info = {"name": config.env, "split": config.split, "tasks_selected": len(selected)}
     manifest = start_session(config, env_info=env_info, previous=previous)
