@@ -265,6 +265,22 @@ def test_a_worker_that_keeps_dying_gives_one_error_record(
     assert {k: v for k, v in _outcomes(out).items() if k != victim} == expected
 
 
+class _CannotStart:
+    def __call__(self) -> Any:
+        raise RuntimeError("no BabyAI on this worker")
+
+
+def test_a_worker_that_cannot_start_stops_the_run_by_fail_fast(
+    cluster: str, index: Path, tmp_path: Path
+) -> None:
+    config = _config(index, tmp_path / "ray", executor="ray", ray_address=cluster)
+    summary = run_experiment(config, worker_factory=_CannotStart(), show_progress=False)
+    assert summary.aborted and 3 <= summary.episodes < 8 and summary.errors == summary.episodes
+    errors = {r.error for r in latest_records(tmp_path / "ray").values()}
+    assert all("Ray worker failed to start" in (e or "") for e in errors), errors
+    assert all("no BabyAI on this worker" in (e or "") for e in errors), errors
+
+
 def test_synthesis_on_ray_writes_the_same_bytes(cluster: str, tmp_path: Path) -> None:
     def synth(out: Path, *extra: str) -> None:
         # a long bot timeout: on a busy machine a timed-out expert would change the data

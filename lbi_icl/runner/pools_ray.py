@@ -8,6 +8,8 @@ result and the driver writes both, so the run lock, resume, fail-fast and report
 with the local executor, and the actors may live on other machines (their `--index` path
 must exist there). An actor that dies mid-episode is replaced and the episode retried, at
 most `MAX_RETRIES` times; after that the episode is recorded as an error naming the cause.
+An actor whose set-up fails (environment not installed on that machine) is not retried:
+the episode's error says so, the same way for every episode, so fail-fast stops the run.
 Each episode is recorded exactly once.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -71,8 +74,8 @@ class ActorExecutor(cf.Executor):
 
     `submit(call, job)` runs `call(actor, job)` (an ObjectRef) on an idle actor; never more
     jobs than actors are in flight, which the window guarantees. A job whose actor died is
-    resubmitted on a fresh actor up to `retries` times; then its future holds
-    `on_gave_up(job, cause)`.
+    resubmitted on a fresh actor up to `retries` times; then (or at once when the actor
+    could not even be built) its future holds `on_gave_up(job, why)`.
     """
 
     def __init__(
@@ -139,12 +142,15 @@ class ActorExecutor(cf.Executor):
             fresh = self.make_actor()  # its replacement takes the slot
             with self.lock:
                 self.idle.append(fresh)
-            if n < self.retries:
+            if getattr(exc, "actor_init_failed", False):  # the worker cannot be built here:
+                out.set_result(self.on_gave_up(job, f"Ray worker failed to start: {_cause(exc)}"))
+            elif n < self.retries:
                 what = getattr(job, "key", None) or getattr(job, "uid", job)
                 log.warning("a Ray worker died on %s; retry %d of %d", what, n + 1, self.retries)
                 self._dispatch(call, job, out, n + 1)
             else:
-                out.set_result(self.on_gave_up(job, _cause(exc)))
+                why = f"Ray worker died {n + 1} times running it: {_cause(exc)}"
+                out.set_result(self.on_gave_up(job, why))
         except BaseException as e:  # delivered to the driver waiting on `out`
             if not out.done():
                 out.set_exception(e)
@@ -170,9 +176,13 @@ def _died_errors(ray: Any) -> tuple[type[BaseException], ...]:
 
 
 def _cause(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    first = lines[0] if lines else ""
-    return f"{type(exc).__name__}: {first}"[:300]
+    """The error's kind, first line and last line (the inner exception of a failed
+    `__init__`, or the reason Ray gives for a lost process); no actor ids in between."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # Ray colours the actor's name
+    lines = [ln.strip() for ln in plain.splitlines() if ln.strip()]
+    lines = [re.sub(r"\s*\([^()]*\b(pid|actor_id)=[^()]*\)", "", ln) for ln in lines]
+    text = " … ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+    return f"{type(exc).__name__}: {text}"[:400]
 
 
 def run_ray(
@@ -197,7 +207,7 @@ def run_ray(
             steps=0,
             duration_s=0.0,
             stop_reason="error",
-            error=f"Ray worker died {MAX_RETRIES + 1} times running this episode: {cause}",
+            error=cause,
         )
         return result, ""
 
