@@ -108,6 +108,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory, e.g. runs/NAME")
     p.add_argument("--workers", type=int, help="episodes in parallel (default 1)")
     p.add_argument("--parallel", choices=["thread", "process"], help="worker kind")
+    add_executor_args(p)
     p.add_argument("--seeds", type=int, help="seeds per task (default 1)")
     p.add_argument("--seed", type=int, help="first seed (default 0)")
     p.add_argument("--max-steps", type=int, help="step limit per episode")
@@ -132,6 +133,20 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where workers run: this machine (default) or Ray actors (the [ray] extra; "
+        'README "Running on a cluster")',
+    )
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster to use (e.g. 10.0.0.5:6379); default: RAY_ADDRESS, else a local "
+        "Ray instance started for this command",
+    )
+
+
 def _config_from_args(args: argparse.Namespace) -> Any:
     from lbi_icl.runner.config import LLM_FREE_STRATEGIES, ConfigError, build_config
 
@@ -150,6 +165,8 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "out": args.out,
         "workers": args.workers,
         "parallel": args.parallel,
+        "executor": args.executor,
+        "ray_address": args.ray_address,
         "seeds": args.seeds,
         "seed": args.seed,
         "max_steps": args.max_steps,
@@ -220,6 +237,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors of other areas that mean bad input (unknown env, broken index, LLM config)."""
+    from lbi_icl.cluster.session import RayUnavailableError
     from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
     from lbi_icl.envs.swe.records import TaskRecordError
     from lbi_icl.index import IndexFormatError
@@ -227,6 +245,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from lbi_icl.runner.precheck import PrecheckError
 
     return (
+        RayUnavailableError,
         EnvNotInstalledError,
         UnknownEnvError,
         IndexFormatError,

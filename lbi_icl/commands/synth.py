@@ -88,6 +88,17 @@ def register(sub: Any) -> None:
         "rollout_*, relabel_*, committee_*; see lbi_icl/prompts/defaults/)",
     )
     p.add_argument("--overwrite", action="store_true", help="start again from scratch")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where rollouts run: this process (default) or Ray actors (the [ray] extra); "
+        "the output is the same bytes",
+    )
+    p.add_argument("--workers", type=int, default=1, help="Ray workers (with --executor ray)")
+    p.add_argument(
+        "--ray-address", help="Ray cluster (default: RAY_ADDRESS, else a local Ray instance)"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_synthesize)
 
@@ -159,8 +170,10 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def _synthesize(args: argparse.Namespace) -> int:
+    from lbi_icl.cluster.session import RayUnavailableError
     from lbi_icl.envs.registry import EnvNotInstalledError, UnknownEnvError
     from lbi_icl.synth.pipeline import SynthConflictError, paths_for, synthesize
+    from lbi_icl.synth.ray_rollouts import SynthExecutor
     from lbi_icl.synth.relabelers import NoRelabelerError
 
     config = build_config(args)
@@ -190,8 +203,15 @@ def _synthesize(args: argparse.Namespace) -> int:
             committee=committee,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            executor=SynthExecutor(args.executor, max(1, args.workers), args.ray_address),
         )
-    except (UnknownEnvError, EnvNotInstalledError, SynthConflictError, NoRelabelerError) as e:
+    except (
+        UnknownEnvError,
+        EnvNotInstalledError,
+        SynthConflictError,
+        NoRelabelerError,
+        RayUnavailableError,
+    ) as e:
         raise CLIError(str(e)) from e
     except LLMError as e:
         where = getattr(llm, "base_url", None) or getattr(llm, "spec", "the LLM")

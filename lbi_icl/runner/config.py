@@ -77,6 +77,10 @@ class RunConfig(BaseModel):
     out: Path
     workers: int = Field(default=1, ge=1)
     parallel: Literal["thread", "process"] = "thread"
+    # where workers run: this machine ("local": `parallel`) or Ray actors ("ray", the [ray]
+    # extra); ray_address: a cluster (else RAY_ADDRESS, else a local Ray instance)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     seeds: int = Field(default=1, ge=1)
     seed: int = 0
     agent: AgentConfig = Field(default_factory=AgentConfig)

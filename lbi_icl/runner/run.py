@@ -1,7 +1,8 @@
 """Run an experiment grid (tasks x seeds x strategies) into a resumable run directory.
 
 Planning (`plan.py`) picks tasks and jobs; workers (`workers.py`) run episodes on a pool
-(`pools.py`: threads by default, processes for environments that need their own); only the
+(`pools.py`: threads by default, processes for environments that need their own;
+`pools_ray.py`: Ray actors, `--executor ray`); only the
 main thread appends to episodes.jsonl, one flushed line per finished episode, so a crash
 loses at most the episodes in flight. Rerunning the same command skips
 finished episodes; `retry_errors` reruns the errored ones. Ctrl-C stops scheduling, lets
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -132,13 +134,17 @@ def _run_locked(
         # Fail before the first episode on an unreachable LLM or a bad index.
         for spec in {config.llm if config.policy == "llm" else None, config.query_writer_spec()}:
             check_llm(spec, config.llm_base_url, cache_mode=config.llm_cache_mode)
-        if config.parallel == "thread":
+        if config.parallel == "thread" and config.executor == "local":
             factory.shared()
         elif config.index is not None and any(s != "none" for s in config.strategies):
             from lbi_icl.index import load_index
 
             load_index(config.index).close()
 
+    if config.executor == "ray" and todo:
+        from lbi_icl.cluster.session import import_ray
+
+        import_ray(loopback=not (config.ray_address or os.environ.get("RAY_ADDRESS")))
     run_dir.mkdir(parents=True, exist_ok=True)
     env_info = {"name": config.env, "split": config.split, "tasks_selected": len(selected)}
     manifest = start_session(config, env_info=env_info, previous=previous)
@@ -170,7 +176,11 @@ def _run_locked(
                 log.error("stopping: %s", fail_fast.aborted)
                 stop.set()
 
-        if config.parallel == "process" and todo:
+        if config.executor == "ray" and todo:
+            from lbi_icl.runner.pools_ray import run_ray
+
+            interrupted = run_ray(config, factory, todo, run_dir, record, stop)
+        elif config.parallel == "process" and todo:
             interrupted = run_processes(config, factory, todo, run_dir, record, stop)
         elif todo:
             interrupted = run_threads(config, factory, todo, run_dir, stop, record)

@@ -31,18 +31,12 @@ from lbi_icl.prompts import names_of
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
+from lbi_icl.synth.explore import Explorer, Rolled
 from lbi_icl.synth.failed_steps import cut_failed_steps, failed_test
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
 from lbi_icl.synth.progress import synth_progress as _progress
+from lbi_icl.synth.ray_rollouts import SynthExecutor, task_rollouts
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
-from lbi_icl.synth.rollout import (
-    Rollout,
-    rollout_coverage,
-    rollout_expert,
-    rollout_llm,
-    rollout_noisy_expert,
-    rollout_random,
-)
 from lbi_icl.synth.self_instruct import SynthTask, env_tasks, self_instruct
 from lbi_icl.synth.usage import CountedLLM
 
@@ -121,7 +115,7 @@ class _Run:
         self.relabeler = self._make_relabeler()
         self.checker: WindowChecker | None = get_checker(env.name) if config.env_check else None
         self.seen: set[str] = set()
-        self._expert: tuple[str, Trajectory | None] = ("", None)  # reused by noisy_expert
+        self.explorer = Explorer(config, env, self.llm, prompts=self.prompts)
         if "llm" in config.explorers and self.llm is None:
             raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")
         report.config = config
@@ -152,62 +146,23 @@ class _Run:
             "prompts": self.prompts.describe(names_of("synth")),
         }
 
-    # -- stage 2 ----------------------------------------------------------------------
-
-    def rollout(self, st: SynthTask, explorer: str) -> Rollout:
-        c, env = self.config, self.env
-        seed = stable_seed(c.seed, st.uid, explorer)
-        if explorer == "expert":
-            ro = rollout_expert(env, st.task, st.uid, max_steps=c.max_steps)
-            self._expert = (st.uid, ro.trajectory)
-            return ro
-        if explorer == "noisy_expert":
-            demo = self._expert[1] if self._expert[0] == st.uid else None
-            return rollout_noisy_expert(
-                env,
-                st.task,
-                st.uid,
-                epsilon=c.epsilon,
-                seed=seed,
-                max_steps=c.max_steps,
-                demo=demo,
-            )
-        if explorer == "random":
-            return rollout_random(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)
-        if explorer == "coverage":
-            return rollout_coverage(env, st.task, st.uid, seed=seed, max_steps=c.max_steps)
-        if explorer == "llm":
-            if self.llm is None:
-                raise ValueError("explorer 'llm' needs an LLM (--llm SPEC)")
-            return rollout_llm(
-                env,
-                st.task,
-                st.uid,
-                self.llm,
-                seed=seed % (2**31),
-                max_steps=c.max_steps,
-                temperature=c.temperature,
-                prompts=self.prompts,
-            )
-        raise ValueError(f"unknown explorer {explorer!r}")
-
     # -- one task: stages 2-4 -----------------------------------------------------------
 
-    def process(self, st: SynthTask) -> tuple[list[Trajectory], list[Trajectory]]:
-        c, r = self.config, self.report
+    def process(
+        self, st: SynthTask, rolled: list[Rolled] | None = None
+    ) -> tuple[list[Trajectory], list[Trajectory]]:
+        """Stages 3-4 on `st`'s rollouts (`rolled`, made elsewhere, or made here now)."""
+        r = self.report
+        if rolled is None:
+            rolled = self.explorer.rollouts(st)
         raws: list[Trajectory] = []
         examples: list[Trajectory] = []
-        for explorer in c.explorers:
+        for item in rolled:
+            explorer, ro = item.explorer, item.rollout
             per = r.by_explorer.setdefault(explorer, {"attempted": 0, "raw": 0, "examples": 0})
             per["attempted"] += 1
             r.add("rollouts_attempted")
-            t0 = time.perf_counter()
-            try:
-                ro = self.rollout(st, explorer)
-            except Exception as e:  # a crashing env skips this rollout, not the run
-                log.warning("%s on %s failed: %s", explorer, st.uid, e)
-                ro = Rollout(None, f"error: {type(e).__name__}")
-            self._time("rollouts", t0)
+            r.seconds["rollouts"] = round(r.seconds.get("rollouts", 0.0) + item.seconds, 3)
             if ro.trajectory is None or not ro.trajectory.steps:
                 r.add("rollouts_skipped")
                 why = ro.skipped or "empty trajectory"
@@ -324,13 +279,15 @@ def synthesize(
     env: Env | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    executor: SynthExecutor | None = None,
 ) -> SynthReport:
     """Run (or resume) a synthesis into `out` (plain .jsonl); returns the stage counts.
 
     `llm` serves self-instruct, the llm explorer and the llm writer (default: built from
     `config.llm`); `committee` overrides the members named in `config.committee`; `env`
-    overrides `make_env(config.env, **config.env_options)`. A rerun with the same config
-    resumes; a different config is refused unless `overwrite`.
+    overrides `make_env(config.env, **config.env_options)` in this process (Ray workers make
+    their own). `executor` says where rollouts run (default: here); the output is the same.
+    A rerun with the same config resumes; a different config is refused unless `overwrite`.
     """
     out = Path(out)
     if out.suffix == ".gz":
@@ -338,7 +295,9 @@ def synthesize(
     if out.is_dir():
         raise ValueError(f"{out}: is a directory; the output must be a .jsonl file")
     with hold(out):
-        return _synthesize_locked(config, out, llm, committee, env, overwrite, progress)
+        return _synthesize_locked(
+            config, out, llm, committee, env, overwrite, progress, executor or SynthExecutor()
+        )
 
 
 def _synthesize_locked(
@@ -349,6 +308,7 @@ def _synthesize_locked(
     env: Env | None,
     overwrite: bool,
     progress: bool,
+    executor: SynthExecutor,
 ) -> SynthReport:
     p = paths_for(out)
     for tmp in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run (lock held)
@@ -380,7 +340,9 @@ def _synthesize_locked(
 
         env = make_env(config.env, **config.env_options)
     try:
-        return _run(config, out, p, env, llm, committee_llms, state, fingerprint, progress)
+        return _run(
+            config, out, p, env, llm, committee_llms, state, fingerprint, progress, executor
+        )
     finally:
         if own_env:
             env.close()
@@ -409,6 +371,7 @@ def _run(
     state: SynthState | None,
     fingerprint: str,
     progress: bool,
+    executor: SynthExecutor,
 ) -> SynthReport:
     started = time.perf_counter()
     report = state.report if state is not None else SynthReport(config=config, output=str(out))
@@ -462,9 +425,11 @@ def _run(
         writer = stack.enter_context(JsonlAppender(p["out"]))
         raw_writer = stack.enter_context(JsonlAppender(p["raw"])) if config.save_raw else None
         bar = stack.enter_context(_progress(progress, len(state.tasks), state.tasks_done))
-        for k in range(state.tasks_done, len(state.tasks)):
-            st = state.tasks[k]
-            raws, examples = run.process(st)
+        rolled_tasks = stack.enter_context(
+            contextlib.closing(task_rollouts(state.tasks, state.tasks_done, config, executor))
+        )  # closed on any exit, so Ray workers stop with the synthesis
+        for k, st, rolled in rolled_tasks:
+            raws, examples = run.process(st, rolled)
             if raw_writer is not None:
                 for t in raws:
                     raw_writer.write(t)

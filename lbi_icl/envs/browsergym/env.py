@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
@@ -61,6 +61,8 @@ class BrowserGymEnv:
 
     name = "browsergym"
     benchmark = "browsergym"
+    # per Ray worker (`--executor ray`): a headless Chromium (a core, ~1 GiB)
+    worker_resources: ClassVar[dict[str, Any]] = {"num_cpus": 1, "memory": 1.0 * 2**30}
     default_step_limit: int | None = None  # the episode ends (truncated) after this many
     default_timeout_ms: int | None = None  # Playwright's default timeout (page loads)
 

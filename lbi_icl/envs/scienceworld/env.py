@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
@@ -37,6 +37,8 @@ class ScienceWorldEnv:
     """The `Env` for ScienceWorld. Task ids are `<task-name>/<variation>`, e.g. `boil/3`."""
 
     name = ENV_NAME
+    # per Ray worker (`--executor ray`): the JVM simulator takes a core and ~1 GiB
+    worker_resources: ClassVar[dict[str, Any]] = {"num_cpus": 1, "memory": 1.5 * 2**30}
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
@@ -73,6 +73,9 @@ SHELL_DOC = (
 
 class SWEEnv:
     name = ENV_NAME
+    # per Ray worker (`--executor ray`): a git workspace and its test runs (Docker harness:
+    # the worker's machine needs Docker; add a custom resource to steer workers there)
+    worker_resources: ClassVar[dict[str, Any]] = {"num_cpus": 1, "memory": 1.0 * 2**30}
 
     def __init__(
         self,
