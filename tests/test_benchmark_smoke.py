@@ -58,3 +58,26 @@ def test_bench_smoke_2k(tmp_path: Path) -> None:
     assert eng["overlap_at_k"]["bm25s/robertson vs rank-bm25/eps0"] >= 0.6
     assert {t["name"] for t in report["targets"]} >= {"observation_p50_ms", "load_s"}
     assert "Build (embedder: hash)" in proc.stdout
+
+
+def test_bench_reuses_a_kept_index_without_rebuilding(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    common = [sys.executable, str(BENCH), "--sizes", "2k", "--queries", "4", "--engines-at",
+              "none", "--throughput", "off", "--cache-dir", str(cache),
+              "--strategies", "observation,history"]  # fmt: skip
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for extra, out in ((["--keep-index"], first), (["--reuse-index"], second)):
+        proc = subprocess.run(
+            [*common, *extra, "--json", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "reusing the index kept in" in proc.stdout + proc.stderr
+    (a,) = json.loads(first.read_text())["sizes"]
+    (b,) = json.loads(second.read_text())["sizes"]
+    assert a["build"] == b["build"]  # the saved build, not a new one
+    assert b["serve"]["strategies"]["history"]["latency"]["n"] == 4
+    assert (cache / "index-2k-hash" / "manifest.json").exists()

@@ -91,3 +91,20 @@ def test_babyai_no_op_moves_and_invalid_actions() -> None:
     )
     out, cut = cut_failed_steps(t, babyai_failed)
     assert cut == 1 and [s.action for s in out.steps] == ["turn left", "go forward"]
+
+
+def test_the_cli_keeps_failed_steps_unless_asked_to_cut_them() -> None:
+    import argparse
+
+    import pytest
+
+    from lbi_icl.commands.synth import build_config, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    base = ["synthesize", "--env", "babyai", "--out", "x.jsonl"]
+    assert build_config(parser.parse_args(base)).failed_filter is False
+    assert build_config(parser.parse_args([*base, "--keep-failed-steps"])).failed_filter is False
+    assert build_config(parser.parse_args([*base, "--cut-failed-steps"])).failed_filter is True
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--cut-failed-steps", "--keep-failed-steps"])

@@ -504,11 +504,20 @@ def run_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
     out_dir = cache / f"index-{size_label(n)}-{args.embedder}"
     logs = cache / "logs"
     logs.mkdir(exist_ok=True)
-    console.log(f"[{size_label(n)}] building index ({args.embedder}) in a fresh process ...")
-    build = _run_worker(
-        ["_build", "--corpus", str(corpus), "--out", str(out_dir), "--embedder", args.embedder],
-        logs / f"build-{size_label(n)}-{args.embedder}.log",
-    )
+    # --keep-index saves the build's measurements beside the index; --reuse-index serves that
+    # index again (same corpus, embedder) without rebuilding, reporting the saved build.
+    saved = out_dir.with_name(out_dir.name + ".build.json")
+    if args.reuse_index and saved.exists() and (out_dir / "manifest.json").exists():
+        build = json.loads(saved.read_text(encoding="utf-8"))
+        console.log(f"[{size_label(n)}] reusing the index kept in {out_dir}")
+    else:
+        console.log(f"[{size_label(n)}] building index ({args.embedder}) in a fresh process ...")
+        build = _run_worker(
+            ["_build", "--corpus", str(corpus), "--out", str(out_dir), "--embedder", args.embedder],
+            logs / f"build-{size_label(n)}-{args.embedder}.log",
+        )
+        if args.keep_index:
+            saved.write_text(json.dumps(build), encoding="utf-8")
     size_bytes = dir_size(out_dir)
     console.log(
         f"[{size_label(n)}] built in {build['build_s']:.1f} s; loading + querying in a fresh "
@@ -541,7 +550,7 @@ def run_size(n: int, args: argparse.Namespace, console: Any) -> dict[str, Any]:
         "build": build,
         "serve": serve,
     }
-    if not args.keep_index:
+    if not (args.keep_index or args.reuse_index):
         import shutil
 
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -841,6 +850,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--throughput-n", type=int, default=256, help="texts per kind")
     p.add_argument("--keep-index", action="store_true", help="keep built indexes in cache-dir")
+    p.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="serve an index kept by an earlier --keep-index run instead of rebuilding it",
+    )
     p.add_argument(
         "--blas-threads",
         type=int,

@@ -74,6 +74,23 @@ def latency_at_1m(path: Path) -> dict[str, float]:
     return {name: s["latency"]["p50_ms"] for name, s in strategies.items()}
 
 
+def live_cell(lv: dict[str, Any]) -> str:
+    """'k/n [lo–hi %]' with the run report's 95% Wilson interval."""
+    ci = lv.get("ci") or (None, None)
+    if ci[0] is None or ci[1] is None:
+        return f"{lv['successes']}/{lv['finished']}"
+    return f"{lv['successes']}/{lv['finished']} [{100 * ci[0]:.0f}–{100 * ci[1]:.0f} %]"
+
+
+def latency_cell(latency: dict[str, float], name: str, baseline: str = "agentic") -> str:
+    """'p50 ms (ratio×)' against the baseline's p50 in the same bench run."""
+    lat = latency.get(name)
+    if lat is None:
+        return "–"
+    base = latency.get(baseline)
+    return f"{lat:.1f} ({lat / base:.2f}×)" if base else f"{lat:.1f}"
+
+
 def markdown(
     cases: list[dict[str, Any]],
     live: dict[str, dict[str, dict[str, Any]]],
@@ -82,7 +99,7 @@ def markdown(
     head = (
         "| env | strategy | hit@5 exact % [95% CI] | Δ exact vs agentic, points [95% CI] "
         "| hit@5 verb % | same-task P@5 % [95% CI] | p50 ms (this index) "
-        "| p50 ms at 1M pairs | live success (retrieval-only policy) |"
+        "| p50 ms at 1M pairs (× agentic) | live success (retrieval-only policy) [95% CI] |"
     )
     lines = [head, "|" + "---|" * 9]
     for case in cases:
@@ -100,13 +117,12 @@ def markdown(
                 )
             )
             lv = live.get(case["env"], {}).get(name)
-            live_txt = f"{lv['successes']}/{lv['finished']}" if lv else "–"
-            lat = latency.get(name)
+            live_txt = live_cell(lv) if lv else "–"
             lines.append(
                 f"| {case['env']} | {name} | {pct_ci(m['hit_exact'], m.get('hit_exact_ci'))} "
                 f"| {delta} | {pct(m['hit_verb'])} "
                 f"| {pct_ci(m['same_task_precision'], m.get('same_task_precision_ci'))} "
-                f"| {m['latency_p50_ms']:.1f} | {'–' if lat is None else f'{lat:.1f}'} "
+                f"| {m['latency_p50_ms']:.1f} | {latency_cell(latency, name)} "
                 f"| {live_txt} |"
             )
     return "\n".join(lines)

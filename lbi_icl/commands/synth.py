@@ -65,11 +65,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-env-check", action="store_true")
     p.add_argument("--no-repeat-filter", action="store_true")
-    p.add_argument(
-        "--keep-failed-steps",
+    failed = p.add_mutually_exclusive_group()
+    failed.add_argument(
+        "--cut-failed-steps",
         action="store_true",
-        help="keep steps whose action the environment rejected (default: cut them)",
+        help="cut steps whose action the environment rejected (default: keep them)",
     )
+    failed.add_argument("--keep-failed-steps", action="store_true", help="keep them (the default)")
     p.add_argument("--no-dedup", action="store_true")
     p.add_argument("--no-raw", action="store_true", help="do not keep raw trajectories")
     p.add_argument(
@@ -146,7 +148,7 @@ def build_config(args: argparse.Namespace) -> Any:
             kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
             writer=args.writer or ("llm" if with_llm else "offline"),
             repeat_filter=not args.no_repeat_filter,
-            failed_filter=not args.keep_failed_steps,
+            failed_filter=args.cut_failed_steps,
             env_check=not args.no_env_check,
             committee=[c.strip() for c in args.committee.split(",") if c.strip()],
             dedup=not args.no_dedup,

@@ -32,9 +32,7 @@ def first_mismatch(env: Any, parent: Trajectory) -> int | None:
     task_id = parent.task_id
     if task_id is None:
         return 0
-    observed = parent.observations()
-    if parent.final_observation is not None:
-        observed = [*observed, parent.final_observation]
+    observed = parent.observations()  # o_0..o_n, the final observation included
     got = env.reset(env.task(task_id))
     if not observed or got != observed[0]:
         return 0

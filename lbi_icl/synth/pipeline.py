@@ -221,6 +221,7 @@ class _Run:
         if failed is not None:
             example, cut = cut_failed_steps(example, failed)
             r.add("failed_steps_cut", cut)
+            r.add("examples_with_failed_steps", int(cut > 0))
             if not example.steps:
                 r.add("dropped_all_failed")
                 return None
