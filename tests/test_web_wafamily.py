@@ -100,6 +100,8 @@ def test_workarena_lists_its_curriculum_offline() -> None:
     names = {t.metadata["task"] for t in l1}
     assert len(names) == 33 and 33 <= len(l1) <= 66
     assert all(t.id == f"{t.metadata['task']}/seed-{t.metadata['seed']}" for t in l1)
+    incident = next(t for t in l1 if t.metadata["task"].endswith(".create-incident"))
+    assert incident.instruction == "ServiceNow: create incident"
     assert l1 == WorkArenaEnv(seeds_per_task=2).tasks("test")  # deterministic by meta_seed
     l2 = WorkArenaEnv(level="l2").tasks("test")
     assert l2 and not {t.metadata["task"] for t in l2} & names

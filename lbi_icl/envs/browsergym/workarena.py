@@ -74,12 +74,13 @@ class WorkArenaEnv(BrowserGymEnv):
             if tid in seen:  # WorkArena's curriculum can draw the same seed twice
                 continue
             seen.add(tid)
-            doc = (cls.__doc__ or "").strip().split("\n\n")[0]
             out.append(
                 Task(
                     id=tid,
                     env=self.name,
-                    instruction=" ".join(doc.split()) or gym_task,
+                    # the goal text comes with the page at reset (like MiniWoB); task
+                    # docstrings are unreliable (several are copied from another task)
+                    instruction="ServiceNow: " + gym_task.rsplit(".", 1)[-1].replace("-", " "),
                     split="test",
                     metadata={
                         "task": gym_task,
