@@ -73,6 +73,12 @@ _EXPORTS: dict[str, str] = {
     "STRATEGIES": "lbi_icl.retrieval",
     "make_retriever": "lbi_icl.retrieval",
     "evaluate_retrieval": "lbi_icl.retrieval.evaluate",
+    # prompts
+    "PROMPTS": "lbi_icl.prompts.specs",
+    "PromptSet": "lbi_icl.prompts.templates",
+    "PromptError": "lbi_icl.prompts.templates",
+    "load_prompts": "lbi_icl.prompts.templates",
+    "default_prompts": "lbi_icl.prompts.templates",
     # agent
     "AgentConfig": "lbi_icl.agent.base",
     "StepLog": "lbi_icl.agent.base",

@@ -172,6 +172,11 @@ def test_viewer_in_chromium_from_disk(run_dir, browser, tmp_path):
     prompt.evaluate("d => d.open = true")
     assert _norm(steps[0]["prompt"][-1]["content"])[:300] in _norm(prompt.inner_text())
     assert steps[0]["raw_output"] in first.query_selector("pre.raw").inner_text()
+    # the prompt templates of the step: names with their sha256 prefix (lbi_icl/prompts)
+    templates = first.query_selector("p.templates").inner_text()
+    for name, sha in steps[0]["prompt_templates"].items():
+        assert f"{name} {sha[:8]}" in templates
+    assert "agent_system" in steps[0]["prompt_templates"]
     other = first.query_selector("details.other")
     assert "future_field" in other.text_content() and "<b>not bold</b>" in other.text_content()
 

@@ -78,6 +78,9 @@ class StepLog(BaseModel):
     prompt_tokens_est: int | None = None  # estimated prompt tokens (agent/fit.py)
     fit_items_dropped: int = 0  # retrieved items left out so the prompt fits the context
     fit_history_dropped: int = 0  # history steps left out so the prompt fits the context
+    # the prompt templates this step's LLM calls were rendered from: name -> sha256 of the
+    # template text (lbi_icl/prompts; the run manifest says which file each came from)
+    prompt_templates: dict[str, str] = Field(default_factory=dict)
 
 
 class EpisodeResult(BaseModel):

@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 
 from lbi_icl.agent.base import AgentConfig
-from lbi_icl.agent.prompt import HistoryEntry, render_messages
+from lbi_icl.agent.prompt import HistoryEntry, render_prompt
 from lbi_icl.llm.base import Message
+from lbi_icl.prompts import PromptSet
 
 DEFAULT_OUTPUT_TOKENS = 512
 MESSAGE_OVERHEAD = 4
@@ -43,6 +44,7 @@ class FitResult:
     budget: int | None  # context - reserved output tokens (None: no fitting)
     items_dropped: int = 0  # retrieved examples/documents left out to fit
     history_dropped: int = 0  # history steps left out (beyond `history_steps`) to fit
+    templates: tuple[str, ...] = ()  # prompt template names the final prompt used
 
 
 def estimate_tokens(messages: list[Message], chars_per_token: float = 3.0) -> int:
@@ -80,11 +82,14 @@ def fit_messages(
     config: AgentConfig,
     env_name: str | None = None,
     valid_actions: list[str] | None = None,
+    prompts: PromptSet | None = None,
 ) -> FitResult:
-    """`render_messages`, shrunk to `config.context_tokens` (see the module docstring)."""
+    """`render_prompt`, shrunk to `config.context_tokens` (see the module docstring)."""
+    used: tuple[str, ...] = ()
 
     def render(ref: str, cfg: AgentConfig) -> list[Message]:
-        return render_messages(
+        nonlocal used
+        rendered = render_prompt(
             action_space_text=action_space_text,
             instruction=instruction,
             observation=observation,
@@ -93,17 +98,20 @@ def fit_messages(
             config=cfg,
             env_name=env_name,
             valid_actions=valid_actions,
+            prompts=prompts,
         )
+        used = rendered.templates
+        return rendered.messages
 
     cpt = config.chars_per_token
     messages = render(reference, config)
     tokens = estimate_tokens(messages, cpt)
     if config.context_tokens is None:
-        return FitResult(messages, tokens, None)
+        return FitResult(messages, tokens, None, templates=used)
     reserve = config.max_output_tokens or DEFAULT_OUTPUT_TOKENS
     budget = config.context_tokens - reserve
     if tokens <= budget:
-        return FitResult(messages, tokens, budget)
+        return FitResult(messages, tokens, budget, templates=used)
     chunks = split_reference(reference)
     dropped = 0
     while chunks and tokens > budget:
@@ -126,4 +134,4 @@ def fit_messages(
             f"{reserve} reserved for the answer); raise context_tokens or lower "
             "current_observation_chars / max_output_tokens"
         )
-    return FitResult(messages, tokens, budget, dropped, cut)
+    return FitResult(messages, tokens, budget, dropped, cut, used)

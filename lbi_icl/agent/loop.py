@@ -21,18 +21,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lbi_icl.agent.base import AgentConfig, EpisodeResult, StepLog, StopReason
 from lbi_icl.agent.fit import fit_messages
-from lbi_icl.agent.metering import Meter, MeteredLLM
+from lbi_icl.agent.metering import EpisodeTotals, Meter, MeteredLLM
 from lbi_icl.agent.parse import parse_action
 from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
 from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
 from lbi_icl.llm.base import LLM
+from lbi_icl.prompts import PromptSet, default_prompts, names_of
 from lbi_icl.retrieval.base import RetrievalResult, Retriever, StepContext
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ NOTE_UNPARSABLE = (
 
 def _note_invalid(action: str) -> str:
     return f"({action!r} is not a valid action here, so nothing was done)"
+
+
+QUERY_TEMPLATES = list(names_of("query"))  # recorded when an LLM wrote the step's query
 
 
 class _StepFailure(Exception):
@@ -65,34 +68,6 @@ def _json_safe(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class _Totals:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    retrieval_input_tokens: int = 0
-    retrieval_output_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_unknown: bool = False
-    cached_calls: int = 0
-    retrieval_s: float = 0.0
-    retrieval_llm_s: float = 0.0
-    model_s: float = 0.0
-    env_s: float = 0.0
-    parsed_calls: int = 0
-    valid_calls: int = 0
-    retrieval_latencies_s: list[float] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def add_cost(self, cost: float | None) -> None:
-        if cost is None:
-            self.cost_unknown = True
-        else:
-            self.cost_usd += cost
-
-
 class _Episode:
     """State of one episode; `run()` is the loop."""
 
@@ -106,15 +81,17 @@ class _Episode:
         seed: int,
         retrieval_llm: LLM | None,
         on_step: Callable[[StepLog], None] | None,
+        prompts: PromptSet | None = None,
     ) -> None:
         self.env, self.task, self.policy, self.retriever = env, task, policy, retriever
+        self.prompts = prompts or default_prompts()
         self.config, self.seed, self.on_step = config, seed, on_step
         self.metered = MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
         self.strategy = str(getattr(retriever, "name", "unknown"))
         self.policy_name = str(getattr(policy, "name", type(policy).__name__))
         self.policy_kind = str(getattr(policy, "kind", "custom"))
         self.env_name = str(getattr(env, "name", task.env))
-        self.totals = _Totals()
+        self.totals = EpisodeTotals()
         self.executed: list[Step] = []
         self.shown: list[HistoryEntry] = []
         self.observation: str | None = None
@@ -282,11 +259,16 @@ class _Episode:
                 config=cfg,
                 env_name=self.env_name,
                 valid_actions=valid,
+                prompts=self.prompts,
             ),
         )
         messages = fit.messages
+        used = list(fit.templates)
+        if str(retrieval.queries.get("query_writer", "")).startswith("llm:"):
+            used += QUERY_TEMPLATES
         rec.update(
             prompt_sha256=prompt_sha256(messages),
+            prompt_templates=self.prompts.hashes(sorted(used)),
             prompt_tokens_est=fit.tokens,
             fit_items_dropped=fit.items_dropped,
             fit_history_dropped=fit.history_dropped,
@@ -489,9 +471,12 @@ def run_episode(
     seed: int,
     retrieval_llm: LLM | None = None,
     on_step: Callable[[StepLog], None] | None = None,
+    prompts: PromptSet | None = None,
 ) -> EpisodeResult:
     """Run one episode of `task` (see the module docstring for stopping, errors and the
     success convention). The caller owns `env` and closes it. `on_step` receives every
-    StepLog as soon as the step ends, including the failing step of an errored episode."""
-    episode = _Episode(env, task, policy, retriever, config, seed, retrieval_llm, on_step)
+    StepLog as soon as the step ends, including the failing step of an errored episode.
+    `prompts`: the prompt templates (default: the packaged ones); pass the same set to
+    `make_retriever` so the query writer uses it too."""
+    episode = _Episode(env, task, policy, retriever, config, seed, retrieval_llm, on_step, prompts)
     return episode.run()

@@ -1,4 +1,7 @@
-"""The per-step prompt, laid out as in the paper.
+"""The per-step prompt, laid out as in the paper, rendered from the templates
+`agent_system`, `agent_user`, `agent_reference`, `agent_valid_actions` and
+`agent_answer_format` (`lbi_icl/prompts/defaults/`; a run config may replace any of them).
+The defaults give this layout:
 
 system: the environment's action-space text and the answer format.
 user, in this order:
@@ -18,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from lbi_icl.agent.base import AgentConfig
 from lbi_icl.llm.base import Message
+from lbi_icl.prompts import PromptSet, default_prompts
 
+# The default templates' fixed texts (tests and agent/fit.py look for them).
 ANSWER_FORMAT = "Reason: <why this action, in one or two sentences>\nAction: <exactly one action>"
-
 SECTION_REFERENCE = "## Additional information for reference"
 SECTION_OBJECTIVE = "## Objective"
 SECTION_HISTORY = "## Interaction history"
@@ -49,13 +54,16 @@ def truncate(text: str, limit: int | None) -> str:
     return f"{text[:limit]}[... {cut} more characters]"
 
 
-def system_message(action_space_text: str, env_name: str | None = None) -> str:
-    where = f" in the {env_name} environment" if env_name else ""
-    return (
-        f"You are an agent acting{where} to complete an objective, one action per step.\n\n"
-        f"{action_space_text.strip()}\n\n"
-        "At every step answer in exactly this format, and nothing else:\n"
-        f"{ANSWER_FORMAT}"
+def system_message(
+    action_space_text: str, env_name: str | None = None, prompts: PromptSet | None = None
+) -> str:
+    prompts = prompts or default_prompts()
+    return prompts.render(
+        "agent_system",
+        env=env_name or "",
+        in_env=f" in the {env_name} environment" if env_name else "",
+        action_space=action_space_text.strip(),
+        answer_format=prompts.render("agent_answer_format"),
     )
 
 
@@ -74,7 +82,13 @@ def _history_block(history: list[HistoryEntry], config: AgentConfig) -> str:
     return "\n".join(lines)
 
 
-def render_messages(
+@dataclass(frozen=True)
+class RenderedPrompt:
+    messages: list[Message]
+    templates: tuple[str, ...]  # the template names this prompt was rendered from
+
+
+def render_prompt(
     *,
     action_space_text: str,
     instruction: str,
@@ -84,22 +98,43 @@ def render_messages(
     config: AgentConfig,
     env_name: str | None = None,
     valid_actions: list[str] | None = None,
-) -> list[Message]:
+    prompts: PromptSet | None = None,
+) -> RenderedPrompt:
     """The system and user messages for one step (layout in the module docstring)."""
-    parts: list[str] = []
-    if reference.strip():
-        parts.append(f"{SECTION_REFERENCE}\n{reference.strip()}")
-    parts.append(f"{SECTION_OBJECTIVE}\n{instruction.strip()}")
-    parts.append(f"{SECTION_HISTORY}\n{_history_block(history, config)}")
-    current = truncate(observation, config.current_observation_chars)
-    parts.append(f"{SECTION_CURRENT}\n{current}")
+    prompts = prompts or default_prompts()
+    used = ["agent_system", "agent_user", "agent_answer_format"]
+    ref = reference.strip()
+    reference_section = ""
+    if ref:
+        reference_section = prompts.render("agent_reference", reference=ref) + "\n\n"
+        used.append("agent_reference")
+    listed = ""
+    valid_section = ""
     if valid_actions and len(valid_actions) <= config.list_valid_actions:
-        parts.append(f"{SECTION_VALID}\n" + "\n".join(f"- {a}" for a in valid_actions))
-    parts.append("Answer with a reason and an action, in exactly this format:\n" + ANSWER_FORMAT)
-    return [
-        Message(role="system", content=system_message(action_space_text, env_name)),
-        Message(role="user", content="\n\n".join(parts)),
+        listed = "\n".join(f"- {a}" for a in valid_actions)
+        valid_section = "\n\n" + prompts.render("agent_valid_actions", valid_actions=listed)
+        used.append("agent_valid_actions")
+    user = prompts.render(
+        "agent_user",
+        reference_section=reference_section,
+        reference=ref,
+        instruction=instruction.strip(),
+        history=_history_block(history, config),
+        observation=truncate(observation, config.current_observation_chars),
+        valid_actions_section=valid_section,
+        valid_actions=listed,
+        answer_format=prompts.render("agent_answer_format"),
+    )
+    messages = [
+        Message(role="system", content=system_message(action_space_text, env_name, prompts)),
+        Message(role="user", content=user),
     ]
+    return RenderedPrompt(messages, tuple(sorted(used)))
+
+
+def render_messages(**kwargs: Any) -> list[Message]:
+    """`render_prompt(...)`'s messages."""
+    return render_prompt(**kwargs).messages
 
 
 def messages_as_dicts(messages: list[Message]) -> list[dict[str, str]]:

@@ -30,10 +30,37 @@ def register(sub: Any) -> None:
     b.add_argument("--cache-dir", type=Path, help="sdists and virtualenvs")
     b.add_argument("--llm", help="write problem statements with this LLM (default: offline)")
     b.add_argument("--llm-base-url", help="OpenAI-compatible server URL")
+    b.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="replace a statement prompt template (swe_statement_system / swe_statement_user)",
+    )
     b.set_defaults(handler=_build)
     c = s.add_parser("check", help="validate a SWE-bench-format JSONL against its repos")
     c.add_argument("tasks_file", type=Path)
     c.set_defaults(handler=_check)
+
+
+def _prompt_files(items: list[str]) -> dict[str, str]:
+    """`--prompt NAME=FILE` options, each template checked now (names, file, variables)."""
+    from lbi_icl.cli import CLIError
+    from lbi_icl.prompts import PromptError, load_template, names_of
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise CLIError(f"--prompt {item!r}: expected NAME=FILE")
+        if name not in names_of("swe"):
+            raise CLIError(f"--prompt {name}: build-tasks uses {', '.join(names_of('swe'))}")
+        out[name] = str(Path(file).expanduser().resolve())
+        try:
+            load_template(name, out[name])
+        except PromptError as e:
+            raise CLIError(str(e)) from e
+    return out
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -45,6 +72,7 @@ def _build(args: argparse.Namespace) -> int:
     from lbi_icl.envs.swe.taskset.spec import SpecError
 
     logging.getLogger("lbi_icl.envs.swe").setLevel(logging.INFO)
+    prompts = _prompt_files(args.prompt)
     llm = None
     if args.llm:
         from lbi_icl.llm import make_llm
@@ -62,6 +90,7 @@ def _build(args: argparse.Namespace) -> int:
         projects=[p.strip() for p in args.projects.split(",")] if args.projects else None,
         cache_dir=args.cache_dir,
         llm=args.llm,
+        prompts=prompts,
     )
     start = time.perf_counter()
     try:

@@ -79,6 +79,14 @@ def register(sub: Any) -> None:
         metavar="KEY=JSON",
         help="environment option (repeatable), e.g. levels='[\"BabyAI-GoToLocal-v0\"]'",
     )
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="replace a synthesis prompt template (repeatable; names: self_instruct_*, "
+        "rollout_*, relabel_*, committee_*; see lbi_icl/prompts/defaults/)",
+    )
     p.add_argument("--overwrite", action="store_true", help="start again from scratch")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_synthesize)
@@ -101,8 +109,14 @@ def build_config(args: argparse.Namespace) -> Any:
             raise CLIError(
                 f"--explorers: unknown explorer {x!r}; choose from {', '.join(EXPLORERS)}"
             )
+    prompts: dict[str, str] = {}
+    for item in args.prompt:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise CLIError(f"--prompt {item!r}: expected NAME=FILE")
+        prompts[name] = str(Path(file).expanduser().resolve())
     try:
-        return SynthConfig(
+        config = SynthConfig(
             env=args.env,
             env_options=parse_key_values(args.env_option, "--env-option"),
             split=args.split,
@@ -127,6 +141,7 @@ def build_config(args: argparse.Namespace) -> Any:
             dedup=not args.no_dedup,
             llm=args.llm,
             save_raw=not args.no_raw,
+            prompts=prompts,
         )
     except ValidationError as e:
         problems = "; ".join(
@@ -134,6 +149,13 @@ def build_config(args: argparse.Namespace) -> Any:
             for err in e.errors()
         )
         raise CLIError(f"invalid synthesis options: {problems}") from e
+    from lbi_icl.prompts import PromptError
+
+    try:
+        config.prompt_set()  # every template file checked before any work
+    except PromptError as e:
+        raise CLIError(str(e)) from e
+    return config
 
 
 def _synthesize(args: argparse.Namespace) -> int:

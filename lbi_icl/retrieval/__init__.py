@@ -14,6 +14,7 @@ from lbi_icl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
+    from lbi_icl.prompts import PromptSet
     from lbi_icl.retrieval.base import Retriever
     from lbi_icl.retrieval.config import RetrievalConfig
 
@@ -41,15 +42,22 @@ _CLASSES = {
 
 
 def make_retriever(
-    strategy: str, index: ExampleIndex | None, config: RetrievalConfig | None = None
+    strategy: str,
+    index: ExampleIndex | None,
+    config: RetrievalConfig | None = None,
+    prompts: PromptSet | None = None,
 ) -> Retriever:
-    """A retriever for `strategy` over `index` ('none' accepts index=None)."""
+    """A retriever for `strategy` over `index` ('none' accepts index=None); `prompts`: the
+    query writer's templates (default: the packaged ones)."""
     if strategy not in _CLASSES:
         raise ValueError(f"unknown retrieval strategy {strategy!r}; choose from {STRATEGIES}")
     if strategy != "none" and index is None:
         raise ValueError(f"retrieval strategy {strategy!r} needs an index (use 'none' without)")
     module, cls = _CLASSES[strategy]
-    return getattr(importlib.import_module(module), cls)(index, config)
+    retriever = getattr(importlib.import_module(module), cls)(index, config)
+    if prompts is not None:
+        retriever.prompts = prompts
+    return retriever  # type: ignore[no-any-return]
 
 
 _EXPORTS = {

@@ -56,7 +56,7 @@ class AgenticRetriever(ModelRetriever):
             want = cfg.m1 + cfg.m2
             pool = want * cfg.overfetch * 4
             bm25_hits = observation_fetch(index, ctx.observation)(pool)
-            query, writer, seconds = write_query(ctx, llm, cfg)
+            query, writer, seconds = write_query(ctx, llm, cfg, self.prompts)
             self._llm_s += seconds
             embedded()
             fused = rrf(

@@ -10,6 +10,7 @@ import numpy as np
 from lbi_icl.data import Task
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
+from lbi_icl.prompts import PromptSet
 from lbi_icl.retrieval.base import RetrievalResult, RetrievedItem, StepContext
 from lbi_icl.retrieval.config import RetrievalConfig
 from lbi_icl.retrieval.select import Hit, Selector, allowed_examples, collect, finalize, mmr
@@ -20,6 +21,8 @@ class BaseRetriever:
     `retrieval.render`, and applies the token budget. Subclasses implement `_select`."""
 
     name = "base"
+    # the query writer's templates (model, agentic); `make_retriever(..., prompts=)` sets it
+    prompts: PromptSet | None = None
 
     def __init__(self, index: ExampleIndex | None, config: RetrievalConfig | None = None):
         self.index = index

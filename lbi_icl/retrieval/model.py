@@ -16,28 +16,11 @@ import re
 import time
 
 from lbi_icl.llm.base import LLM, GenerationParams, Message
+from lbi_icl.prompts import PromptSet, default_prompts
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import BaseRetriever, dense_fetch
 from lbi_icl.retrieval.config import RetrievalConfig
 from lbi_icl.retrieval.select import Selector
-
-QUERY_SYSTEM = (
-    "You help an AI agent look up past interaction examples. You write search queries; "
-    "you never act in the environment yourself."
-)
-QUERY_PROMPT = """Which examples of past interactions would best help predict the agent's next \
-action? Describe them as one short search query (a task and the kind of actions it involves). \
-Answer with the query only.
-
-The agent is working on this task:
-{instruction}
-
-Its recent interaction history:
-{history}
-
-Its current observation:
-{observation}"""
-
 
 _WORD = re.compile(r"\S+")
 
@@ -64,10 +47,15 @@ def template_query(ctx: StepContext, max_observation_words: int | None = None) -
 
 
 def query_messages(
-    ctx: StepContext, history_steps: int = 3, observation_words: int | None = None
+    ctx: StepContext,
+    history_steps: int = 3,
+    observation_words: int | None = None,
+    prompts: PromptSet | None = None,
 ) -> list[Message]:
-    """The query-writing prompt; `observation_words` keeps only the first words of each
-    observation in it (None: all), so small local models get a short prompt."""
+    """The query-writing prompt (templates `query_system`, `query_user`);
+    `observation_words` keeps only the first words of each observation in it (None: all),
+    so small local models get a short prompt."""
+    prompts = prompts or default_prompts()
     recent = ctx.history[-history_steps:] if history_steps else []
     history = (
         "\n".join(
@@ -76,12 +64,14 @@ def query_messages(
         )
         or "(none yet)"
     )
-    user = QUERY_PROMPT.format(
+    user = prompts.render(
+        "query_user",
         instruction=ctx.instruction,
         history=history,
         observation=first_words(ctx.observation, observation_words),
     )
-    return [Message(role="system", content=QUERY_SYSTEM), Message(role="user", content=user)]
+    system = prompts.render("query_system")
+    return [Message(role="system", content=system), Message(role="user", content=user)]
 
 
 _QUERY_FENCE = re.compile(r"^\s*(```|~~~)")
@@ -111,7 +101,7 @@ def clean_query(text: str, max_words: int | None = None) -> str:
 
 
 def write_query(
-    ctx: StepContext, llm: LLM | None, config: RetrievalConfig
+    ctx: StepContext, llm: LLM | None, config: RetrievalConfig, prompts: PromptSet | None = None
 ) -> tuple[str, str, float]:
     """(query, writer, LLM seconds). An empty LLM answer falls back to the template."""
     words = config.template_observation_words
@@ -119,7 +109,7 @@ def write_query(
         return template_query(ctx, words), "template", 0.0
     start = time.perf_counter()
     resp = llm.complete(
-        query_messages(ctx, config.query_history_steps, config.query_observation_words),
+        query_messages(ctx, config.query_history_steps, config.query_observation_words, prompts),
         GenerationParams(temperature=0.0, max_tokens=config.query_max_tokens),
     )
     seconds = time.perf_counter() - start
@@ -136,7 +126,7 @@ class ModelRetriever(BaseRetriever):
         self, ctx: StepContext, llm: LLM | None, selector: Selector, want: int
     ) -> tuple[list[RetrievedItem], str, str]:
         index = self._need_index()
-        query, writer, seconds = write_query(ctx, llm, self.config)
+        query, writer, seconds = write_query(ctx, llm, self.config, self.prompts)
         self._llm_s += seconds
         fetch = dense_fetch(index, "description", query, "model", writer)
         return self.select_examples(fetch, want, selector, index.n_examples), query, writer

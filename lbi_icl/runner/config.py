@@ -3,6 +3,12 @@ command-line overrides on top (flags win over the file, the file wins over defau
 
 Configuration is data: the validated config is written into the run's manifest.json so a
 run can be reproduced and resumed. It never holds secrets; API keys come from env vars.
+
+`prompts: {NAME: FILE}` replaces packaged prompt templates (lbi_icl/prompts) with the
+user's files; a relative FILE in a config file is relative to that file's folder (on the
+command line, `--set prompts.NAME=FILE`, to the working directory). Every file is checked
+when the config is built: unknown name, missing file or an unknown `$variable` is a
+ConfigError naming the file.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lbi_icl.agent.base import AgentConfig
+
+if TYPE_CHECKING:
+    from lbi_icl.prompts import PromptSet
 
 # Mirrors lbi_icl.retrieval.STRATEGIES (the facade fixes this tuple); kept here so that
 # validating a config never imports the retrieval stack (torch, faiss).
@@ -74,6 +83,8 @@ class RunConfig(BaseModel):
     retry_errors: bool = False
     # stop when the first N episodes of a session all fail with the same error (0: never)
     fail_fast: int = Field(default=3, ge=0)
+    # prompt template overrides: name (lbi_icl.prompts.PROMPTS) -> the user's template file
+    prompts: dict[str, Path] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -103,6 +114,22 @@ class RunConfig(BaseModel):
             raise ValueError("a strategy is listed twice")
         return v
 
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, v: dict[str, Path]) -> dict[str, Path]:
+        from lbi_icl.prompts import PROMPTS, names_of
+
+        usable = names_of("agent", "query")
+        for name in v:
+            if name not in usable:
+                hint = (
+                    f" ({name!r} is a synthesis prompt: lbi synthesize --prompt {name}=FILE)"
+                    if name in PROMPTS
+                    else ""
+                )
+                raise ValueError(f"unknown prompt {name!r}; a run uses {', '.join(usable)}{hint}")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         if self.policy == "llm" and not self.llm:
@@ -123,9 +150,26 @@ class RunConfig(BaseModel):
     def query_writer_spec(self) -> str | None:
         return self.retrieval_llm or (self.llm if self.policy == "llm" else None)
 
+    def prompt_set(self) -> PromptSet:
+        """The run's prompt templates (defaults + `prompts`), each file checked now."""
+        from lbi_icl.prompts import PromptError, load_prompts
+
+        try:
+            return load_prompts(self.prompts)
+        except PromptError as e:
+            raise ConfigError(str(e)) from e
+
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change what an episode does. A resumed run must match them,
-        otherwise old and new episodes would be silently mixed in one table."""
+        otherwise old and new episodes would be silently mixed in one table. Overridden
+        prompt templates count by their text's sha256 (not by path), so editing a template
+        file changes the fingerprint; without overrides the key is absent (as before)."""
+        fp = self._settings_fingerprint()
+        if self.prompts:
+            fp["prompts"] = self.prompt_set().override_hashes()
+        return fp
+
+    def _settings_fingerprint(self) -> dict[str, Any]:
         return json.loads(
             self.model_dump_json(
                 include={
@@ -187,6 +231,8 @@ def build_config(
 ) -> RunConfig:
     """File settings, then overrides (dotted keys like `agent.max_steps`; None = not given)."""
     data: dict[str, Any] = load_config_file(file) if file is not None else {}
+    if file is not None:
+        _resolve_prompt_paths(data, Path(file))
     # Flat spellings in the file are normalised before flags land on top of them.
     if "max_steps" in data:
         _set_dotted(data, "agent.max_steps", data.pop("max_steps"))
@@ -201,7 +247,7 @@ def build_config(
             data.pop("task_ids" if key == "tasks" else "tasks", None)
         _set_dotted(data, key, value)
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as e:
         where = str(file) if file is not None else "command line"
         lines = []
@@ -209,3 +255,23 @@ def build_config(
             loc = ".".join(str(x) for x in err["loc"]) or "(config)"
             lines.append(f"{where}: field '{loc}': {err['msg']}")
         raise ConfigError("\n".join(lines)) from e
+    try:  # every template file is read and checked before any episode
+        config.prompt_set()
+    except ConfigError as e:
+        where = str(file) if file is not None else "command line"
+        raise ConfigError(f"{where}: field 'prompts': {e}") from e
+    return config
+
+
+def _resolve_prompt_paths(data: dict[str, Any], file: Path) -> None:
+    """A config file's relative prompt paths are relative to the file's folder."""
+    prompts = data.get("prompts")
+    if prompts is None:
+        return
+    if not isinstance(prompts, dict):
+        raise ConfigError(f"{file}: field 'prompts': expected a mapping of NAME: FILE")
+    for name, value in prompts.items():
+        if not isinstance(value, str | Path) or not str(value):
+            raise ConfigError(f"{file}: field 'prompts.{name}': expected a template file path")
+        path = Path(value).expanduser()
+        prompts[name] = path if path.is_absolute() else (file.parent / path).resolve()

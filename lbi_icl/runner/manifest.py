@@ -20,6 +20,7 @@ from typing import Any
 
 from lbi_icl import __version__
 from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.prompts import names_of
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.results import MANIFEST
 from lbi_icl.scrub import REDACTED, scrub
@@ -137,6 +138,8 @@ def start_session(
         "git": git_commit(),
         "config": json.loads(config.model_dump_json()),
         "fingerprint": config.fingerprint(),
+        # the prompt templates the run's LLM calls use: name -> {source: default | path, sha256}
+        "prompts": config.prompt_set().describe(names_of("agent", "query")),
         "index_manifest_sha256": index_hash(config.index),
         "env": env_info or {},
         "versions": package_versions(),

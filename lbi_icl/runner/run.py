@@ -106,6 +106,7 @@ def _run_locked(
     t_start = time.monotonic()
     run_dir = Path(config.out)
     previous = read_manifest(run_dir)
+    config.prompt_set()  # template files checked before anything else (ConfigError)
     check_resume(config, previous)
     recover_run_dir(run_dir, previous)
 

@@ -192,6 +192,7 @@ class _RealWorker:
         self.shared = shared
         self.env = make_env(config.env, **config.env_options)
         self.policy = make_policy(config.policy, llm=shared["llm"], seed=config.seed)
+        self.prompts = config.prompt_set()
         self.retrievers: dict[str, Any] = {}
 
     def _retriever(self, strategy: str) -> Any:
@@ -204,7 +205,7 @@ class _RealWorker:
 
                 rcfg = RetrievalConfig(**self.config.retrieval)
             index = self.shared["index"] if strategy != "none" else None
-            self.retrievers[strategy] = make_retriever(strategy, index, rcfg)
+            self.retrievers[strategy] = make_retriever(strategy, index, rcfg, self.prompts)
         return self.retrievers[strategy]
 
     def __call__(self, task: Task, strategy: str, seed: int, on_step: OnStep) -> EpisodeResult:
@@ -219,6 +220,7 @@ class _RealWorker:
             seed=seed,
             retrieval_llm=self.shared["query_llm"],
             on_step=on_step,
+            prompts=self.prompts,
         )
 
     def close(self) -> None:

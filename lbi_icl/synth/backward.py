@@ -12,8 +12,9 @@ import re
 
 from lbi_icl.data import Trajectory
 from lbi_icl.llm.base import LLM, GenerationParams, Message
+from lbi_icl.prompts import PromptSet, default_prompts
 from lbi_icl.synth.base import WindowInstruction
-from lbi_icl.synth.prompts import ABSTRACT_USER, SUMMARIZE_USER, render_window
+from lbi_icl.synth.prompts import render_window
 
 REPLICATE_PREFIX = "Replicate the following: "
 
@@ -98,9 +99,11 @@ class LLMRelabeler:
         kinds: tuple[str, ...] = ("abstract", "summarize"),
         temperature: float = 0.0,
         seed: int = 0,
+        prompts: PromptSet | None = None,
     ):
         self.llm = llm
         self.kinds = kinds
+        self.prompts = prompts or default_prompts()
         self.name = f"llm:{llm.spec}"
         self._params = GenerationParams(temperature=temperature, max_tokens=400, seed=seed)
 
@@ -111,8 +114,9 @@ class LLMRelabeler:
         rendered = render_window(parent.steps[start:end], final)
         out: list[WindowInstruction] = []
         for kind in self.kinds:
-            template = ABSTRACT_USER if kind == "abstract" else SUMMARIZE_USER
-            msg = Message(role="user", content=template.format(env=parent.env, trajectory=rendered))
+            name = "relabel_abstract" if kind == "abstract" else "relabel_summarize"
+            text = self.prompts.render(name, env=parent.env, trajectory=rendered)
+            msg = Message(role="user", content=text)
             text = self.llm.complete([msg], self._params).text.strip()
             instruction = _clean_abstract(text) if kind == "abstract" else _clean_summary(text)
             if instruction:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lbi_icl.prompts import PromptSet, load_prompts, names_of
+
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 
 # Offline defaults for environments without an expert (used when --explorers /
@@ -55,6 +57,9 @@ class SynthConfig(BaseModel):
     llm: str | None = None
     temperature: float = 0.0
     save_raw: bool = True
+    # prompt template overrides of the LLM stages: name (self_instruct_*, rollout_*,
+    # relabel_*, committee_*; lbi_icl/prompts) -> the user's template file
+    prompts: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> SynthConfig:
@@ -64,10 +69,23 @@ class SynthConfig(BaseModel):
             raise ValueError("explorers: at least one")
         if not self.kinds:
             raise ValueError("kinds: at least one of abstract, summarize")
+        usable = names_of("synth")
+        for name in self.prompts:
+            if name not in usable:
+                raise ValueError(f"unknown prompt {name!r}; synthesis uses {', '.join(usable)}")
         return self
 
+    def prompt_set(self) -> PromptSet:
+        """Defaults + `prompts`, every file checked (PromptError names file and variable)."""
+        return load_prompts(self.prompts)
+
     def fingerprint(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Changes with every setting and with the text of an overridden prompt template
+        (without overrides it is what it was before templates existed)."""
+        data = self.model_dump(mode="json", exclude={"prompts"})
+        if self.prompts:
+            data["prompt_templates"] = self.prompt_set().override_hashes()
+        blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from lbi_icl.data import Trajectory
 from lbi_icl.llm.base import LLM, GenerationParams, Message
-from lbi_icl.synth.prompts import COMMITTEE_SYSTEM, COMMITTEE_USER, render_window
+from lbi_icl.prompts import PromptSet, default_prompts
+from lbi_icl.synth.prompts import render_window
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,22 @@ class Committee:
     """LLM committee (the paper: two different LLMs); an example survives only if every
     member says yes to every criterion."""
 
-    def __init__(self, members: list[LLM], *, seed: int = 0):
+    def __init__(
+        self, members: list[LLM], *, seed: int = 0, prompts: PromptSet | None = None
+    ) -> None:
         if not members:
             raise ValueError("a committee needs at least one member")
         self.members = members
+        self.prompts = prompts or default_prompts()
         self._params = GenerationParams(temperature=0.0, max_tokens=200, seed=seed)
 
     def judge(self, example: Trajectory) -> Verdict:
         messages = [
-            Message(role="system", content=COMMITTEE_SYSTEM),
+            Message(role="system", content=self.prompts.render("committee_system")),
             Message(
                 role="user",
-                content=COMMITTEE_USER.format(
+                content=self.prompts.render(
+                    "committee_user",
                     env=example.env,
                     instruction=example.instruction,
                     trajectory=render_window(example.steps, example.final_observation),

@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict
 from lbi_icl.data import Trajectory
 from lbi_icl.envs.base import Env
 from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
-from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message
+from lbi_icl.llm.base import LLM
 from lbi_icl.locks import hold
+from lbi_icl.prompts import names_of
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
@@ -43,6 +44,7 @@ from lbi_icl.synth.rollout import (
     rollout_random,
 )
 from lbi_icl.synth.self_instruct import SynthTask, env_tasks, self_instruct
+from lbi_icl.synth.usage import CountedLLM
 
 log = logging.getLogger(__name__)
 
@@ -79,27 +81,6 @@ def paths_for(out: Path) -> dict[str, Path]:
     }
 
 
-class _CountedLLM:
-    """Passes calls through and adds their usage to the report."""
-
-    def __init__(self, inner: LLM, report: SynthReport):
-        self.inner = inner
-        self.spec = inner.spec
-        self._report = report
-
-    def complete(
-        self, messages: list[Message], params: GenerationParams | None = None
-    ) -> LLMResponse:
-        resp = self.inner.complete(messages, params)
-        r = self._report
-        r.llm_calls += 1
-        r.llm_input_tokens += resp.usage.input_tokens
-        r.llm_output_tokens += resp.usage.output_tokens
-        if resp.cost_usd is not None:
-            r.llm_cost_usd = (r.llm_cost_usd or 0.0) + resp.cost_usd
-        return resp
-
-
 def _truncate(path: Path, size: int) -> None:
     if not path.exists():
         if size:
@@ -131,11 +112,11 @@ class _Run:
         self.config = config
         self.env = env
         self.report = report
-        self.llm = _CountedLLM(llm, report) if llm is not None else None
+        self.prompts = config.prompt_set()
+        self.llm = CountedLLM(llm, report) if llm is not None else None
+        members = [CountedLLM(m, report) for m in committee]
         self.committee = (
-            Committee([_CountedLLM(m, report) for m in committee], seed=config.seed)
-            if committee
-            else None
+            Committee(members, seed=config.seed, prompts=self.prompts) if committee else None
         )
         self.relabeler = self._make_relabeler()
         self.checker: WindowChecker | None = get_checker(env.name) if config.env_check else None
@@ -152,7 +133,11 @@ class _Run:
             if self.llm is None:
                 raise ValueError("writer 'llm' needs an LLM (--llm SPEC)")
             return LLMRelabeler(
-                self.llm, kinds=tuple(c.kinds), temperature=c.temperature, seed=c.seed
+                self.llm,
+                kinds=tuple(c.kinds),
+                temperature=c.temperature,
+                seed=c.seed,
+                prompts=self.prompts,
             )
         return get_relabeler(self.env.name)
 
@@ -164,6 +149,7 @@ class _Run:
             "writer": getattr(self.relabeler, "name", type(self.relabeler).__name__),
             "env_check": self.checker.name if self.checker is not None else None,
             "committee": list(c.committee),
+            "prompts": self.prompts.describe(names_of("synth")),
         }
 
     # -- stage 2 ----------------------------------------------------------------------
@@ -201,6 +187,7 @@ class _Run:
                 seed=seed % (2**31),
                 max_steps=c.max_steps,
                 temperature=c.temperature,
+                prompts=self.prompts,
             )
         raise ValueError(f"unknown explorer {explorer!r}")
 
@@ -445,6 +432,7 @@ def _run(
                 per_document=config.tasks_per_document,
                 seed=config.seed,
                 temperature=config.temperature,
+                prompts=run.prompts,
             )
         else:
             tasks = [

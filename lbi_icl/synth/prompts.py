@@ -1,76 +1,13 @@
-"""Prompts of the LLM stages, paraphrased from the Learn-by-interact paper (no code or
-prompt text was released; these restate its description in our own words)."""
+"""Helpers of the synthesis prompts. The prompt texts themselves — paraphrased from the
+Learn-by-interact paper (no code or prompt text was released; they restate its description
+in our own words) — are the templates `self_instruct_*`, `rollout_*`, `relabel_*` and
+`committee_*` in `lbi_icl/prompts/defaults/`."""
 
 from __future__ import annotations
 
 from lbi_icl.data import Document, Step
 from lbi_icl.llm.base import Message
-
-SELF_INSTRUCT_SYSTEM = (
-    "You help build practice tasks for an AI agent that works in a software environment."
-)
-
-SELF_INSTRUCT_USER = """Below is a page of documentation for the environment "{env}".
-
-Title: {title}
-{text}
-
-Think about what people who read this page typically want to get done in this environment.
-Write {k} different tasks such a user would ask an agent to perform. Each task must be
-concrete, achievable inside the environment, and phrased as an instruction to the agent.
-Answer with exactly one task per line and nothing else."""
-
-ROLLOUT_SYSTEM = """You are an agent acting in the environment "{env}".
-{action_space}
-
-At every turn, think briefly, then give your action on the last line as
-Action: <action>"""
-
-ROLLOUT_USER = """Task: {instruction}
-
-Recent history:
-{history}
-
-Current observation:
-{observation}
-
-What is your next action?"""
-
-ABSTRACT_USER = """Here is a sequence of interactions of an agent with the environment "{env}":
-
-{trajectory}
-
-Imagine a user gave the agent an instruction and this sequence is exactly what the agent
-did to complete it. Write that instruction: one natural, specific task that these actions
-accomplish from the first observation to the last one, as a user would phrase it.
-Answer with the instruction only, on a single line."""
-
-SUMMARIZE_USER = """Here is a sequence of interactions of an agent with the environment "{env}":
-
-{trajectory}
-
-For each action, say in a few words what it did and what changed in the environment
-afterwards. Write the result as one short numbered list, one line per action, so that
-someone could replicate the same steps. Answer with the list only."""
-
-COMMITTEE_SYSTEM = "You review training examples for AI agents strictly and honestly."
-
-COMMITTEE_USER = """An example pairs an instruction with the interactions an agent performed
-in the environment "{env}".
-
-Instruction: {instruction}
-
-Interactions:
-{trajectory}
-
-Judge the example on four criteria:
-- aligned: the interactions really accomplish the instruction;
-- coherent: every action follows sensibly from the observation before it;
-- natural: the instruction sounds like something a real user would ask;
-- reasonable: the agent takes no needless detours and does not go back and forth.
-
-Answer with one JSON object and nothing else, e.g.
-{{"aligned": true, "coherent": true, "natural": true, "reasonable": false}}"""
+from lbi_icl.prompts import PromptSet, default_prompts
 
 
 def render_window(steps: list[Step], final_observation: str | None, chars: int = 600) -> str:
@@ -89,13 +26,14 @@ def _cut(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
-def self_instruct_messages(env: str, doc: Document, k: int) -> list[Message]:
+def self_instruct_messages(
+    env: str, doc: Document, k: int, prompts: PromptSet | None = None
+) -> list[Message]:
+    prompts = prompts or default_prompts()
+    user = prompts.render(
+        "self_instruct_user", env=env, title=doc.title, text=_cut(doc.text, 4000), k=k
+    )
     return [
-        Message(role="system", content=SELF_INSTRUCT_SYSTEM),
-        Message(
-            role="user",
-            content=SELF_INSTRUCT_USER.format(
-                env=env, title=doc.title, text=_cut(doc.text, 4000), k=k
-            ),
-        ),
+        Message(role="system", content=prompts.render("self_instruct_system")),
+        Message(role="user", content=user),
     ]

@@ -27,7 +27,7 @@ from typing import Any
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
 from lbi_icl.llm.base import LLM, GenerationParams, Message
-from lbi_icl.synth.prompts import ROLLOUT_SYSTEM, ROLLOUT_USER
+from lbi_icl.prompts import PromptSet, default_prompts
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +205,12 @@ def rollout_llm(
     max_steps: int,
     temperature: float = 0.0,
     history_steps: int = 5,
+    prompts: PromptSet | None = None,
 ) -> Rollout:
-    """A minimal LLM agent: instruction, recent history and observation in; one action out."""
-    system = ROLLOUT_SYSTEM.format(env=env.name, action_space=env.action_space_text())
+    """A minimal LLM agent: instruction, recent history and observation in; one action out
+    (templates `rollout_system`, `rollout_user`)."""
+    prompts = prompts or default_prompts()
+    system = prompts.render("rollout_system", env=env.name, action_space=env.action_space_text())
     params = GenerationParams(temperature=temperature, max_tokens=400, seed=seed)
     obs = env.reset(task)
     steps: list[Step] = []
@@ -221,8 +224,8 @@ def rollout_llm(
             Message(role="system", content=system),
             Message(
                 role="user",
-                content=ROLLOUT_USER.format(
-                    instruction=task.instruction, history=history, observation=obs
+                content=prompts.render(
+                    "rollout_user", instruction=task.instruction, history=history, observation=obs
                 ),
             ),
         ]

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.base import Env
 from lbi_icl.llm.base import LLM, GenerationParams
+from lbi_icl.prompts import PromptSet
 from lbi_icl.synth.prompts import self_instruct_messages
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def self_instruct(
     per_document: int,
     seed: int,
     temperature: float = 0.0,
+    prompts: PromptSet | None = None,
 ) -> list[SynthTask]:
     """Ask the LLM for `per_document` tasks per document, in document order, until `n`.
 
@@ -78,7 +80,7 @@ def self_instruct(
     for doc in documents:
         if len(out) >= n:
             break
-        resp = llm.complete(self_instruct_messages(env.name, doc, per_document), params)
+        resp = llm.complete(self_instruct_messages(env.name, doc, per_document, prompts), params)
         for line in parse_task_lines(resp.text, per_document):
             if len(out) >= n:
                 break

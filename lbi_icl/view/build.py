@@ -362,6 +362,7 @@ def build_view(
             "started_at": manifest.get("started_at"),
             "ended_at": manifest.get("ended_at"),
             "report": (run / "report.html").exists(),
+            "prompts": manifest.get("prompts") or {},  # name -> {source, sha256}
         },
         "strategies": strategies,
         "columns": list(ROW_COLUMNS),

@@ -8,7 +8,7 @@
     "prompt", "raw_output", "action", "parsed", "next_observation", "reward", "done",
     "input_tokens", "output_tokens", "cost_usd", "cached", "retrieval_s", "model_s", "env_s",
     "reason", "valid", "executed", "info", "retrieval_llm_s", "retrieval_input_tokens",
-    "retrieval_output_tokens", "retrieval_cost_usd", "error",
+    "retrieval_output_tokens", "retrieval_cost_usd", "error", "prompt_templates",
   ]);
 
   let h; // helpers from viewer.js
@@ -25,6 +25,20 @@
       dl.appendChild(h.el("dd", null, v));
     }
     return dl;
+  }
+
+  // The prompt templates a step used: name, sha256 prefix, and the user's file when the run
+  // manifest says the template came from one (lbi_icl/prompts; `prompts:` in a run config).
+  function templateLine(templates) {
+    const known = (h.meta && h.meta.run && h.meta.run.prompts) || {};
+    const spans = templates.map(([name, sha]) => {
+      const m = known[name];
+      const file = m && m.sha256 === sha && m.source !== "default" ? String(m.source) : "";
+      const label = `${name} ${String(sha).slice(0, 8)}` + (file ? ` (file ${file.split("/").pop()})` : "");
+      const title = `${name}: template sha256 ${sha}` + (file ? `, from ${file}` : m ? ", packaged default" : "");
+      return h.el("span", { class: file ? "template custom" : "template", title: title }, label);
+    });
+    return h.el("p", { class: "templates" }, h.el("b", null, "Prompt templates: "), spans);
   }
 
   function badge(text, cls) {
@@ -208,6 +222,8 @@
     } else {
       sec.appendChild(el("p", { class: "muted" }, `prompt not logged (agent.log_prompts = false); sha256 ${String(st.prompt_sha256 || "–").slice(0, 12)}`));
     }
+    const templates = st.prompt_templates && typeof st.prompt_templates === "object" ? Object.entries(st.prompt_templates) : [];
+    if (templates.length) sec.appendChild(templateLine(templates));
     sec.appendChild(el("h3", null, "Model output"));
     sec.appendChild(pre(st.raw_output, "text raw"));
     if (st.reason) sec.appendChild(el("p", { class: "reason" }, el("b", null, "Reason: "), String(st.reason)));

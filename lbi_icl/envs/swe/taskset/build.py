@@ -43,6 +43,7 @@ from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
 from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv, shell_environment
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.llm.base import LLM
+from lbi_icl.prompts import load_prompts
 from lbi_icl.synth.config import stable_seed
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class BuildConfig(BaseModel):
     projects: list[str] | None = None  # subset of the spec's projects
     cache_dir: Path | None = None  # sdists and virtualenvs (default ~/.cache/lbi_icl/swe)
     llm: str | None = None  # problem statements by this LLM (spec, for the record)
+    # prompt template overrides of the statement writer (swe_statement_*; lbi_icl/prompts)
+    prompts: dict[str, str] = Field(default_factory=dict)
 
 
 class ProjectReport(BaseModel):
@@ -138,6 +141,7 @@ def _documents(project: ProjectSpec, root: Path) -> list[Document]:
 class _ProjectBuild:
     def __init__(self, cfg: BuildConfig, project: ProjectSpec, spec_dir: Path, llm: LLM | None):
         self.cfg, self.p, self.spec_dir, self.llm = cfg, project, spec_dir, llm
+        self.prompts = load_prompts(cfg.prompts)
         self.repo = cfg.out / "repos" / project.name
         self.cache = cfg.out / ".cache" / project.name
         self.work = cfg.out / ".work" / project.name
@@ -351,7 +355,7 @@ class _ProjectBuild:
         patch = gitrepo.diff(self.repo, bug, base_commit)
         f2p, p2p = res["fail_to_pass"], res["pass_to_pass"]
         if self.llm is not None:
-            statement = llm_statement(self.llm, self.p.name, f2p, res["messages"])
+            statement = llm_statement(self.llm, self.p.name, f2p, res["messages"], self.prompts)
         else:
             statement = offline_statement(self.p.name, f2p, res["messages"])
         return {

@@ -1,16 +1,13 @@
 """Problem statements for generated instances, written from the failing tests only (never
-from the patch): offline by template, or by an LLM when one is given."""
+from the patch): offline by template, or by an LLM when one is given (prompt templates
+`swe_statement_system`, `swe_statement_user`)."""
 
 from __future__ import annotations
 
 from lbi_icl.llm.base import LLM, GenerationParams, Message
+from lbi_icl.prompts import PromptSet, default_prompts
 
 MAX_LISTED = 6
-
-_LLM_SYSTEM = (
-    "You write GitHub issues for a Python library. Describe the observed misbehaviour "
-    "a user would report, from failing tests; never guess or mention the fix."
-)
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -40,14 +37,19 @@ def offline_statement(project: str, failing: list[str], messages: dict[str, str]
     return "\n".join(lines) + "\n"
 
 
-def llm_statement(llm: LLM, project: str, failing: list[str], messages: dict[str, str]) -> str:
+def llm_statement(
+    llm: LLM,
+    project: str,
+    failing: list[str],
+    messages: dict[str, str],
+    prompts: PromptSet | None = None,
+) -> str:
+    prompts = prompts or default_prompts()
     listing = "\n".join(f"- {n}: {_short(messages.get(n, ''))}" for n in failing[:MAX_LISTED])
-    user = (
-        f"Library: {project}\nThese tests fail after a change to the library code:\n{listing}\n\n"
-        "Write the issue (title line, blank line, 3-8 sentences). Mention the failing tests."
-    )
+    user = prompts.render("swe_statement_user", project=project, failing=listing)
+    system = prompts.render("swe_statement_system")
     resp = llm.complete(
-        [Message(role="system", content=_LLM_SYSTEM), Message(role="user", content=user)],
+        [Message(role="system", content=system), Message(role="user", content=user)],
         GenerationParams(temperature=0.0, max_tokens=400, seed=0),
     )
     return resp.text.strip() + "\n"
