@@ -120,8 +120,40 @@ _BUILTINS: dict[str, _Entry] = {
         "WA_HOMEPAGE",
         requires_modules=("browsergym.webarena", "webarena", "playwright"),
         requires_executables=("chromium",),
-        install_hint='pip install -e ".[web,webarena]" in its own venv  (and apt-get install '
-        "chromium)",
+        install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '
+        "install chromium)",
+    ),
+    "visualwebarena": _Entry(
+        name="visualwebarena",
+        target="lbi_icl.envs.browsergym.wafamily:VisualWebArenaEnv",
+        description="VisualWebArena's 910 tasks (BrowserGym), listed offline; running needs "
+        "the sites: VWA_CLASSIFIEDS, VWA_CLASSIFIEDS_RESET_TOKEN, VWA_SHOPPING, VWA_REDDIT, "
+        "VWA_WIKIPEDIA, VWA_HOMEPAGE",
+        requires_modules=("browsergym.visualwebarena", "visualwebarena", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '
+        "install chromium)",
+    ),
+    "webarena_verified": _Entry(
+        name="webarena_verified",
+        target="lbi_icl.envs.browsergym.wafamily:WebArenaVerifiedEnv",
+        description="WebArena-Verified's 812 audited tasks, listed offline; needs the WebArena "
+        "sites (WA_*); episodes not scored yet (its evaluators need the agent's structured "
+        "response and a network trace)",
+        requires_modules=("webarena_verified", "browsergym.webarena", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '
+        "install chromium)",
+    ),
+    "workarena": _Entry(
+        name="workarena",
+        target="lbi_icl.envs.browsergym.workarena:WorkArenaEnv",
+        description="WorkArena (ServiceNow) L1/L2/L3 tasks (BrowserGym), listed offline; "
+        "running needs an instance: SNOW_INSTANCE_URL, SNOW_INSTANCE_UNAME, SNOW_INSTANCE_PWD",
+        requires_modules=("browsergym.workarena", "playwright"),
+        requires_executables=("chromium",),
+        install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '
+        "install chromium)",
     ),
 }
 

