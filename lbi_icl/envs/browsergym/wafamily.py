@@ -46,19 +46,12 @@ class VisualWebArenaEnv(WebArenaEnv):
     url_settings = tuple(k for k in VWA_SETTINGS if k != "VWA_CLASSIFIEDS_RESET_TOKEN")
     gym_prefix = "visualwebarena"
     session_module = "browsergym.visualwebarena"
+    takes_task_configs = False
     site_docs: ClassVar[dict[str, str]] = {
         **SITE_DOCS,
         "classifieds": "A classifieds site (OSClass): search and browse listings by "
         "category and location, read listing details and images, post and edit listings.",
     }
-
-    def __init__(self, **options: Any):
-        if options.get("task_configs"):
-            raise ValueError(
-                f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
-                "evaluators; use --env webarena for your own configs"
-            )
-        super().__init__(**options)
 
     def config_path(self) -> Path:
         return package_data("visualwebarena", "test_raw.json", "the VisualWebArena task configs")
@@ -83,14 +76,7 @@ class WebArenaVerifiedEnv(WebArenaEnv):
     benchmark = "webarena_verified"
     gym_prefix = "webarena"  # the same task ids on the same sites
     needs_punkt = False  # episodes do not run (check_ready below)
-
-    def __init__(self, **options: Any):
-        if options.get("task_configs"):
-            raise ValueError(
-                f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
-                "evaluators; use --env webarena for your own configs"
-            )
-        super().__init__(**options)
+    takes_task_configs = False
 
     def config_path(self) -> Path:
         return package_data(

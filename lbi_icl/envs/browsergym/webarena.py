@@ -130,6 +130,8 @@ class WebArenaEnv(BrowserGymEnv):
     session_module = "browsergym.webarena"
     site_docs: ClassVar[dict[str, str]] = {}  # {} = SITE_DOCS below
     needs_punkt = True  # the session module downloads nltk's punkt_tab on import
+    # own WebArena-format configs are judged by WebArena's evaluators: this env only
+    takes_task_configs: ClassVar[bool] = True
 
     def config_path(self) -> Path:
         return webarena_config_path()
@@ -142,6 +144,11 @@ class WebArenaEnv(BrowserGymEnv):
         probe_timeout_s: float = 5.0,
         **options: Any,
     ):
+        if task_configs and not self.takes_task_configs:
+            raise ValueError(
+                f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
+                "evaluators; use --env webarena for your own configs"
+            )
         super().__init__(**options)
         self.task_configs = Path(task_configs) if task_configs else None
         self.check_sites = check_sites
