@@ -31,7 +31,7 @@ from lbi_icl.cluster.session import env_worker_resources, ray_session
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.runner.pools import completed_in_window
 from lbi_icl.runner.results import steps_path
-from lbi_icl.runner.workers import Job, WorkerFactory, execute_job
+from lbi_icl.runner.workers import Job, WorkerFactory, error_result, execute_job
 
 if TYPE_CHECKING:
     from lbi_icl.runner.config import RunConfig
@@ -81,19 +81,7 @@ def run_ray(
     `stop` set by the caller's fail-fast)."""
 
     def gave_up(job: Job, cause: str) -> Outcome:
-        result = EpisodeResult(
-            task_id=job.task.id,
-            env=config.env,
-            strategy=job.strategy,
-            policy=config.policy,
-            seed=job.seed,
-            success=False,
-            steps=0,
-            duration_s=0.0,
-            stop_reason="error",
-            error=cause,
-        )
-        return result, ""
+        return error_result(job, config.env, config.policy, cause), ""
 
     with ray_session(config.workers, config.ray_address) as ray:
         options = env_worker_resources(config.env)

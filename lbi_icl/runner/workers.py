@@ -51,6 +51,25 @@ class Job:
         return EpisodeSpec(strategy=self.strategy, task_id=self.task.id, seed=self.seed).key
 
 
+def error_result(
+    job: Job, env_name: str, policy: str, error: str, steps: int = 0, duration_s: float = 0.0
+) -> EpisodeResult:
+    """The record of an episode that ended in `error` (an exception in the episode, or a
+    worker that could not run it)."""
+    return EpisodeResult(
+        task_id=job.task.id,
+        env=env_name,
+        strategy=job.strategy,
+        policy=policy,
+        seed=job.seed,
+        success=False,
+        steps=steps,
+        duration_s=duration_s,
+        stop_reason="error",
+        error=error,
+    )
+
+
 def execute_job(
     fn: EpisodeFn,
     job: Job,
@@ -87,18 +106,7 @@ def execute_job(
                 return None
             log.warning("episode %s failed: %s", job.key, e)
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
-            result = EpisodeResult(
-                task_id=job.task.id,
-                env=env_name,
-                strategy=job.strategy,
-                policy=policy,
-                seed=job.seed,
-                success=False,
-                steps=steps,
-                duration_s=time.monotonic() - t0,
-                stop_reason="error",
-                error=tb,
-            )
+            result = error_result(job, env_name, policy, tb, steps, time.monotonic() - t0)
     if interrupted:
         return None
     return result
