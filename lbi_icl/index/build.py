@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, load_embedder
 from lbi_icl.index import layout as L
+from lbi_icl.index.ann import write_ann
 from lbi_icl.index.atomic import IndexBuildError
 from lbi_icl.index.atomic import remove_stale_temps as _remove_stale_temps
 from lbi_icl.index.atomic import swap_into_place as _swap_into_place
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# dense fields that get an HNSW graph when big enough (docs chunks stay exact)
+ANN_FIELDS = {"instruction": L.VEC_INSTRUCTION, "description": L.VEC_DESCRIPTION}
 
 _file_sha256 = file_sha256
 
@@ -98,6 +102,7 @@ def _build_locked(
         n_steps = writer.steps
         build_bm25s(TextColumn(tmp, L.STEP_OBS).iter_texts(), tmp / L.BM25_STEPS, config.bm25)
         n_docs, n_chunks = _write_docs(tmp, docs or [], embedder, config, writer.hash)
+        write_ann(tmp, config.ann, ANN_FIELDS)
         manifest = _finish_manifest(
             tmp,
             embedder=embedder,
@@ -230,6 +235,7 @@ def _add_locked(
                 dst = tmp / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path / rel, dst)
+        write_ann(tmp, old.config.ann, ANN_FIELDS)  # the graph is rebuilt over all rows
         content = hashlib.sha256(old.content_hash.encode() + writer.hash.digest()).hexdigest()
         manifest = _finish_manifest(
             tmp,

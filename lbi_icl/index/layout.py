@@ -10,6 +10,7 @@ examples_meta.json/.npy       per-example columns (env, outcome, kind, task, roo
                               int32 codes into value lists: filters and the leakage guard
 vec_instruction.npy           float32 (n, dim) L2-normalized instruction vectors (cosine = dot)
 vec_description.npy           float32 (n, dim) description vectors (instruction + actions)
+ann_<field>.hnsw.faiss        optional faiss HNSW graph over a big dense field (index/ann.py)
 steps_obs.bin/.off.npy        step table: observation text blob + offsets (one row per
 steps_act.bin/.off.npy          observation-action pair), action text blob + offsets,
 steps_example.npy             int32 example index of each row,

@@ -29,6 +29,7 @@ from lbi_icl.embed import (
     load_embedder,
 )
 from lbi_icl.index import layout as L
+from lbi_icl.index.ann import DenseEngines
 from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candidates
 from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
@@ -139,6 +140,7 @@ class ExampleIndex:
         self._cache: OrderedDict[int, Trajectory] = OrderedDict()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors: dict[str, np.ndarray] = {}
+        self.dense_engines = DenseEngines(path, self.manifest.config.ann, self.manifest.files)
         self._bm25: dict[str, BM25Index] = {}
         self._chunks: list[Chunk] | None = None
         self._meta_lookup: dict[str, dict[str | None, int]] = {}
@@ -252,13 +254,29 @@ class ExampleIndex:
         return dense_dot(mat, vec)
 
     def dense_top_k(
-        self, field: DenseField, query: str | np.ndarray, k: int
+        self, field: DenseField, query: str | np.ndarray, k: int, *, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.dense_scores(field, query)
-        n = len(scores)
+        """The k rows of a dense field most similar to the query: highest cosine first, lower
+        row first on ties. Scores are always the exact float32 cosines; for a big field the
+        candidate rows come from a faiss engine (`index.ann`: fp16 scan, or an HNSW graph
+        when the index has one) unless `exact` or k exceeds the engine's `max_k`."""
+        vec = self.embed_query(query) if isinstance(query, str) else query
+        mat = self.vectors(field)
+        n = mat.shape[0]
         if n == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         k = min(k, n)
+        engine = (
+            None
+            if exact or k > self.dense_engines.config.max_k
+            else (self.dense_engines.engine(field, mat))
+        )
+        if engine is not None:
+            cand = np.unique(engine.candidates(vec, k))
+            scores = dense_dot(mat[cand], vec)
+            order = np.lexsort((cand, -scores))[:k]
+            return cand[order].astype(np.int64), scores[order]
+        scores = self.dense_scores(field, vec)
         cand = top_candidates(scores, k)
         if len(cand) > k:
             part = scores[cand]

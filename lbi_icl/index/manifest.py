@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lbi_icl.index.ann import AnnConfig
 from lbi_icl.index.bm25 import BM25Params
 
 FORMAT_VERSION = 1
@@ -21,6 +22,9 @@ class IndexConfig(BaseModel):
     chunk_overlap: int = Field(40, ge=0, description="words shared by consecutive chunks")
     description_max_actions: int = Field(
         30, ge=1, description="actions included in an example's description text"
+    )
+    ann: AnnConfig = Field(
+        default_factory=AnnConfig, description="faiss engines for the dense fields (index/ann.py)"
     )
 
 

@@ -60,7 +60,17 @@ class AgenticRetriever(ModelRetriever):
             self._llm_s += seconds
             embedded()
             fused = rrf(
-                [bm25_hits, dense_fetch(index, "description", query, "model", writer)(pool)],
+                [
+                    bm25_hits,
+                    dense_fetch(
+                        index,
+                        "description",
+                        query,
+                        "model",
+                        writer,
+                        exact=cfg.dense_search == "exact",
+                    )(pool),
+                ],
                 k=cfg.rrf_k,
             )
             items = collect(lambda k: fused[:k], want, selector, overfetch=cfg.overfetch)

@@ -102,13 +102,20 @@ def observation_fetch(index: ExampleIndex, observation: str) -> Callable[[int], 
 
 
 def dense_fetch(
-    index: ExampleIndex, field: str, query: str, strategy: str, writer: str | None = None
+    index: ExampleIndex,
+    field: str,
+    query: str,
+    strategy: str,
+    writer: str | None = None,
+    *,
+    exact: bool = False,
 ) -> Callable[[int], list[Hit]]:
-    """Cosine similarity of the query's embedding with a dense example field."""
+    """Cosine similarity of the query's embedding with a dense example field (`exact`: the
+    full scan even where a faiss engine would pick the candidates)."""
     vec = index.embed_query(query)
 
     def fetch(k: int) -> list[Hit]:
-        rows, scores = index.dense_top_k(field, vec, k)  # type: ignore[arg-type]
+        rows, scores = index.dense_top_k(field, vec, k, exact=exact)  # type: ignore[arg-type]
         return [
             Hit(int(r), float(s), strategy, query, writer)
             for r, s in zip(rows, scores, strict=True)

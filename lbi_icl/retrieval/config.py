@@ -64,6 +64,11 @@ class RetrievalConfig(BaseModel):
         description="words of the current observation in the LLM-free template query "
         "(None: the whole observation; shorter queries embed faster)",
     )
+    dense_search: Literal["auto", "exact"] = Field(
+        "auto",
+        description="auto: faiss finds the candidates of a big dense field (index/ann.py; "
+        "scores stay exact); exact: always the full float32 scan",
+    )
     # the fused re-ranking strategies (lbi_icl/retrieval/fused_config.py)
     task_aware: TaskAwareConfig = Field(
         default_factory=TaskAwareConfig, description="`task_aware` pool and weights"

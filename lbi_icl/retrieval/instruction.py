@@ -28,7 +28,13 @@ class InstructionRetriever(BaseRetriever):
     def _choose(self, ctx: StepContext) -> list[Hit]:
         index = self._need_index()
         selector = Selector(index, self.config, ctx, self.mask(ctx))
-        fetch = dense_fetch(index, "instruction", ctx.instruction, "instruction")
+        fetch = dense_fetch(
+            index,
+            "instruction",
+            ctx.instruction,
+            "instruction",
+            exact=self.config.dense_search == "exact",
+        )
         items = self.select_examples(fetch, self.config.k_instruction, selector, index.n_examples)
         return [Hit(index.index_of(it.id), it.score, "instruction", it.query) for it in items]
 

@@ -128,7 +128,9 @@ class ModelRetriever(BaseRetriever):
         index = self._need_index()
         query, writer, seconds = write_query(ctx, llm, self.config, self.prompts)
         self._llm_s += seconds
-        fetch = dense_fetch(index, "description", query, "model", writer)
+        fetch = dense_fetch(
+            index, "description", query, "model", writer, exact=self.config.dense_search == "exact"
+        )
         return self.select_examples(fetch, want, selector, index.n_examples), query, writer
 
     def _select(

@@ -24,8 +24,8 @@ class Bm25sIndex:
     Scoring is exact and hybrid: query terms in more than `dense_df_frac` of the rows are
     added as dense columns (`DenseColumns`, at most `dense_cache_bytes`, default
     `DENSE_CACHE_MB` MiB or env `LBI_BM25_DENSE_CACHE_MB`), the others posting by posting.
-    Every row's sum is taken in float64 in the same term order as bm25s' (and the former
-    `bincount`) sum, so the scores are bit for bit the same.
+    Every row's sum is taken in float32 in query-term order, as bm25s sums, so the scores
+    are bit for bit bm25s' own.
     """
 
     def __init__(
@@ -87,12 +87,14 @@ class Bm25sIndex:
 
     def scores(self, qids: list[int]) -> np.ndarray:
         """Sum of the precomputed per-(row, term) BM25 scores of the query terms `qids`, in
-        float64 term by term (the order of `qids`) and rounded to float32: the sum bm25s
-        computes. Common terms (see class doc) are added as cached dense columns, block by
-        block; the rest posting by posting (`np.add.at`, ~8 ns a posting against ~12-20 for
-        `bincount` or `acc[rows] += scores`, same sums)."""
+        float32, term by term in the order of `qids`: bm25s' own computation (its scorers
+        add each posting into a float32 row score in query-term order), so equal bit for
+        bit to `bm25s.BM25.get_scores(qids)`. Common terms (see class doc) are added as
+        cached dense columns, block by block; the rest posting by posting (`np.add.at`).
+        Summing in float32 rather than float64 made the dense part 2.5x faster at 1M rows
+        (no widening of each column; benchmarks/retrieval/README.md)."""
         ip, n = self._indptr, self._n
-        acc = np.zeros(n, dtype=np.float64)
+        acc = np.zeros(n, dtype=np.float32)
         dense: list[np.ndarray] = []
         for q in [*qids, -1]:
             a, b = (int(ip[q]), int(ip[q + 1])) if q >= 0 else (0, 0)
@@ -105,10 +107,10 @@ class Bm25sIndex:
                     for col in dense:
                         np.add(blk, col[s : s + _SCORE_BLOCK], out=blk)
                 dense = []
-            if b > a:  # widened first: add.at's fast loop needs intp rows, float64 values
+            if b > a:  # add.at's fast loop needs intp rows
                 rows = self._indices[a:b].astype(np.intp)
-                np.add.at(acc, rows, self._data[a:b].astype(np.float64))
-        return acc.astype(np.float32)
+                np.add.at(acc, rows, self._data[a:b].astype(np.float32, copy=False))
+        return acc
 
 
 class RankBm25Index:
