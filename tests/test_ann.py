@@ -146,3 +146,19 @@ def test_exact_search_bypasses_the_engines(hnsw_index: Path) -> None:
     assert "description" not in index.dense_engines._engines
     make_retriever("agentic", index, RetrievalConfig(leakage_guard=False)).retrieve(ctx)
     assert isinstance(index.dense_engines._engines["description"], Hnsw)
+
+
+def test_cli_builds_the_graph_on_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from lbi_icl.cli import main
+    from lbi_icl.jsonl import write_jsonl
+
+    data = tmp_path / "t.jsonl"
+    write_jsonl(data, _trajectories(60, 4))
+    out = tmp_path / "idx"
+    argv = ["index", "build", "--trajectories", str(data), "--embedder", "hash:32"]
+    assert main([*argv, "--out", str(out), "--hnsw-min-rows", "50"]) == 0
+    assert (out / hnsw_file("description")).is_file()
+    assert load_index(out).manifest.config.ann.hnsw_min_rows == 50
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--hnsw-min-rows", "0"]) != 0
+    assert "hnsw_min_rows" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -31,6 +31,13 @@ def register(sub: Any) -> None:
     b.add_argument("--bm25-engine", choices=["bm25s", "rank-bm25"], default="bm25s")
     b.add_argument("--chunk-words", type=int, default=200, help="doc chunk size in words")
     b.add_argument("--chunk-overlap", type=int, default=40, help="doc chunk overlap in words")
+    b.add_argument(
+        "--hnsw-min-rows",
+        type=int,
+        default=None,
+        help="build a faiss HNSW graph for a dense field with at least this many examples "
+        "(default 200000; docs/retrieval.md)",
+    )
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     b.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
     b.set_defaults(handler=_build)
@@ -102,13 +109,16 @@ def _print_manifest(manifest: Any, as_json: bool, verb: str, out: Path) -> None:
 def _build(args: argparse.Namespace) -> int:
     from lbi_icl.embed import load_embedder
     from lbi_icl.index import BM25Params, IndexConfig, build_index
+    from lbi_icl.index.ann import AnnConfig
 
     with user_errors():
         try:
+            ann = {} if args.hnsw_min_rows is None else {"hnsw_min_rows": args.hnsw_min_rows}
             config = IndexConfig(
                 bm25=BM25Params(engine=args.bm25_engine),
                 chunk_words=args.chunk_words,
                 chunk_overlap=args.chunk_overlap,
+                ann=AnnConfig(**ann),
             )
         except ValueError as e:
             raise CLIError(f"bad index option: {e}") from e
