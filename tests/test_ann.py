@@ -162,3 +162,24 @@ def test_cli_builds_the_graph_on_request(tmp_path: Path, capsys: pytest.CaptureF
     assert main([*argv, "--out", str(tmp_path / "bad"), "--hnsw-min-rows", "0"]) != 0
     assert "hnsw_min_rows" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_searching_threads_use_one_openmp_thread() -> None:
+    """OpenMP's thread count is per calling thread: a search from any thread must not wake
+    a team of spinning OpenMP threads (they cost a busy 2-core machine dearly)."""
+    import threading
+
+    import faiss
+
+    rng = np.random.default_rng(1)
+    scan = Fp16Scan(rng.standard_normal((3000, 16)).astype(np.float32))
+    seen: list[int] = []
+
+    def search() -> None:
+        scan.candidates(rng.standard_normal(16).astype(np.float32), 5)
+        seen.append(faiss.omp_get_max_threads())
+
+    t = threading.Thread(target=search)
+    t.start()
+    t.join()
+    assert seen == [1]

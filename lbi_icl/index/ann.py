@@ -66,11 +66,12 @@ def hnsw_file(field: str) -> str:
 
 
 def _faiss() -> Any:
+    """faiss, with one OpenMP thread for the calling thread. OpenMP's thread count is per
+    calling thread, so every thread that searches calls this first: a single query gains
+    nothing from OpenMP here, and on a busy 2-core machine its spinning threads cost more
+    than they save (measured: 11 ms with one thread vs 40 ms with the default at 83k x 384)."""
     import faiss
 
-    # One OpenMP thread: a single query gains nothing from OpenMP here, and on a busy
-    # 2-core machine its spinning threads cost more than they save (measured: 11 ms with
-    # one thread vs 40 ms with the default at 83k x 384).
     faiss.omp_set_num_threads(1)
     return faiss
 
@@ -97,6 +98,7 @@ class Fp16Scan:
         q = np.ascontiguousarray(vec, dtype=np.float32).reshape(1, -1)
 
         def one(part: tuple[int, Any]) -> np.ndarray:
+            _faiss()  # this thread's OpenMP setting (see _faiss)
             start, index = part
             _, ids = index.search(q, min(want, index.ntotal))
             got = ids[0]
@@ -130,6 +132,7 @@ class Hnsw:
 
     def candidates(self, vec: np.ndarray, k: int) -> np.ndarray:
         want = max(2 * k, 20)
+        _faiss()
         params = self._faiss.SearchParametersHNSW(efSearch=max(self._ef, want))
         q = np.ascontiguousarray(vec, dtype=np.float32).reshape(1, -1)
         _, ids = self._index.search(q, min(want, self._index.ntotal), params=params)
