@@ -5,10 +5,11 @@ against the exact top 5, and the HNSW build time.
 
     python benchmarks/retrieval/ann_bench.py --random 83000x384           # isotropic (worst case)
     python benchmarks/retrieval/ann_bench.py --index IDX --field description \\
-        --queries QUERIES.json                       # an index's own vectors, template queries
+        --queries QUERIES.json|HELDOUT.jsonl          # an index's own vectors, template queries
 
-With `--index`, queries are the template queries of the benchmark's query file embedded by
-the index's embedder; with `--random`, random unit vectors. Offline, no LLM.
+With `--index`, queries are template queries (of the benchmark's query file, or of every step
+of held-out trajectories) embedded by the index's embedder; with `--random`, random unit
+vectors. Offline, no LLM.
 """
 
 from __future__ import annotations
@@ -53,10 +54,26 @@ def load_case(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     index = load_index(args.index)
     mat = np.asarray(index.vectors(args.field))
     texts = []
-    for q in json.loads(args.queries.read_text(encoding="utf-8"))[: args.n_queries]:
-        hist = [Step(observation=o, action=a) for o, a in (q.get("history") or [])]
-        ctx = StepContext(instruction=q["instruction"], observation=q["observation"], history=hist)
-        texts.append(template_query(ctx, 48))
+    if args.queries.suffix == ".jsonl":  # held-out trajectories: every step's template query
+        from lbi_icl.data import Trajectory
+
+        for line in args.queries.read_text(encoding="utf-8").splitlines():
+            traj = Trajectory.model_validate_json(line)
+            for i, step in enumerate(traj.steps):
+                ctx = StepContext(
+                    instruction=traj.instruction,
+                    observation=step.observation,
+                    history=traj.steps[:i],
+                )
+                texts.append(template_query(ctx, 48))
+    else:
+        for q in json.loads(args.queries.read_text(encoding="utf-8")):
+            hist = [Step(observation=o, action=a) for o, a in (q.get("history") or [])]
+            ctx = StepContext(
+                instruction=q["instruction"], observation=q["observation"], history=hist
+            )
+            texts.append(template_query(ctx, 48))
+    texts = texts[: args.n_queries]
     qs = index.embedder.embed(texts)
     return mat, qs, f"{args.index.name} {args.field} {mat.shape[0]}x{mat.shape[1]}"
 
