@@ -1,5 +1,5 @@
 """faiss for the dense fields, where it measurably beats numpy (benchmarks/retrieval/README.md,
-"Dense search with faiss").
+"faiss: where it wins, and recall").
 
 Two engines, both returning *candidate rows* that the caller scores exactly in float32 from
 the memory-mapped vectors (so every returned score is the exact cosine, and a top-k is
