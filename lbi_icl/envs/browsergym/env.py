@@ -241,6 +241,8 @@ class BrowserGymEnv:
             "task_id": self.current_task.id,
             "tree_chars": self.last_stats.get("tree_chars"),
         }
+        if "agent_response" in out["task_info"]:  # scored at the end (WebArena-Verified)
+            info["eval"] = out["task_info"]
         return StepResult(observation=self.observation, reward=reward, done=done, info=info)
 
     def _effect(self, action: str, before: str, out: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +46,8 @@ class SessionConfig(BaseModel):
     slow_mo: int | None = None  # None: the task's own (MiniWoB: 100 ms)
     timeout_ms: int | None = None  # Playwright default timeout; None: the task's own
     env_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra gym.make kwargs
+    # record the page context's network trace (Playwright HAR) for tasks scored on it
+    record_har: bool = False
 
 
 class BrowserSession:
@@ -75,6 +80,7 @@ class BrowserSession:
         self.goal = ""
         self.last_obs: dict[str, Any] | None = None
         self.done = False
+        self.har_path: Path | None = None
 
     # -- episode ------------------------------------------------------------------------
 
@@ -92,6 +98,13 @@ class BrowserSession:
             kwargs["slow_mo"] = self.config.slow_mo
         if self.config.timeout_ms is not None:
             kwargs["timeout"] = self.config.timeout_ms
+        if self.config.record_har:
+            # Playwright's own HAR recorder on the page context; written when it closes
+            self.har_path = Path(tempfile.mkdtemp(prefix="lbi-har-")) / "network.har"
+            kwargs["pw_context_kwargs"] = {
+                "record_har_path": str(self.har_path),
+                "record_har_content": "embed",
+            }
         return gym.make(gym_id, **kwargs)
 
     def reset(
@@ -122,6 +135,9 @@ class BrowserSession:
         self.done = bool(terminated or truncated)
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
         error = str(obs.get("last_action_error") or "").strip()
+        task_info = info.get("task_info") or {}
+        if terminated and task_info.get("needs_trace"):
+            reward, task_info = self._score_trace()
         return {
             "observation": text,
             "reward": float(reward),
@@ -130,12 +146,31 @@ class BrowserSession:
             "error": error or None,
             "stats": stats,
             "url": str(obs.get("url") or ""),
-            "task_info": _plain(info.get("task_info", {})),
+            "task_info": _plain(task_info),
             "chat": [
                 {"role": str(m.get("role")), "message": str(m.get("message"))}
                 for m in obs.get("chat_messages") or []
             ],
         }
+
+    def _score_trace(self) -> tuple[float, dict[str, Any]]:
+        """End of an episode scored on its network trace: close the env (Playwright writes
+        the HAR when the context closes), then let the task score it."""
+        task = self.env.unwrapped.task
+        last_obs = self.last_obs
+        self.close_env(keep_trace=True)
+        self.last_obs = last_obs  # the final observation stays readable
+        try:
+            if self.har_path is None:
+                raise RuntimeError(f"{self.gym_id}: scored on a network trace; record_har is off")
+            return task.score_trace(self.har_path)
+        finally:
+            self._drop_trace()
+
+    def _drop_trace(self) -> None:
+        path, self.har_path = self.har_path, None
+        if path is not None:
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def valid_actions(self) -> list[str]:
         if self.last_obs is None:
@@ -160,7 +195,7 @@ class BrowserSession:
 
     # -- teardown -----------------------------------------------------------------------
 
-    def close_env(self) -> None:
+    def close_env(self, keep_trace: bool = False) -> None:
         env, self.env = self.env, None
         self.last_obs = None
         if env is not None:
@@ -168,6 +203,8 @@ class BrowserSession:
                 env.close()
             except Exception as e:  # a dead browser cannot be closed politely
                 log.debug("closing the BrowserGym env failed: %s", e)
+        if not keep_trace:
+            self._drop_trace()
 
     def close(self) -> None:
         self.close_env()
