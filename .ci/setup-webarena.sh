@@ -16,7 +16,10 @@
 # Idempotent: exits at once when the pinned versions are there (0.15 s). Measured fresh
 # (23 packages added) on the shared 2-core dev box, pip cache warm, under nice -n 19 at
 # load average 13-16: 492 s wall but 24 s of CPU (user+sys) — the wall time is waiting
-# for the CPU; on an idle box expect well under a minute.
+# for the CPU; on an idle box expect well under a minute. webarena-verified's evaluator
+# dependencies (31 packages, pure Python or manylinux wheels) added 56 s wall / 20 s CPU at
+# load ~2.5. pip prints "webarena-verified requires pydantic==2.12.0 ..." for the --no-deps
+# step: expected, its evaluators run on the venv's pydantic (tests/test_web_verified.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
