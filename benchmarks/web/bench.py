@@ -9,6 +9,10 @@ The raw env runs in this process with the same
 Chromium launch (executable + flags; it cannot start otherwise here); the adapter runs in
 its worker process, so its numbers include the pipe round trip and the text rendering.
 Runs alternate adapter / raw per repeat so machine load hits both alike.
+Each adapter step is also split where it happens: BrowserGym's `env.step` timed inside the
+worker (`inner_step`) and the rest of the wall time (`overhead`: AXTree text rendering,
+bookkeeping, pickling, the pipe round trip; `render` is the text part alone), so the
+adapter's own cost is read off the same steps, free of the load drift between two runs.
 
     python benchmarks/web/bench.py --tasks click-button,enter-text,click-checkboxes \
         --repeats 3 --steps 3 [--json out.json]
@@ -78,6 +82,9 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                 "adapter_step": [],
                 "raw_reset": [],
                 "raw_step": [],
+                "inner_step": [],
+                "render": [],
+                "overhead": [],
                 "plan": plan,
             }
             # one raw env per task, reset again every repeat: like the adapter's, its reset
@@ -98,7 +105,14 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                 for action in plan:
                     t0 = time.perf_counter()
                     res = adapter.step(action)
-                    rec["adapter_step"].append(time.perf_counter() - t0)
+                    wall = time.perf_counter() - t0
+                    rec["adapter_step"].append(wall)
+                    timing = adapter.last_stats.get("timing") or {}
+                    # the same step, split: BrowserGym's env.step inside the worker, and the
+                    # rest (text rendering, bookkeeping, pickling, the pipe round trip)
+                    rec["inner_step"].append(float(timing.get("env_step_s", wall)))
+                    rec["render"].append(float(timing.get("render_s", 0.0)))
+                    rec["overhead"].append(wall - float(timing.get("env_step_s", wall)))
                     if res.done:
                         break
                 t0 = time.perf_counter()
@@ -129,6 +143,14 @@ def summarize(per: dict[str, Any]) -> dict[str, Any]:
     for kind in ("reset", "step"):
         a, r = out[f"adapter_{kind}"]["p50_s"], out[f"raw_{kind}"]["p50_s"]
         out[f"{kind}_ratio_p50"] = a / r if r else float("nan")
+    for key in ("inner_step", "render", "overhead"):
+        xs = allof(key)
+        out[key] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
+    # the same steps measured twice: the adapter's wall time over the BrowserGym env.step it
+    # wraps (no load drift between two different runs in this ratio)
+    ratios = [w / i for w, i in zip(allof("adapter_step"), allof("inner_step"), strict=True) if i]
+    out["step_over_inner_p50"] = pct(ratios, 0.5)
+    out["step_over_inner_p95"] = pct(ratios, 0.95)
     out["browser_pss_mb_per_worker"] = statistics.median(r["browser_pss_mb"] for r in per.values())
     out["browser_rss_sum_mb_per_worker"] = statistics.median(
         r["browser_rss_mb"] for r in per.values()
@@ -174,9 +196,19 @@ def main() -> int:
         )
     console = Console()
     console.print(t)
-    for key in ("adapter_reset", "raw_reset", "adapter_step", "raw_step"):
+    for key in ("adapter_reset", "raw_reset", "adapter_step", "raw_step", "inner_step"):
         s = summary[key]
         console.print(f"{key:14s} n={s['n']:3d}  p50 {s['p50_s']:.3f} s  p95 {s['p95_s']:.3f} s")
+    for key in ("overhead", "render"):
+        s = summary[key]
+        console.print(
+            f"{key:14s} n={s['n']:3d}  p50 {1000 * s['p50_s']:.1f} ms  "
+            f"p95 {1000 * s['p95_s']:.1f} ms"
+        )
+    console.print(
+        f"adapter step / its own BrowserGym env.step (same steps): p50 "
+        f"{summary['step_over_inner_p50']:.3f}x, p95 {summary['step_over_inner_p95']:.3f}x"
+    )
     console.print(
         f"adapter/raw p50: reset {summary['reset_ratio_p50']:.2f}x, "
         f"step {summary['step_ratio_p50']:.2f}x; browser memory per worker (PSS) "

@@ -165,7 +165,8 @@ class BrowserGymEnv:
                 )
                 self._open = True
             result, pids = self._worker.call(session_call, method, *args, timeout_s=timeout_s)
-            self._worker.note_pids(pids)
+            if pids is not None:
+                self._worker.note_pids(pids)
             return result
         except WorkerTimeout as e:
             self._kill()

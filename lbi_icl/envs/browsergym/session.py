@@ -130,14 +130,23 @@ class BrowserSession:
     def step(self, action: str) -> dict[str, Any]:
         if self.env is None:
             raise RuntimeError("step before reset")
+        t0 = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
+        t1 = time.perf_counter()
         self.last_obs = obs
         self.done = bool(terminated or truncated)
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
         error = str(obs.get("last_action_error") or "").strip()
         task_info = info.get("task_info") or {}
+        t2 = time.perf_counter()
         if terminated and task_info.get("needs_trace"):
             reward, task_info = self._score_trace()
+        # where the worker's time went (benchmarks/web: adapter overhead per step)
+        stats["timing"] = {
+            "env_step_s": t1 - t0,
+            "render_s": t2 - t1,
+            "score_s": time.perf_counter() - t2,
+        }
         return {
             "observation": text,
             "reward": float(reward),
