@@ -8,11 +8,16 @@ PSS summed (shared pages split, what they really cost) and RSS summed (an upper 
 The raw env runs in this process with the same
 Chromium launch (executable + flags; it cannot start otherwise here); the adapter runs in
 its worker process, so its numbers include the pipe round trip and the text rendering.
-Runs alternate adapter / raw per repeat so machine load hits both alike.
+Runs alternate adapter / raw per repeat (even repeats adapter first, odd repeats raw
+first) so machine load and order hit both alike. The per-task ratios are the fair
+comparison: the overall p50 pools tasks of different speeds.
 Each adapter step is also split where it happens: BrowserGym's `env.step` timed inside the
 worker (`inner_step`) and the rest of the wall time (`overhead`: AXTree text rendering,
 bookkeeping, pickling, the pipe round trip; `render` is the text part alone), so the
 adapter's own cost is read off the same steps, free of the load drift between two runs.
+Resets likewise: `reset_overhead` = wall time minus the worker's timed close of the previous
+episode and BrowserGym's `env.reset` (what is left: `gym.make`, rendering, the pid report,
+the pipe).
 
     python benchmarks/web/bench.py --tasks click-button,enter-text,click-checkboxes \
         --repeats 3 --steps 3 [--json out.json]
@@ -63,6 +68,20 @@ def raw_env_factory() -> Any:
     return make
 
 
+def raw_episode(raw: Any, seed: int, plan: list[str], rec: dict[str, Any]) -> None:
+    """One timed episode of the raw BrowserGym env: reset, then the plan's steps."""
+    t0 = time.perf_counter()
+    obs, _ = raw.reset(seed=seed)
+    rec["raw_reset"].append(time.perf_counter() - t0)
+    rec["raw_tree_chars"] = len(flatten_tree(obs))
+    for action in plan:
+        t0 = time.perf_counter()
+        _, _, term, trunc, _ = raw.step(action)
+        rec["raw_step"].append(time.perf_counter() - t0)
+        if term or trunc:
+            break
+
+
 def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
     adapter = MiniWoBEnv(task_names=tasks)
     # The adapter's worker is forked at its first reset: do that before this process
@@ -85,16 +104,23 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                 "inner_step": [],
                 "render": [],
                 "overhead": [],
+                "reset_overhead": [],
                 "plan": plan,
             }
             # one raw env per task, reset again every repeat: like the adapter's, its reset
             # then also closes the previous episode's browsers (warm-up reset not timed)
             raw = make_raw(name)
             raw.reset(seed=seed)
-            for _ in range(repeats):
+            for rep in range(repeats):
+                if rep % 2:  # odd repeats: raw first, so neither side always goes first
+                    raw_episode(raw, seed, plan, rec)
                 t0 = time.perf_counter()
                 adapter.reset(task)
-                rec["adapter_reset"].append(time.perf_counter() - t0)
+                wall = time.perf_counter() - t0
+                rec["adapter_reset"].append(wall)
+                timing = adapter.last_stats.get("timing") or {}
+                inner = float(timing.get("close_s", 0.0)) + float(timing.get("env_reset_s", 0.0))
+                rec["reset_overhead"].append(wall - inner if inner else float("nan"))
                 rec["tree_chars"] = adapter.last_stats.get("tree_chars")
                 tree = adapter.observation.split("Accessibility tree:\n", 1)[-1]
                 rec["tree_lines"] = tree.count("\n") + 1
@@ -115,16 +141,8 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                     rec["overhead"].append(wall - float(timing.get("env_step_s", wall)))
                     if res.done:
                         break
-                t0 = time.perf_counter()
-                obs, _ = raw.reset(seed=seed)
-                rec["raw_reset"].append(time.perf_counter() - t0)
-                rec["raw_tree_chars"] = len(flatten_tree(obs))
-                for action in plan:
-                    t0 = time.perf_counter()
-                    _, _, term, trunc, _ = raw.step(action)
-                    rec["raw_step"].append(time.perf_counter() - t0)
-                    if term or trunc:
-                        break
+                if not rep % 2:
+                    raw_episode(raw, seed, plan, rec)
             raw.close()
             per[name] = rec
     finally:
@@ -143,7 +161,7 @@ def summarize(per: dict[str, Any]) -> dict[str, Any]:
     for kind in ("reset", "step"):
         a, r = out[f"adapter_{kind}"]["p50_s"], out[f"raw_{kind}"]["p50_s"]
         out[f"{kind}_ratio_p50"] = a / r if r else float("nan")
-    for key in ("inner_step", "render", "overhead"):
+    for key in ("inner_step", "render", "overhead", "reset_overhead"):
         xs = allof(key)
         out[key] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
     # the same steps measured twice: the adapter's wall time over the BrowserGym env.step it
@@ -180,6 +198,7 @@ def main() -> int:
         "tree lines",
         "reset a/raw p50 (s)",
         "step a/raw p50 (s)",
+        "ratio reset / step",
         "browser PSS MB",
         "procs",
     ):
@@ -191,15 +210,17 @@ def main() -> int:
             str(r["tree_lines"]),
             f"{pct(r['adapter_reset'], 0.5):.2f} / {pct(r['raw_reset'], 0.5):.2f}",
             f"{pct(r['adapter_step'], 0.5):.2f} / {pct(r['raw_step'], 0.5):.2f}",
+            f"{pct(r['adapter_reset'], 0.5) / pct(r['raw_reset'], 0.5):.2f} / "
+            f"{pct(r['adapter_step'], 0.5) / pct(r['raw_step'], 0.5):.2f}",
             str(r["browser_pss_mb"]),
             str(r["browser_processes"]),
         )
-    console = Console()
+    console = Console(width=120)
     console.print(t)
     for key in ("adapter_reset", "raw_reset", "adapter_step", "raw_step", "inner_step"):
         s = summary[key]
         console.print(f"{key:14s} n={s['n']:3d}  p50 {s['p50_s']:.3f} s  p95 {s['p95_s']:.3f} s")
-    for key in ("overhead", "render"):
+    for key in ("overhead", "render", "reset_overhead"):
         s = summary[key]
         console.print(
             f"{key:14s} n={s['n']:3d}  p50 {1000 * s['p50_s']:.1f} ms  "

@@ -110,15 +110,24 @@ class BrowserSession:
     def reset(
         self, gym_id: str, seed: int, task_kwargs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        tc = time.perf_counter()
         self.close_env()
         t0 = time.perf_counter()
         self.env = self._make(gym_id, dict(task_kwargs or {}))
         self.gym_id = gym_id
+        t1 = time.perf_counter()
         obs, info = self.env.reset(seed=seed)
+        t2 = time.perf_counter()
         self.goal = str(obs.get("goal") or "")
         self.last_obs = obs
         self.done = False
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
+        stats["timing"] = {
+            "close_s": t0 - tc,  # the previous episode's browsers
+            "make_s": t1 - t0,
+            "env_reset_s": t2 - t1,
+            "render_s": time.perf_counter() - t2,
+        }
         return {
             "observation": text,
             "goal": self.goal,
