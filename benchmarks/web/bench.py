@@ -41,7 +41,10 @@ from lbi_icl.envs.browsergym.launch import (
     require_chromium,
 )
 from lbi_icl.envs.browsergym.miniwob import MiniWoBEnv, miniwob_html_dir
+from lbi_icl.envs.browsergym.session import step_phases
 from lbi_icl.envs.browsergym.text import flatten_tree
+
+PHASES = ("action_s", "page_wait_s", "validate_s", "observe_s")
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -76,8 +79,10 @@ def raw_episode(raw: Any, seed: int, plan: list[str], rec: dict[str, Any]) -> No
     rec["raw_tree_chars"] = len(flatten_tree(obs))
     for action in plan:
         t0 = time.perf_counter()
-        _, _, term, trunc, _ = raw.step(action)
+        _, _, term, trunc, info = raw.step(action)
         rec["raw_step"].append(time.perf_counter() - t0)
+        for phase, secs in step_phases(info).items():
+            rec.setdefault(f"raw_{phase}", []).append(secs)
         if term or trunc:
             break
 
@@ -139,6 +144,9 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
                     rec["inner_step"].append(float(timing.get("env_step_s", wall)))
                     rec["render"].append(float(timing.get("render_s", 0.0)))
                     rec["overhead"].append(wall - float(timing.get("env_step_s", wall)))
+                    for phase in PHASES:
+                        if phase in timing:
+                            rec.setdefault(f"adapter_{phase}", []).append(float(timing[phase]))
                     if res.done:
                         break
                 if not rep % 2:
@@ -154,6 +162,9 @@ def summarize(per: dict[str, Any]) -> dict[str, Any]:
     def allof(key: str) -> list[float]:
         return [x for r in per.values() for x in r[key]]
 
+    def allof_opt(key: str) -> list[float]:
+        return [x for r in per.values() for x in r.get(key, [])]
+
     out: dict[str, Any] = {}
     for key in ("adapter_reset", "raw_reset", "adapter_step", "raw_step"):
         xs = allof(key)
@@ -164,6 +175,10 @@ def summarize(per: dict[str, Any]) -> dict[str, Any]:
     for key in ("inner_step", "render", "overhead", "reset_overhead"):
         xs = allof(key)
         out[key] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
+    for phase in PHASES:  # inside BrowserGym's step, adapter (worker) vs raw
+        for side in ("adapter", "raw"):
+            xs = allof_opt(f"{side}_{phase}")
+            out[f"{side}_{phase}"] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
     # the same steps measured twice: the adapter's wall time over the BrowserGym env.step it
     # wraps (no load drift between two different runs in this ratio)
     ratios = [w / i for w, i in zip(allof("adapter_step"), allof("inner_step"), strict=True) if i]
@@ -225,6 +240,12 @@ def main() -> int:
         console.print(
             f"{key:14s} n={s['n']:3d}  p50 {1000 * s['p50_s']:.1f} ms  "
             f"p95 {1000 * s['p95_s']:.1f} ms"
+        )
+    for phase in PHASES:
+        a, r = summary[f"adapter_{phase}"], summary[f"raw_{phase}"]
+        console.print(
+            f"  BrowserGym {phase[:-2]:10s} p50 adapter {1000 * a['p50_s']:.0f} ms / raw "
+            f"{1000 * r['p50_s']:.0f} ms"
         )
     console.print(
         f"adapter step / its own BrowserGym env.step (same steps): p50 "

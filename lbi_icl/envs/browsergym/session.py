@@ -90,6 +90,10 @@ class BrowserSession:
         kwargs: dict[str, Any] = {
             "headless": True,
             "action_mapping": self.action_set.to_python_code,
+            # gymnasium's passive env checker inspects the first reset's and the first two
+            # steps' observations (screenshot arrays, DOM dicts) of every env it wraps; an
+            # env is made per episode here, so it would cost every episode, not once
+            "disable_env_checker": True,
             **self.config.env_kwargs,
         }
         if task_kwargs:
@@ -155,6 +159,7 @@ class BrowserSession:
             "env_step_s": t1 - t0,
             "render_s": t2 - t1,
             "score_s": time.perf_counter() - t2,
+            **step_phases(info),
         }
         return {
             "observation": text,
@@ -233,6 +238,24 @@ class BrowserSession:
             with contextlib.suppress(Exception):
                 pw.stop()
             core._PLAYWRIGHT = None
+
+
+_PHASES = {  # BrowserGym's own timestamps in a step's info: (start key, stop key)
+    "action_s": ("action_exec_start", "action_exec_stop"),
+    "page_wait_s": ("wait_for_page_loading_start", "wait_for_page_loading_stop"),
+    "validate_s": ("validation_start", "validation_stop"),
+    "observe_s": ("get_observation_start", "get_observation_stop"),
+}
+
+
+def step_phases(info: dict[str, Any]) -> dict[str, float]:
+    """Seconds per phase of a BrowserGym step (execute the action, wait for the page, the
+    task's validation, extracting the observation), from the timestamps it records."""
+    out = {}
+    for name, (start, stop) in _PHASES.items():
+        if isinstance(info.get(start), float) and isinstance(info.get(stop), float):
+            out[name] = info[stop] - info[start]
+    return out
 
 
 class _OnceFilter(logging.Filter):
