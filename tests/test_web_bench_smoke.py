@@ -29,5 +29,10 @@ def test_web_bench_measures_both_envs() -> None:
     rec = per["click-button"]
     assert rec["tree_chars"] > 0 and rec["tree_chars"] == rec["raw_tree_chars"]
     assert len(rec["adapter_step"]) == len(rec["raw_step"]) == 1
+    # the adapter's step splits into BrowserGym's env.step (timed in the worker) + the rest
+    assert 0 < rec["inner_step"][0] < rec["adapter_step"][0]
+    assert rec["overhead"][0] == rec["adapter_step"][0] - rec["inner_step"][0]
+    assert 0 < rec["render"][0] < rec["overhead"][0]
     summary = bench.summarize(per)
     assert math.isfinite(summary["reset_ratio_p50"]) and summary["browser_pss_mb_per_worker"] > 0
+    assert summary["step_over_inner_p50"] > 1

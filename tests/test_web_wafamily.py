@@ -91,7 +91,10 @@ def test_webarena_verified_lists_812_audited_tasks_offline() -> None:
     assert "AgentResponseEvaluator" in kinds and "NetworkEventEvaluator" in kinds
     # the same task ids as WebArena, on its sites, with audited (sometimes reworded) intents
     assert tasks[27].metadata["task_id"] == 27
-    assert tasks[0].metadata["gym_id"] == "browsergym/webarena.0"
+    # run by this adapter's own gym task, judged by webarena-verified's evaluators
+    assert tasks[0].metadata["gym_id"] == "browsergym/lbi.webarena_verified"
+    assert tasks[0].metadata["task_kwargs"]["config"]["eval"][0]["evaluator"]
+    assert tasks[0].metadata["task_kwargs"]["login"] is True
     assert all(t.metadata["start_url"] for t in tasks)
 
 
@@ -142,25 +145,30 @@ def test_workarena_probes_the_instance_and_never_prints_the_password(
             assert "s3cret-pw-4217" not in path.read_text(errors="replace"), path
 
 
-def test_webarena_verified_with_sites_says_its_evaluator_is_not_wired(
+def test_webarena_verified_with_sites_runs_or_names_what_is_missing(
     no_settings, local_site, monkeypatch, tmp_path, capsys
 ) -> None:
+    from lbi_icl.envs.browsergym import wa_local
+
     for key in WA_SETTINGS:
         monkeypatch.setenv(key, local_site)
-    env = WebArenaVerifiedEnv()
-    with pytest.raises(SitesNotReadyError, match="network trace"):
-        env.check_ready()
+    # packaged tasks sign in through browsergym.webarena, which downloads punkt_tab on import
+    monkeypatch.setattr(wa_local, "nltk_punkt_available", lambda: False)
+    with pytest.raises(SitesNotReadyError, match="punkt_tab"):
+        WebArenaVerifiedEnv().check_ready()
     rc, err, episodes = _run("webarena_verified", tmp_path, capsys)
-    assert rc == 1 and "--env webarena" in err
+    assert rc == 1 and "nltk.downloader punkt_tab" in err
     assert not episodes.exists() or episodes.read_text() == ""
+    monkeypatch.setattr(wa_local, "nltk_punkt_available", lambda: True)
+    WebArenaVerifiedEnv().check_ready()  # nothing left to refuse: episodes are scored
 
 
-def test_own_configs_only_through_webarena(tmp_path) -> None:
+def test_own_configs_through_webarena_or_verified_only(tmp_path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps([]))
-    for cls in (VisualWebArenaEnv, WebArenaVerifiedEnv):
-        with pytest.raises(ValueError, match="use --env webarena"):
-            cls(task_configs=path)
+    with pytest.raises(ValueError, match="use --env webarena"):
+        VisualWebArenaEnv(task_configs=path)
+    assert WebArenaVerifiedEnv(task_configs=path).tasks("test") == []
 
 
 def test_lbi_envs_json_shows_the_family_and_what_it_needs(capsys) -> None:

@@ -136,10 +136,10 @@ _BUILTINS: dict[str, _Entry] = {
     ),
     "webarena_verified": _Entry(
         name="webarena_verified",
-        target="lbi_icl.envs.browsergym.wafamily:WebArenaVerifiedEnv",
-        description="WebArena-Verified's 812 audited tasks, listed offline; needs the WebArena "
-        "sites (WA_*); episodes not scored yet (its evaluators need the agent's structured "
-        "response and a network trace)",
+        target="lbi_icl.envs.browsergym.verified:WebArenaVerifiedEnv",
+        description="WebArena-Verified's 812 audited tasks, listed offline; running needs the "
+        "WebArena sites (WA_*); scored by webarena-verified's evaluators on the agent's JSON "
+        "response and the recorded network trace (HAR)",
         requires_modules=("webarena_verified", "browsergym.webarena", "playwright"),
         requires_executables=("chromium",),
         install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '

@@ -165,7 +165,8 @@ class BrowserGymEnv:
                 )
                 self._open = True
             result, pids = self._worker.call(session_call, method, *args, timeout_s=timeout_s)
-            self._worker.note_pids(pids)
+            if pids is not None:
+                self._worker.note_pids(pids)
             return result
         except WorkerTimeout as e:
             self._kill()
@@ -241,6 +242,8 @@ class BrowserGymEnv:
             "task_id": self.current_task.id,
             "tree_chars": self.last_stats.get("tree_chars"),
         }
+        if "agent_response" in out["task_info"]:  # scored at the end (WebArena-Verified)
+            info["eval"] = out["task_info"]
         return StepResult(observation=self.observation, reward=reward, done=done, info=info)
 
     def _effect(self, action: str, before: str, out: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +46,8 @@ class SessionConfig(BaseModel):
     slow_mo: int | None = None  # None: the task's own (MiniWoB: 100 ms)
     timeout_ms: int | None = None  # Playwright default timeout; None: the task's own
     env_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra gym.make kwargs
+    # record the page context's network trace (Playwright HAR) for tasks scored on it
+    record_har: bool = False
 
 
 class BrowserSession:
@@ -75,6 +80,7 @@ class BrowserSession:
         self.goal = ""
         self.last_obs: dict[str, Any] | None = None
         self.done = False
+        self.har_path: Path | None = None
 
     # -- episode ------------------------------------------------------------------------
 
@@ -84,6 +90,10 @@ class BrowserSession:
         kwargs: dict[str, Any] = {
             "headless": True,
             "action_mapping": self.action_set.to_python_code,
+            # gymnasium's passive env checker inspects the first reset's and the first two
+            # steps' observations (screenshot arrays, DOM dicts) of every env it wraps; an
+            # env is made per episode here, so it would cost every episode, not once
+            "disable_env_checker": True,
             **self.config.env_kwargs,
         }
         if task_kwargs:
@@ -92,20 +102,36 @@ class BrowserSession:
             kwargs["slow_mo"] = self.config.slow_mo
         if self.config.timeout_ms is not None:
             kwargs["timeout"] = self.config.timeout_ms
+        if self.config.record_har:
+            # Playwright's own HAR recorder on the page context; written when it closes
+            self.har_path = Path(tempfile.mkdtemp(prefix="lbi-har-")) / "network.har"
+            kwargs["pw_context_kwargs"] = {
+                "record_har_path": str(self.har_path),
+                "record_har_content": "embed",
+            }
         return gym.make(gym_id, **kwargs)
 
     def reset(
         self, gym_id: str, seed: int, task_kwargs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        tc = time.perf_counter()
         self.close_env()
         t0 = time.perf_counter()
         self.env = self._make(gym_id, dict(task_kwargs or {}))
         self.gym_id = gym_id
+        t1 = time.perf_counter()
         obs, info = self.env.reset(seed=seed)
+        t2 = time.perf_counter()
         self.goal = str(obs.get("goal") or "")
         self.last_obs = obs
         self.done = False
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
+        stats["timing"] = {
+            "close_s": t0 - tc,  # the previous episode's browsers
+            "make_s": t1 - t0,
+            "env_reset_s": t2 - t1,
+            "render_s": time.perf_counter() - t2,
+        }
         return {
             "observation": text,
             "goal": self.goal,
@@ -117,11 +143,24 @@ class BrowserSession:
     def step(self, action: str) -> dict[str, Any]:
         if self.env is None:
             raise RuntimeError("step before reset")
+        t0 = time.perf_counter()
         obs, reward, terminated, truncated, info = self.env.step(action)
+        t1 = time.perf_counter()
         self.last_obs = obs
         self.done = bool(terminated or truncated)
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
         error = str(obs.get("last_action_error") or "").strip()
+        task_info = info.get("task_info") or {}
+        t2 = time.perf_counter()
+        if terminated and task_info.get("needs_trace"):
+            reward, task_info = self._score_trace()
+        # where the worker's time went (benchmarks/web: adapter overhead per step)
+        stats["timing"] = {
+            "env_step_s": t1 - t0,
+            "render_s": t2 - t1,
+            "score_s": time.perf_counter() - t2,
+            **step_phases(info),
+        }
         return {
             "observation": text,
             "reward": float(reward),
@@ -130,12 +169,31 @@ class BrowserSession:
             "error": error or None,
             "stats": stats,
             "url": str(obs.get("url") or ""),
-            "task_info": _plain(info.get("task_info", {})),
+            "task_info": _plain(task_info),
             "chat": [
                 {"role": str(m.get("role")), "message": str(m.get("message"))}
                 for m in obs.get("chat_messages") or []
             ],
         }
+
+    def _score_trace(self) -> tuple[float, dict[str, Any]]:
+        """End of an episode scored on its network trace: close the env (Playwright writes
+        the HAR when the context closes), then let the task score it."""
+        task = self.env.unwrapped.task
+        last_obs = self.last_obs
+        self.close_env(keep_trace=True)
+        self.last_obs = last_obs  # the final observation stays readable
+        try:
+            if self.har_path is None:
+                raise RuntimeError(f"{self.gym_id}: scored on a network trace; record_har is off")
+            return task.score_trace(self.har_path)
+        finally:
+            self._drop_trace()
+
+    def _drop_trace(self) -> None:
+        path, self.har_path = self.har_path, None
+        if path is not None:
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def valid_actions(self) -> list[str]:
         if self.last_obs is None:
@@ -160,7 +218,7 @@ class BrowserSession:
 
     # -- teardown -----------------------------------------------------------------------
 
-    def close_env(self) -> None:
+    def close_env(self, keep_trace: bool = False) -> None:
         env, self.env = self.env, None
         self.last_obs = None
         if env is not None:
@@ -168,6 +226,8 @@ class BrowserSession:
                 env.close()
             except Exception as e:  # a dead browser cannot be closed politely
                 log.debug("closing the BrowserGym env failed: %s", e)
+        if not keep_trace:
+            self._drop_trace()
 
     def close(self) -> None:
         self.close_env()
@@ -178,6 +238,24 @@ class BrowserSession:
             with contextlib.suppress(Exception):
                 pw.stop()
             core._PLAYWRIGHT = None
+
+
+_PHASES = {  # BrowserGym's own timestamps in a step's info: (start key, stop key)
+    "action_s": ("action_exec_start", "action_exec_stop"),
+    "page_wait_s": ("wait_for_page_loading_start", "wait_for_page_loading_stop"),
+    "validate_s": ("validation_start", "validation_stop"),
+    "observe_s": ("get_observation_start", "get_observation_stop"),
+}
+
+
+def step_phases(info: dict[str, Any]) -> dict[str, float]:
+    """Seconds per phase of a BrowserGym step (execute the action, wait for the page, the
+    task's validation, extracting the observation), from the timestamps it records."""
+    out = {}
+    for name, (start, stop) in _PHASES.items():
+        if isinstance(info.get(start), float) and isinstance(info.get(stop), float):
+            out[name] = info[stop] - info[start]
+    return out
 
 
 class _OnceFilter(logging.Filter):

@@ -6,28 +6,18 @@
   `VWA_CLASSIFIEDS`, `VWA_CLASSIFIEDS_RESET_TOKEN`, `VWA_SHOPPING`, `VWA_REDDIT`,
   `VWA_WIKIPEDIA`, `VWA_HOMEPAGE`. The observation stays text (the AXTree); tasks whose
   intent comes with input images are marked `metadata["input_images"]`.
-- `webarena_verified`: the 812 audited WebArena tasks of the `webarena-verified` package
-  (`assets/dataset/webarena-verified.json`); same sites as WebArena (`WA_*`). Its evaluators
-  judge a structured agent response and the browser's network trace, which this adapter
-  does not produce yet, so after the site check `check_ready()` stops with an error that
-  says so (listing, documents and synthesis from the docs work; episodes do not run).
+- `webarena_verified`: `verified.py` (re-exported here).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from lbi_icl.data import Task
-from lbi_icl.envs.browsergym.webarena import (
-    SITE_DOCS,
-    WA_SETTINGS,
-    SitesNotReadyError,
-    WebArenaEnv,
-    load_configs,
-    package_data,
-)
+from lbi_icl.envs.browsergym.verified import WebArenaVerifiedEnv
+from lbi_icl.envs.browsergym.webarena import SITE_DOCS, WA_SETTINGS, WebArenaEnv, package_data
 
 VWA_SETTINGS: dict[str, str] = {
     "VWA_CLASSIFIEDS": "classifieds (OSClass) base URL, e.g. http://HOST:9980",
@@ -69,55 +59,6 @@ class VisualWebArenaEnv(WebArenaEnv):
     def session_environ(self) -> dict[str, str]:
         # browsergym.visualwebarena copies VWA_X to X itself; the worker inherits os.environ
         return {k: v for k, v in os.environ.items() if k.startswith("VWA_")}
-
-
-class WebArenaVerifiedEnv(WebArenaEnv):
-    name = "webarena_verified"
-    benchmark = "webarena_verified"
-    gym_prefix = "webarena"  # the same task ids on the same sites
-    needs_punkt = False  # episodes do not run (check_ready below)
-    takes_task_configs = False
-
-    def config_path(self) -> Path:
-        return package_data(
-            "webarena_verified",
-            "assets/dataset/webarena-verified.json",
-            "the WebArena-Verified task configs",
-        )
-
-    def configs(self) -> list[dict[str, Any]]:
-        if self._configs is None:
-            raw = load_configs(self.config_path())
-            self._configs = [_from_verified(cfg) for cfg in raw]
-        return self._configs
-
-    def check_ready(self) -> None:
-        super().check_ready()  # names unset WA_* settings / unreachable sites first
-        self._ready = False
-        raise SitesNotReadyError(
-            f"{self.name}: WebArena-Verified's evaluators judge a structured agent response "
-            "and the browser's network trace (HAR), which this adapter does not record yet; "
-            "episodes cannot be scored. Its tasks list offline (`lbi envs`, documents); to "
-            "run the same task ids with the original evaluators use --env webarena"
-        )
-
-
-def _from_verified(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A WebArena-Verified task in the fields `WebArenaEnv.tasks` reads: `start_urls` joined
-    the WebArena way, `eval` (a list of evaluator specs) summarized as `eval_types`."""
-    evals = cfg.get("eval") or []
-    if not isinstance(evals, list):
-        raise ValueError(
-            f"webarena-verified task {cfg.get('task_id')}: 'eval' is "
-            f"{type(evals).__name__}, expected a list of evaluator specs"
-        )
-    out = dict(cfg)
-    out["start_url"] = " |AND| ".join(str(u) for u in cfg.get("start_urls") or [])
-    out["eval"] = {
-        "eval_types": [str(e.get("evaluator")) for e in evals if isinstance(e, dict)],
-        "verified": evals,
-    }
-    return out
 
 
 __all__ = ["VWA_SETTINGS", "WA_SETTINGS", "VisualWebArenaEnv", "WebArenaVerifiedEnv"]

@@ -54,13 +54,20 @@ def session_open(config: dict[str, Any]) -> int:
     return os.getpid()
 
 
+# Calls after which the browser processes are new (a reset relaunches both browsers).
+_NEW_BROWSERS = frozenset({"reset"})
+
+
 def session_call(method: str, *args: Any, **kwargs: Any) -> Any:
-    """(in the worker) Call a method of the session; also returns the browser pids so the
-    parent can kill them if this worker ever hangs."""
+    """(in the worker) Call a method of the session; after a reset also returns the browser
+    pids (None otherwise), so the parent can kill their process groups if this worker ever
+    hangs. Not after every step: that is a scan of /proc per step, and what a step may add
+    (a renderer) lives in a group already known and below the worker, where `kill()` looks
+    anyway."""
     if _SESSION is None:
         raise RuntimeError("browser session not open")
     result = getattr(_SESSION, method)(*args, **kwargs)
-    return result, _SESSION.browser_pids()
+    return result, (_SESSION.browser_pids() if method in _NEW_BROWSERS else None)
 
 
 def session_close() -> None:
