@@ -6,8 +6,11 @@ the step latency at 1M pairs read from a `benchmarks/retrieval/bench.py --json` 
     python benchmarks/retrieval_quality/run.py \\
         --case scienceworld INDEX HELDOUT.jsonl --case babyai INDEX HELDOUT.jsonl \\
         [--live scienceworld RUN_DIR] [--latency BENCH.json] [--json OUT.json] [--md OUT.md]
+    python benchmarks/retrieval_quality/run.py --report scienceworld EVAL.json   # no evaluation
 
-Prints one Markdown table (the README's) and writes the full reports as JSON.
+Prints one Markdown table (the README's) and writes the full reports as JSON. `--report`
+formats a saved `lbi eval-retrieval --json` report instead (e.g. one whose `model` /
+`agentic` queries a real LLM wrote).
 """
 
 from __future__ import annotations
@@ -138,6 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("ENV", "INDEX", "HELDOUT"),
         help="one environment's index and held-out trajectories (repeatable)",
     )
+    p.add_argument(
+        "--report",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("ENV", "EVAL_JSON"),
+        help="a saved `lbi eval-retrieval --json` report to tabulate (repeatable)",
+    )
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES)
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--bootstrap", type=int, default=2000)
@@ -146,13 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every report here")
     p.add_argument("--md", type=Path, help="write the Markdown table here")
     args = p.parse_args(argv)
-    if not args.case:
-        p.error("at least one --case ENV INDEX HELDOUT")
+    if not args.case and not args.report:
+        p.error("at least one --case ENV INDEX HELDOUT or --report ENV EVAL_JSON")
     strategies = [s for s in args.strategies.split(",") if s]
     cases = [
         evaluate_case(env, Path(ix), Path(ho), strategies, args.k, args.bootstrap)
         for env, ix, ho in args.case
     ]
+    for env, path in args.report:
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        saved.update(env=env, heldout=str(path), seconds=None)
+        cases.append(saved)
     live = {env: live_rates(Path(d)) for env, d in args.live}
     latency = latency_at_1m(args.latency) if args.latency else {}
     table = markdown(cases, live, latency)
