@@ -29,9 +29,7 @@ def _trajectories(n: int, seed: int, prefix: str = "t") -> list[Trajectory]:
             for _ in range(rnd.randint(1, 3))
         ]
         instruction = " ".join(rnd.choices(WORDS, k=6))
-        out.append(
-            Trajectory(id=f"{prefix}{i}", env="toy", instruction=instruction, steps=steps)
-        )
+        out.append(Trajectory(id=f"{prefix}{i}", env="toy", instruction=instruction, steps=steps))
     return out
 
 
@@ -90,7 +88,7 @@ def test_hnsw_is_built_hashed_and_matches_exact(hnsw_index: Path) -> None:
     for text in texts:
         rows, scores = index.dense_top_k("description", text, 5)
         assert isinstance(index.dense_engines._engines["description"], Hnsw)
-        want_rows, want_scores = index.dense_top_k("description", text, 5, exact=True)
+        want_rows, _ = index.dense_top_k("description", text, 5, exact=True)
         hits += len(set(rows.tolist()) & set(want_rows.tolist()))
         # every returned score is the exact cosine of that row
         mat = index.vectors("description")

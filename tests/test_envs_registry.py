@@ -172,6 +172,18 @@ def test_third_party_entry_point(monkeypatch):
     assert isinstance(env, CounterEnv)
 
 
+def test_own_entry_points_match_the_builtins():
+    """pyproject's `lbi_icl.envs` entry points name the same classes as the built-in table:
+    a stale one is ignored with a warning that every `lbi` command would print."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    entry_points = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
+    declared = entry_points[reg.ENTRY_POINT_GROUP]
+    assert declared == {name: entry.target for name, entry in reg._BUILTINS.items()}
+
+
 def test_lbi_envs_lists_both(capsys):
     assert main(["envs", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
