@@ -31,18 +31,16 @@ from typing import Any
 
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.browsergym.session import SessionConfig
-from lbi_icl.envs.browsergym.webarena import SitesNotReadyError, WebArenaEnv, package_data
+from lbi_icl.envs.browsergym.webarena import (
+    SITE_SETTING,
+    SitesNotReadyError,
+    WebArenaEnv,
+    package_data,
+)
 
 GYM_ID = "browsergym/lbi.webarena_verified"
-SITES: dict[str, str] = {  # the same table as wa_verified.SITE_SETTINGS (no browser import)
-    "shopping": "WA_SHOPPING",
-    "shopping_admin": "WA_SHOPPING_ADMIN",
-    "reddit": "WA_REDDIT",
-    "gitlab": "WA_GITLAB",
-    "wikipedia": "WA_WIKIPEDIA",
-    "map": "WA_MAP",
-    "homepage": "WA_HOMEPAGE",
-}
+# WebArena-Verified site -> the setting (BrowserGym's names) that holds its base URL
+SITES: dict[str, str] = {**SITE_SETTING, "homepage": "WA_HOMEPAGE"}
 RESPONSE_DOC = (
     "WebArena-Verified scores the final message, not free text: end every task with "
     "send_msg_to_user and one JSON object\n"

@@ -49,18 +49,8 @@ from typing import Any
 from browsergym.core.registration import register_task
 from browsergym.core.task import AbstractBrowserTask
 
-GYM_ID = "browsergym/lbi.webarena_verified"
-
-# WebArena-Verified site -> the setting (BrowserGym's names) that holds its base URL
-SITE_SETTINGS: dict[str, str] = {
-    "shopping": "WA_SHOPPING",
-    "shopping_admin": "WA_SHOPPING_ADMIN",
-    "reddit": "WA_REDDIT",
-    "gitlab": "WA_GITLAB",
-    "wikipedia": "WA_WIKIPEDIA",
-    "map": "WA_MAP",
-    "homepage": "WA_HOMEPAGE",
-}
+from lbi_icl.envs.browsergym.verified import GYM_ID
+from lbi_icl.envs.browsergym.verified import SITES as SITE_SETTINGS
 
 RESPONSE_FORMAT = (
     "When you are done, call send_msg_to_user with one JSON object (WebArena-Verified's "
