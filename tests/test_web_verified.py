@@ -10,7 +10,6 @@ Debian's chromium: skipped without them, a failure under CI (CI set)."""
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import os
 import threading
@@ -18,34 +17,19 @@ import urllib.parse
 from typing import ClassVar
 
 import pytest
+from web_setup import fail_under_ci, require_setup
 
-from lbi_icl.envs.browsergym.launch import find_chromium
 from lbi_icl.envs.browsergym.verified import WebArenaVerifiedEnv
 from lbi_icl.envs.browsergym.webarena import WA_SETTINGS, SitesNotReadyError
 
-
-def _missing() -> str | None:
-    for module in ("browsergym.core", "webarena_verified", "jsonpath_ng", "pint"):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:
-            found = False
-        if not found:
-            return f"{module} is not installed (bash .ci/setup-webarena.sh)"
-    if find_chromium() is None:
-        return "chromium is not installed (bash .ci/setup-web.sh)"
-    return None
-
-
-MISSING = _missing()
-if MISSING and not os.environ.get("CI"):
-    pytest.skip(MISSING, allow_module_level=True)
+MISSING = require_setup(
+    ("browsergym.core", "webarena_verified", "jsonpath_ng", "pint"), chromium=True
+)
 
 
 @pytest.fixture(autouse=True)
 def _installed() -> None:
-    if MISSING:  # under CI (CI set) a missing set-up fails every test here, not skips them
-        pytest.fail(f"CI: {MISSING}", pytrace=False)
+    fail_under_ci(MISSING)
 
 
 pytestmark = pytest.mark.web

@@ -7,38 +7,25 @@ missing setting or URL (exit 1). No browser is started. Needs the packages that
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
-import os
 import threading
 
 import pytest
+from web_setup import fail_under_ci, require_setup
 
 from lbi_icl.cli import main as cli_main
 from lbi_icl.envs.browsergym.wafamily import VWA_SETTINGS, VisualWebArenaEnv, WebArenaVerifiedEnv
 from lbi_icl.envs.browsergym.webarena import WA_SETTINGS, SitesNotReadyError
 from lbi_icl.envs.browsergym.workarena import SNOW_SETTINGS, WorkArenaEnv
 
-
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
 MODULES = ("visualwebarena", "browsergym.visualwebarena", "webarena_verified")
 MODULES += ("browsergym.workarena", "browsergym.webarena")
-MISSING = [m for m in MODULES if not _has(m)]
-WHY = f"{', '.join(MISSING)} not installed (bash .ci/setup-webarena.sh)" if MISSING else ""
-if WHY and not os.environ.get("CI"):
-    pytest.skip(WHY, allow_module_level=True)
+MISSING = require_setup(MODULES, chromium=False)
 
 
 @pytest.fixture(autouse=True)
 def _installed() -> None:
-    if WHY:  # under CI (CI set) a missing set-up fails every test here, not skips them
-        pytest.fail(f"CI: {WHY}", pytrace=False)
+    fail_under_ci(MISSING)
 
 
 SETTINGS = {

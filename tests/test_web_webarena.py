@@ -8,45 +8,24 @@ chromium (`.ci/setup-web.sh`): skipped without them, a failure under CI (CI set)
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
-import os
 import threading
 from functools import partial
 
 import pytest
+from web_setup import fail_under_ci, require_setup
 
 from lbi_icl.cli import main as cli_main
-from lbi_icl.envs.browsergym.launch import find_chromium
 from lbi_icl.envs.browsergym.webarena import WA_SETTINGS, WebArenaEnv
 
-
-def _has(module: str) -> bool:
-    """find_spec without importing the module itself (webarena's asserts on import)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
-def _missing() -> str | None:
-    for module in ("browsergym.core", "browsergym.webarena", "webarena.evaluation_harness"):
-        if not _has(module):
-            return f"{module} is not installed (bash .ci/setup-webarena.sh)"
-    if find_chromium() is None:
-        return "chromium is not installed (bash .ci/setup-web.sh)"
-    return None
-
-
-MISSING = _missing()
-if MISSING and not os.environ.get("CI"):
-    pytest.skip(MISSING, allow_module_level=True)
+MISSING = require_setup(
+    ("browsergym.core", "browsergym.webarena", "webarena.evaluation_harness"), chromium=True
+)
 
 
 @pytest.fixture(autouse=True)
 def _installed() -> None:
-    if MISSING:  # under CI (CI set) a missing set-up fails every test here, not skips them
-        pytest.fail(f"CI: {MISSING}", pytrace=False)
+    fail_under_ci(MISSING)
 
 
 pytestmark = pytest.mark.web
