@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.store import IndexFormatError
 
 FP16_MIN_FLOATS = 4 << 20
@@ -140,6 +141,17 @@ class Hnsw:
         return got[got >= 0].astype(np.int64)
 
 
+def rescore(
+    mat: np.ndarray, vec: np.ndarray, cand: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of an engine's candidate rows by their exact float32 cosine: highest
+    first, lower row first on ties (the exact search's order)."""
+    rows = np.unique(cand)
+    scores = dense_dot(mat[rows], vec)
+    order = np.lexsort((rows, -scores))[:k]
+    return rows[order].astype(np.int64), scores[order]
+
+
 def build_hnsw(vectors: np.ndarray, out: Path, config: AnnConfig) -> None:
     """Build the HNSW graph over `vectors` and write it atomically to `out`. Single-threaded,
     so the same vectors always give the same graph (faiss' parallel insertion does not)."""
@@ -204,5 +216,6 @@ __all__ = [
     "Hnsw",
     "build_hnsw",
     "hnsw_file",
+    "rescore",
     "write_ann",
 ]

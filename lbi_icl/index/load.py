@@ -29,7 +29,7 @@ from lbi_icl.embed import (
     load_embedder,
 )
 from lbi_icl.index import layout as L
-from lbi_icl.index.ann import DenseEngines
+from lbi_icl.index.ann import DenseEngines, rescore
 from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candidates
 from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
@@ -272,10 +272,7 @@ class ExampleIndex:
             else (self.dense_engines.engine(field, mat))
         )
         if engine is not None:
-            cand = np.unique(engine.candidates(vec, k))
-            scores = dense_dot(mat[cand], vec)
-            order = np.lexsort((cand, -scores))[:k]
-            return cand[order].astype(np.int64), scores[order]
+            return rescore(mat, vec, engine.candidates(vec, k), k)
         scores = self.dense_scores(field, vec)
         cand = top_candidates(scores, k)
         if len(cand) > k:
