@@ -160,25 +160,19 @@ def run(tasks: list[str], repeats: int, n_steps: int) -> dict[str, Any]:
 
 def summarize(per: dict[str, Any]) -> dict[str, Any]:
     def allof(key: str) -> list[float]:
-        return [x for r in per.values() for x in r[key]]
-
-    def allof_opt(key: str) -> list[float]:
         return [x for r in per.values() for x in r.get(key, [])]
 
+    keys = ["adapter_reset", "raw_reset", "adapter_step", "raw_step"]
+    keys += ["inner_step", "render", "overhead", "reset_overhead"]
+    # inside BrowserGym's step, adapter (worker) vs raw
+    keys += [f"{side}_{phase}" for phase in PHASES for side in ("adapter", "raw")]
     out: dict[str, Any] = {}
-    for key in ("adapter_reset", "raw_reset", "adapter_step", "raw_step"):
+    for key in keys:
         xs = allof(key)
         out[key] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
     for kind in ("reset", "step"):
         a, r = out[f"adapter_{kind}"]["p50_s"], out[f"raw_{kind}"]["p50_s"]
         out[f"{kind}_ratio_p50"] = a / r if r else float("nan")
-    for key in ("inner_step", "render", "overhead", "reset_overhead"):
-        xs = allof(key)
-        out[key] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
-    for phase in PHASES:  # inside BrowserGym's step, adapter (worker) vs raw
-        for side in ("adapter", "raw"):
-            xs = allof_opt(f"{side}_{phase}")
-            out[f"{side}_{phase}"] = {"n": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)}
     # the same steps measured twice: the adapter's wall time over the BrowserGym env.step it
     # wraps (no load drift between two different runs in this ratio)
     ratios = [w / i for w, i in zip(allof("adapter_step"), allof("inner_step"), strict=True) if i]
