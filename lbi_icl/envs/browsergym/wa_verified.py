@@ -51,6 +51,7 @@ from browsergym.core.task import AbstractBrowserTask
 
 from lbi_icl.envs.browsergym.verified import GYM_ID
 from lbi_icl.envs.browsergym.verified import SITES as SITE_SETTINGS
+from lbi_icl.jsonl import atomic_write_text
 
 RESPONSE_FORMAT = (
     "When you are done, call send_msg_to_user with one JSON object (WebArena-Verified's "
@@ -151,17 +152,9 @@ def summary(result: Any) -> dict[str, Any]:
     return out
 
 
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class VerifiedTask(AbstractBrowserTask):
     """One WebArena-Verified task: starts at its rendered start URLs, ends at the agent's
     final message, and is scored on the recorded network trace (`score_trace`)."""
-
-    records_network = True  # the session records a HAR and calls score_trace at the end
 
     def __init__(
         self,
@@ -238,8 +231,11 @@ class VerifiedTask(AbstractBrowserTask):
         os.close(fd)
         shutil.copyfile(har_path, tmp)
         os.replace(tmp, out / "network.har")
-        _write_json(out / "agent_response.json", response)
-        _write_json(out / "eval_result.json", result.model_dump(mode="json"))
+        for name, value in (
+            ("agent_response.json", response),
+            ("eval_result.json", result.model_dump(mode="json")),
+        ):
+            atomic_write_text(out / name, json.dumps(value, indent=2, default=str))
 
     def teardown(self) -> None:
         pass
