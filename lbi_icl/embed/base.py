@@ -24,11 +24,14 @@ PROGRESS_MIN_TEXTS = 2000
 SMALL_BATCH_TEXTS = 32
 # Faster backends for the packaged model (lbi_icl/embed/onnx_minilm.py).
 ONNX_SPECS = ("minilm-onnx", "minilm-onnx-int8")
+# The same weights on OpenVINO, bf16 where the CPU has it (lbi_icl/embed/openvino_minilm.py).
+OPENVINO_SPEC = "minilm-openvino"
 LEGACY_BACKEND = "torch"
 # Backends whose vectors for the same model may be mixed in one index (see backends_compatible).
-# onnx (fp32) vs torch: min cosine per vector 0.99999 on real texts. onnx-int8 is NOT in the
-# group: its cosine to torch measured 0.976-0.995 per vector (tests), below the 0.99 rule.
-COMPATIBLE_BACKENDS: tuple[frozenset[str], ...] = (frozenset({"torch", "onnx"}),)
+# onnx (fp32) vs torch: min cosine per vector 0.99999 on real texts; openvino (bf16 products,
+# fp32 sums) >= 0.9999 (tests/test_embed_openvino.py). onnx-int8 is NOT in the group: its
+# cosine to torch measured 0.976-0.995 per vector (tests), below the 0.99 rule.
+COMPATIBLE_BACKENDS: tuple[frozenset[str], ...] = (frozenset({"torch", "onnx", "openvino"}),)
 
 
 @runtime_checkable
@@ -88,8 +91,8 @@ class HashEmbedder:
 
 
 def embedder_backend(embedder: Embedder) -> str | None:
-    """How the embedder computes its vectors ('torch', 'onnx', 'onnx-int8'); None when the id
-    alone determines them (HashEmbedder, custom embedders)."""
+    """How the embedder computes its vectors ('torch', 'onnx', 'onnx-int8', 'openvino'); None
+    when the id alone determines them (HashEmbedder, custom embedders)."""
     backend = getattr(embedder, "backend", None)
     return backend if isinstance(backend, str) else None
 

@@ -7,6 +7,7 @@ from lbi_icl.embed.base import (
     DEFAULT_MODEL,
     DEFAULT_MODEL_ALIASES,
     ONNX_SPECS,
+    OPENVINO_SPEC,
     Embedder,
     EmbedderError,
     HashEmbedder,
@@ -22,6 +23,8 @@ def load_embedder(
     - None / 'all-MiniLM-L6-v2' / 'default': the packaged all-MiniLM-L6-v2 (offline);
     - 'minilm-onnx' / 'minilm-onnx-int8': the same packaged weights on ONNX Runtime (fp32 /
       int8), exported locally on first use (`lbi_icl.embed.onnx_minilm`, extra `[fast]`);
+    - 'minilm-openvino': that export compiled by OpenVINO, bf16 where the CPU computes it
+      natively (`lbi_icl.embed.openvino_minilm`, extra `[fast]`);
     - 'hash' or 'hash:DIM': `HashEmbedder` (default dim 64);
     - an existing folder: a local sentence-transformers model;
     - any other name: a sentence-transformers model already in the local HF cache (offline).
@@ -38,6 +41,10 @@ def load_embedder(
         from lbi_icl.embed.onnx_minilm import OnnxMiniLMEmbedder
 
         return OnnxMiniLMEmbedder(int8=name.endswith("int8"), show_progress=show_progress)
+    if name == OPENVINO_SPEC:
+        from lbi_icl.embed.openvino_minilm import OpenVinoMiniLMEmbedder
+
+        return OpenVinoMiniLMEmbedder(show_progress=show_progress)
     if name == "hash" or name.startswith("hash:"):
         _, _, dim = name.partition(":")
         try:

@@ -88,8 +88,9 @@ def _atomic_produce(dest: Path, produce: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def export_fp32(model_dir: Path, out: Path) -> None:
-    """Export transformer + attention-masked mean pooling to ONNX (dynamic batch and length)."""
+def mean_pooled_model(model_dir: Path) -> Any:
+    """The packaged transformer plus attention-masked mean pooling as one torch module (what
+    both exports trace): (input_ids, attention_mask) -> unnormalized sentence vectors."""
     import torch
     from transformers import AutoModel
 
@@ -113,10 +114,17 @@ def export_fp32(model_dir: Path, out: Path) -> None:
             summed = (hidden * mask).sum(dim=1)
             return summed / mask.sum(dim=1).clamp(min=1e-9)
 
+    return MeanPooled(bert)
+
+
+def export_fp32(model_dir: Path, out: Path) -> None:
+    """Export transformer + attention-masked mean pooling to ONNX (dynamic batch and length)."""
+    import torch
+
     ids = torch.ones((2, 8), dtype=torch.int64)
     with torch.no_grad():
         torch.onnx.export(
-            MeanPooled(bert),
+            mean_pooled_model(model_dir),
             (ids, torch.ones_like(ids)),
             str(out),
             input_names=["input_ids", "attention_mask"],
@@ -146,11 +154,16 @@ def quantize_int8(src: Path, out: Path) -> None:
     )
 
 
+def export_folder(model_dir: Path, cache_dir: Path | None = None) -> tuple[str, Path]:
+    """(sha256 of the weights, the cache folder of their exports)."""
+    digest = weights_sha256(model_dir)
+    return digest, (cache_dir or onnx_cache_dir()) / "onnx" / f"{digest[:32]}-v{EXPORT_VERSION}"
+
+
 def ensure_exported(model_dir: Path, *, int8: bool, cache_dir: Path | None = None) -> Path:
     """The cached ONNX file for `model_dir`'s weights, exporting (and quantizing) it first if
     missing. Keyed by the weights' sha256, so it is shared by every index and process."""
-    digest = weights_sha256(model_dir)
-    folder = (cache_dir or onnx_cache_dir()) / "onnx" / f"{digest[:32]}-v{EXPORT_VERSION}"
+    digest, folder = export_folder(model_dir, cache_dir)
     fp32 = folder / FP32_FILE
     if not fp32.is_file():
         log.info("exporting %s to ONNX (once, cached at %s)", model_dir, fp32)
@@ -296,4 +309,11 @@ class OnnxMiniLMEmbedder:
         return _normalize_rows(out)[inverse]
 
 
-__all__ = ["BACKENDS", "OnnxMiniLMEmbedder", "ensure_exported", "onnx_cache_dir"]
+__all__ = [
+    "BACKENDS",
+    "OnnxMiniLMEmbedder",
+    "ensure_exported",
+    "export_folder",
+    "mean_pooled_model",
+    "onnx_cache_dir",
+]
