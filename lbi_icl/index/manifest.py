@@ -34,7 +34,8 @@ class EmbedderInfo(BaseModel):
     id: str
     dim: int
     spec: str | None = None  # what `load_embedder` takes to recreate it
-    # torch | onnx | onnx-int8; None: built before backends were recorded (= torch), or hash
+    # torch | onnx | onnx-int8 | openvino; None: built before backends were recorded
+    # (= torch), or hash
     backend: str | None = None
 
 
