@@ -6,7 +6,8 @@ every backend before the next batch, the order rotating), so load from other pro
 shared machine hits all of them alike. Prints, per backend and as a ratio to torch:
 
 - query p50/p95: one template query at a time (`template_query` with the default 48
-  observation words, as the agentic step embeds it), 1 text per `embed` call;
+  observation words, as the agentic step embeds it), 1 text per `embed` call; and the
+  median over queries of (torch's time / the backend's time) for the same query ("× paired");
 - build throughput: texts/s over instructions + descriptions + observations of a seeded
   ScienceWorld-like corpus (`synth_corpus.py`), in batches of `--batch` texts;
 - cosine of every vector (queries and build texts) to torch's: min / mean.
@@ -143,8 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     ref = rows[0]
-    for r in rows:
+    for name, r in zip(names, rows, strict=True):
         r["query_p50_speedup"] = round(ref["query"]["p50_ms"] / r["query"]["p50_ms"], 2)
+        # per query, baseline time / this backend's time for the same query moments apart:
+        # robust to the slow and fast spells of a shared host (seen here: 2x over seconds)
+        paired = np.asarray(q_times[base]) / np.asarray(q_times[name])
+        r["query_paired_speedup_median"] = round(float(np.median(paired)), 2)
         r["build_speedup"] = round(r["build_texts_per_s"] / ref["build_texts_per_s"], 2)
 
     words = [len(t.split()) for t in build_texts]
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "query p50 ms",
         "p95 ms",
         "× p50",
+        "× paired",
         "build texts/s",
         "× build",
         "cos min",
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['query']['p50_ms']:.1f}",
             f"{r['query']['p95_ms']:.1f}",
             f"{r['query_p50_speedup']:.2f}",
+            f"{r['query_paired_speedup_median']:.2f}",
             f"{r['build_texts_per_s']:.1f}",
             f"{r['build_speedup']:.2f}",
             f"{r['cosine_min']:.5f}",

@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
     b.add_argument(
         "--embedder",
         default=None,
-        help="sentence-transformers name or local path, 'minilm-onnx[-int8]' (extra [fast]), "
-        "or 'hash[:DIM]' "
+        help="sentence-transformers name or local path, 'minilm-onnx[-int8]' or "
+        "'minilm-openvino' (extra [fast]), or 'hash[:DIM]' "
         "(default: packaged all-MiniLM-L6-v2)",
     )
     b.add_argument("--bm25-engine", choices=["bm25s", "rank-bm25"], default="bm25s")
