@@ -9,7 +9,8 @@ either checkout (`PYTHONPATH`), alternating the order each round, on one kept ha
         --index CACHE/index-1M-hash --queries CACHE/queries-1000000-s0-q200.json \\
         --configs old:default,new:default,new:minilm-onnx --rounds 3
 
-A config is `checkout:embedder` (`default` = torch, `minilm-onnx`, `minilm-onnx-int8`).
+A config is `checkout:embedder` (`default` = torch, `minilm-onnx`, `minilm-onnx-int8`,
+`minilm-openvino`).
 Printed: per config the median over rounds of each p50 / p95 (ms), and p50 / first config's.
 """
 
