@@ -10,7 +10,8 @@ Rankings are meaningless (random vectors); only the costs are real. The observat
 
     python benchmarks/retrieval/minilm_at_scale.py /tmp/lbi-bench/index-1M-hash \\
         /tmp/lbi-bench/queries-1000000-s0-q200.json [--cap 48|full] [--no-prefetch] \\
-        [--embedder default|minilm-onnx|minilm-onnx-int8|minilm-openvino] [--dense-search auto|exact]
+        [--embedder default|minilm-onnx|minilm-onnx-int8|minilm-openvino] \\
+        [--dense-search auto|exact]
 
 `scale_ab.py` runs it on two checkouts (today's code and this one) alternately; the last
 line printed is the result as JSON after `RESULT `.
