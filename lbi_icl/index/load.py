@@ -211,6 +211,12 @@ class ExampleIndex:
             _check_embedder(self.path, self.manifest, self._embedder)
         return self._embedder
 
+    @property
+    def query_backend(self) -> str | None:
+        """The backend of the embedder in use ('torch', 'openvino', ...); None before one is
+        loaded (no dense strategy ran) or for embedders without one (hash, custom)."""
+        return embedder_backend(self._embedder) if self._embedder is not None else None
+
     def embed_query(self, text: str) -> np.ndarray:
         with self._cache_lock:
             vec = self._qcache.get(text)

@@ -113,6 +113,8 @@ class PairedDifference(BaseModel):
 class RetrievalEvalReport(BaseModel):
     index: str
     embedder: str
+    # the backend that embedded the queries ('torch', 'openvino', ...; None: not recorded)
+    query_backend: str | None = None
     heldout_trajectories: int
     heldout_steps: int
     k: int
@@ -284,6 +286,7 @@ def evaluate_retrieval(
     return RetrievalEvalReport(
         index=str(index.path),
         embedder=index.manifest.embedder.id,
+        query_backend=index.query_backend,
         heldout_trajectories=len(trajs),
         heldout_steps=n_steps,
         k=k,

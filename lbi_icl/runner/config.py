@@ -74,6 +74,10 @@ class RunConfig(BaseModel):
     strategies: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
     retrieval: dict[str, Any] = Field(default_factory=dict)  # RetrievalConfig fields
     index: Path | None = None
+    # embed queries with this embedder spec instead of the index's own (e.g. minilm-openvino
+    # on a torch-built index); it must be declared compatible with the index's (checked at
+    # load). Not in the fingerprint: compatible backends give the same vectors (cos >= 0.99).
+    query_embedder: str | None = None
     out: Path
     workers: int = Field(default=1, ge=1)
     parallel: Literal["thread", "process"] = "thread"

@@ -171,11 +171,20 @@ def _load_shared(config: RunConfig) -> dict[str, Any]:
         from lbi_icl.index import load_index
 
         assert config.index is not None
-        index = load_index(config.index)
+        index = load_index(config.index, embedder=_query_embedder(config.query_embedder))
     llm = _make_llm(config, config.llm) if config.policy == "llm" else None
     writer = config.query_writer_spec()
     qllm = llm if writer == config.llm and llm is not None else _make_llm(config, writer)
     return {"index": index, "llm": llm, "query_llm": qllm}
+
+
+def _query_embedder(spec: str | None) -> Any:
+    """The `query_embedder` override, or None for the index's own embedder."""
+    if not spec:
+        return None
+    from lbi_icl.embed import load_embedder
+
+    return load_embedder(spec)
 
 
 def _make_llm(config: RunConfig, spec: str | None) -> Any:
