@@ -227,3 +227,20 @@ def test_runs_load_the_index_with_the_query_embedder(openvino_index: Path, tmp_p
     assert config("default").fingerprint() == config(None).fingerprint()
     with pytest.raises(IndexMismatchError, match="not declared compatible"):
         _load_shared(config("minilm-onnx-int8"))
+
+
+@pytest.mark.slow
+def test_static_shapes_are_capped_and_other_widths_run_dynamic(
+    torch_vectors: tuple[list[str], np.ndarray], monkeypatch
+) -> None:
+    texts, ref = torch_vectors
+    monkeypatch.setattr(embed_ov, "MAX_STATIC_SHAPES", 2)
+    emb = OpenVinoMiniLMEmbedder(cache_dir=onnx_cache_dir())
+    by_width: dict[int, int] = {}
+    for i, t in enumerate(texts):  # one text per padded width
+        by_width.setdefault(-(-len(emb._tok().encode(t).ids) // PAD_MULTIPLE), i)
+    picked = list(by_width.values())[:4]
+    assert len(picked) == 4
+    single = np.stack([emb.embed([texts[i]])[0] for i in picked])
+    assert len(emb._single) == 2  # the first two widths; the others ran on the dynamic model
+    assert (single * ref[picked]).sum(axis=1).min() >= 0.9999

@@ -12,7 +12,8 @@ How it is fast (each measured in benchmarks/retrieval/README.md, "OpenVINO"):
   export: attention maps onto OpenVINO's fused attention op instead of ~10 small ops;
 - a single text (a retrieval query) runs on a model compiled for its exact padded shape
   (1 × a multiple of `PAD_MULTIPLE` tokens; compiled on first use, ≈ 0.3 s, kept for the
-  process): static shapes skip OpenVINO's per-call shape preparation, ≈ 1.3× per query;
+  process, at most `MAX_STATIC_SHAPES` widths): static shapes skip OpenVINO's per-call shape
+  preparation, ≈ 1.3× per query;
 - batches run on one dynamic-shape model, padded to a multiple of `PAD_MULTIPLE` tokens.
 Padding is masked out (attention mask and mean pooling), so it never changes a vector.
 
@@ -28,6 +29,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ PRECISIONS = ("auto", "bf16", "f32")
 # a few shapes recur: a single text gets a model compiled for its shape, and OpenVINO keeps
 # the kernels it prepared for a batch shape it has seen before.
 PAD_MULTIPLE = 16
+# Widths that get their own static 1-row model (≈ 35 MB of repacked bf16 weights each,
+# measured); a single text of any other width runs on the dynamic model.
+MAX_STATIC_SHAPES = 8
 # Rows per inference within a batch, after sorting by token length (see `_run`).
 SUB_BATCH = 8
 IR_DIR = "openvino-v1"  # bump when the conversion changes: old cache entries are ignored
@@ -96,6 +101,21 @@ class _CompiledRunner:
         with self._lock:
             result = self._request.infer(feeds)
             return [np.array(result[0], dtype=np.float32, copy=True)]
+
+
+class _LazyRunner:
+    """A `_CompiledRunner` built on its first `run`."""
+
+    def __init__(self, build: Callable[[], _CompiledRunner]):
+        self._build = build
+        self._runner: _CompiledRunner | None = None
+        self._lock = threading.Lock()
+
+    def run(self, outputs: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            if self._runner is None:
+                self._runner = self._build()
+        return self._runner.run(outputs, feeds)
 
 
 def cpu_has_bf16(core: Any) -> bool:
@@ -178,19 +198,27 @@ class OpenVinoMiniLMEmbedder(OnnxMiniLMEmbedder):
             ) from e
 
     def _session(self, threads: int) -> Any:
-        """The dynamic-shape model for `threads` (batches; also loads the model)."""
+        """The dynamic-shape model for `threads`, compiled on its first inference (a process
+        that only embeds single texts never compiles it)."""
         with self._compile_lock:
             runner = self._sessions.get(threads)
             if runner is None:
-                _, model = self._load_model()
-                runner = self._sessions[threads] = self._compile(model, threads)
+                runner = self._sessions[threads] = _LazyRunner(lambda: self._dynamic(threads))
             return runner
 
-    def _single_session(self, width: int) -> _CompiledRunner:
-        """A one-thread model compiled for exactly (1, width) inputs."""
+    def _dynamic(self, threads: int) -> _CompiledRunner:
+        with self._compile_lock:
+            _, model = self._load_model()
+            return self._compile(model, threads)
+
+    def _single_session(self, width: int) -> _CompiledRunner | None:
+        """A one-thread model compiled for exactly (1, width) inputs; None once
+        `MAX_STATIC_SHAPES` other widths hold one (each keeps its own repacked weights)."""
         with self._compile_lock:
             runner = self._single.get(width)
             if runner is None:
+                if len(self._single) >= MAX_STATIC_SHAPES:
+                    return None
                 _, model = self._load_model()
                 shaped = model.clone()
                 shaped.reshape({"input_ids": [1, width], "attention_mask": [1, width]})
@@ -201,7 +229,8 @@ class OpenVinoMiniLMEmbedder(OnnxMiniLMEmbedder):
         encs = self._tok().encode_batch(texts)
         if len(encs) == 1:
             ids, mask = _padded(encs)
-            return self._single_session(ids.shape[1]).run(None, _feeds(ids, mask))[0]
+            runner = self._single_session(ids.shape[1]) or sess
+            return runner.run(None, _feeds(ids, mask))[0]
         # Rows of similar token length together: less padding, and the attention cost grows
         # with the square of the padded width.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
