@@ -87,7 +87,7 @@ def test_export_is_cached_by_weights_hash_and_reused(cache: Path, monkeypatch) -
     monkeypatch.setattr(embed_onnx, "export_fp32", boom)
     emb = OnnxMiniLMEmbedder(cache_dir=cache)
     assert emb.embed(["open the door"]).shape == (1, 384)
-    assert emb.onnx_path == path and path.stat().st_mtime_ns == mtime
+    assert emb.model_path == path and path.stat().st_mtime_ns == mtime
     assert not list(path.parent.glob(".*.tmp"))
 
 
@@ -161,5 +161,5 @@ def test_load_embedder_resolves_onnx_specs_without_loading() -> None:
         "minilm-onnx-int8",
         "all-MiniLM-L6-v2@384",
     )
-    assert emb._sessions == {} and emb.onnx_path is None  # nothing exported yet
+    assert emb._sessions == {} and emb.model_path is None  # nothing exported yet
     assert load_embedder(None).backend == "torch"

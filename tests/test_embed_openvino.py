@@ -96,7 +96,7 @@ def test_converted_model_is_cached_by_weights_hash_and_reused(
     embedder: OpenVinoMiniLMEmbedder, monkeypatch
 ) -> None:
     embedder.embed(["warm"])
-    path = embedder.onnx_path
+    path = embedder.model_path
     assert path is not None and path.name == IR_FILE and path.parent.name == IR_DIR
     assert (path.with_suffix(".bin")).stat().st_size > 50_000_000  # fp32 weights on disk
     mtime = path.stat().st_mtime_ns
@@ -107,7 +107,7 @@ def test_converted_model_is_cached_by_weights_hash_and_reused(
     monkeypatch.setattr(embed_ov, "convert_to_ir", boom)
     fresh = OpenVinoMiniLMEmbedder(cache_dir=onnx_cache_dir())
     assert fresh.embed(["open the door"]).shape == (1, 384)
-    assert fresh.onnx_path == path and path.stat().st_mtime_ns == mtime
+    assert fresh.model_path == path and path.stat().st_mtime_ns == mtime
     assert not [p for p in path.parent.parent.iterdir() if p.name.startswith(f".{IR_DIR}.")]
 
 
@@ -158,7 +158,7 @@ def test_load_embedder_resolves_openvino_without_loading() -> None:
     assert isinstance(emb, OpenVinoMiniLMEmbedder)
     assert (emb.backend, emb.spec) == ("openvino", "minilm-openvino")
     assert emb.id == "all-MiniLM-L6-v2@384"
-    assert emb._sessions == {} and emb.onnx_path is None and emb.precision is None
+    assert emb._sessions == {} and emb.model_path is None and emb.precision is None
 
 
 def test_bad_precision_and_missing_openvino_are_clear_errors(monkeypatch) -> None:

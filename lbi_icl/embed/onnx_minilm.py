@@ -212,7 +212,7 @@ class OnnxMiniLMEmbedder:
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.max_length = _max_seq_length(self.model_dir)
-        self.onnx_path: Path | None = None
+        self.model_path: Path | None = None  # the cached file this backend runs
         self._sessions: dict[int, Any] = {}
         self._tokenizer: Any = None
         self._threads = max(1, min(4, os.cpu_count() or 1))
@@ -227,8 +227,8 @@ class OnnxMiniLMEmbedder:
             raise EmbedderError(
                 f"embedder {self.spec!r} needs onnxruntime: {ONNX_INSTALL_HINT}"
             ) from e
-        if self.onnx_path is None:
-            self.onnx_path = ensure_exported(
+        if self.model_path is None:
+            self.model_path = ensure_exported(
                 self.model_dir, int8=self.int8, cache_dir=self.cache_dir
             )
         opts = ort.SessionOptions()
@@ -239,11 +239,11 @@ class OnnxMiniLMEmbedder:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             sess = ort.InferenceSession(
-                str(self.onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
+                str(self.model_path), sess_options=opts, providers=["CPUExecutionProvider"]
             )
         except Exception as e:
             raise EmbedderError(
-                f"{self.onnx_path}: cannot load the cached ONNX export ({type(e).__name__}: "
+                f"{self.model_path}: cannot load the cached ONNX export ({type(e).__name__}: "
                 f"{e}); delete that folder and it is exported again"
             ) from e
         self._sessions[threads] = sess

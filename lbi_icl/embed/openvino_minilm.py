@@ -165,14 +165,14 @@ class OpenVinoMiniLMEmbedder(OnnxMiniLMEmbedder):
             raise EmbedderError(
                 f"embedder {self.spec!r} needs openvino: {OPENVINO_INSTALL_HINT}"
             ) from e
-        if self.onnx_path is None:
-            self.onnx_path = ensure_ir(self.model_dir, self.cache_dir)
+        if self.model_path is None:
+            self.model_path = ensure_ir(self.model_dir, self.cache_dir)
         core = ov.Core()
         try:
-            model = core.read_model(str(self.onnx_path))
+            model = core.read_model(str(self.model_path))
         except Exception as e:
             raise EmbedderError(
-                f"{self.onnx_path}: OpenVINO cannot read the cached model "
+                f"{self.model_path}: OpenVINO cannot read the cached model "
                 f"({type(e).__name__}: {e}); delete that folder and it is converted again"
             ) from e
         if self.requested_precision == "auto":
@@ -193,7 +193,7 @@ class OpenVinoMiniLMEmbedder(OnnxMiniLMEmbedder):
             return _CompiledRunner(self._core.compile_model(model, "CPU", config))
         except Exception as e:
             raise EmbedderError(
-                f"OpenVINO cannot compile {self.onnx_path} for this CPU "
+                f"OpenVINO cannot compile {self.model_path} for this CPU "
                 f"({type(e).__name__}: {e}); use --embedder minilm-onnx instead"
             ) from e
 
