@@ -5,7 +5,7 @@ Why a third backend: on a CPU with bf16 matrix units the transformer's matrix pr
 several times faster than fp32, while every vector keeps a cosine of ≥ 0.9999 to torch's
 fp32 one (products in bf16, sums and normalization in fp32). ONNX Runtime's CPU provider
 has no bf16 kernels on x86; OpenVINO picks them per layer. On a CPU without bf16 the same
-code runs in fp32 (about ONNX Runtime's speed, same vectors).
+code runs in fp32 (forced fp32 measured about ONNX Runtime fp32's speed; same vectors).
 
 How it is fast (each measured in benchmarks/retrieval/README.md, "OpenVINO"):
 - the model is converted from the torch module (`ov.convert_model`), not read from the ONNX
