@@ -112,6 +112,25 @@ def test_dense_cache_is_bounded_and_results_unchanged(bm25_dir: tuple[Path, list
     assert len(off.dense) == 0
 
 
+def test_a_dense_cache_far_too_small_is_named_at_load(
+    bm25_dir: tuple[Path, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, texts = bm25_dir
+    col_bytes = 4 * len(texts)
+    roomy = Bm25sIndex(folder, len(texts), dense_df_frac=1 / 16, dense_cache_bytes=1 << 30)
+    assert roomy.dense_terms >= 5 and not caplog.records
+    with caplog.at_level("WARNING"):
+        Bm25sIndex(folder, len(texts), dense_df_frac=1 / 16, dense_cache_bytes=col_bytes)
+    assert len(caplog.records) == 1
+    msg = caplog.records[0].getMessage()
+    assert str(folder) in msg and f"{roomy.dense_terms} common terms" in msg
+    assert "LBI_BM25_DENSE_CACHE_MB" in msg
+    caplog.clear()
+    # the cache holds the columns a query needs: no warning
+    Bm25sIndex(folder, len(texts), dense_df_frac=1 / 16, dense_cache_bytes=1 << 30)
+    assert not caplog.records
+
+
 def test_dense_cache_size_from_env(
     bm25_dir: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
