@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-from benchstats import latency, peak_rss_mb  # noqa: E402
+from benchstats import cpu_info, latency, peak_rss_mb  # noqa: E402
 
 TARGETS_1M = {  # issue 3 §4, on a 2-core machine at 1M pairs
     "observation_p50_ms": 50.0,
@@ -453,14 +453,7 @@ def dir_size(path: Path) -> int:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_info()
     mem = "unknown"
     with contextlib.suppress(OSError):
         mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
@@ -472,7 +465,8 @@ def machine_info() -> dict[str, Any]:
         commit = ""
     return {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu["cpu_model"],
+        "cpu_flags": cpu["cpu_flags"],
         "memory": mem,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -182,6 +182,18 @@ def ensure_exported(model_dir: Path, *, int8: bool, cache_dir: Path | None = Non
     return q
 
 
+def padded_feeds(encs: Sequence[Any], multiple: int = 1) -> dict[str, np.ndarray]:
+    """The graph's inputs for tokenized texts: ids and attention mask, padded (mask 0) to
+    the longest text rounded up to a multiple of `multiple` tokens."""
+    width = -(-max(len(e.ids) for e in encs) // multiple) * multiple
+    ids = np.zeros((len(encs), width), dtype=np.int64)
+    mask = np.zeros((len(encs), width), dtype=np.int64)
+    for row, e in enumerate(encs):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 def _max_seq_length(model_dir: Path) -> int:
     try:
         cfg = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
@@ -263,14 +275,7 @@ class OnnxMiniLMEmbedder:
         return self._tokenizer
 
     def _run(self, sess: Any, texts: list[str]) -> np.ndarray:
-        encs = self._tok().encode_batch(texts)
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), width), dtype=np.int64)
-        mask = np.zeros((len(encs), width), dtype=np.int64)
-        for row, e in enumerate(encs):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        return sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return sess.run(None, padded_feeds(self._tok().encode_batch(texts)))[0]
 
     def _want_progress(self, n: int) -> bool:
         if self.show_progress is False or not sys.stderr.isatty():
@@ -316,4 +321,5 @@ __all__ = [
     "export_folder",
     "mean_pooled_model",
     "onnx_cache_dir",
+    "padded_feeds",
 ]

@@ -36,7 +36,12 @@ from typing import Any
 import numpy as np
 
 from lbi_icl.embed.base import EmbedderError
-from lbi_icl.embed.onnx_minilm import OnnxMiniLMEmbedder, export_folder, mean_pooled_model
+from lbi_icl.embed.onnx_minilm import (
+    OnnxMiniLMEmbedder,
+    export_folder,
+    mean_pooled_model,
+    padded_feeds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,33 +233,17 @@ class OpenVinoMiniLMEmbedder(OnnxMiniLMEmbedder):
     def _run(self, sess: Any, texts: list[str]) -> np.ndarray:
         encs = self._tok().encode_batch(texts)
         if len(encs) == 1:
-            ids, mask = _padded(encs)
-            runner = self._single_session(ids.shape[1]) or sess
-            return runner.run(None, _feeds(ids, mask))[0]
+            feeds = padded_feeds(encs, PAD_MULTIPLE)
+            runner = self._single_session(feeds["input_ids"].shape[1]) or sess
+            return runner.run(None, feeds)[0]
         # Rows of similar token length together: less padding, and the attention cost grows
         # with the square of the padded width.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
         out = np.empty((len(encs), self.dim), dtype=np.float32)
         for start in range(0, len(order), SUB_BATCH):
             rows = order[start : start + SUB_BATCH]
-            ids, mask = _padded([encs[i] for i in rows])
-            out[rows] = sess.run(None, _feeds(ids, mask))[0]
+            out[rows] = sess.run(None, padded_feeds([encs[i] for i in rows], PAD_MULTIPLE))[0]
         return out
-
-
-def _padded(encs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask, padded to a multiple of `PAD_MULTIPLE` tokens."""
-    width = -(-max(len(e.ids) for e in encs) // PAD_MULTIPLE) * PAD_MULTIPLE
-    ids = np.zeros((len(encs), width), dtype=np.int64)
-    mask = np.zeros((len(encs), width), dtype=np.int64)
-    for row, e in enumerate(encs):
-        ids[row, : len(e.ids)] = e.ids
-        mask[row, : len(e.ids)] = 1
-    return ids, mask
-
-
-def _feeds(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 __all__ = ["OpenVinoMiniLMEmbedder", "convert_to_ir", "cpu_has_bf16", "ensure_ir"]

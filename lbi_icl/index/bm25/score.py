@@ -78,7 +78,7 @@ class Bm25sIndex:
             self.dense_min_df = self._n + 1
         self.dense_terms = int((np.diff(self._indptr) >= self.dense_min_df).sum())
         need = 4 * self._n * self.dense_terms
-        if cap >= 4 * self._n and need > CACHE_SHORT_FACTOR * cap:
+        if need > CACHE_SHORT_FACTOR * cap:  # (no dense terms when no column fits)
             log.warning(
                 "%s: its %d common terms need %.0f MiB of dense score columns and the cache "
                 "holds %.0f MiB: observation queries will rebuild evicted columns (10M pairs: "
