@@ -81,3 +81,45 @@ def test_bench_reuses_a_kept_index_without_rebuilding(tmp_path: Path) -> None:
     assert a["build"] == b["build"]  # the saved build, not a new one
     assert b["serve"]["strategies"]["history"]["latency"]["n"] == 4
     assert (cache / "index-2k-hash" / "manifest.json").exists()
+
+
+def test_embed_spells_smoke(tmp_path: Path) -> None:
+    """benchmarks/retrieval/embed_spells.py: windows of torch vs a backend, and a summary
+    computed from those windows (hash embedder as the compared backend: no extra install)."""
+    out = tmp_path / "spells.json"
+    script = ROOT / "benchmarks" / "retrieval" / "embed_spells.py"
+    cmd = [sys.executable, str(script), "--backend", "hash", "--seconds", "2", "--window", "1"]
+    proc = subprocess.run(
+        [*cmd, "--pairs", "60", "--json-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    windows, summary = report["windows"], report["summary"]
+    assert summary["windows"] == len(windows) >= 2
+    for w in windows:
+        assert w["queries"] > 0 and w["torch_ms"] > 0 and w["backend_ms"] > 0
+        assert abs(w["ratio"] - w["torch_ms"] / w["backend_ms"]) < 1e-9
+    ratios = sorted(w["ratio"] for w in windows)
+    assert ratios[0] <= summary["ratio_median"] <= ratios[-1]
+    assert summary["windows_at_target"] == sum(r >= 3.0 for r in ratios)
+    # the hashing embedder does no matrix work: faster than the transformer in every window
+    assert all(r > 1 for r in ratios)
+    assert summary["fast_quarter"]["backend_ms"] <= summary["slow_quarter"]["backend_ms"]
+    assert "windows of 1 s" in proc.stdout
+
+
+def test_embed_spells_rejects_a_window_longer_than_the_run() -> None:
+    script = ROOT / "benchmarks" / "retrieval" / "embed_spells.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--seconds", "1", "--window", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "--window" in proc.stderr
