@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "retrieval" / "bench.py"
+SPELLS = ROOT / "benchmarks" / "retrieval" / "embed_spells.py"
 
 
 def test_bench_smoke_2k(tmp_path: Path) -> None:
@@ -87,8 +88,7 @@ def test_embed_spells_smoke(tmp_path: Path) -> None:
     """benchmarks/retrieval/embed_spells.py: windows of torch vs a backend, and a summary
     computed from those windows (hash embedder as the compared backend: no extra install)."""
     out = tmp_path / "spells.json"
-    script = ROOT / "benchmarks" / "retrieval" / "embed_spells.py"
-    cmd = [sys.executable, str(script), "--backend", "hash", "--seconds", "2", "--window", "1"]
+    cmd = [sys.executable, str(SPELLS), "--backend", "hash", "--seconds", "2", "--window", "1"]
     proc = subprocess.run(
         [*cmd, "--pairs", "60", "--json-out", str(out)],
         capture_output=True,
@@ -113,9 +113,8 @@ def test_embed_spells_smoke(tmp_path: Path) -> None:
 
 
 def test_embed_spells_rejects_a_window_longer_than_the_run() -> None:
-    script = ROOT / "benchmarks" / "retrieval" / "embed_spells.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--seconds", "1", "--window", "5"],
+        [sys.executable, str(SPELLS), "--seconds", "1", "--window", "5"],
         capture_output=True,
         text=True,
         timeout=60,

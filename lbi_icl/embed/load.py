@@ -23,8 +23,8 @@ def load_embedder(
     - None / 'all-MiniLM-L6-v2' / 'default': the packaged all-MiniLM-L6-v2 (offline);
     - 'minilm-onnx' / 'minilm-onnx-int8': the same packaged weights on ONNX Runtime (fp32 /
       int8), exported locally on first use (`lbi_icl.embed.onnx_minilm`, extra `[fast]`);
-    - 'minilm-openvino': that export compiled by OpenVINO, bf16 where the CPU computes it
-      natively (`lbi_icl.embed.openvino_minilm`, extra `[fast]`);
+    - 'minilm-openvino': the same weights converted locally to OpenVINO, bf16 where the CPU
+      computes it natively (`lbi_icl.embed.openvino_minilm`, extra `[fast]`);
     - 'hash' or 'hash:DIM': `HashEmbedder` (default dim 64);
     - an existing folder: a local sentence-transformers model;
     - any other name: a sentence-transformers model already in the local HF cache (offline).
