@@ -132,7 +132,8 @@ def test_expert_resolves_and_grading_rejects_a_wrong_fix(taskset):
         body = "".join(f"def {n}():\n    pass\n\n\n" for n in sorted(names))
         (env.ws.path / "tests" / "check_core.py").write_text(body)
         cheat = env.step("submit")
-        assert cheat.info["success"] is False and "check_core.py" in cheat.info["diff"]
+        assert cheat.info["success"] is False and cheat.info["diff"] == ""
+        assert cheat.info["excluded"] == {"tests/check_core.py": "graded test file"}
         ws = env.ws
         env.close()
         assert not ws.root.exists()  # the workspace is removed

@@ -204,7 +204,8 @@ def test_relabeler_reads_the_expert_commands():
 
 
 def test_validation_names_a_missing_repository(tmp_path):
-    from lbi_icl.envs.swe.records import SWEInstance, validate_local
+    from lbi_icl.envs.swe.records import SWEInstance
+    from lbi_icl.envs.swe.validate import validate_local
 
     rec = SWEInstance.model_validate(_record(repo="./repos/nowhere", instance_id="x__y-1"))
     with pytest.raises(TaskRecordError, match=r"instance x__y-1: repository './repos/nowhere'"):

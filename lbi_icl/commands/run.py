@@ -68,10 +68,23 @@ def register(sub: Any) -> None:
     p.add_argument("--output", type=Path, help="write the report to this file instead")
     p.set_defaults(handler=_report)
 
-    e = sub.add_parser("export", help="write a run's successful episodes as Trajectories")
+    e = sub.add_parser(
+        "export",
+        help="write a run's successful episodes as Trajectories, or a swe run's predictions",
+    )
     e.add_argument("run_dir", type=Path)
     e.add_argument("--out", type=Path, required=True, help="output .jsonl (or .jsonl.gz)")
     e.add_argument("--all", action="store_true", help="also export failed (finished) episodes")
+    e.add_argument(
+        "--format",
+        choices=["trajectories", "swebench-predictions"],
+        default="trajectories",
+        help="trajectories (default; for `lbi index add`) or swebench-predictions (a swe "
+        "run: instance_id, model_name_or_path, model_patch per finished episode, for "
+        "SWE-bench's harness or `lbi swe grade`)",
+    )
+    e.add_argument("--strategy", help="swebench-predictions: only this strategy's episodes")
+    e.add_argument("--seed", type=int, help="swebench-predictions: only this seed's episodes")
     e.set_defaults(handler=_export)
 
     q = sub.add_parser(
@@ -293,6 +306,13 @@ def _export(args: argparse.Namespace) -> int:
 
     try:
         require_run_dir(args.run_dir)
+        if args.format == "swebench-predictions":
+            from lbi_icl.envs.swe.predictions import run_predictions, write_predictions
+
+            preds = run_predictions(args.run_dir, strategy=args.strategy, seed=args.seed)
+            n = write_predictions(args.out, preds)
+            print(f"wrote {n} predictions to {args.out} (SWE-bench format)")
+            return 0
         n = export_run(args.run_dir, args.out, include_all=args.all)
     except (DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from e

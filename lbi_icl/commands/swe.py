@@ -38,9 +38,30 @@ def register(sub: Any) -> None:
         help="replace a statement prompt template (swe_statement_system / swe_statement_user)",
     )
     b.set_defaults(handler=_build)
-    c = s.add_parser("check", help="validate a SWE-bench-format JSONL against its repos")
+    c = s.add_parser(
+        "check",
+        help="validate task records (SWE-bench, SWE-smith or this project's) against their repos",
+        description="Names every unusable record and why: a missing mirror or repository, a "
+        "base_commit that is not there, missing test files or functions, a patch or "
+        "test_patch that does not apply, a remote repository that does not answer.",
+    )
     c.add_argument("tasks_file", type=Path)
+    c.add_argument("--repo-map", type=Path, help="JSON/YAML file: owner/name -> local mirror")
     c.set_defaults(handler=_check)
+    g = s.add_parser(
+        "grade",
+        help="grade a SWE-bench predictions file with the local grader (sandboxed, clean checkout)",
+    )
+    g.add_argument("predictions", type=Path, help="JSON lines: instance_id, model_patch, ...")
+    g.add_argument("--tasks-file", type=Path, required=True, help="the tasks (file or folder)")
+    g.add_argument("--split", default="test", help="split of a task folder (default test)")
+    g.add_argument("--repo-map", type=Path, help="JSON/YAML file: owner/name -> local mirror")
+    g.add_argument(
+        "--env-option", action="append", default=[], metavar="KEY=VALUE",
+        help="swe environment option (e.g. sandbox=off, test_timeout=600)",
+    )  # fmt: skip
+    g.add_argument("--out", type=Path, help="write the per-instance results here (JSON)")
+    g.set_defaults(handler=_grade)
 
 
 def _prompt_files(items: list[str]) -> dict[str, str]:
@@ -117,12 +138,72 @@ def _build(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from lbi_icl.cli import CLIError
-    from lbi_icl.envs.swe.records import TaskRecordError, load_records, validate_local
+    from lbi_icl.envs.swe.records import TaskRecordError, load_records, load_repo_map
+    from lbi_icl.envs.swe.validate import check_records
 
     try:
+        repo_map = load_repo_map(args.repo_map) if args.repo_map else None
         records = load_records(args.tasks_file)
-        validate_local(records, args.tasks_file.parent)
+        problems = check_records(records, args.tasks_file.parent, repo_map, deep=True)
     except (OSError, TaskRecordError) as e:
         raise CLIError(str(e)) from e
+    for problem in problems:
+        print(f"{args.tasks_file}: {problem}")
+    if problems:
+        raise CLIError(f"{len(problems)} of {len(records)} instances unusable", code=1)
     print(f"{args.tasks_file}: {len(records)} instances OK")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from lbi_icl.cli import CLIError, parse_key_values
+    from lbi_icl.envs import make_env
+    from lbi_icl.envs.base import EnvError
+    from lbi_icl.envs.swe.predictions import PredictionsError, grade_prediction, read_predictions
+    from lbi_icl.jsonl import atomic_write_text
+
+    options = parse_key_values(args.env_option, "--env-option")
+    options["tasks_file"] = str(args.tasks_file)
+    if args.repo_map:
+        options["repo_map"] = str(args.repo_map)
+    try:
+        preds = read_predictions(args.predictions)
+        env = make_env("swe", **options)
+    except (OSError, PredictionsError, EnvError, ImportError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    try:
+        tasks = {t.id: t for t in env.tasks(args.split)}
+        unknown = [p.instance_id for p in preds if p.instance_id not in tasks]
+        if unknown:
+            raise CLIError(
+                f"{args.predictions}: {len(unknown)} instances are not in {args.tasks_file} "
+                f"(split {args.split}): {', '.join(unknown[:5])}"
+            )
+        results = [grade_prediction(env, tasks[p.instance_id], p) for p in preds]
+    except EnvError as e:
+        raise CLIError(str(e)) from e
+    finally:
+        env.close()
+    resolved = sum(r.resolved for r in results)
+    t = Table(title=f"{args.predictions}: {resolved}/{len(results)} resolved")
+    for col in ("instance", "model", "resolved", "FAIL_TO_PASS", "PASS_TO_PASS", "note"):
+        t.add_column(col, overflow="fold")
+    for r in results:
+        note = r.error or (f"excluded: {', '.join(r.excluded)}" if r.excluded else "")
+        row = (r.instance_id, r.model_name_or_path, "yes" if r.resolved else "no")
+        t.add_row(*row, r.fail_to_pass, r.pass_to_pass, note)
+    Console(width=160).print(t)
+    if args.out:
+        report = {
+            "resolved_ids": [r.instance_id for r in results if r.resolved],
+            "unresolved_ids": [r.instance_id for r in results if not r.resolved],
+            "instances": [r.model_dump() for r in results],
+        }
+        atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
     return 0

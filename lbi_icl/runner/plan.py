@@ -79,7 +79,16 @@ def check_retrieval_options(config: RunConfig) -> None:
                 )
 
 
-def list_tasks(config: RunConfig) -> list[Task]:
+def env_notes(env: Any) -> list[str]:
+    """What an environment says a reader of the results must know (its optional
+    `run_notes()`: e.g. the swe sandbox's state); recorded in the manifest, shown in reports."""
+    notes = getattr(env, "run_notes", None)
+    return [str(n) for n in notes()] if callable(notes) else []
+
+
+def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
+    """The split's tasks (only as many as the run uses, where the env allows) and the env's
+    run notes."""
     from lbi_icl.envs import make_env
 
     env = make_env(config.env, **config.env_options)
@@ -96,8 +105,10 @@ def list_tasks(config: RunConfig) -> list[Task]:
                 raise ConfigError(str(e)) from e
         # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
         if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
-            return env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
-        return env.tasks(config.split)
+            tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
+        else:
+            tasks = env.tasks(config.split)
+        return tasks, env_notes(env)
     finally:
         env.close()
 

@@ -65,6 +65,7 @@ class Report(BaseModel):
     label: str
     strategies: list[StrategyRow]
     paired: list[PairedRow]
+    env_notes: list[str] = Field(default_factory=list)  # the env's run notes (manifest)
     episodes: list[EpisodeRecord] = Field(default_factory=list, exclude=True)
 
 
@@ -170,5 +171,6 @@ def build_report(run_dir: str | Path) -> Report:
         label=policy_label(policy, cfg.get("llm")),
         strategies=rows,
         paired=paired,
+        env_notes=list((manifest.get("env") or {}).get("notes") or []),
         episodes=[r for s in order for r in by_strategy[s]],
     )

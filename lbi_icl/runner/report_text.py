@@ -97,7 +97,7 @@ def _notes(rep: Report) -> list[str]:
             "LLM; compare its strategies with each other, not with LLM results"
         )
     notes.append("retr ms: retrieval latency p50/p95 per step")
-    return notes
+    return [*(f"{rep.env}: {n}" for n in rep.env_notes), *notes]
 
 
 def to_markdown(rep: Report) -> str:

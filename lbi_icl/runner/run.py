@@ -117,7 +117,7 @@ def _run_locked(
         factory: WorkerFactory = lambda: fn  # noqa: E731
     else:
         factory = worker_factory or RealWorkerFactory(config)
-    available = tasks if tasks is not None else list_tasks(config)
+    available, notes = (tasks, []) if tasks is not None else list_tasks(config)
     selected = select_tasks(config, available)
     jobs = plan_jobs(config, selected)
 
@@ -147,6 +147,8 @@ def _run_locked(
         import_ray(loopback=not (config.ray_address or os.environ.get("RAY_ADDRESS")))
     run_dir.mkdir(parents=True, exist_ok=True)
     env_info = {"name": config.env, "split": config.split, "tasks_selected": len(selected)}
+    if notes:
+        env_info["notes"] = notes
     manifest = start_session(config, env_info=env_info, previous=previous)
     write_manifest(run_dir, manifest)
     log.info("%s: %d episodes planned, %d already done", run_dir, len(jobs), skipped)

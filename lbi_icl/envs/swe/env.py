@@ -4,8 +4,12 @@ Options (`--env-option KEY=VALUE`):
 - `tasks_file`: a SWE-bench-format JSONL, or a folder holding `train.jsonl` / `test.jsonl`
   (what `lbi swe build-tasks` writes); a JSONL path may contain `{split}`. Records with a
   `split` field are filtered by it; a file without that field serves every split.
-- `harness`: `local` (default: pytest in the workspace) or `swebench` (the official harness;
-  needs Docker and the `swebench` package).
+- `harness`: `local` (default: pytest on a clean checkout) or `swebench` (the official
+  harness; needs Docker and the `swebench` package).
+- `sandbox`: `on` (default: every agent command and test run in a bubblewrap sandbox as an
+  unprivileged user, see `sandbox.py`; the environment refuses to start when it cannot set
+  one up) or `off` (unsafe; warned, and said in the run's manifest and report).
+- `repo_map`: a JSON/YAML file mapping `owner/name` to local repositories (mirrors).
 - `command_timeout` (s, default 60), `test_timeout` (s, default 300), `output_cap`
   (characters, default 10000), `cache_dir` (virtualenvs), `workspace_dir` (where temporary
   workspaces go; default the system temp folder).
@@ -13,15 +17,18 @@ Options (`--env-option KEY=VALUE`):
 A task's workspace is a git checkout of the record's repository at `base_commit` in a fresh
 temporary directory (see `workspace.py`). Actions are shell commands (`bash -lc`, one per
 step) run there; the observation is the exit code and the capped output. `submit` ends the
-episode: the final `git diff` is taken, test files are reset and the test patch applied,
-and the FAIL_TO_PASS and PASS_TO_PASS tests are run. success = all pass; score = the
-fraction that pass; the diff is in the final step's `info["diff"]`.
+episode: the submission is every change against the base commit minus the protected paths
+(`submission.py`); it is applied to a clean checkout of the base commit in a new folder, the
+test files are reset and the test patch applied, and the FAIL_TO_PASS and PASS_TO_PASS tests
+are run there (`grading.py`). success = all pass; score = the fraction that pass; the graded
+diff is the final step's `info["diff"]`, the paths left out `info["excluded"]`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,10 +42,13 @@ from lbi_icl.envs.swe.records import (
     SWEInstance,
     TaskRecordError,
     load_records,
+    load_repo_map,
     resolve_repo,
-    validate_local,
 )
+from lbi_icl.envs.swe.sandbox import SANDBOX_UID, check_sandbox
 from lbi_icl.envs.swe.shell import run_shell
+from lbi_icl.envs.swe.submission import take_submission
+from lbi_icl.envs.swe.validate import validate_local
 from lbi_icl.envs.swe.workspace import Workspace, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -71,6 +81,16 @@ SHELL_DOC = (
 )
 
 
+def _on_off(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("on", "true", "1", "yes"):
+        return True
+    if str(value).lower() in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"sandbox must be 'on' or 'off', not {value!r}")
+
+
 class SWEEnv:
     name = ENV_NAME
     # per Ray worker (`--executor ray`): a git workspace and its test runs (Docker harness:
@@ -82,6 +102,8 @@ class SWEEnv:
         tasks_file: str | Path | None = None,
         *,
         harness: str = "local",
+        sandbox: str | bool = "on",
+        repo_map: str | Path | None = None,
         command_timeout: float = 60.0,
         test_timeout: float = 300.0,
         output_cap: int = 10_000,
@@ -93,6 +115,15 @@ class SWEEnv:
             raise ValueError(f"harness must be 'local' or 'swebench', not {harness!r}")
         if harness == "swebench":
             check_harness()
+        self.sandbox = _on_off(sandbox)
+        if self.sandbox:
+            check_sandbox()
+        else:
+            log.warning(
+                "swe: sandbox=off: agent commands run unsandboxed as this user and can read "
+                "the task file (with the gold patch) and write outside the workspace"
+            )
+        self.repo_map = load_repo_map(repo_map) if repo_map else None
         self.harness = harness
         self.tasks_file = Path(tasks_file) if tasks_file is not None else None
         self.command_timeout = float(command_timeout)
@@ -130,7 +161,7 @@ class SWEEnv:
         if any(getattr(r, "split", None) is not None for r in recs):
             recs = [r for r in recs if getattr(r, "split", None) == split]
         if self.validate:
-            validate_local(recs, path.parent)
+            validate_local(recs, path.parent, self.repo_map)
         for r in recs:
             self._records[r.instance_id] = (r, path.parent)
         return recs
@@ -163,9 +194,10 @@ class SWEEnv:
         inst, base_dir = self._instance(task)
         ws = Workspace(
             inst,
-            resolve_repo(inst.repo, base_dir),
+            resolve_repo(inst, base_dir, self.repo_map),
             cache_dir=self.cache_dir,
             parent=self.workspace_dir,
+            sandbox=self.sandbox,
         )
         try:
             ws.setup()
@@ -173,9 +205,11 @@ class SWEEnv:
             ws.close()
             raise
         self.ws, self.instance, self.done, self.steps = ws, inst, False, 0
-        listing = run_shell("git status --short | head -5; ls", ws.path, env=ws.shell_env())
+        listing = run_shell(
+            "git status --short | head -5; ls", ws.path, env=ws.shell_env(), sandbox=ws.sandbox
+        )
         return (
-            f"You are in a checkout of {inst.repo} at {inst.base_commit[:12]}.\n"
+            f"You are in a checkout of {inst.repo} at {ws.base_sha[:12]}.\n"
             f"Top-level files:\n{listing.output.strip()}"
         )
 
@@ -194,6 +228,7 @@ class SWEEnv:
             timeout_s=self.command_timeout,
             output_cap=self.output_cap,
             env=self.ws.shell_env(),
+            sandbox=self.ws.sandbox,
         )
         obs = f"exit code {res.exit_code}\n{res.output.rstrip()}"
         info: dict[str, Any] = {
@@ -206,13 +241,14 @@ class SWEEnv:
 
     def _submit(self) -> StepResult:
         assert self.ws is not None and self.instance is not None
-        diff = self.ws.diff()
+        inst = self.instance
+        submission = take_submission(
+            self.ws.base_git, self.ws.path, self.ws.base_sha, test_files=inst.protected_files()
+        )
         if self.harness == "swebench":
-            result = swebench_grade(self.instance, diff, workdir=self.ws.root)
+            result = swebench_grade(inst, submission.diff, workdir=self.ws.root)
         else:
-            result = grade(
-                self.ws.path, self.instance, self.ws.shell_env(), diff, timeout_s=self.test_timeout
-            )
+            result = grade(self.ws, submission, timeout_s=self.test_timeout)
         self.done = True
         f2p_ok = sum(result.fail_to_pass.values())
         p2p_ok = sum(result.pass_to_pass.values())
@@ -225,14 +261,31 @@ class SWEEnv:
         info = {
             "success": result.success,
             "score": result.score,
-            "diff": diff,
+            "diff": result.diff,
+            "excluded": submission.excluded,
             "fail_to_pass": result.fail_to_pass,
             "pass_to_pass_failed": sorted(t for t, ok in result.pass_to_pass.items() if not ok),
             "test_seconds": result.test_seconds,
+            "grade_error": result.error,
         }
         return StepResult(
             observation=obs, reward=1.0 if result.success else 0.0, done=True, info=info
         )
+
+    def run_notes(self) -> list[str]:
+        """What a reader of this run's results must know (manifest and report)."""
+        if self.sandbox:
+            user = f"unprivileged uid {SANDBOX_UID}" if os.geteuid() == 0 else "this user"
+            shell = (
+                f"sandbox=on: agent commands and test runs in a bubblewrap sandbox as {user} "
+                "(no network; only the checkout, its HOME and a private /tmp writable)"
+            )
+        else:
+            shell = (
+                "WARNING sandbox=off: agent commands ran unsandboxed; the agent could read the "
+                "task file (gold patch) and write outside its workspace"
+            )
+        return [shell, f"graded on a clean checkout of the base commit (harness={self.harness})"]
 
     def action_space_text(self) -> str:
         return ACTION_SPACE

@@ -1,30 +1,41 @@
-"""SWE-bench task records: the pydantic model, JSONL loading, and validation against the
-repositories, so that a bad record is reported (naming the instance) before any episode.
+"""SWE task records: the pydantic model, JSONL loading, and where each record's repository
+is found.
 
-A record is what SWE-bench publishes (`instance_id`, `repo`, `base_commit`,
-`problem_statement`, `patch`, `test_patch`, `FAIL_TO_PASS`, `PASS_TO_PASS`, ...). Extra
-fields (`created_at`, `hints_text`, ...) are kept and ignored. `FAIL_TO_PASS` and
-`PASS_TO_PASS` may be JSON lists or JSON-encoded strings (the published dataset uses the
-latter). `repo` is a GitHub `owner/name`, a local git repository path (relative paths are
-resolved against the tasks file's folder) or a `file://` URL.
+Accepted formats:
+- **SWE-bench** (`instance_id`, `repo`, `base_commit`, `problem_statement`, `patch`,
+  `test_patch`, `FAIL_TO_PASS`, `PASS_TO_PASS`, `hints_text`, `created_at`, `version`,
+  `environment_setup_commit`): the test lists may be JSON lists or JSON-encoded strings
+  (the published dataset uses the latter).
+- **SWE-smith** (recognised by `image_name`): `patch` is the diff that *introduces* the bug
+  (kept as `bug_patch`; the gold fix is it reversed), `repo` is the mirror
+  (`swesmith/owner__name.commit`), and the bug is the branch named by `instance_id` when a
+  record has no `base_commit`.
+- **This project's task set** (`lbi swe build-tasks`): SWE-bench records plus `mirror` (the
+  local repository, relative to the tasks file), `split`, `project`, `mutation`, ...
+Extra fields are kept.
+
+Where the repository comes from, first match wins: the `repo_map` file (`owner/name` →
+local path), the record's `mirror`, `repo` as a local path (relative to the tasks file's
+folder) or `file://` URL, else GitHub (`https://github.com/owner/name.git`, cloned at reset
+where the network allows).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lbi_icl.envs.base import EnvError
+from lbi_icl.envs.swe.patches import patch_files, reverse_patch
 
 GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_DIFF_FILE = re.compile(r"^\+\+\+ b/(.+)$", re.MULTILINE)
+
+__all__ = ["GITHUB_NAME", "SWEInstance", "TaskRecordError", "load_records", "patch_files"]
 
 
 class TaskRecordError(EnvError, ValueError):
@@ -37,14 +48,37 @@ class SWEInstance(BaseModel):
 
     instance_id: str = Field(min_length=1)
     repo: str = Field(min_length=1)
-    base_commit: str = Field(min_length=4)
+    base_commit: str = Field(min_length=4)  # a commit id, or a ref (a SWE-smith branch)
     problem_statement: str
-    patch: str
+    patch: str  # the gold fix
     test_patch: str = ""
     FAIL_TO_PASS: list[str]
     PASS_TO_PASS: list[str] = Field(default_factory=list)
     environment_setup_commit: str | None = None
     version: str | None = None
+    mirror: str | None = None  # a local copy of `repo` (relative to the tasks file)
+    record_format: str = "swebench"  # swebench | swesmith
+
+    @model_validator(mode="before")
+    @classmethod
+    def _swesmith(cls, data: Any) -> Any:
+        """SWE-smith: the fix is the bug patch reversed; the bug is a branch when the record
+        names no commit."""
+        if not isinstance(data, dict) or "image_name" not in data or "bug_patch" in data:
+            return data
+        data = dict(data)
+        bug = data.get("patch")
+        if isinstance(bug, str):
+            data["bug_patch"] = bug
+            try:
+                data["patch"] = reverse_patch(bug)
+            except ValueError as e:
+                raise ValueError(f"patch: {e}") from e
+        if not data.get("base_commit") and isinstance(data.get("instance_id"), str):
+            data["base_commit"] = f"refs/heads/{data['instance_id']}"
+        data.setdefault("problem_statement", "")
+        data["record_format"] = "swesmith"
+        return data
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -73,26 +107,57 @@ class SWEInstance(BaseModel):
             seen.setdefault(node.split("::", 1)[0], None)
         return list(seen)
 
+    def protected_files(self) -> list[str]:
+        """Files the grader resets to the base commit: the graded tests' and the test
+        patch's (as SWE-bench does)."""
+        return list(dict.fromkeys([*self.test_files(), *patch_files(self.test_patch)]))
 
-def patch_files(patch: str) -> list[str]:
-    """Files a unified diff writes (its `+++ b/...` lines)."""
-    return _DIFF_FILE.findall(patch)
+
+def load_repo_map(path: str | Path) -> dict[str, str]:
+    """A `repo_map` file: a JSON or YAML mapping of `owner/name` to a local repository path
+    (relative paths are taken from the file's folder)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, json.JSONDecodeError, yaml.YAMLError) as e:
+        raise TaskRecordError(f"repo_map {p}: cannot read it ({e})") from e
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise TaskRecordError(
+            f"repo_map {p}: expected a mapping of 'owner/name' to a local repository path"
+        )
+    return {k: str((p.parent / v).resolve()) if not Path(v).is_absolute() else v
+            for k, v in data.items()}  # fmt: skip
 
 
-def resolve_repo(repo: str, base_dir: Path | None) -> str:
-    """A clonable source: a local path (absolute), a file:// URL, or a GitHub URL."""
-    if repo.startswith("file://"):
-        return repo
-    path = Path(repo)
-    if base_dir is not None and not path.is_absolute():
-        candidate = base_dir / path
-        if candidate.exists():
-            return str(candidate.resolve())
-    if path.is_absolute() or path.exists():
-        return str(path.resolve())
-    if GITHUB_NAME.match(repo):
-        return f"https://github.com/{repo}.git"
-    return repo
+def local_path(candidate: str, base_dir: Path | None) -> Path | None:
+    """`candidate` as an existing local path (relative ones from `base_dir` first)."""
+    path = Path(candidate.removeprefix("file://"))
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+        return (base_dir / path).resolve()
+    return path.resolve() if path.exists() else None
+
+
+def resolve_repo(
+    inst: SWEInstance, base_dir: Path | None, repo_map: dict[str, str] | None = None
+) -> str:
+    """A fetchable source for the record's repository: a local path (absolute) or a GitHub
+    URL (see the module docstring for the order). A path that exists nowhere is returned
+    as given, for validation to name."""
+    if repo_map and inst.repo in repo_map:
+        return repo_map[inst.repo]
+    for candidate in (inst.mirror, inst.repo):
+        if candidate is not None and (local := local_path(candidate, base_dir)) is not None:
+            return str(local)
+    if GITHUB_NAME.match(inst.repo):
+        return f"https://github.com/{inst.repo}.git"
+    return inst.repo
+
+
+def is_remote(source: str) -> bool:
+    return source.startswith(("https://", "http://", "git@", "ssh://"))
 
 
 def load_records(path: Path) -> list[SWEInstance]:
@@ -124,149 +189,3 @@ def load_records(path: Path) -> list[SWEInstance]:
             seen[rec.instance_id] = lineno
             out.append(rec)
     return out
-
-
-class _Objects:
-    """Reads objects of one repository through a single `git cat-file --batch` process
-    (validating hundreds of records would otherwise spawn thousands of git processes)."""
-
-    def __init__(self, repo: str) -> None:
-        self.repo = repo
-        self.proc = subprocess.Popen(
-            ["git", "-C", repo, "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.names: dict[str, set[str]] = {}  # tree id -> functions defined in its .py files
-
-    def read(self, spec: str) -> tuple[str, bytes] | None:
-        """(type, content) of `spec` (e.g. 'COMMIT:path'), or None when it does not exist."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(spec.encode() + b"\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline().decode("utf-8", errors="replace")
-        except BrokenPipeError:  # git already exited: not a repository
-            line = ""
-        if not line:
-            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-            raise TaskRecordError(f"{self.repo}: not a git repository ({err.strip()})")
-        header = line.split()
-        if header[-1] in ("missing", "ambiguous") or len(header) != 3:
-            return None
-        size = int(header[2])
-        data = self.proc.stdout.read(size)
-        self.proc.stdout.read(1)
-        return header[1], data
-
-    def commit_exists(self, rev: str) -> bool:
-        got = self.read(f"{rev}^{{commit}}")
-        return got is not None and got[0] == "commit"
-
-    def text(self, commit: str, path: str) -> str | None:
-        got = self.read(f"{commit}:{path}")
-        if got is None or got[0] != "blob":
-            return None
-        return got[1].decode("utf-8", errors="replace")
-
-    def defined_in_folder(self, commit: str, folder: str) -> set[str]:
-        """Function names defined in the .py files of `folder` (mixins' test methods)."""
-        tree = self.read(f"{commit}:{folder}" if folder != "." else f"{commit}^{{tree}}")
-        if tree is None or tree[0] != "tree":
-            return set()
-        key = hashlib.sha1(tree[1]).hexdigest()
-        if key not in self.names:
-            names: set[str] = set()
-            for entry in _tree_entries(tree[1]):
-                if entry.endswith(".py"):
-                    text = self.text(commit, entry if folder == "." else f"{folder}/{entry}")
-                    names.update(re.findall(r"\bdef\s+(\w+)", text or ""))
-            self.names[key] = names
-        return self.names[key]
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def _tree_entries(raw: bytes) -> list[str]:
-    """File names in a raw git tree object ('<mode> <name>\\0<20-byte id>' records)."""
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        nul = raw.index(b"\0", i)
-        out.append(raw[i:nul].split(b" ", 1)[1].decode("utf-8", errors="replace"))
-        i = nul + 21
-    return out
-
-
-def _test_name(node: str) -> str:
-    """`tests/test_x.py::TestA::test_b[1-2]` -> `test_b`."""
-    last = node.split("::")[-1]
-    return last.split("[", 1)[0]
-
-
-def validate_local(records: list[SWEInstance], base_dir: Path | None) -> None:
-    """Check records against local repositories: the repository exists, `base_commit` is a
-    commit in it, every test file exists at `base_commit` (or is written by `test_patch`),
-    and every test function is defined there. Records with remote repositories are only
-    checked for shape (they are cloned at reset). Raises `TaskRecordError` naming the
-    instance and what is wrong."""
-    by_repo: dict[str, list[SWEInstance]] = {}
-    for rec in records:
-        src = resolve_repo(rec.repo, base_dir)
-        if src.startswith("https://"):
-            continue
-        local = src.removeprefix("file://")
-        if not Path(local).exists():
-            raise TaskRecordError(
-                f"instance {rec.instance_id}: repository {rec.repo!r} not found "
-                f"(looked for {local})"
-            )
-        by_repo.setdefault(local, []).append(rec)
-    for local, recs in by_repo.items():
-        objects = _Objects(local)
-        try:
-            for rec in recs:
-                _check_record(objects, rec)
-        finally:
-            objects.close()
-
-
-def _check_record(objects: _Objects, rec: SWEInstance) -> None:
-    if not objects.commit_exists(rec.base_commit):
-        raise TaskRecordError(
-            f"instance {rec.instance_id}: base_commit {rec.base_commit} is not a commit of "
-            f"{rec.repo}"
-        )
-    patched = set(patch_files(rec.test_patch))
-    texts: dict[str, str] = {}
-    for file in rec.test_files():
-        if file in patched:
-            continue
-        text = objects.text(rec.base_commit, file)
-        if text is None:
-            raise TaskRecordError(
-                f"instance {rec.instance_id}: test file {file} does not exist at "
-                f"{rec.base_commit[:12]} in {rec.repo}"
-            )
-        texts[file] = text
-    for node in rec.tests():
-        file = node.split("::", 1)[0]
-        if file in patched or "::" not in node:
-            continue
-        name = _test_name(node)
-        if re.search(rf"\bdef {re.escape(name)}\b", texts[file]):
-            continue
-        folder = file.rsplit("/", 1)[0] if "/" in file else "."
-        if name not in objects.defined_in_folder(rec.base_commit, folder):
-            raise TaskRecordError(
-                f"instance {rec.instance_id}: test {node} does not exist "
-                f"(no function {name} in {file} or its folder at {rec.base_commit[:12]})"
-            )

@@ -5,6 +5,8 @@ in its own process group, with a timeout and an output cap.
   exits, so `sleep 100 &` neither outlives its step nor keeps the step waiting.
 - Output (stdout and stderr interleaved) is read by a thread that keeps the first and the
   last `output_cap // 2` bytes and counts the rest, so `yes` cannot fill memory.
+- With a `Sandbox` the command runs inside it (`sandbox.py`): killing the outer `bwrap`
+  takes the sandbox's whole PID namespace with it, and when bash exits the namespace ends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
+
+from lbi_icl.envs.swe.sandbox import Sandbox
 
 CHUNK = 1 << 16
 
@@ -97,12 +101,15 @@ def run_shell(
     timeout_s: float = 60.0,
     output_cap: int = 10_000,
     env: Mapping[str, str] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> ShellResult:
-    """Run `command` with `bash -lc` in `cwd`. On timeout the whole process group is killed
-    and the exit code is 124 (like `timeout(1)`); the output read so far is kept."""
+    """Run `command` with `bash -lc` in `cwd` (inside `sandbox` when given). On timeout the
+    whole process group is killed and the exit code is 124 (like `timeout(1)`); the output
+    read so far is kept."""
     start = time.perf_counter()
+    argv = ["bash", "-lc", command]
     proc = subprocess.Popen(
-        ["bash", "-lc", command],
+        sandbox.argv(argv, cwd) if sandbox is not None else argv,
         cwd=str(cwd),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -1,0 +1,196 @@
+"""SWE-bench predictions: written from a run (`lbi export --format swebench-predictions`), so
+its patches can be graded independently (by SWE-bench's own harness, or here by
+`lbi swe grade`), and read back for grading.
+
+A predictions file is JSON lines of `instance_id`, `model_name_or_path`, `model_patch` (the
+format `python -m swebench.harness.run_evaluation --predictions_path` reads; a JSON list is
+accepted too). Grading here never trusts a prediction more than an agent: the patch is
+applied to a fresh checkout and taken through the same submission filter and clean-checkout
+grader as an episode's `submit`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lbi_icl.data import Task
+from lbi_icl.envs.base import EnvError
+from lbi_icl.jsonl import atomic_write_text, iter_records
+from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
+
+FORMAT = "swebench-predictions"
+
+
+class Prediction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str = Field(min_length=1)
+    model_name_or_path: str = Field(min_length=1)
+    model_patch: str | None = ""
+
+
+class GradedPrediction(BaseModel):
+    instance_id: str
+    model_name_or_path: str
+    resolved: bool
+    score: float
+    fail_to_pass: str  # "passed/total"
+    pass_to_pass: str
+    excluded: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class PredictionsError(ValueError):
+    """A predictions file (or the run it should come from) is not usable; names the line."""
+
+
+def model_name(rec: EpisodeRecord, llm: str | None) -> str:
+    """`model_name_or_path` for an episode: what acted (policy / LLM) and the strategy."""
+    who = llm if rec.policy == "llm" and llm else rec.policy
+    return f"lbi_icl/{who}/{rec.strategy}"
+
+
+def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
+    """The diff the episode's `submit` graded ("" when it never submitted)."""
+    path = run_dir / rec.steps_log
+    diff = ""
+    if path.exists():
+        for _, row in iter_records(path, allow_torn_tail=True):
+            info = row.get("info") if isinstance(row, dict) else None
+            if isinstance(info, dict) and isinstance(info.get("diff"), str):
+                diff = info["diff"]
+    return diff
+
+
+def run_predictions(
+    run_dir: str | Path, *, strategy: str | None = None, seed: int | None = None
+) -> list[Prediction]:
+    """One prediction per finished episode of a `swe` run (optionally one strategy / seed).
+    Raises `PredictionsError` when an instance would appear twice (SWE-bench's harness
+    keeps one prediction per instance): pick a strategy and seed."""
+    from lbi_icl.runner.manifest import read_manifest, require_run_dir
+
+    run = require_run_dir(run_dir)
+    cfg = (read_manifest(run) or {}).get("config", {})
+    if cfg.get("env") != "swe":
+        raise PredictionsError(f"{run}: a {cfg.get('env')!r} run; predictions need a swe run")
+    recs = [
+        r
+        for r in latest_records(run).values()
+        if is_finished(r)
+        and (strategy is None or r.strategy == strategy)
+        and (seed is None or r.seed == seed)
+    ]
+    seen: dict[str, EpisodeRecord] = {}
+    for r in recs:
+        if r.task_id in seen:
+            strategies = sorted({x.strategy for x in recs})
+            seeds = sorted({x.seed for x in recs})
+            raise PredictionsError(
+                f"{run}: instance {r.task_id} has several episodes (strategies {strategies}, "
+                f"seeds {seeds}); the SWE-bench harness takes one prediction per instance: "
+                "choose with --strategy and --seed"
+            )
+        seen[r.task_id] = r
+    return [
+        Prediction(
+            instance_id=r.task_id,
+            model_name_or_path=model_name(r, cfg.get("llm")),
+            model_patch=_graded_diff(run, r),
+        )
+        for r in sorted(recs, key=lambda r: r.task_id)
+    ]
+
+
+def write_predictions(path: str | Path, preds: Iterable[Prediction]) -> int:
+    lines = [json.dumps(p.model_dump(), ensure_ascii=False) + "\n" for p in preds]
+    atomic_write_text(path, "".join(lines))
+    return len(lines)
+
+
+def read_predictions(path: str | Path) -> list[Prediction]:
+    """A JSON lines file (or a JSON list / an {instance_id: prediction} object, as SWE-bench
+    accepts); errors name the file, the line and the field."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    rows: list[tuple[int, object]] = []
+    if p.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise PredictionsError(f"{p}: not JSON ({e})") from e
+        items = data.values() if isinstance(data, dict) else data
+        if not isinstance(items, Iterable):
+            raise PredictionsError(f"{p}: expected a list of predictions")
+        rows = [(i, row) for i, row in enumerate(items, 1)]
+    else:
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((lineno, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise PredictionsError(f"{p}:{lineno}: not JSON ({e})") from e
+    out: list[Prediction] = []
+    for lineno, row in rows:
+        try:
+            out.append(Prediction.model_validate(row))
+        except ValidationError as e:
+            where = "; ".join(
+                f"{'.'.join(str(x) for x in err['loc']) or 'record'}: {err['msg']}"
+                for err in e.errors()
+            )
+            raise PredictionsError(f"{p}:{lineno}: {where}") from e
+    return out
+
+
+def grade_prediction(env: object, task: Task, pred: Prediction) -> GradedPrediction:
+    """Grade one prediction with `env`'s local grader (a `SWEEnv`): a fresh workspace at the
+    base commit, the patch applied there, then the same submission filter and grader as
+    an episode's `submit`."""
+    from lbi_icl.envs.swe.env import SWEEnv
+    from lbi_icl.envs.swe.grading import grade
+    from lbi_icl.envs.swe.submission import Submission, encode_diff, take_submission
+
+    assert isinstance(env, SWEEnv)
+    env.reset(task)
+    ws, inst = env.ws, env.instance
+    assert ws is not None and inst is not None
+    try:
+        patch = pred.model_patch or ""
+        error = None
+        if patch.strip():
+            proc = subprocess.run(
+                ["git", "apply", "--binary", "--whitespace=nowarn", "-"],
+                cwd=ws.path,
+                input=encode_diff(patch),
+                capture_output=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                error = f"patch does not apply: {proc.stderr.decode(errors='replace')[:300]}"
+        if error is None:
+            submission = take_submission(
+                ws.base_git, ws.path, ws.base_sha, test_files=inst.protected_files()
+            )
+        else:
+            submission = Submission(diff=patch, error=error)
+        result = grade(ws, submission, timeout_s=env.test_timeout)
+    except EnvError as e:
+        raise EnvError(f"instance {pred.instance_id}: {e}") from e
+    finally:
+        env.close()
+    return GradedPrediction(
+        instance_id=pred.instance_id,
+        model_name_or_path=pred.model_name_or_path,
+        resolved=result.success,
+        score=result.score,
+        fail_to_pass=f"{sum(result.fail_to_pass.values())}/{len(result.fail_to_pass)}",
+        pass_to_pass=f"{sum(result.pass_to_pass.values())}/{len(result.pass_to_pass)}",
+        excluded=sorted(submission.excluded),
+        error=result.error,
+    )
