@@ -18,6 +18,7 @@ from pathlib import Path
 from lbi_icl.envs.base import EnvError
 from lbi_icl.envs.registry import EnvNotInstalledError
 from lbi_icl.envs.swe.grading import GradeResult
+from lbi_icl.envs.swe.predictions import Prediction, write_predictions
 from lbi_icl.envs.swe.records import SWEInstance
 
 MODEL_NAME = "lbi_icl"
@@ -47,11 +48,9 @@ def swebench_grade(inst: SWEInstance, diff: str, *, workdir: Path) -> GradeResul
     run_id = f"lbi-{inst.instance_id}".replace("/", "_")
     preds = workdir / "predictions.jsonl"
     dataset = workdir / "dataset.json"
-    preds.write_text(
-        json.dumps(
-            {"instance_id": inst.instance_id, "model_name_or_path": MODEL_NAME, "model_patch": diff}
-        )
-        + "\n"
+    write_predictions(
+        preds,
+        [Prediction(instance_id=inst.instance_id, model_name_or_path=MODEL_NAME, model_patch=diff)],
     )
     dataset.write_text(json.dumps([inst.model_dump(mode="json")]))
     cmd = [

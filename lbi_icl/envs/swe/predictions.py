@@ -49,10 +49,10 @@ class PredictionsError(ValueError):
     """A predictions file (or the run it should come from) is not usable; names the line."""
 
 
-def model_name(rec: EpisodeRecord, llm: str | None) -> str:
-    """`model_name_or_path` for an episode: what acted (policy / LLM) and the strategy."""
-    who = llm if rec.policy == "llm" and llm else rec.policy
-    return f"lbi_icl/{who}/{rec.strategy}"
+def model_name(rec: EpisodeRecord) -> str:
+    """`model_name_or_path` for an episode: what acted (`retrieval`, `llm:openai:gpt-4o`,
+    ...) and the retrieval strategy."""
+    return f"lbi_icl/{rec.policy}/{rec.strategy}"
 
 
 def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
@@ -100,7 +100,7 @@ def run_predictions(
     return [
         Prediction(
             instance_id=r.task_id,
-            model_name_or_path=model_name(r, cfg.get("llm")),
+            model_name_or_path=model_name(r),
             model_patch=_graded_diff(run, r),
         )
         for r in sorted(recs, key=lambda r: r.task_id)
@@ -108,9 +108,17 @@ def run_predictions(
 
 
 def write_predictions(path: str | Path, preds: Iterable[Prediction]) -> int:
-    lines = [json.dumps(p.model_dump(), ensure_ascii=False) + "\n" for p in preds]
-    atomic_write_text(path, "".join(lines))
-    return len(lines)
+    """JSON lines for `.jsonl` (a JSON list for `.json`), written atomically; SWE-bench's
+    harness reads only those two suffixes."""
+    rows = [p.model_dump() for p in preds]
+    suffix = Path(path).suffix
+    if suffix == ".json":
+        atomic_write_text(path, json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    elif suffix == ".jsonl":
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    else:
+        raise PredictionsError(f"{path}: a predictions file ends in .jsonl or .json")
+    return len(rows)
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:
