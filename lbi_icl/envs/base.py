@@ -4,6 +4,7 @@ benchmark, and nothing more. Third parties register their own through the
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,3 +60,16 @@ class Env(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def env_tasks(env: Env, split: str, n: int | None = None) -> list[Task]:
+    """The first `n` tasks of `split` (all with None), asking for no more than needed when
+    the env's `tasks()` takes a `limit` (listing can cost one reset per task). Raises
+    ValueError when the split has none."""
+    if n is not None and "limit" in inspect.signature(env.tasks).parameters:
+        tasks = env.tasks(split, limit=n)  # type: ignore[call-arg]
+    else:
+        tasks = env.tasks(split)
+    if not tasks:
+        raise ValueError(f"{env.name}: split {split!r} has no tasks")
+    return list(tasks if n is None else tasks[:n])

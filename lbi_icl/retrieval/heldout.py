@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from lbi_icl.data import Trajectory
-from lbi_icl.envs.base import Env
+from lbi_icl.envs.base import Env, env_tasks
 from lbi_icl.jsonl import write_jsonl
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,9 @@ def demonstrate_split(
     """Demonstrate `env.tasks(split)[:tasks]` with the env's expert and write the successful
     trajectories to `out` (atomically). Raises ValueError for an unknown split."""
     try:
-        task_list = env.tasks(split, tasks)
+        task_list = env_tasks(env, split, tasks)
     except Exception as e:
         raise ValueError(f"--split {split!r}: {e}") from e
-    if not task_list:
-        raise ValueError(f"{env.name}: split {split!r} has no tasks")
     kept: list[Trajectory] = []
     skipped: list[str] = []
     for n, task in enumerate(task_list, start=1):

@@ -108,7 +108,7 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
             tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
         else:
             tasks = env.tasks(config.split)
-        return tasks, env_notes(env)
+        return list(tasks), env_notes(env)
     finally:
         env.close()
 

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.data import Trajectory
-from lbi_icl.envs.base import Env
+from lbi_icl.envs.base import Env, env_tasks
 from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from lbi_icl.llm.base import LLM
 from lbi_icl.locks import hold
@@ -37,7 +37,7 @@ from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
 from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.ray_rollouts import SynthExecutor, task_rollouts
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
-from lbi_icl.synth.self_instruct import SynthTask, env_tasks, self_instruct
+from lbi_icl.synth.self_instruct import SynthTask, self_instruct
 from lbi_icl.synth.usage import CountedLLM
 
 log = logging.getLogger(__name__)

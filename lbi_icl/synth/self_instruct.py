@@ -3,14 +3,13 @@ documentation with an LLM (the paper: a few tasks per document)."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 
 from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.data import Document, Task
-from lbi_icl.envs.base import Env
+from lbi_icl.envs.base import Env, env_tasks
 from lbi_icl.llm.base import LLM, GenerationParams
 from lbi_icl.prompts import PromptSet
 from lbi_icl.synth.prompts import self_instruct_messages
@@ -26,17 +25,6 @@ class SynthTask(BaseModel):
 
     uid: str
     task: Task
-
-
-def env_tasks(env: Env, split: str, n: int) -> list[Task]:
-    """The first `n` tasks of `split`, asking for no more than needed when the env allows."""
-    if "limit" in inspect.signature(env.tasks).parameters:
-        tasks = env.tasks(split, limit=n)  # type: ignore[call-arg]
-    else:
-        tasks = env.tasks(split)
-    if not tasks:
-        raise ValueError(f"{env.name}: split {split!r} has no tasks")
-    return list(tasks[:n])
 
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\(?\d+[.)]|task\s*\d+\s*[:.)-])\s*", re.IGNORECASE)

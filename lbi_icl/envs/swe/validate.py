@@ -136,7 +136,7 @@ def _remote_problem(source: str) -> str | None:
     except subprocess.TimeoutExpired:
         return f"cannot reach {source} (no answer in {REMOTE_TIMEOUT_S:g} s)"
     if proc.returncode not in (0, 2):  # 2: reachable, no HEAD
-        return f"cannot reach {source} ({proc.stderr.strip()[:200]})"
+        return f"cannot reach {source} ({' '.join(proc.stderr.split())[:200]})"
     return None
 
 
@@ -261,7 +261,8 @@ def _check_patches(repo: str, rec: SWEInstance) -> None:
                 check=False,
             )
             if proc.returncode != 0:
+                why = " ".join(proc.stderr.decode(errors="replace").split())[:300]
                 raise TaskRecordError(
                     f"instance {rec.instance_id}: {what} does not apply at "
-                    f"{rec.base_commit[:12]}: {proc.stderr.decode(errors='replace').strip()[:300]}"
+                    f"{rec.base_commit[:12]}: {why}"
                 )
