@@ -74,17 +74,20 @@ class Sandbox:
     readonly: tuple[Path, ...]
     writable: tuple[Path, ...]
     uid: int | None = SANDBOX_UID  # switch to this user (only when running as root)
+    bwrap: str = "bwrap"  # resolved on the host's PATH (the command's own PATH is the sandbox's)
 
     @classmethod
     def for_paths(cls, readonly: Sequence[Path], writable: Sequence[Path]) -> Sandbox:
         ro = _outermost([*python_paths(), *(Path(p).resolve() for p in readonly)])
         rw = tuple(Path(p).resolve() for p in writable)
-        return cls(readonly=tuple(ro), writable=rw, uid=SANDBOX_UID if running_as_root() else None)
+        uid = SANDBOX_UID if running_as_root() else None
+        bwrap = shutil.which("bwrap") or "bwrap"
+        return cls(readonly=tuple(ro), writable=rw, uid=uid, bwrap=bwrap)
 
     def argv(self, command: Sequence[str], cwd: Path | str) -> list[str]:
         """`command` wrapped: bwrap's options, then (as root) setpriv, then the command."""
         args = [
-            "bwrap",
+            self.bwrap,
             "--unshare-pid",
             "--unshare-net",
             "--unshare-ipc",
