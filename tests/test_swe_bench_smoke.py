@@ -25,3 +25,17 @@ def test_swe_benchmark_runs(tmp_path):
     assert set(data) == {"actions", "workspace"}
     assert data["workspace"]["resets"] == 1 and data["workspace"]["disk_per_workspace_kib"] > 0
     assert "ALL" in data["actions"]
+
+
+def test_swe_sandbox_benchmark_runs(tmp_path):
+    from swe_setup import require_sandbox
+
+    require_sandbox()
+    out = tmp_path / "sandbox.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "swe" / "sandbox_bench.py")]
+    cmd += ["--rounds", "1", "--episodes", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["commands"]["ALL"]["on_p50_ms"] > 0 and data["commands"]["ALL"]["off_p50_ms"] > 0
+    assert set(data["episode"]) == {"episode", "reset", "grade (submit)", "test run inside grade"}

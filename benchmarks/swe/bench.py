@@ -2,6 +2,10 @@
 the same shell commands (same workspace, same run, interleaved), grading, disk per workspace.
 
     python benchmarks/swe/bench.py [--tasks DIR] [--resets 10] [--rounds 10] [--json OUT]
+        [--sandbox off|on]
+
+`--sandbox off` (the default here) keeps what this script has always compared: the step
+wrapper against a bare `bash -c`; `sandbox_bench.py` compares sandbox on vs off.
 
 Without --tasks it builds the fixture task set (tests/fixtures/swe_project) into a temporary
 folder first (offline). Prints rich tables; --json writes the numbers.
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--resets", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=10, help="times each command is timed")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--sandbox", choices=["off", "on"], default="off")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="lbi-swe-bench-"))
@@ -94,7 +99,7 @@ def main() -> None:
     ensure_venv(tmp / "cold-cache", "coldproject")
     venv_cold_s = time.perf_counter() - t0
 
-    env = make_env("swe", tasks_file=str(tasks_dir), cache_dir=str(cache))
+    env = make_env("swe", tasks_file=str(tasks_dir), cache_dir=str(cache), sandbox=args.sandbox)
     tasks = env.tasks(args.split)
     env_reset: list[float] = []
     disk: list[int] = []
