@@ -307,9 +307,10 @@ def _export(args: argparse.Namespace) -> int:
     try:
         require_run_dir(args.run_dir)
         if args.format == "swebench-predictions":
-            from lbi_icl.envs.swe.predictions import run_predictions, write_predictions
+            from lbi_icl.envs.swe.predictions import write_predictions
+            from lbi_icl.runner.export import swebench_predictions
 
-            preds = run_predictions(args.run_dir, strategy=args.strategy, seed=args.seed)
+            preds = swebench_predictions(args.run_dir, strategy=args.strategy, seed=args.seed)
             n = write_predictions(args.out, preds)
             print(f"wrote {n} predictions to {args.out} (SWE-bench format)")
             return 0

@@ -1,5 +1,6 @@
 """`lbi export`: a run's episodes as Trajectories (source kind `agent_run`), so a run's
-successes can be indexed again with `lbi index add`."""
+successes can be indexed again with `lbi index add`; a `swe` run's graded patches as
+SWE-bench predictions."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 from pathlib import Path
 
 from lbi_icl.data import Step, Trajectory
+from lbi_icl.envs.swe.predictions import Prediction, PredictionsError
 from lbi_icl.jsonl import DataError, DataProblem, iter_records, write_jsonl
-from lbi_icl.runner.manifest import read_manifest
+from lbi_icl.runner.manifest import read_manifest, require_run_dir
 from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
 
 
@@ -85,3 +87,59 @@ def export_run(run_dir: str | Path, out: str | Path, *, include_all: bool = Fals
             trajs.append(Trajectory.model_validate(traj.model_dump()))
     trajs.sort(key=lambda t: t.id)
     return write_jsonl(out, trajs)
+
+
+def model_name(rec: EpisodeRecord) -> str:
+    """`model_name_or_path` for an episode: what acted (`retrieval`, `llm:openai:gpt-4o`,
+    ...) and the retrieval strategy."""
+    return f"lbi_icl/{rec.policy}/{rec.strategy}"
+
+
+def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
+    """The diff the episode's `submit` graded ("" when it never submitted)."""
+    path = run_dir / rec.steps_log
+    diff = ""
+    if path.exists():
+        for _, row in iter_records(path, allow_torn_tail=True):
+            info = row.get("info") if isinstance(row, dict) else None
+            if isinstance(info, dict) and isinstance(info.get("diff"), str):
+                diff = info["diff"]
+    return diff
+
+
+def swebench_predictions(
+    run_dir: str | Path, *, strategy: str | None = None, seed: int | None = None
+) -> list[Prediction]:
+    """One prediction per finished episode of a `swe` run (optionally one strategy / seed).
+    Raises `PredictionsError` when an instance would appear twice (SWE-bench's harness
+    keeps one prediction per instance): pick a strategy and seed."""
+    run = require_run_dir(run_dir)
+    cfg = (read_manifest(run) or {}).get("config", {})
+    if cfg.get("env") != "swe":
+        raise PredictionsError(f"{run}: a {cfg.get('env')!r} run; predictions need a swe run")
+    recs = [
+        r
+        for r in latest_records(run).values()
+        if is_finished(r)
+        and (strategy is None or r.strategy == strategy)
+        and (seed is None or r.seed == seed)
+    ]
+    seen: dict[str, EpisodeRecord] = {}
+    for r in recs:
+        if r.task_id in seen:
+            strategies = sorted({x.strategy for x in recs})
+            seeds = sorted({x.seed for x in recs})
+            raise PredictionsError(
+                f"{run}: instance {r.task_id} has several episodes (strategies {strategies}, "
+                f"seeds {seeds}); the SWE-bench harness takes one prediction per instance: "
+                "choose with --strategy and --seed"
+            )
+        seen[r.task_id] = r
+    return [
+        Prediction(
+            instance_id=r.task_id,
+            model_name_or_path=model_name(r),
+            model_patch=_graded_diff(run, r),
+        )
+        for r in sorted(recs, key=lambda r: r.task_id)
+    ]

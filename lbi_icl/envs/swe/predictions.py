@@ -1,6 +1,6 @@
-"""SWE-bench predictions: written from a run (`lbi export --format swebench-predictions`), so
-its patches can be graded independently (by SWE-bench's own harness, or here by
-`lbi swe grade`), and read back for grading.
+"""SWE-bench predictions: written from a run (`lbi export --format swebench-predictions`,
+`lbi_icl.runner.export.swebench_predictions`), so its patches can be graded independently
+(by SWE-bench's own harness, or here by `lbi swe grade`), and read back for grading.
 
 A predictions file is JSON lines of `instance_id`, `model_name_or_path`, `model_patch` (the
 format `python -m swebench.harness.run_evaluation --predictions_path` reads; a JSON list is
@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbi_icl.data import Task
 from lbi_icl.envs.base import EnvError
-from lbi_icl.jsonl import atomic_write_text, iter_records
-from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
+from lbi_icl.jsonl import atomic_write_text
 
 FORMAT = "swebench-predictions"
 
@@ -47,64 +46,6 @@ class GradedPrediction(BaseModel):
 
 class PredictionsError(ValueError):
     """A predictions file (or the run it should come from) is not usable; names the line."""
-
-
-def model_name(rec: EpisodeRecord) -> str:
-    """`model_name_or_path` for an episode: what acted (`retrieval`, `llm:openai:gpt-4o`,
-    ...) and the retrieval strategy."""
-    return f"lbi_icl/{rec.policy}/{rec.strategy}"
-
-
-def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
-    """The diff the episode's `submit` graded ("" when it never submitted)."""
-    path = run_dir / rec.steps_log
-    diff = ""
-    if path.exists():
-        for _, row in iter_records(path, allow_torn_tail=True):
-            info = row.get("info") if isinstance(row, dict) else None
-            if isinstance(info, dict) and isinstance(info.get("diff"), str):
-                diff = info["diff"]
-    return diff
-
-
-def run_predictions(
-    run_dir: str | Path, *, strategy: str | None = None, seed: int | None = None
-) -> list[Prediction]:
-    """One prediction per finished episode of a `swe` run (optionally one strategy / seed).
-    Raises `PredictionsError` when an instance would appear twice (SWE-bench's harness
-    keeps one prediction per instance): pick a strategy and seed."""
-    from lbi_icl.runner.manifest import read_manifest, require_run_dir
-
-    run = require_run_dir(run_dir)
-    cfg = (read_manifest(run) or {}).get("config", {})
-    if cfg.get("env") != "swe":
-        raise PredictionsError(f"{run}: a {cfg.get('env')!r} run; predictions need a swe run")
-    recs = [
-        r
-        for r in latest_records(run).values()
-        if is_finished(r)
-        and (strategy is None or r.strategy == strategy)
-        and (seed is None or r.seed == seed)
-    ]
-    seen: dict[str, EpisodeRecord] = {}
-    for r in recs:
-        if r.task_id in seen:
-            strategies = sorted({x.strategy for x in recs})
-            seeds = sorted({x.seed for x in recs})
-            raise PredictionsError(
-                f"{run}: instance {r.task_id} has several episodes (strategies {strategies}, "
-                f"seeds {seeds}); the SWE-bench harness takes one prediction per instance: "
-                "choose with --strategy and --seed"
-            )
-        seen[r.task_id] = r
-    return [
-        Prediction(
-            instance_id=r.task_id,
-            model_name_or_path=model_name(r),
-            model_patch=_graded_diff(run, r),
-        )
-        for r in sorted(recs, key=lambda r: r.task_id)
-    ]
 
 
 def write_predictions(path: str | Path, preds: Iterable[Prediction]) -> int:
