@@ -113,7 +113,7 @@ def test_a_prediction_is_filtered_like_a_submission(taskset, tmp_path, capsys):
     # bad input: the file and line are named, nothing is graded
     preds.write_text(json.dumps(pred) + "\n" + json.dumps({"model_patch": ""}) + "\n")
     assert cli_main(argv) == 1
-    assert f"{preds}:2: instance_id: Field required" in capsys.readouterr().err
+    assert f"{preds}:2: field 'instance_id': Field required" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"ends in \.jsonl or \.json"):
         write_predictions(tmp_path / "p.txt", [])
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbi_icl.data import Task
 from lbi_icl.envs.base import EnvError
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.jsonl import atomic_write_text, read_jsonl
 
 FORMAT = "swebench-predictions"
 
@@ -66,26 +66,17 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     """A JSON lines file (or a JSON list / an {instance_id: prediction} object, as SWE-bench
     accepts); errors name the file, the line and the field."""
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    rows: list[tuple[int, object]] = []
-    if p.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PredictionsError(f"{p}: not JSON ({e})") from e
-        items = data.values() if isinstance(data, dict) else data
-        if not isinstance(items, Iterable):
-            raise PredictionsError(f"{p}: expected a list of predictions")
-        rows = [(i, row) for i, row in enumerate(items, 1)]
-    else:
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((lineno, json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise PredictionsError(f"{p}:{lineno}: not JSON ({e})") from e
+    if p.suffix != ".json":
+        return list(read_jsonl(p, Prediction))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise PredictionsError(f"{p}: not JSON ({e})") from e
+    items = list(data.values()) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise PredictionsError(f"{p}: expected a list of predictions")
     out: list[Prediction] = []
-    for lineno, row in rows:
+    for n, row in enumerate(items, 1):
         try:
             out.append(Prediction.model_validate(row))
         except ValidationError as e:
@@ -93,7 +84,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
                 f"{'.'.join(str(x) for x in err['loc']) or 'record'}: {err['msg']}"
                 for err in e.errors()
             )
-            raise PredictionsError(f"{p}:{lineno}: {where}") from e
+            raise PredictionsError(f"{p}: prediction {n}: {where}") from e
     return out
 
 
