@@ -1,0 +1,1 @@
+"""Desktop agents: a local desktop (Xvfb + LibreOffice) behind an OSWorld-compatible server."""
