@@ -1,4 +1,5 @@
-"""CPU cost of issue 10's load-time checks on one index, measured in one process: the
+"""CPU cost of the load-time checks on one index (issue 10's structural invariants and issue
+22's content checksums, `lbi_icl/index/content.py`), measured in one process: the
 benchmark's load (open + BM25 arrays + vectors) with the checks, and with them replaced by
 no-ops, alternating. CPU time (`time.process_time`), min over repetitions: on a shared,
 loaded machine that is far steadier than wall time.
@@ -38,11 +39,13 @@ def main() -> int:
     import lbi_icl.index.load as load_mod
     import lbi_icl.index.store as store_mod  # noqa: F401
     import lbi_icl.index.verify as verify_mod
+    from lbi_icl.index.content import ContentChecks
 
     names = ("check_offsets", "check_range", "check_step_table", "check_finite", "check_csc")
     real = {n: getattr(verify_mod, n) for n in names}
     real_load = {n: getattr(load_mod, n) for n in names if hasattr(load_mod, n)}
     real_changed = load_mod.check_changed_files
+    real_content = {n: getattr(ContentChecks, n) for n in ("whole", "span")}
 
     def checks(on: bool) -> None:
         for n in names:
@@ -51,6 +54,8 @@ def main() -> int:
             if n in real_load:
                 setattr(load_mod, n, real_load[n] if on else fn)
         load_mod.check_changed_files = real_changed if on else (lambda *a, **k: None)
+        for n, fn in real_content.items():
+            setattr(ContentChecks, n, fn if on else (lambda *a, **k: None))
 
     times: dict[str, list[float]] = {"with checks": [], "without": []}
     load_once(args.index)  # warm the page cache

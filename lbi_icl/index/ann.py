@@ -31,13 +31,16 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.store import IndexFormatError
+
+if TYPE_CHECKING:
+    from lbi_icl.index.content import ContentChecks
 
 FP16_MIN_FLOATS = 4 << 20
 """A matrix of at least this many floats (e.g. 11k x 384) is scanned by `Fp16Scan`: below
@@ -185,10 +188,17 @@ def write_ann(folder: Path, config: AnnConfig, fields: dict[str, str]) -> list[s
 class DenseEngines:
     """The faiss engine of each dense field of one loaded index, made on first use."""
 
-    def __init__(self, folder: Path, config: AnnConfig, files: dict[str, int]):
+    def __init__(
+        self,
+        folder: Path,
+        config: AnnConfig,
+        files: dict[str, int],
+        content: ContentChecks | None = None,
+    ):
         self._folder = folder
         self.config = config
         self._files = files
+        self._content = content
         self._engines: dict[str, Fp16Scan | Hnsw | None] = {}
         self._lock = threading.Lock()
 
@@ -199,6 +209,8 @@ class DenseEngines:
             found: Fp16Scan | Hnsw | None = None
             name = hnsw_file(field)
             if name in self._files:
+                if self._content is not None:
+                    self._content.whole(name)
                 found = Hnsw(
                     self._folder / name, mat.shape[0], mat.shape[1], self.config.hnsw_ef_search
                 )

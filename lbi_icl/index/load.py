@@ -31,6 +31,7 @@ from lbi_icl.embed import (
 from lbi_icl.index import layout as L
 from lbi_icl.index.ann import DenseEngines, rescore
 from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candidates
+from lbi_icl.index.content import ContentChecks
 from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
 from lbi_icl.index.manifest import FORMAT_VERSION, IndexManifest
@@ -79,6 +80,20 @@ def read_manifest(path: str | Path) -> IndexManifest:
         raise IndexFormatError(f"{mpath}: field '{loc}': {first['msg']}") from e
 
 
+# what ExampleIndex reads whole when it opens (their content is checked then)
+_READ_WHOLE = (
+    L.EXAMPLE_IDS,
+    L.EXAMPLE_OFFSETS,
+    L.EXAMPLE_STEPS,
+    L.META_VALUES,
+    L.META_CODES,
+    L.STEP_EXAMPLE,
+    L.STEP_POS,
+    f"{L.STEP_OBS}.off.npy",
+    f"{L.STEP_ACT}.off.npy",
+)
+
+
 def _check_files(folder: Path, manifest: IndexManifest) -> None:
     for rel, size in manifest.files.items():
         p = folder / rel
@@ -99,6 +114,12 @@ class ExampleIndex:
         self.path = path
         self.manifest = manifest
         self._embedder = embedder
+        # same-size damage (bit rot) in what this load reads whole is caught now; what is
+        # read piecewise is checked block by block on first read (content.py)
+        self.content = ContentChecks.load(path)
+        if self.content is not None:
+            for rel in _READ_WHOLE:
+                self.content.whole(rel)
         ids = read_json(path / L.EXAMPLE_IDS)
         if not isinstance(ids, list) or len(ids) != manifest.counts.examples:
             raise IndexFormatError(
@@ -131,8 +152,8 @@ class ExampleIndex:
             raise IndexFormatError(f"{path / L.META_CODES}: shape {self.meta_codes.shape}")
         sizes = np.asarray([len(self.meta_values.get(c, [])) for c in L.META_COLUMNS])
         check_range(path / L.META_CODES, self.meta_codes, sizes, "value codes")
-        self.observations = TextColumn(path, L.STEP_OBS, expected_rows=s)
-        self.actions = TextColumn(path, L.STEP_ACT, expected_rows=s)
+        self.observations = TextColumn(path, L.STEP_OBS, expected_rows=s, content=self.content)
+        self.actions = TextColumn(path, L.STEP_ACT, expected_rows=s, content=self.content)
         self._examples_fh = open(path / L.EXAMPLES, "rb")  # noqa: SIM115 - closed in close()
         # Runner workers share one index across threads: examples are read with os.pread
         # (no shared file position) and both LRU caches are guarded by this lock.
@@ -140,7 +161,9 @@ class ExampleIndex:
         self._cache: OrderedDict[int, Trajectory] = OrderedDict()
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors: dict[str, np.ndarray] = {}
-        self.dense_engines = DenseEngines(path, self.manifest.config.ann, self.manifest.files)
+        self.dense_engines = DenseEngines(
+            path, self.manifest.config.ann, self.manifest.files, self.content
+        )
         self._bm25: dict[str, BM25Index] = {}
         self._chunks: list[Chunk] | None = None
         self._meta_lookup: dict[str, dict[str | None, int]] = {}
@@ -170,6 +193,8 @@ class ExampleIndex:
                 self._cache.move_to_end(i)
                 return hit
         a, b = int(self._ex_offsets[i]), int(self._ex_offsets[i + 1])
+        if self.content is not None:
+            self.content.span(L.EXAMPLES, a, b)
         raw = os.pread(self._examples_fh.fileno(), b - a, a)
         try:
             traj = Trajectory.model_validate_json(raw)
@@ -239,9 +264,18 @@ class ExampleIndex:
                 raise IndexFormatError(
                     f"{path}: shape {arr.shape}, expected ({want}, {dim}) from the manifest"
                 )
-            check_finite(path, arr)
+            if self.content is not None and path.name in self.content.files:
+                self.content.whole(path.name)  # exact: also catches finite wrong values
+            else:
+                check_finite(path, arr)
             self._vectors[field] = arr
         return arr
+
+    def check_vectors(self) -> None:
+        """Open (and so content-check) every dense field now, before the first query."""
+        for field in ("instruction", "description", "docs"):
+            if field != "docs" or self.manifest.counts.chunks:
+                self.vectors(field)  # type: ignore[arg-type]
 
     def dense_scores(self, field: DenseField, query: str | np.ndarray) -> np.ndarray:
         """Cosine similarity of the query with every row of a dense field.
@@ -299,7 +333,7 @@ class ExampleIndex:
                 texts = self.observations if field == "observation" else self._chunk_texts()
                 engine = RankBm25Index(iter(texts), self.manifest.bm25)
             else:
-                engine = Bm25sIndex(folder, rows)
+                engine = Bm25sIndex(folder, rows, content=self.content)
             self._bm25[field] = engine
         return engine
 
@@ -320,6 +354,8 @@ class ExampleIndex:
             if not path.exists():
                 self._chunks = []
             else:
+                if self.content is not None:
+                    self.content.whole(L.DOC_CHUNKS)
                 try:
                     self._chunks = list(read_jsonl(path, Chunk))
                 except DataError as e:

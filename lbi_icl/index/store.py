@@ -14,9 +14,12 @@ from array import array
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lbi_icl.index.content import ContentChecks
 
 
 class IndexFormatError(ValueError):
@@ -105,8 +108,18 @@ class TextColumnWriter:
 class TextColumn:
     """Read side of `TextColumnWriter`: memory-mapped blob, O(1) row access."""
 
-    def __init__(self, folder: Path, name: str, *, expected_rows: int | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        *,
+        expected_rows: int | None = None,
+        content: ContentChecks | None = None,
+    ):
+        """`content`: the index's checksums; rows are then checked as they are read."""
         self.blob_path = folder / f"{name}.bin"
+        self._content = content
+        self._rel = f"{name}.bin"
         self.offsets = load_npy(folder / f"{name}.off.npy", dtype=np.int64)
         if not self.blob_path.exists():
             raise IndexFormatError(f"{self.blob_path}: missing index file")
@@ -132,6 +145,8 @@ class TextColumn:
 
     def __getitem__(self, i: int) -> str:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        if self._content is not None:
+            self._content.span(self._rel, a, b)
         try:
             return bytes(self._blob[a:b]).decode("utf-8")
         except UnicodeDecodeError as e:
@@ -146,6 +161,8 @@ class TextColumn:
         `chunk_bytes` (a full scan without per-row memory-map slicing: index builds)."""
         offsets = np.asarray(self.offsets)
         n = len(self)
+        if self._content is not None:
+            self._content.whole(self._rel)
         with open(self.blob_path, "rb") as fh:
             row = 0
             while row < n:

@@ -23,11 +23,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from lbi_icl.index import layout as L
+from lbi_icl.index.content import CONTENT_FILES, FileSums, digest_file
 from lbi_icl.index.manifest import IndexManifest
 from lbi_icl.index.store import IndexFormatError
 
 STAMP = "verified.json"
-NOT_LISTED = (L.MANIFEST, STAMP)
+NOT_LISTED = (L.MANIFEST, STAMP, *CONTENT_FILES)
+Digest = tuple[FileSums, np.ndarray]  # a file's checksums and its block crcs
 
 
 def file_sha256(path: Path) -> str:
@@ -39,43 +41,51 @@ def file_sha256(path: Path) -> str:
 
 
 class FileHasher:
-    """sha256 of a build's files on a background thread while the build goes on.
+    """sha256 and content checksums (`content.py`) of a build's files on a background thread
+    while the build goes on.
 
     Files finished early (the example and step blobs, ~90 % of the bytes) are hashed while
-    embeddings and BM25 are computed; hashlib releases the GIL on large buffers, so on a
-    multi-core machine the hashes cost the build little wall time. A digest the build
-    already computed over the same bytes (`known`) is reused. A file whose size or mtime
-    changed after it was submitted is hashed again, so a late rewrite cannot go unrecorded.
+    embeddings and BM25 are computed; hashlib and zlib release the GIL on large buffers, so
+    on a multi-core machine the hashes cost the build little wall time. A sha256 the build
+    already computed over the same bytes (`known`) is reused (its checksums are still
+    computed). A file whose size or mtime changed after it was submitted is hashed again, so
+    a late rewrite cannot go unrecorded.
     """
 
     def __init__(self, folder: Path):
         self.folder = folder
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbi-hash")
-        self._pending: dict[str, tuple[list[int], cf.Future[str]]] = {}
+        self._pending: dict[str, tuple[list[int], cf.Future[Digest]]] = {}
         self._known: dict[str, tuple[list[int], str]] = {}
+        self.sums: dict[str, Digest] = {}
 
     def known(self, rel: str, digest: str) -> None:
         self._known[rel] = (_stat_key(self.folder / rel), digest)
+
+    def _job(self, rel: str) -> Digest:
+        return digest_file(self.folder / rel, sha256=rel not in self._known)
 
     def submit_present(self) -> None:
         """Start hashing every file now in the folder (call when they are final)."""
         for p in sorted(self.folder.rglob("*")):
             rel = str(p.relative_to(self.folder))
-            if p.is_file() and rel not in self._pending and rel not in self._known:
-                self._pending[rel] = (_stat_key(p), self._pool.submit(file_sha256, p))
+            if p.is_file() and rel not in self._pending:
+                self._pending[rel] = (_stat_key(p), self._pool.submit(self._job, rel))
 
     def digests(self, rels: list[str]) -> dict[str, str]:
-        """The sha256 of each of `rels`, waiting for or computing what is missing."""
+        """The sha256 of each of `rels`, waiting for or computing what is missing; their
+        content checksums are left in `self.sums`."""
         out: dict[str, str] = {}
         try:
             for rel in rels:
-                path = self.folder / rel
-                if rel in self._known and self._known[rel][0] == _stat_key(path):
+                key = _stat_key(self.folder / rel)
+                pending = self._pending.get(rel)
+                got = pending[1].result() if pending and pending[0] == key else self._job(rel)
+                self.sums[rel] = got
+                if rel in self._known and self._known[rel][0] == key:
                     out[rel] = self._known[rel][1]
-                elif rel in self._pending and self._pending[rel][0] == _stat_key(path):
-                    out[rel] = self._pending[rel][1].result()
                 else:
-                    out[rel] = file_sha256(path)
+                    out[rel] = got[0].sha256 or file_sha256(self.folder / rel)
         finally:
             self.close()
         return out

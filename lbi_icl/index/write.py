@@ -21,6 +21,7 @@ from lbi_icl.embed import Embedder, embedder_backend, embedder_spec
 from lbi_icl.index import layout as L
 from lbi_icl.index.atomic import IndexBuildError
 from lbi_icl.index.bm25 import build_bm25s
+from lbi_icl.index.content import write_checksums
 from lbi_icl.index.docs import chunk_document
 from lbi_icl.index.manifest import Counts, EmbedderInfo, IndexConfig, IndexManifest, InputFile
 from lbi_icl.index.store import IndexFormatError, TextColumnWriter, save_npy, write_json
@@ -248,6 +249,7 @@ def _finish_manifest(
     paths = [p for p in sorted(tmp.rglob("*")) if p.is_file() and p.name not in NOT_LISTED]
     files = {str(p.relative_to(tmp)): p.stat().st_size for p in paths}
     hashes = hasher.digests(list(files))
+    write_checksums(tmp, hasher.sums)  # content checks every load can afford (content.py)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = IndexManifest(
         lbi_icl_version=__version__,

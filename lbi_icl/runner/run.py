@@ -139,7 +139,9 @@ def _run_locked(
         elif config.index is not None and any(s != "none" for s in config.strategies):
             from lbi_icl.index import load_index
 
-            load_index(config.index).close()
+            idx = load_index(config.index)
+            idx.check_vectors()  # damage is an error before the first episode, not a hit
+            idx.close()
 
     if config.executor == "ray" and todo:
         from lbi_icl.cluster.session import import_ray

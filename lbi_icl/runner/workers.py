@@ -172,6 +172,7 @@ def _load_shared(config: RunConfig) -> dict[str, Any]:
 
         assert config.index is not None
         index = load_index(config.index, embedder=_query_embedder(config.query_embedder))
+        index.check_vectors()  # damage is an error before the first episode, not a hit
     llm = _make_llm(config, config.llm) if config.policy == "llm" else None
     writer = config.query_writer_spec()
     qllm = llm if writer == config.llm and llm is not None else _make_llm(config, writer)

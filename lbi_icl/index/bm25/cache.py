@@ -7,8 +7,12 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lbi_icl.index.content import PostingChecks
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +34,16 @@ class DenseColumns:
     """
 
     def __init__(
-        self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int, max_bytes: int
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        n: int,
+        max_bytes: int,
+        postings: PostingChecks | None = None,
     ):
         self._data, self._indices, self._indptr, self._n = data, indices, indptr, n
+        self._postings = postings
         self.max_bytes = max_bytes
         self._cols: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -51,6 +62,8 @@ class DenseColumns:
                 self._cols.move_to_end(term)
                 return col
         a, b = int(self._indptr[term]), int(self._indptr[term + 1])
+        if self._postings is not None:
+            self._postings.check(a, b)
         col = np.zeros(self._n, dtype=np.float32)
         col[self._indices[a:b]] = self._data[a:b]  # rows are unique within a term
         if 4 * self._n <= self.max_bytes:

@@ -13,11 +13,14 @@ import numpy as np
 from lbi_icl.index.bm25.cache import DENSE_DF_FRAC, DenseColumns, _cache_bytes
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.bm25.rank import _rank
+from lbi_icl.index.content import ContentChecks, PostingChecks
 from lbi_icl.index.store import IndexFormatError, read_json
 from lbi_icl.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 
+# read piecewise (one query term's slice at a time): checked per slice, not whole at load
+_PIECEWISE = ("data.csc.index.npy", "indices.csc.index.npy")
 _SCORE_BLOCK = 1 << 17  # rows per block when summing dense columns (accumulator in cache)
 # Warn at load when the index's common terms need this many times the dense-column cache.
 CACHE_SHORT_FACTOR = 4
@@ -40,7 +43,10 @@ class Bm25sIndex:
         *,
         dense_df_frac: float = DENSE_DF_FRAC,
         dense_cache_bytes: int | None = None,
+        content: ContentChecks | None = None,
     ):
+        """`content`: the index's checksums: the small files are checked whole now, each
+        term's postings and scores the first time a query reads them."""
         import bm25s
 
         params_path = folder / "params.index.json"
@@ -49,6 +55,10 @@ class Bm25sIndex:
         for name in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"):
             if not (folder / name).exists():
                 raise IndexFormatError(f"{folder / name}: missing index file")
+        if content is not None:
+            for rel in content.files:
+                if rel.startswith(f"{folder.name}/") and not rel.endswith(_PIECEWISE):
+                    content.whole(rel)
         try:
             self._model = bm25s.BM25.load(
                 str(folder), mmap=True, allow_pickle=False, show_progress=False
@@ -62,6 +72,10 @@ class Bm25sIndex:
         self._data = np.asarray(sc["data"]).view(np.ndarray)
         self._indices = np.asarray(sc["indices"]).view(np.ndarray)
         self._indptr = np.asarray(sc["indptr"]).view(np.ndarray)
+        self._postings: PostingChecks | None = None
+        if content is not None:
+            sizes = {_PIECEWISE[0]: self._data.itemsize, _PIECEWISE[1]: self._indices.itemsize}
+            self._postings = PostingChecks(content, folder, sizes)
         if self._n != expected_rows:
             raise IndexFormatError(
                 f"{params_path}: {self._n} documents, manifest says {expected_rows}"
@@ -70,7 +84,9 @@ class Bm25sIndex:
 
         check_csc(folder, self._data, self._indices, self._indptr, self._n, len(self._vocab))
         cap = _cache_bytes() if dense_cache_bytes is None else max(0, dense_cache_bytes)
-        self.dense = DenseColumns(self._data, self._indices, self._indptr, self._n, cap)
+        self.dense = DenseColumns(
+            self._data, self._indices, self._indptr, self._n, cap, self._postings
+        )
         # a posting list at least this long is scored as a dense column (never when the
         # cache cannot hold one column: rebuilding it every query would cost more)
         self.dense_min_df = max(1, math.floor(self._n * dense_df_frac) + 1)
@@ -119,6 +135,8 @@ class Bm25sIndex:
             if q >= 0 and b - a >= self.dense_min_df:
                 dense.append(self.dense.get(q))
                 continue
+            if self._postings is not None and b > a:
+                self._postings.check(a, b)
             if dense:  # a run of dense terms: add them before the next sparse term
                 for s in range(0, n, _SCORE_BLOCK):
                     blk = acc[s : s + _SCORE_BLOCK]
