@@ -115,6 +115,33 @@ def test_resume_refuses_changed_settings(tmp_path):
         run_experiment(changed, tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
 
 
+def test_a_run_dir_is_adopted_only_with_its_manifest(tmp_path):
+    """Without manifest.json nobody knows what settings the old episodes ran under: refuse
+    rather than count them as done (they were adopted silently before)."""
+    tasks = make_tasks(2)
+    cfg = _cfg(tmp_path)
+    run_experiment(cfg, tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
+    (cfg.out / "manifest.json").unlink()
+    changed = _cfg(tmp_path, agent={"max_steps": 3})
+    with pytest.raises(ConfigError, match=r"episodes\.jsonl but no manifest\.json"):
+        run_experiment(changed, tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
+    # a folder of other things is not written into; an empty one (or one holding only the
+    # response cache, made before the manifest) is fine
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "NOTES.md").write_text("mine\n")
+    with pytest.raises(ConfigError, match="not empty and not a run directory.*NOTES.md"):
+        run_experiment(_cfg(tmp_path, out=other), tasks=tasks, episode_fn=FakeEpisode())
+    assert sorted(p.name for p in other.iterdir()) == ["NOTES.md"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "llm_cache.sqlite").write_bytes(b"")
+    summary = run_experiment(
+        _cfg(tmp_path, out=empty), tasks=tasks, episode_fn=FakeEpisode(), show_progress=False
+    )
+    assert summary.ran == 4
+
+
 def test_killed_run_resumes_without_missing_or_duplicate_episodes(tmp_path):
     out = tmp_path / "run"
     n_tasks = 8

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lbi_icl.agent.base import AgentConfig
+from lbi_icl.runner.results import LLM_CACHE
 
 if TYPE_CHECKING:
     from lbi_icl.prompts import PromptSet
@@ -153,7 +154,7 @@ class RunConfig(BaseModel):
         return [self.seed + i for i in range(self.seeds)]
 
     def cache_path(self) -> Path:
-        return self.llm_cache if self.llm_cache is not None else self.out / "llm_cache.sqlite"
+        return self.llm_cache if self.llm_cache is not None else self.out / LLM_CACHE
 
     def query_writer_spec(self) -> str | None:
         return self.retrieval_llm or (self.llm if self.policy == "llm" else None)

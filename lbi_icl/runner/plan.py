@@ -7,11 +7,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from lbi_icl.data import Task
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import index_hash
+from lbi_icl.runner.results import EPISODES, LLM_CACHE, MANIFEST
 from lbi_icl.runner.workers import Job
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,27 @@ def check_retrieval_options(config: RunConfig) -> None:
                 )
 
 
+def _check_new_run_dir(run_dir: Path) -> None:
+    """A folder without a manifest is adopted only when empty (the LLM response cache, made
+    before the manifest, may be there): episodes whose settings are unknown are never mixed
+    into a new run, and a folder of other things is not written into."""
+    if not run_dir.is_dir():
+        return
+    others = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(LLM_CACHE))
+    if EPISODES in others:
+        raise ConfigError(
+            f"{run_dir}: holds {EPISODES} but no {MANIFEST}, so the settings its episodes ran "
+            f"under are unknown and cannot be resumed; use a new --out, or move {run_dir} "
+            "away to start over"
+        )
+    if others:
+        listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ConfigError(
+            f"--out {run_dir}: not empty and not a run directory (no {MANIFEST}; it holds "
+            f"{listed}); choose a new or empty folder"
+        )
+
+
 def env_notes(env: Any) -> list[str]:
     """What an environment says a reader of the results must know (its optional
     `run_notes()`: e.g. the swe sandbox's state); recorded in the manifest, shown in reports."""
@@ -115,6 +138,7 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
 
 def check_resume(config: RunConfig, previous: dict[str, Any] | None) -> None:
     if previous is None:
+        _check_new_run_dir(Path(config.out))
         return
     old = previous.get("fingerprint") or {}
     new = config.fingerprint()

@@ -26,6 +26,7 @@ MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"
 STEPS_DIR = "steps"
 TRAJ_DIR = "trajectories"
+LLM_CACHE = "llm_cache.sqlite"  # the default response cache (with its -wal / -shm files)
 
 
 class EpisodeSpec(BaseModel):
