@@ -266,6 +266,25 @@ def test_add_fast_path_equals_full_path(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_index(fast).manifest.counts.examples == index.manifest.counts.examples + 1
 
 
+def test_add_and_rebuild_keep_what_is_not_the_index(tmp_path: Path) -> None:
+    """Only the index's own files are swapped: a user's notes and a run directory made
+    inside the index folder survive `add` and `build --overwrite`."""
+    path = _base(tmp_path, "kept")
+    (path / "NOTES.md").write_text("mine\n")
+    (path / "runs" / "r1").mkdir(parents=True)
+    (path / "runs" / "r1" / "episodes.jsonl").write_text("{}\n")
+    add_to_index(path, NEW)
+    assert (path / "NOTES.md").read_text() == "mine\n"
+    assert (path / "runs" / "r1" / "episodes.jsonl").read_text() == "{}\n"
+    before = load_index(path).manifest.counts.examples
+    add_to_index(path, [_traj("ex-more", "more")])
+    assert load_index(path).manifest.counts.examples == before + 1
+    build_index_from([_traj("only", "one")], path, embedder=HashEmbedder(16))  # a rebuild
+    assert (path / "NOTES.md").exists() and (path / "runs" / "r1" / "episodes.jsonl").exists()
+    assert load_index(path).ids == ["only"]
+    assert "NOTES.md" not in load_index(path).manifest.files
+
+
 def test_add_to_index_without_saved_bm25_counts(tmp_path: Path) -> None:
     """An index written before the BM25 counts were saved: examples still take the fast
     path, BM25 is rebuilt from every observation, and the result equals a fresh build."""

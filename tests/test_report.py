@@ -162,6 +162,12 @@ def test_cli_report_and_export(tmp_path, capsys):
     assert all(t.source_kind == "agent_run" and t.outcome == "success" for t in trajs)
     assert {t.task_id for t in trajs} == {r.task_id for r in wins}
     assert len({t.id for t in trajs}) == len(trajs)
+    # an existing --out is not replaced unless asked
+    before = out.read_bytes()
+    assert cli_main(["export", str(cfg.out), "--out", str(out), "--all"]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert cli_main(["export", str(cfg.out), "--out", str(out), "--all", "--overwrite"]) == 0
+    assert len(list(read_trajectories(out))) == 8
     n_all = export_run(cfg.out, tmp_path / "all.jsonl", include_all=True)
     assert n_all == 8
     # without a stored trajectory, export rebuilds it from the step log

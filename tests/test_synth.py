@@ -458,3 +458,15 @@ def test_refuses_foreign_output(tmp_path, linewalk):
         synthesize(cfg, out, env=LineEnv())
     report = synthesize(cfg, out, env=LineEnv(), overwrite=True)
     assert report.complete and out.read_text().count("\n") == report.counts["examples_final"]
+
+
+@pytest.mark.parametrize("side", ["raw", "docs", "report"])
+def test_side_files_are_outputs_too(tmp_path, linewalk, side):
+    """A new synthesis never replaces a file beside its --out that it did not make."""
+    out = tmp_path / "n.jsonl"
+    theirs = paths_for(out)[side]
+    theirs.write_text("somebody's file\n")
+    cfg = SynthConfig(env="linewalk", tasks=1, explorers=["expert"])
+    with pytest.raises(SynthConflictError, match=f"{theirs.name} already exists"):
+        synthesize(cfg, out, env=LineEnv())
+    assert theirs.read_text() == "somebody's file\n" and not out.exists()

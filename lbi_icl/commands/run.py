@@ -83,6 +83,7 @@ def register(sub: Any) -> None:
         "run: instance_id, model_name_or_path, model_patch per finished episode, for "
         "SWE-bench's harness or `lbi swe grade`)",
     )
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     e.add_argument("--strategy", help="swebench-predictions: only this strategy's episodes")
     e.add_argument("--seed", type=int, help="swebench-predictions: only this seed's episodes")
     e.set_defaults(handler=_export)
@@ -304,6 +305,8 @@ def _export(args: argparse.Namespace) -> int:
     from lbi_icl.runner import export_run
     from lbi_icl.runner.manifest import require_run_dir
 
+    if args.out.exists() and not args.overwrite:
+        raise CLIError(f"--out {args.out}: exists; pass --overwrite to replace it")
     try:
         require_run_dir(args.run_dir)
         if args.format == "swebench-predictions":

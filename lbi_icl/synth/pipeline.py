@@ -321,10 +321,16 @@ def _synthesize_locked(
             f"{out} was started with a different configuration ({p['state']}); pass "
             "overwrite=True (--overwrite) to start again"
         )
-    if state is None and _size(out) > 0 and not overwrite:
-        raise SynthConflictError(
-            f"{out} exists and has no state file; pass --overwrite to replace it"
-        )
+    if state is None and not overwrite:
+        # a new dataset: none of its files may exist yet (side files are outputs too)
+        taken = [path for key, path in p.items() if key != "state" and path.exists()]
+        if taken:
+            names = ", ".join(str(x) for x in taken)
+            raise SynthConflictError(
+                f"{names} already exist{'s' if len(taken) == 1 else ''} and {out} has no "
+                "state file (not a synthesis to resume); pass --overwrite to replace "
+                f"{'it' if len(taken) == 1 else 'them'}, or choose another --out"
+            )
     if overwrite:
         for path in p.values():
             with contextlib.suppress(FileNotFoundError):
@@ -382,7 +388,6 @@ def _run(
         t0 = time.perf_counter()
         docs = env.documents()
         report.counts["documents"] = len(docs)
-        write_jsonl(p["docs"], docs)
         run._time("documents", t0)
         t0 = time.perf_counter()
         if config.task_source == "self_instruct":
@@ -409,6 +414,8 @@ def _run(
                 path.unlink()
         state = SynthState(fingerprint=fingerprint, tasks=tasks, report=report)
         _save_state(p["state"], state)
+        # written once the state exists: a run killed before leaves nothing to refuse
+        write_jsonl(p["docs"], docs)
     else:
         _truncate(p["out"], state.out_bytes)
         if config.save_raw:
