@@ -130,7 +130,7 @@ def test_a_run_dir_is_adopted_only_with_its_manifest(tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "NOTES.md").write_text("mine\n")
-    with pytest.raises(ConfigError, match="not empty and not a run directory.*NOTES.md"):
+    with pytest.raises(ConfigError, match=r"not empty and not a run directory.*NOTES\.md"):
         run_experiment(_cfg(tmp_path, out=other), tasks=tasks, episode_fn=FakeEpisode())
     assert sorted(p.name for p in other.iterdir()) == ["NOTES.md"]
     empty = tmp_path / "empty"
