@@ -56,9 +56,12 @@ class DataError(ValueError):
 
 
 def _open_text(path: Path, mode: str) -> IO[str]:
+    """Text in UTF-8; when reading, lines end at "\\n" only (no universal newlines)."""
+    newline = "\n" if "r" in mode else None
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+        binary = gzip.open(path, mode.replace("t", "") + "b")  # noqa: SIM115 - the wrapper owns it
+        return io.TextIOWrapper(binary, encoding="utf-8", newline=newline)
+    return open(path, mode, encoding="utf-8", newline=newline)
 
 
 def _problems_from_validation(path: str, line: int, err: ValidationError) -> list[DataProblem]:
@@ -73,13 +76,16 @@ def _problems_from_validation(path: str, line: int, err: ValidationError) -> lis
     return out
 
 
-def iter_records(
-    path: str | Path, *, allow_torn_tail: bool = False
-) -> Iterator[tuple[int, dict[str, Any] | DataProblem]]:
-    """Yield (line number, parsed JSON object or the problem with that line).
+def iter_json_lines(
+    path: str | Path, *, allow_torn_tail: bool = False, objects: bool = False
+) -> Iterator[tuple[int, Any | DataProblem]]:
+    """Yield (line number, parsed JSON value or the problem with that line): the project's
+    one JSON Lines reader. A line ends at "\\n" only: U+2028, U+2029, \\x1c-\\x1e or \\x85
+    inside a text are characters, not line breaks (what `str.splitlines` would make them).
 
-    Blank lines are skipped. With `allow_torn_tail`, an unparsable *last* line that lacks
-    its newline (a write interrupted by a crash) is skipped instead of reported.
+    Blank lines are skipped. A last line without its newline that does not parse is a
+    write interrupted by a crash: skipped with `allow_torn_tail`, else reported as such.
+    `objects`: every value must be a JSON object.
     """
     p = Path(path)
     if not p.exists():
@@ -89,21 +95,16 @@ def iter_records(
     lineno = 0
     try:
         with _open_text(p, "rt") as fh:
-            pending: tuple[int, str] | None = None
             for lineno, raw in enumerate(fh, start=1):
-                if pending is not None:
-                    yield pending[0], _parse(str(p), pending[0], pending[1])
-                    pending = None
                 if not raw.strip():
                     continue
-                if allow_torn_tail and not raw.endswith("\n"):
-                    pending = (lineno, raw)
-                    continue
-                yield lineno, _parse(str(p), lineno, raw)
-            if pending is not None:
-                parsed = _parse(str(p), pending[0], pending[1])
-                if not isinstance(parsed, DataProblem):
-                    yield pending[0], parsed
+                parsed = _parse(str(p), lineno, raw, objects=objects)
+                if isinstance(parsed, DataProblem) and not raw.endswith("\n"):
+                    if allow_torn_tail:
+                        continue  # only the last line can lack its newline
+                    why = f"{parsed.message}: a torn last line (an interrupted write?)"
+                    parsed = DataProblem(parsed.path, lineno, parsed.field, why)
+                yield lineno, parsed
     except UnicodeDecodeError:
         raise DataError(
             [DataProblem(str(p), lineno + 1, None, "not UTF-8 text (a binary file?)")]
@@ -111,6 +112,13 @@ def iter_records(
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         what = "truncated gzip data" if isinstance(e, EOFError) else f"not valid gzip ({e})"
         raise DataError([DataProblem(str(p), lineno + 1, None, what)]) from None
+
+
+def iter_records(
+    path: str | Path, *, allow_torn_tail: bool = False
+) -> Iterator[tuple[int, dict[str, Any] | DataProblem]]:
+    """`iter_json_lines` where every line must be a JSON object (records)."""
+    return iter_json_lines(path, allow_torn_tail=allow_torn_tail, objects=True)
 
 
 def lone_surrogate_at(value: Any, loc: str = "") -> str | None:
@@ -139,14 +147,14 @@ def lone_surrogate_at(value: Any, loc: str = "") -> str | None:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _parse(path: str, lineno: int, raw: str) -> dict[str, Any] | DataProblem:
+def _parse(path: str, lineno: int, raw: str, *, objects: bool = True) -> Any | DataProblem:
     try:
         value = json.loads(raw.strip())
     except json.JSONDecodeError as e:
         return DataProblem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})")
     except RecursionError:
         return DataProblem(path, lineno, None, "JSON nested too deeply")
-    if not isinstance(value, dict):
+    if objects and not isinstance(value, dict):
         got = type(value).__name__
         return DataProblem(path, lineno, None, f"expected a JSON object, got {got}")
     if _SURROGATE_ESCAPE.search(raw):

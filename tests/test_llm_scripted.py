@@ -27,6 +27,15 @@ def _conversation(llm: LLM) -> list[str]:
     return [llm.complete(_u(q)).text for q in ["first", "the door is locked", "third", "step 7"]]
 
 
+def test_jsonl_lines_end_at_newlines_only(tmp_path: Path) -> None:
+    """U+2028 and friends inside a response are text (str.splitlines broke them apart)."""
+    f = tmp_path / "s.jsonl"
+    odd = "Reason: a\u2028b\u2029c\x85d\nAction: go"
+    f.write_text(json.dumps(odd, ensure_ascii=False) + "\n" + json.dumps("second") + "\n")
+    llm = make_llm(f"scripted:{f}")
+    assert [llm.complete(_u(q)).text for q in "ab"] == [odd, "second"]
+
+
 def test_json_list_replays_in_order_and_is_labelled(tmp_path: Path) -> None:
     f = tmp_path / "s.json"
     f.write_text(json.dumps(["go north", "pick up key"]))

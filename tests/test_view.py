@@ -108,8 +108,15 @@ def test_rebuild_is_incremental_and_tolerates_bad_step_lines(tmp_path):
     _, ep = read_shard(run / "view" / "data" / "steps" / f"{slug}.js")
     assert [s.get("new_field") for s in ep["steps"]] == [[1], None]
     assert ep["steps"][0]["dropped"][0]["id"] == "ex-1"
-    assert any(":2: not JSON" in p for p in ep["problems"])
-    assert any(":4: torn last line" in p for p in ep["problems"])
+    assert any(":2: invalid JSON" in p for p in ep["problems"])
+    assert any(":4: " in p and "torn last line" in p for p in ep["problems"])
+    # U+2028 / U+2029 (written raw: JSON allows them) are text, not line breaks
+    odd = json.loads(good) | {"observation": "a\u2028b\u2029c\x1cd\x85e"}
+    log.write_text(json.dumps(odd, ensure_ascii=False) + "\n" + good + "\n")
+    build_view(run)
+    _, ep = read_shard(run / "view" / "data" / "steps" / f"{slug}.js")
+    assert ep["problems"] == [] and len(ep["steps"]) == 2
+    assert ep["steps"][0]["observation"] == "a\u2028b\u2029c\x1cd\x85e"
 
 
 def test_cli_view_and_bad_input(tmp_path, capsys):

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lbi_icl.jsonl import DataError, DataProblem, iter_json_lines
 from lbi_icl.llm.base import GenerationParams, LLMResponse, Message, Usage
 from lbi_icl.llm.core import LLMInfo, coerce_messages
 from lbi_icl.llm.errors import LLMConfigError, LLMError, ScriptExhaustedError
@@ -136,20 +137,20 @@ def load_script(path: str | Path) -> Script:
     path = Path(path)
     if not path.is_file():
         raise LLMConfigError(f"scripted LLM file not found: {path}")
-    text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         items: list[Any] = []
         lines: list[int] = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise _problem(path, f":{n}", f"not valid JSON: {exc.msg}") from None
-            lines.append(n)
+        try:
+            for n, value in iter_json_lines(path):
+                if isinstance(value, DataProblem):
+                    raise _problem(path, f":{n}", f"not valid JSON: {value.message}")
+                items.append(value)
+                lines.append(n)
+        except DataError as exc:
+            raise _problem(path, "", str(exc.problems[0].message)) from None
         return _from_items(path, items, lambda i: f":{lines[i]}")
+    text = path.read_text(encoding="utf-8")
     if suffix == ".json":
         try:
             data = json.loads(text)

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.jsonl import DataError, DataProblem, atomic_write_text, iter_records
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest
 from lbi_icl.runner.report import policy_label
@@ -141,21 +141,14 @@ def _read_steps(path: Path) -> tuple[list[Any], list[str]]:
     problems: list[str] = []
     if not path.exists():
         return steps, [f"{path.name}: no step log (the episode wrote none)"]
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            torn = n == len(lines)
-            what = "torn last line (interrupted write)" if torn else f"not JSON ({e.msg})"
-            problems.append(f"{path.name}:{n}: {what}")
-            continue
-        if not isinstance(value, dict):
-            problems.append(f"{path.name}:{n}: expected a JSON object")
-            continue
-        steps.append(value)
+    try:
+        for n, value in iter_records(path):
+            if isinstance(value, DataProblem):
+                problems.append(f"{path.name}:{n}: {value.message}")
+            else:
+                steps.append(value)
+    except DataError as e:  # not UTF-8: the lines read so far are kept
+        problems += [f"{path.name}:{p.line}: {p.message}" for p in e.problems]
     return steps, problems
 
 

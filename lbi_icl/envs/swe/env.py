@@ -26,7 +26,6 @@ diff is the final step's `info["diff"]`, the paths left out `info["excluded"]`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -50,6 +49,7 @@ from lbi_icl.envs.swe.shell import run_shell
 from lbi_icl.envs.swe.submission import take_submission
 from lbi_icl.envs.swe.validate import validate_local
 from lbi_icl.envs.swe.workspace import Workspace, default_cache_dir
+from lbi_icl.jsonl import read_documents
 
 log = logging.getLogger(__name__)
 
@@ -300,9 +300,7 @@ class SWEEnv:
         folder = self.tasks_file if self.tasks_file.is_dir() else self.tasks_file.parent
         path = folder / "docs.jsonl"
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    docs.append(Document.model_validate(json.loads(line)))
+            docs += read_documents(path)
         return docs
 
     # -- expert ---------------------------------------------------------------------------
