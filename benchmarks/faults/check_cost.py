@@ -34,6 +34,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("index", type=Path)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument(
+        "--part",
+        choices=["all", "structural", "content"],
+        default="all",
+        help="which checks are switched off for the 'without' loads",
+    )
     args = ap.parse_args()
     import lbi_icl.index.bm25 as bm25_mod  # noqa: F401 - imported for the patch targets
     import lbi_icl.index.load as load_mod
@@ -48,14 +54,16 @@ def main() -> int:
     real_content = {n: getattr(ContentChecks, n) for n in ("whole", "span")}
 
     def checks(on: bool) -> None:
+        structural = on or args.part == "content"
+        content = on or args.part == "structural"
         for n in names:
-            fn = real[n] if on else (lambda *a, **k: None)
+            fn = real[n] if structural else (lambda *a, **k: None)
             setattr(verify_mod, n, fn)
             if n in real_load:
-                setattr(load_mod, n, real_load[n] if on else fn)
-        load_mod.check_changed_files = real_changed if on else (lambda *a, **k: None)
+                setattr(load_mod, n, real_load[n] if structural else fn)
+        load_mod.check_changed_files = real_changed if structural else (lambda *a, **k: None)
         for n, fn in real_content.items():
-            setattr(ContentChecks, n, fn if on else (lambda *a, **k: None))
+            setattr(ContentChecks, n, fn if content else (lambda *a, **k: None))
 
     times: dict[str, list[float]] = {"with checks": [], "without": []}
     load_once(args.index)  # warm the page cache

@@ -43,9 +43,13 @@ class FileSums(BaseModel):
 
 def _sum32(data: np.ndarray) -> int:
     """Little-endian uint32 words of `data` (uint8, zero-padded) summed mod 2**32."""
-    if len(data) % 4:
-        data = np.concatenate([data, np.zeros(4 - len(data) % 4, dtype=np.uint8)])
-    return int(np.add.reduce(data.view("<u4"), dtype=np.uint32)) if len(data) else 0
+    whole = len(data) // 4 * 4
+    total = int(np.add.reduce(data[:whole].view("<u4"), dtype=np.uint32)) if whole else 0
+    if whole < len(data):  # the last 1-3 bytes, zero-padded to a word
+        tail = np.zeros(4, dtype=np.uint8)
+        tail[: len(data) - whole] = data[whole:]
+        total += int(tail.view("<u4")[0])
+    return total % 2**32
 
 
 def digest_file(path: Path, *, sha256: bool = True) -> tuple[FileSums, np.ndarray]:

@@ -181,6 +181,13 @@ class _SavedCounts:
     """The counts of a saved index (memory-mapped): enough to append documents."""
 
     def __init__(self, folder: Path):
+        from lbi_icl.index.content import ContentChecks
+
+        content = ContentChecks.load(folder.parent)
+        if content is not None:  # everything an append copies forward, checked whole
+            for rel in content.files:
+                if rel.startswith(f"{folder.name}/") and not rel.endswith("data.csc.index.npy"):
+                    content.whole(rel)
         vocab = read_json(folder / "vocab.index.json")
         params = read_json(folder / "params.index.json")
         self.indptr = load_npy(folder / "indptr.csc.index.npy", dtype=np.int64)

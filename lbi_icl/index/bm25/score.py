@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lbi_icl.index.bm25.builder import LENGTHS_FILE, TF_FILE
 from lbi_icl.index.bm25.cache import DENSE_DF_FRAC, DenseColumns, _cache_bytes
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.bm25.rank import _rank
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # read piecewise (one query term's slice at a time): checked per slice, not whole at load
 _PIECEWISE = ("data.csc.index.npy", "indices.csc.index.npy")
+# read only by `add` (which checks them whole there), never by a query
+_APPEND_ONLY = (TF_FILE, LENGTHS_FILE)
 _SCORE_BLOCK = 1 << 17  # rows per block when summing dense columns (accumulator in cache)
 # Warn at load when the index's common terms need this many times the dense-column cache.
 CACHE_SHORT_FACTOR = 4
@@ -57,7 +60,9 @@ class Bm25sIndex:
                 raise IndexFormatError(f"{folder / name}: missing index file")
         if content is not None:
             for rel in content.files:
-                if rel.startswith(f"{folder.name}/") and not rel.endswith(_PIECEWISE):
+                if rel.startswith(f"{folder.name}/") and not rel.endswith(
+                    _PIECEWISE + _APPEND_ONLY
+                ):
                     content.whole(rel)
         try:
             self._model = bm25s.BM25.load(
