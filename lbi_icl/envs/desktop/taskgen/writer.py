@@ -1,0 +1,5 @@
+"""LibreOffice writer task families."""
+
+from __future__ import annotations
+
+FAMILIES: list = []
