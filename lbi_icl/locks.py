@@ -90,6 +90,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, /proc/PID/stat field 22): with the pid,
+    the identity of a process (a pid can be reused, the pair cannot). None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            stat = fh.read()
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # Targets this process holds (re-entrant: quickstart -> build_index on the same target).
 _HELD: dict[str, int] = {}
 
@@ -97,8 +108,9 @@ _HELD: dict[str, int] = {}
 @contextlib.contextmanager
 def hold(target: str | Path) -> Iterator[None]:
     """Hold the exclusive lock on `target` for the block; raises `LockHeldError` at once if
-    another process holds it."""
-    target = Path(target).absolute()
+    another process holds it. The lock is on the resolved path, so a symlink to the same
+    output cannot let a second writer in."""
+    target = Path(target).resolve()
     key = str(target)
     if key in _HELD:
         _HELD[key] += 1

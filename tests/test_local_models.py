@@ -171,6 +171,36 @@ def test_server_start_status_stop(tmp_path: Path) -> None:
     assert "stand-in server up" in Path(state.log_file).read_text()
 
 
+def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path, monkeypatch, capsys) -> None:
+    """The recorded server is gone and its pid now belongs to someone else's process:
+    `lbi serve stop` (and status) must leave that process alone."""
+    import json
+    import subprocess
+
+    from lbi_icl.cli import main as cli_main
+    from lbi_icl.locks import process_start
+
+    monkeypatch.setenv("LBI_CACHE_DIR", str(tmp_path / "cache"))
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        folder = tmp_path / "cache" / "servers"
+        folder.mkdir(parents=True)
+        state = {
+            "name": "gone", "pid": other.pid, "host": "127.0.0.1", "port": 1, "model": "m",
+            "alias": "a", "n_ctx": 1, "threads": 1, "log_file": "l", "started_at": 0.0,
+            "command": ["python", "-m", "llama_cpp.server"],
+        }  # fmt: skip
+        for ticks in (process_start(other.pid) - 1, None):  # a new state file, an old one
+            (folder / "gone.json").write_text(json.dumps({**state, "start_ticks": ticks}))
+            assert server_status("gone")["running"] is False
+            assert cli_main(["serve", "stop", "--name", "gone"]) == 0
+            assert "another process, left alone" in capsys.readouterr().out
+            assert other.poll() is None and not (folder / "gone.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
     server = CrashingServer(_gguf(tmp_path), name="c", state_dir_=tmp_path / "s")
     with pytest.raises(ServerError, match=r"(?s)exited with code 3.*\nbad model file"):

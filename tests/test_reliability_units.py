@@ -37,8 +37,14 @@ def test_scrub_filter_rewrites_log_records() -> None:
     assert "s3cr3t" not in rec.getMessage()
 
 
-def test_lock_second_holder_fails_naming_first(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via_symlink", [False, True])
+def test_lock_second_holder_fails_naming_first(tmp_path: Path, via_symlink: bool) -> None:
     target = tmp_path / "run"
+    target.mkdir()
+    other = target
+    if via_symlink:  # the same output under another name: still one writer
+        other = tmp_path / "alias"
+        other.symlink_to(target)
     code = (
         "import sys, time\nfrom lbi_icl.locks import hold\n"
         "with hold(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
@@ -48,7 +54,7 @@ def test_lock_second_holder_fails_naming_first(tmp_path: Path) -> None:
     )
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeldError) as e, hold(target):
+        with pytest.raises(LockHeldError) as e, hold(other):
             pass
         assert f"pid {p.pid}" in str(e.value)
     finally:

@@ -136,6 +136,38 @@ def test_cli_view_and_bad_input(tmp_path, capsys):
     assert "episodes.jsonl:" in err and "not an episode record" in err
 
 
+def test_readers_of_a_run_stay_inside_it(tmp_path, capsys):
+    """A steps_log / trajectory_file pointing outside the run (absolute, `..`, or a symlink)
+    is never read: view and export refuse or record the problem, and copy nothing."""
+    run = _fake_run(tmp_path, tasks=1)
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"observation": "SECRET-CONTENT"}\n')
+    rec = next(iter(latest_records(run).values()))
+    log = run / rec.steps_log
+    log.unlink()
+    log.symlink_to(secret)  # planted inside the run dir, pointing out
+    assert cli_main(["view", str(run), "--no-progress"]) == 0
+    slug = Path(rec.steps_log).stem
+    _, ep = read_shard(run / "view" / "data" / "steps" / f"{slug}.js")
+    assert ep["steps"] == [] and "leads outside the run directory" in ep["problems"][0]
+    view_text = "".join(p.read_text() for p in (run / "view").rglob("*.js"))
+    assert "SECRET-CONTENT" not in view_text
+    out = tmp_path / "x.jsonl"
+    assert rec.trajectory_file is not None
+    (run / rec.trajectory_file).unlink()
+    (run / rec.trajectory_file).symlink_to(secret)
+    assert cli_main(["export", str(run), "--out", str(out), "--all"]) == 1
+    assert "leads outside the run directory" in capsys.readouterr().err
+    # a record naming a path outside is refused where the record is read, with its line
+    lines = (run / "episodes.jsonl").read_text().splitlines()
+    bad = json.loads(lines[0]) | {"steps_log": "../secret.txt", "trajectory_file": "/etc/passwd"}
+    (run / "episodes.jsonl").write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+    for argv in (["view", str(run)], ["export", str(run), "--out", str(out)]):
+        assert cli_main(argv) == 1
+        err = capsys.readouterr().err
+        assert "episodes.jsonl:1" in err and "inside the run directory" in err
+
+
 def test_server_serves_the_run_on_loopback_only(tmp_path):
     import threading
 

@@ -151,7 +151,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from lbi_icl.local.server import ServerError, read_state, state_dir, stop_pid
+    from lbi_icl.local.server import ServerError, is_ours, read_state, state_dir, stop_pid
 
     try:
         state = read_state(args.name)
@@ -160,9 +160,14 @@ def _stop(args: argparse.Namespace) -> int:
     if state is None:
         print(f"no server named {args.name!r} is recorded")
         return 0
-    was_alive = stop_pid(state.pid)
+    ours = is_ours(state)  # pid reuse: never signal a process the server is not
+    was_alive = stop_pid(state.pid) if ours else False
     (state_dir() / f"{args.name}.json").unlink(missing_ok=True)
-    print(f"stopped {args.name!r} (pid {state.pid})" if was_alive else "was not running")
+    if was_alive:
+        print(f"stopped {args.name!r} (pid {state.pid})")
+    else:
+        reused = " (its pid now belongs to another process, left alone)" if not ours else ""
+        print(f"{args.name!r} was not running{reused}; removed its state file")
     return 0
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lbi_icl.lifetime import arm_parent_death_signal
 from lbi_icl.local.models import cache_root
-from lbi_icl.locks import pid_alive
+from lbi_icl.locks import pid_alive, process_start
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class ServerState(BaseModel):
     log_file: str
     started_at: float
     command: list[str]
+    # /proc start time of `pid`: `stop` and `status` act only on that very process, never
+    # on a later one that got the same pid (None in state files written before it existed)
+    start_ticks: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -86,6 +89,21 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][:1] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def is_ours(state: ServerState) -> bool:
+    """The state file's process is alive and is the one that was started (not another
+    process that reused its pid): same start time, or, for older state files, the same
+    command line."""
+    if not _alive(state.pid):
+        return False
+    if state.start_ticks is not None:
+        return process_start(state.pid) == state.start_ticks
+    try:
+        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return False
+    return [a.decode(errors="replace") for a in cmdline] == state.command
 
 
 def healthy(base_url: str, timeout_s: float = 2.0) -> bool:
@@ -185,7 +203,7 @@ class LocalServer:
         this name is an error (stop it first)."""
         self.check_engine()
         current = read_state(self.name, self.dir)
-        if current is not None and _alive(current.pid):
+        if current is not None and is_ours(current):
             raise ServerError(
                 f"server {self.name!r} is already running (pid {current.pid}, "
                 f"{current.base_url}); `lbi serve stop --name {self.name}` first"
@@ -221,6 +239,7 @@ class LocalServer:
             log_file=str(self.log_file),
             started_at=time.time(),
             command=cmd,
+            start_ticks=process_start(self._proc.pid),
         )
         _write_state(self.state_file, state)
         self.state = state
@@ -245,8 +264,15 @@ class LocalServer:
     def stop(self, grace_s: float = 10.0) -> bool:
         state = self.state or read_state(self.name, self.dir)
         stopped = False
-        if state is not None:
+        if state is not None and is_ours(state):
             stopped = stop_pid(state.pid, grace_s, child=self._proc)
+        elif state is not None and _alive(state.pid):
+            log.warning(
+                "server %s: pid %d is another process now (the server is gone); not "
+                "stopping it, removing the stale state file",
+                self.name,
+                state.pid,
+            )
         self.state_file.unlink(missing_ok=True)
         self.state = None
         self._proc = None
@@ -335,7 +361,7 @@ def server_status(name: str = "default", directory: Path | None = None) -> dict[
     state = read_state(name, directory)
     if state is None:
         return {"name": name, "running": False}
-    alive = _alive(state.pid)
+    alive = is_ours(state)
     return {
         **state.model_dump(),
         "running": alive,

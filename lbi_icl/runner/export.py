@@ -11,12 +11,12 @@ from lbi_icl.data import Step, Trajectory
 from lbi_icl.envs.swe.predictions import Prediction, PredictionsError
 from lbi_icl.jsonl import DataError, DataProblem, iter_records, write_jsonl
 from lbi_icl.runner.manifest import read_manifest, require_run_dir
-from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
+from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records, run_file
 
 
 def _from_steps(run_dir: Path, rec: EpisodeRecord, instruction: str) -> Trajectory | None:
     """Rebuild a trajectory from the step log when the episode stored none."""
-    path = run_dir / rec.steps_log
+    path = run_file(run_dir, rec.steps_log)
     if not path.exists():
         return None
     steps: list[Step] = []
@@ -41,10 +41,8 @@ def episode_trajectory(run_dir: str | Path, rec: EpisodeRecord) -> Trajectory | 
     """The episode's Trajectory, labelled as an agent run of this run directory."""
     run = Path(run_dir)
     traj: Trajectory | None = None
-    if rec.trajectory_file and (run / rec.trajectory_file).exists():
-        traj = Trajectory.model_validate(
-            json.loads((run / rec.trajectory_file).read_text(encoding="utf-8"))
-        )
+    if rec.trajectory_file and (path := run_file(run, rec.trajectory_file)).exists():
+        traj = Trajectory.model_validate(json.loads(path.read_text(encoding="utf-8")))
     if traj is None and rec.instruction is not None:
         traj = _from_steps(run, rec, rec.instruction)
     if traj is None:
@@ -97,7 +95,7 @@ def model_name(rec: EpisodeRecord) -> str:
 
 def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
     """The diff the episode's `submit` graded ("" when it never submitted)."""
-    path = run_dir / rec.steps_log
+    path = run_file(run_dir, rec.steps_log)
     diff = ""
     if path.exists():
         for _, row in iter_records(path, allow_torn_tail=True):

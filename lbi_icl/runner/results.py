@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 from lbi_icl.agent.base import EpisodeResult
 from lbi_icl.jsonl import DataError, DataProblem, iter_records
@@ -50,6 +50,29 @@ class EpisodeRecord(EpisodeResult):
     steps_log: str
     trajectory_file: str | None = None
     finished_at: str | None = None
+
+    @field_validator("steps_log", "trajectory_file")
+    @classmethod
+    def _inside(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Written by the runner as `steps/NAME.jsonl` / `trajectories/NAME.json`: anything
+        else (an absolute path, `..`) would make readers of the run open outside files."""
+        if value is None:
+            return value
+        folder = STEPS_DIR if info.field_name == "steps_log" else TRAJ_DIR
+        parts = PurePosixPath(value).parts
+        if len(parts) != 2 or parts[0] != folder or parts[1] in ("..", "."):
+            raise ValueError(f"expected {folder}/FILE inside the run directory, got {value!r}")
+        return value
+
+
+def run_file(run_dir: str | Path, rel: str) -> Path:
+    """`rel` (a record's steps_log / trajectory_file) inside `run_dir`, symlinks resolved;
+    ValueError when it leads outside (the run's readers never follow it there)."""
+    root = Path(run_dir).resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents:
+        raise ValueError(f"{run_dir}: {rel} leads outside the run directory; not read")
+    return path
 
 
 def episode_key(strategy: str, task_id: str, seed: int) -> str:

@@ -38,7 +38,13 @@ from lbi_icl.jsonl import DataError, DataProblem, atomic_write_text, iter_record
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest
 from lbi_icl.runner.report import policy_label
-from lbi_icl.runner.results import EpisodeRecord, episode_slug, is_finished, latest_records
+from lbi_icl.runner.results import (
+    EpisodeRecord,
+    episode_slug,
+    is_finished,
+    latest_records,
+    run_file,
+)
 from lbi_icl.view.examples import ExampleSource, open_examples
 from lbi_icl.view.shards import bucket_of, write_shard
 
@@ -227,7 +233,11 @@ def _write_steps(
     jobs = [(rec, group) for group in groups for rec in group]
     for rec, group in _track(jobs, progress, "episode step logs"):
         slug = episode_slug(rec.key)
-        source = run / rec.steps_log
+        outside: str | None = None
+        try:
+            source = run_file(run, rec.steps_log)
+        except ValueError as e:  # a symlink out of the run: its target is never read
+            source, outside = run / rec.steps_log, str(e)
         record = rec.model_dump(mode="json", exclude={"trajectory"})
         siblings = _siblings(group)
         sig = _signature(source, record, siblings)
@@ -238,7 +248,7 @@ def _write_steps(
             ids.update(str(i) for i in prev.get("ids", []))
             kept += 1
             continue
-        steps, problems = _read_steps(source)
+        steps, problems = ([], [outside]) if outside else _read_steps(source)
         example_ids = sorted(set(_retrieved_ids(steps)))
         payload = {
             "record": record,
