@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from lbi_icl.cancel import Cancelled, cancelled, wait_or_cancel
 from lbi_icl.llm.base import GenerationParams, LLMResponse, Message, Usage
 from lbi_icl.llm.cache import (
     CachedResponse,
@@ -312,6 +313,8 @@ class RemoteLLM:
     def _call(self, msgs: list[Message], params: GenerationParams, start: float) -> LLMResponse:
         attempt = 0
         while True:
+            if cancelled():
+                raise Cancelled
             try:
                 with self._slots:
                     text, usage = self._send(msgs, params)
@@ -351,7 +354,7 @@ class RemoteLLM:
                     self.max_retries,
                     delay,
                 )
-                time.sleep(delay)
+                wait_or_cancel(delay)  # a stopped run does not sit out the back-off
                 attempt += 1
         return LLMResponse(
             text=text,

@@ -19,8 +19,10 @@ import functools
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PROC_FN: EpisodeFn | None = None
+STOP_GRACE_S = 1.0  # how long a stopping run waits for in-flight episodes and env closes
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -138,6 +141,45 @@ def _stop_pool(ex: Any) -> None:
         p.terminate()
 
 
+class DaemonThreadPool(cf.Executor):
+    """A thread pool whose threads are daemons: one stuck in a call that cannot be
+    interrupted (an LLM request waiting on a silent server) does not keep the process
+    alive after the run has stopped (`ThreadPoolExecutor` joins its threads at exit)."""
+
+    def __init__(self, max_workers: int, name: str):
+        self._queue: queue.SimpleQueue[tuple[cf.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
+            for i in range(max_workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, call = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(call())
+            except BaseException as e:  # Cancelled, KeyboardInterrupt: the future says so
+                fut.set_exception(e)
+
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> cf.Future[R]:
+        fut: cf.Future[R] = cf.Future()
+        self._queue.put((fut, functools.partial(fn, *args, **kwargs)))
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
+
+
 def run_threads(
     config: RunConfig,
     factory: WorkerFactory,
@@ -146,6 +188,10 @@ def run_threads(
     stop: threading.Event,
     record: Callable[[Job, EpisodeResult | None], None],
 ) -> bool:
+    """Run `jobs` on `config.workers` threads; True when stopped early. On Ctrl-C (or a set
+    `stop`), in-flight episodes get `STOP_GRACE_S` to reach their next step boundary (an
+    LLM back-off ends at once: `lbi_icl.cancel`); what has not finished by then is left to
+    its daemon thread and rerun on resume. A second Ctrl-C ends the wait at once."""
     workers = ThreadWorkers(factory)
 
     def work(job: Job) -> EpisodeResult | None:
@@ -153,7 +199,7 @@ def run_threads(
             return None
         return execute_job(workers.get(), job, run_dir, config.env, config.policy, stop)
 
-    ex = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="lbi-episode")
+    ex = DaemonThreadPool(config.workers, "lbi-episode")
     in_flight: dict[cf.Future[EpisodeResult | None], Job] = {}
     interrupted = False
     try:
@@ -164,20 +210,31 @@ def run_threads(
                 break
     except KeyboardInterrupt:
         interrupted = True
-        log.warning("interrupted: finishing in-flight episodes at their next step")
+        log.warning("interrupted: in-flight episodes stop at their next step (rerun on resume)")
     except BaseException:
         stop.set()
-        ex.shutdown(wait=True, cancel_futures=True)
-        workers.close()
+        ex.shutdown(wait=False)
+        _close_soon(workers)
         raise
-    if interrupted:
-        stop.set()
-        ex.shutdown(wait=False, cancel_futures=True)
-        for fut, job in in_flight.items():
-            if fut.cancelled():
-                continue
-            with contextlib.suppress(cf.CancelledError):
-                record(job, fut.result())
-    ex.shutdown(wait=True)
-    workers.close()
-    return interrupted
+    if not interrupted:
+        ex.shutdown(wait=True)
+        workers.close()
+        return False
+    stop.set()
+    ex.shutdown(wait=False)
+    deadline = time.monotonic() + STOP_GRACE_S
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: stop waiting
+        done, _ = cf.wait(list(in_flight), timeout=STOP_GRACE_S * 2 / 3)
+        for fut in done:
+            with contextlib.suppress(Exception):
+                record(in_flight[fut], fut.result())
+    _close_soon(workers, max(0.1, deadline - time.monotonic()))
+    return True
+
+
+def _close_soon(workers: ThreadWorkers, wait_s: float = STOP_GRACE_S) -> None:
+    """Close the workers' environments, but never wait on one whose thread is stuck."""
+    closer = threading.Thread(target=workers.close, name="lbi-close", daemon=True)
+    closer.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        closer.join(wait_s)

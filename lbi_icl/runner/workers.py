@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lbi_icl.agent.base import EpisodeResult, StepLog
+from lbi_icl.cancel import Cancelled, cancel_scope
 from lbi_icl.data import Task
 from lbi_icl.jsonl import JsonlAppender
 from lbi_icl.runner.config import RunConfig
@@ -98,8 +99,9 @@ def execute_job(
                 raise EpisodeInterrupted
 
         try:
-            result = fn(job.task, job.strategy, job.seed, on_step)
-        except EpisodeInterrupted:
+            with cancel_scope(stop):
+                result = fn(job.task, job.strategy, job.seed, on_step)
+        except (EpisodeInterrupted, Cancelled):
             return None
         except Exception as e:
             if interrupted:
