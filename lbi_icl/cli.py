@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "heldout",
     "swe",
     "local",
+    "desktop",
 )
 
 

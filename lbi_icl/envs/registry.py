@@ -155,6 +155,31 @@ _BUILTINS: dict[str, _Entry] = {
         install_hint='pip install -e ".[web]" && bash .ci/setup-webarena.sh  (and apt-get '
         "install chromium)",
     ),
+    "desktop": _Entry(
+        name="desktop",
+        target="lbi_icl.envs.desktop.benchmarks:DesktopTasksEnv",
+        description="Desktop tasks (Calc, Writer, Impress) on a local Xvfb desktop in OSWorld's "
+        "format, scored by OSWorld's own metrics; expert = keyboard-first scripts",
+        requires_modules=("desktop_env", "openpyxl", "requests"),
+        requires_executables=("Xvfb", "soffice"),
+        install_hint='pip install -e ".[desktop]" && bash .ci/setup-desktop.sh',
+    ),
+    "osworld": _Entry(
+        name="osworld",
+        target="lbi_icl.envs.desktop.benchmarks:OSWorldEnv",
+        description="OSWorld tasks (tasks_dir=) on a real OSWorld VM (server=URL) or, for the "
+        "tasks it can run, the local desktop; scored by OSWorld's own metrics",
+        requires_modules=("desktop_env", "requests"),
+        install_hint='pip install -e ".[desktop]" && bash .ci/setup-desktop.sh',
+    ),
+    "spider2v": _Entry(
+        name="spider2v",
+        target="lbi_icl.envs.desktop.benchmarks:Spider2VEnv",
+        description="Spider2-V tasks (tasks_dir=); the local desktop runs its LibreOffice "
+        "(excel) tasks and refuses the rest before the first episode",
+        requires_modules=("desktop_env", "requests"),
+        install_hint='pip install -e ".[desktop]" && bash .ci/setup-desktop.sh',
+    ),
 }
 
 # Registered from Python at run time (`register_env`); they shadow entry points.

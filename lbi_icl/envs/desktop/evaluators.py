@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -100,6 +101,8 @@ def _enter_packages() -> None:
             mod = types.ModuleType(name)
             mod.__path__ = [str(folder)]
             mod.__package__ = name
+            mod.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            mod.__spec__.submodule_search_locations = [str(folder)]
             sys.modules[name] = mod
     for name in PLACEHOLDERS:
         if name in sys.modules:

@@ -52,13 +52,14 @@ def task_json(task_id: str, g: GenTask, seed: int) -> dict[str, Any]:
             "postconfig": postconfig(g.app, g.filename),
             "func": g.metric,
             "result": {"type": "vm_file", "path": remote, "dest": g.filename},
-            "expected": {
+            "options": g.options,
+        }
+        if g.gold is not None:
+            evaluator["expected"] = {
                 "type": "local_file",
                 "path": f"files/{task_id}/gold_{g.filename}",
                 "dest": f"gold_{g.filename}",
-            },
-            "options": g.options,
-        }
+            }
     return {
         "id": task_id,
         "snapshot": APP_DOMAIN[g.app],
@@ -79,7 +80,7 @@ def task_json(task_id: str, g: GenTask, seed: int) -> dict[str, Any]:
 
 
 def build_taskset(
-    out: Path, *, seed: int = 0, per_family: int = 6, families: list[str] | None = None
+    out: Path, *, seed: int = 0, per_family: int = 7, families: list[str] | None = None
 ) -> dict[str, Any]:
     """Write (or complete) the task set; returns counts per split and how many files were
     (re)written. Raises ValueError when `out` holds a set built with other settings."""
