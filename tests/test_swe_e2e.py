@@ -71,6 +71,12 @@ def _env(tasks: Path, **kw):
     return make_env("swe", tasks_file=str(tasks), cache_dir=str(tasks.parent / "cache"), **kw)
 
 
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_builder_writes_verified_swebench_records_reproducibly(taskset, tmp_path):
     train, test = _records(taskset, "train"), _records(taskset, "test")
     assert {r["project"] for r in train} == {"calc_train"}
@@ -78,23 +84,32 @@ def test_builder_writes_verified_swebench_records_reproducibly(taskset, tmp_path
     for r in train + test:
         assert r["FAIL_TO_PASS"] and r["PASS_TO_PASS"]
         assert not set(r["FAIL_TO_PASS"]) & set(r["PASS_TO_PASS"])
+        assert r["repo"] == f"local/{r['project']}" and r["mirror"] == f"repos/{r['project']}"
         assert r["patch"].startswith("diff --git a/minicalc/")
+        assert "tests/" not in r["patch"] and "minicalc/" not in r["test_patch"]
+        assert r["test_patch"].startswith("diff --git a/tests/check_core.py")
         assert r["FAIL_TO_PASS"][0] in r["problem_statement"]
         assert "minicalc/" not in r["problem_statement"]  # written from the tests only
-        repo = taskset / r["repo"]
+        assert r["mutations"][0]["function"] == r["mutation"]["function"]
+        repo = taskset / r["mirror"]
         # the base commit is a root commit: `git log` in a workspace shows no fix
-        parents = subprocess.run(
-            ["git", "-C", str(repo), "rev-list", "--parents", "-n1", r["base_commit"]],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        parents = _git(repo, "rev-list", "--parents", "-n1", r["base_commit"]).split()
         assert parents == [r["base_commit"]]
+        # the failing tests are not in the buggy checkout; the fixed tree has them
+        base_tests = _git(repo, "show", f"{r['base_commit']}:tests/check_core.py")
+        fixed_tests = _git(repo, "show", f"{r['environment_setup_commit']}:tests/check_core.py")
+        for node in r["FAIL_TO_PASS"]:
+            name = node.split("::")[-1]
+            assert f"def {name}(" not in base_tests and f"def {name}(" in fixed_tests
+        for node in r["PASS_TO_PASS"]:
+            assert f"def {node.split('::')[-1]}(" in base_tests
     assert cli_main(["swe", "check", str(taskset / "train.jsonl")]) == 0
     docs = [json.loads(x) for x in (taskset / "docs.jsonl").read_text().splitlines()]
     assert {d["id"] for d in docs} == {"swe/calc_train/README.md", "swe/calc_test/README.md"}
-    # same seed, fresh folder, no shared cache → the same bytes
-    again = build_taskset(_config(tmp_path, "again", projects=["calc_train"]))
+    # same seed, fresh folder, no shared cache, another number of workers → the same bytes
+    again = build_taskset(_config(tmp_path, "again", projects=["calc_train"]).model_copy(
+        update={"workers": 2}
+    ))  # fmt: skip
     assert again.counts["train"] == 2
     assert (tmp_path / "again" / "train.jsonl").read_bytes() == (
         taskset / "train.jsonl"
@@ -108,9 +123,9 @@ def test_expert_resolves_and_grading_rejects_a_wrong_fix(taskset):
         demo = env.demonstrate(task)
         assert demo is not None and demo.outcome == "success"
         actions = demo.actions()
-        assert actions[0].startswith("python -m pytest") and actions[-1] == "submit"
-        assert any(a.startswith("grep -rn") for a in actions)
+        assert actions[0].startswith("grep -rn 'def ") and actions[-1] == "submit"
         assert any(a.startswith("sed -n") for a in actions)
+        assert "python -m pytest -q tests/check_core.py" in actions  # the tests still there
         last = demo.steps[-1].info
         assert last["success"] is True and last["score"] == 1.0
         assert last["diff"].startswith("diff --git a/minicalc/core.py")
@@ -208,6 +223,7 @@ def test_synthesize_index_and_ablate_with_the_retrieval_policy(taskset, tmp_path
     assert examples and all(e["env"] == "swe" for e in examples)
     assert {e["source"]["kind"] for e in examples} == {"backward"}
     assert any(e["instruction"].startswith("Run `tests/") for e in examples)
+    assert any(e["instruction"].startswith("Find where `") for e in examples)
     index = tmp_path / "index"
     argv = ["index", "build", "--trajectories", str(synth), "--out", str(index)]
     argv += ["--docs", str(taskset / "docs.jsonl"), "--embedder", "hash:64"]

@@ -16,7 +16,7 @@ from lbi_icl.envs.swe.expert import edit_command, parse_hunks
 from lbi_icl.envs.swe.grading import parse_pytest
 from lbi_icl.envs.swe.records import TaskRecordError, load_records
 from lbi_icl.envs.swe.shell import cap_output, run_shell
-from lbi_icl.envs.swe.taskset.mutate import find_mutations
+from lbi_icl.envs.swe.taskset.mutate import LINE_KINDS, find_mutations
 from lbi_icl.synth.relabel_swe import SWETemplateRelabeler
 
 pytestmark = pytest.mark.swe
@@ -81,29 +81,24 @@ def f(xs, n=2, flag=True):
 def test_mutations_cover_the_kinds_and_change_one_span():
     muts = find_mutations("m.py", SOURCE)
     kinds = {m.kind for m in muts}
-    assert {
-        "compare_swap",
-        "binop_swap",
-        "boolop_swap",
-        "off_by_one",
-        "drop_branch",
-        "negate_condition",
-        "drop_not",
-        "wrong_default",
-        "return_swap",
-    } <= kinds
+    assert set(LINE_KINDS) | {"drop_branch", "drop_loop"} <= kinds
     for m in muts:
         ast.parse(m.mutated)
         assert m.mutated != SOURCE and m.function == "f"
+        # one span replaced, the rest byte for byte
+        data, new = SOURCE.encode(), m.mutated.encode()
+        assert new == data[: m.start] + m.new.encode() + data[m.end :]
         changed = [
             (a, b)
             for a, b in zip(SOURCE.splitlines(), m.mutated.splitlines(), strict=False)
             if a != b
         ]
-        if m.kind != "drop_branch":
+        if m.kind in LINE_KINDS:
             assert len(changed) == 1 and len(m.mutated.splitlines()) == len(SOURCE.splitlines())
     swap = next(m for m in muts if m.kind == "compare_swap" and "<=" in m.mutated)
     assert "if xs[i] <= 3 and flag:" in swap.mutated
+    loop = next(m for m in muts if m.kind == "drop_loop")
+    assert "for i in" not in loop.mutated and "    return total % 7 == 0" in loop.mutated
     assert len({m.key for m in muts}) == len(muts)
     assert find_mutations("m.py", SOURCE) == muts  # deterministic
 
@@ -180,7 +175,19 @@ def test_expert_edit_command_applies_the_hunk(tmp_path):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "pkg" / "m.py").read_text() == "def f(x):\n    return x + 1\n\n"
     again = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))  # the old text is gone now
-    assert again.exit_code != 0 and "not unique" in again.output
+    assert again.exit_code != 0 and "the text to replace is not there" in again.output
+
+
+def test_expert_edit_command_picks_the_occurrence_nearest_its_line(tmp_path):
+    """The same text twice in a file: the edit changes the copy at the hunk's line."""
+    block = "def f(x):\n    return x - 1\n\n"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text(block + "# two\n" + block)
+    (hunk,) = parse_hunks(PATCH.replace("@@ -1,4 +1,4 @@", "@@ -5,4 +5,4 @@"))
+    res = run_shell(edit_command(hunk), tmp_path, env=_env(tmp_path))
+    assert res.exit_code == 0, res.output
+    fixed = block.replace("x - 1", "x + 1")
+    assert (tmp_path / "pkg" / "m.py").read_text() == block + "# two\n" + fixed
 
 
 def test_relabeler_reads_the_expert_commands():
@@ -216,26 +223,70 @@ def test_validation_names_a_missing_repository(tmp_path):
         validate_local([rec], tmp_path)
 
 
+TEST_FILE = """import pytest
+from calc import clamp, mean
+
+
+def helper():
+    return 1
+
+
+@pytest.mark.parametrize("x", [1, 2])
+def test_a(x):
+    assert clamp(x, 0, 1) == min(x, 1)
+
+
+def test_b():
+    assert mean([1, 3]) == 2
+"""
+
+
 def test_llm_problem_statement_sees_the_failing_tests_only(monkeypatch):
     from llm_servers import OpenAIStubServer, clear_llm_env
 
-    from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
+    from lbi_icl.envs.swe.taskset.statement import llm_statement
     from lbi_icl.llm import make_llm
 
     clear_llm_env(monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    failing = ["tests/t.py::test_a", "tests/t.py::test_b"]
-    messages = {"tests/t.py::test_a": "AssertionError: assert 1 == 2"}
-    with OpenAIStubServer(["clamp ignores its bounds\n\nThe tests fail."]) as srv:
+    failing = ["tests/t.py::test_a[2]", "tests/t.py::test_b"]
+    messages = {"tests/t.py::test_a[2]": "AssertionError: assert 1 == 2"}
+    answer = "```\nclamp ignores its bounds\n\nThe tests fail.\n```"
+    with OpenAIStubServer([answer]) as srv:
         llm = make_llm("openai:gpt-4o-mini", base_url=srv.base_url)
-        text = llm_statement(llm, "calc", failing, messages)
+        text = llm_statement(llm, "calc", failing, messages, test_texts={"tests/t.py": TEST_FILE})
         (req,) = srv.requests
-    assert text == "clamp ignores its bounds\n\nThe tests fail.\n"
-    prompt = json.dumps(req["messages"])
-    assert "tests/t.py::test_a" in prompt and "assert 1 == 2" in prompt
-    offline = offline_statement("calc", failing, messages)
-    assert offline.startswith("calc: 2 tests in tests/t.py now fail")
-    assert "`tests/t.py::test_a`: AssertionError: assert 1 == 2" in offline
+    assert text == "clamp ignores its bounds\n\nThe tests fail.\n"  # the fence is dropped
+    prompt = req["messages"][1]["content"]
+    assert "tests/t.py::test_a[2]" in prompt and "assert 1 == 2" in prompt
+    # the failing tests' source, with the imports they use, and nothing else of the file
+    assert "def test_a(x):" in prompt and "def test_b():" in prompt
+    assert "from calc import clamp, mean" in prompt and "def helper" not in prompt
+
+
+def test_offline_statement_reads_like_an_issue_with_a_reproduction():
+    from lbi_icl.envs.swe.taskset.statement import offline_statement, reproduction
+
+    failing = ["tests/t.py::test_a[2]", "tests/t.py::test_b"]
+    messages = {"tests/t.py::test_a[2]": "AssertionError: assert 1 == 2"}
+    text = offline_statement("calc", failing, messages, {"tests/t.py": TEST_FILE})
+    assert text.startswith("calc: a no longer works\n\n")
+    assert "2 tests in tests/t.py fail" in text
+    assert "- `tests/t.py::test_a[2]`: AssertionError: assert 1 == 2" in text
+    repro = reproduction(TEST_FILE, "tests/t.py::test_a[2]")
+    assert repro == (
+        "import pytest\nfrom calc import clamp, mean\n\n"
+        '@pytest.mark.parametrize("x", [1, 2])\ndef test_a(x):\n'
+        "    assert clamp(x, 0, 1) == min(x, 1)"
+    )
+    assert f"```python\n{repro}\n```" in text
+    assert reproduction(TEST_FILE, "tests/t.py::test_missing") is None
+    long = "def test_c():\n" + "".join(f"    assert {i}\n" for i in range(40))
+    cut = reproduction(long, "t.py::test_c", max_lines=5)
+    assert cut is not None and cut.splitlines()[-1] == "    ..." and len(cut.splitlines()) == 5
+    # without the tests' source there is no reproduction, the rest is the same
+    bare = offline_statement("calc", failing, messages)
+    assert "```" not in bare and "2 tests in tests/t.py fail" in bare
 
 
 def test_shell_actions_keep_their_final_path_argument():

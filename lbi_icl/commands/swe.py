@@ -21,15 +21,39 @@ def register(sub: Any) -> None:
     b.add_argument("--spec", type=Path, help="projects spec (default: the packaged one)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--per-project", type=int, default=30, help="instances kept per project")
-    b.add_argument("--max-candidates", type=int, default=70, help="mutants tried per project")
+    b.add_argument(
+        "--max-candidates", type=int, default=70, help="single mutants tried per project"
+    )
     b.add_argument(
         "--max-per-function", type=int, default=4, help="mutants per function (distinct kinds)"
     )
-    b.add_argument("--workers", type=int, default=2, help="test runs in parallel")
+    b.add_argument(
+        "--combined",
+        type=float,
+        default=0.2,
+        help="share of each project's instances that combine 2-3 mutations (default 0.2)",
+    )
+    b.add_argument(
+        "--workers", type=int, help="test runs at once, all projects together (default: CPUs)"
+    )
+    b.add_argument(
+        "--runner",
+        choices=("fork", "subprocess"),
+        default="fork",
+        help="pytest fork servers (default) or a python process per test run",
+    )
     b.add_argument("--projects", help="comma-separated subset of the spec's projects")
     b.add_argument("--cache-dir", type=Path, help="sdists and virtualenvs")
     b.add_argument("--llm", help="write problem statements with this LLM (default: offline)")
     b.add_argument("--llm-base-url", help="OpenAI-compatible server URL")
+    b.add_argument(
+        "--llm-splits", help="comma-separated splits whose statements the LLM writes (default all)"
+    )
+    b.add_argument(
+        "--llm-cache",
+        type=Path,
+        help="LLM response cache (default OUT/.cache/llm.sqlite: a rerun resumes)",
+    )
     b.add_argument(
         "--prompt",
         action="append",
@@ -98,8 +122,11 @@ def _build(args: argparse.Namespace) -> int:
     if args.llm:
         from lbi_icl.llm import make_llm
 
+        cache = args.llm_cache or args.out / ".cache" / "llm.sqlite"
+        cache.parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"base_url": args.llm_base_url} if args.llm_base_url else {}
-        llm = make_llm(args.llm, **kwargs)
+        llm = make_llm(args.llm, cache_path=cache, **kwargs)
+    extra = {"workers": args.workers} if args.workers else {}
     cfg = BuildConfig(
         out=args.out,
         spec=args.spec,
@@ -107,11 +134,14 @@ def _build(args: argparse.Namespace) -> int:
         per_project=args.per_project,
         max_candidates=args.max_candidates,
         max_per_function=args.max_per_function,
-        workers=args.workers,
-        projects=[p.strip() for p in args.projects.split(",")] if args.projects else None,
+        combined=args.combined,
+        runner=args.runner,
+        projects=_names(args.projects),
         cache_dir=args.cache_dir,
         llm=args.llm,
+        llm_splits=_names(args.llm_splits),
         prompts=prompts,
+        **extra,
     )
     start = time.perf_counter()
     try:
@@ -119,7 +149,7 @@ def _build(args: argparse.Namespace) -> int:
     except (SpecError, ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from e
     t = Table(title=f"SWE task set in {args.out} ({time.perf_counter() - start:.0f} s)")
-    for col in ("project", "split", "baseline tests", "mutants tried", "verified", "kept", "s"):
+    for col in ("project", "split", "baseline tests", "tried", "kept", "test runs", "s"):
         t.add_column(col)
     for p in report.projects:
         t.add_row(
@@ -127,13 +157,18 @@ def _build(args: argparse.Namespace) -> int:
             p.split,
             str(p.baseline_tests),
             str(p.tried),
-            str(p.verified),
             str(p.kept),
+            str(p.test_runs),
             f"{p.seconds:.0f}",
         )
     Console().print(t)
     print(f"train: {report.counts.get('train', 0)}  test: {report.counts.get('test', 0)}")
+    print("kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(report.kinds.items())))
     return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
 
 def _check(args: argparse.Namespace) -> int:

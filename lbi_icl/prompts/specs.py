@@ -100,9 +100,9 @@ _SPECS = (
     PromptSpec(
         "swe_statement_user",
         "swe",
-        ("project", "failing"),
+        ("project", "failing", "tests"),
         "swe taskset: an issue text from the failing tests ($failing: one '- test: message' "
-        "line each)",
+        "line each; $tests: their source in a fenced block with a heading, or '')",
     ),
 )
 

@@ -40,9 +40,12 @@ def describe(command: str, observation_after: str) -> str | None:
     if cmd == "submit":
         return "submit the fix"
     if "pytest" in words or "pytest" in cmd.split(" ")[:3]:
-        targets = [w for w in words if "::" in w or w.endswith(".py")]
-        what = f"`{targets[0]}`" if targets else "the tests"
-        return f"run {what}" + (" and see it pass" if ok else " and see it fail")
+        targets = [f"`{w}`" for w in words if "::" in w or w.endswith(".py")]
+        what = _join(targets[:2]) if targets else "the tests"
+        if len(targets) > 2:
+            what = f"{', '.join(targets[:2])} and {len(targets) - 2} more test files"
+        verb = "pass" if ok else "fail"
+        return f"run {what} and see {'it' if len(targets) == 1 else 'them'} {verb}"
     if words[0] == "grep":
         pattern = next((w for w in words[1:] if not w.startswith("-")), "")
         if pattern.startswith("def "):
@@ -65,8 +68,8 @@ def describe(command: str, observation_after: str) -> str | None:
 
 
 def _join(clauses: list[str]) -> str:
-    if len(clauses) == 1:
-        return clauses[0]
+    if len(clauses) <= 2:
+        return " and ".join(clauses)
     return ", ".join(clauses[:-1]) + ", and " + clauses[-1]
 
 

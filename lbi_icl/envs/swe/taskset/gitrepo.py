@@ -59,22 +59,61 @@ def init_repo(tree: Path, message: str) -> str:
     return run_git(tree, "rev-parse", "HEAD").strip()
 
 
-def commit_file_change(repo: Path, parent: str, rel: str, text: str, message: str, ref: str) -> str:
-    """A commit of `parent`'s tree with file `rel` = `text`, made without touching the
-    working tree; `ref` (e.g. refs/tags/ID) keeps it reachable. It is a root commit with a
-    neutral message, so `git log` / `git diff HEAD~1` in a workspace do not reveal the fix."""
-    blob = run_git(repo, "hash-object", "-w", "--stdin", input=text.encode("utf-8")).strip()
+def write_tree(repo: Path, parent: str, changes: dict[str, str | None]) -> str:
+    """The tree of `parent` with each file of `changes` set to its text (None: deleted),
+    written without touching the working tree or the repository's index."""
     with tempfile.TemporaryDirectory() as tmp:
         extra = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         run_git(repo, "read-tree", parent, extra_env=extra)
-        run_git(
-            repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}", extra_env=extra
-        )
-        tree = run_git(repo, "write-tree", extra_env=extra).strip()
+        for rel, text in sorted(changes.items()):
+            if text is None:
+                run_git(repo, "update-index", "--force-remove", "--", rel, extra_env=extra)
+                continue
+            blob = run_git(repo, "hash-object", "-w", "--stdin", input=text.encode("utf-8"))
+            run_git(
+                repo,
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                f"100644,{blob.strip()},{rel}",
+                extra_env=extra,
+            )
+        return run_git(repo, "write-tree", extra_env=extra).strip()
+
+
+def commit_changes(
+    repo: Path, parent: str, changes: dict[str, str | None], message: str, ref: str
+) -> str:
+    """A commit of `parent`'s tree with `changes` applied; `ref` (e.g. refs/tags/ID) keeps
+    it reachable. It is a root commit with a neutral message, so `git log` / `git diff
+    HEAD~1` in a workspace do not reveal the fix."""
+    tree = write_tree(repo, parent, changes)
     commit = run_git(repo, "commit-tree", tree, "-m", message).strip()
     run_git(repo, "update-ref", ref, commit)
     return commit
 
 
-def diff(repo: Path, a: str, b: str) -> str:
-    return run_git(repo, "diff", "--no-color", "--no-ext-diff", "--full-index", a, b)
+def commit_file_change(repo: Path, parent: str, rel: str, text: str, message: str, ref: str) -> str:
+    """`commit_changes` for one file."""
+    return commit_changes(repo, parent, {rel: text}, message, ref)
+
+
+def tree_of(repo: Path, rev: str) -> str:
+    return run_git(repo, "rev-parse", f"{rev}^{{tree}}").strip()
+
+
+def apply_to_tree(repo: Path, rev: str, *patches: str) -> str:
+    """The tree of `rev` with `patches` applied in turn (`git apply --cached` in a
+    throw-away index); raises RuntimeError when one does not apply."""
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        run_git(repo, "read-tree", rev, extra_env=extra)
+        for patch in patches:
+            if patch:
+                run_git(repo, "apply", "--cached", "-", input=patch.encode(), extra_env=extra)
+        return run_git(repo, "write-tree", extra_env=extra).strip()
+
+
+def diff(repo: Path, a: str, b: str, paths: list[str] | None = None) -> str:
+    args = ["diff", "--no-color", "--no-ext-diff", "--no-renames", "--full-index", a, b]
+    return run_git(repo, *args, *(["--", *paths] if paths else []))

@@ -1,6 +1,7 @@
 """The task-set spec: which projects, pinned by version and sha256, and how to read them.
 
-The packaged `projects.json` lists real PyPI projects; a spec may instead name a local
+The packaged `projects.json` lists real PyPI projects, each with its upstream GitHub
+repository (`github`, what the records' `repo` names); a spec may instead name a local
 folder (`path`, relative to the spec file) — the tests use a small fixture project that way.
 Sdists are fetched with pip (`pip download --no-deps --no-binary :all:`) into a cache and
 checked against the pinned sha256 before anything is extracted.
@@ -34,6 +35,8 @@ class ProjectSpec(BaseModel):
     version: str | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     path: str | None = None  # a local folder instead of a PyPI sdist
+    # upstream repository (GitHub owner/name): the records' `repo` ("local/NAME" for `path`)
+    github: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     split: Literal["train", "test"]
     sources: list[str] = Field(min_length=1, description="package folders/files to mutate")
     tests: list[str] = Field(min_length=1, description="test folders/files")
@@ -42,8 +45,10 @@ class ProjectSpec(BaseModel):
 
     @model_validator(mode="after")
     def _where(self) -> ProjectSpec:
-        if self.path is None and (self.version is None or self.sha256 is None):
-            raise ValueError("a PyPI project needs version and sha256 (or give path)")
+        if self.path is None and (
+            self.version is None or self.sha256 is None or self.github is None
+        ):
+            raise ValueError("a PyPI project needs version, sha256 and github (or give path)")
         return self
 
 
