@@ -33,6 +33,28 @@ COMMAND_MODULES = (
 )
 
 
+def os_error_text(e: OSError) -> str:
+    """`PATH: what happened (ERRNO)` for an OSError (the path and errno name when known)."""
+    import errno
+
+    name = errno.errorcode.get(e.errno, "") if e.errno is not None else ""
+    what = e.strerror or str(e)
+    where = f"{e.filename} -> {e.filename2}" if e.filename2 else e.filename
+    text = f"{where}: {what}" if where is not None else what
+    return f"{text} ({name})" if name else text
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 class CLIError(Exception):
     """A user-facing error: printed without a traceback, exit code 1 (or `code`)."""
 
@@ -102,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except CLIError as e:
-        print(f"error: {scrub_text(str(e))}", file=sys.stderr)
+        cause = e.__cause__
+        text = str(e)
+        if isinstance(cause, OSError) and text == str(cause):  # a bare OSError passed on
+            text = os_error_text(cause)
+        print(f"error: {scrub_text(text)}", file=sys.stderr)
         return e.code
     except LockHeldError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -110,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lbi ... | head`: the reader left; nothing to report
+        _silence_stdout()
+        return 141
+    except OSError as e:  # a read or write path that failed: one line naming it
+        print(f"error: {scrub_text(os_error_text(e))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

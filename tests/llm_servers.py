@@ -40,6 +40,8 @@ class StubReply:
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str = "stub error"
     omit_usage: bool = False  # send no usage block (some local servers do this)
+    raw_body: bytes | None = None  # sent as is (a gateway's HTML page, JSON cut short)
+    content_type: str = "application/json"
 
 
 Reply = str | int | StubReply
@@ -196,10 +198,19 @@ class _StubServer:
                 reply = server._next_reply(body)
                 if reply.delay_s and server._stop.wait(reply.delay_s):
                     return  # server shutting down
-                if reply.status == 200:
+                if reply.raw_body is not None:
+                    self._send_raw(reply.status, reply.raw_body, reply.content_type)
+                elif reply.status == 200:
                     self._send(200, server.success_body(body, reply), reply.headers)
                 else:
                     self._send(reply.status, server.error_body(reply), reply.headers)
+
+            def _send_raw(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send(
                 self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import threading
@@ -36,6 +37,45 @@ def _no_real_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _llm(backend: str, srv: OpenAIStubServer | AnthropicStubServer, **kw: object) -> LLM:
     return make_llm(f"{backend}:{MODELS[backend]}", base_url=srv.base_url, **{**FAST, **kw})
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        StubReply(
+            raw_body=b"<html><body>502 from the gateway</body></html>", content_type="text/html"
+        ),
+        StubReply(raw_body=b'{"id": "x", "choi', content_type="application/json"),
+        StubReply(raw_body=b"<html>oops</html>", content_type="application/json"),
+    ],
+    ids=["html-page", "json-cut-short", "html-as-json"],
+)
+def test_a_200_that_is_no_answer_is_a_provider_failure(monkeypatch, backend, reply) -> None:
+    """Retried like any transient failure, then an LLMUnavailableError (an infrastructure
+    error of the episode), never a raw SDK exception or an empty answer."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-t")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-t")
+    with SERVERS[backend]([reply]) as srv:
+        with pytest.raises(LLMUnavailableError, match="bad_response") as e:
+            _llm(backend, srv, max_retries=2).complete(USER)
+        assert e.value.reason == "bad_response" and len(srv.requests) == 3
+
+
+def test_empty_choices_and_lone_surrogates(monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-t")
+    empty = json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                        "choices": []}).encode()  # fmt: skip
+    with (
+        OpenAIStubServer([StubReply(raw_body=empty)]) as srv,
+        pytest.raises(LLMUnavailableError, match="empty `choices`"),
+    ):
+        _llm("openai", srv, max_retries=0).complete(USER)
+    for backend in ("openai", "anthropic"):
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-t")
+        with SERVERS[backend]([StubReply(text="Action: go\ud800 on")]) as srv:
+            text = _llm(backend, srv).complete(USER).text
+        assert text == "Action: go\ufffd on"
 
 
 def test_openai_success_wire_format(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -186,6 +187,16 @@ def test_server_serves_the_run_on_loopback_only(tmp_path):
         with urllib.request.urlopen(url.replace("index.html", "data/meta.js")) as r:
             assert r.headers["Content-Type"].startswith("text/javascript")
             assert r.headers["X-Content-Type-Options"] == "nosniff"
+        # DNS rebinding: a page on evil.example whose name resolves to 127.0.0.1
+        port = server.server_address[1]
+        for host in (f"evil.example:{port}", "127.0.0.1", ""):
+            req = urllib.request.Request(url, headers={"Host": host})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req)
+            assert err.value.code == 421
+        req = urllib.request.Request(url, headers={"Host": f"localhost:{port}"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
     finally:
         server.shutdown()
         server.server_close()

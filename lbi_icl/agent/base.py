@@ -18,7 +18,7 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(30, ge=0)  # policy calls
+    max_steps: int = Field(30, ge=1)  # policy calls
     max_total_tokens: int | None = None  # policy + query-writer tokens
     max_cost_usd: float | None = None
     max_wall_s: float | None = None

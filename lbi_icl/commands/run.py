@@ -259,6 +259,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors of other areas that mean bad input (unknown env, broken index, LLM config)."""
     from lbi_icl.cluster.session import RayUnavailableError
     from lbi_icl.envs import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.envs.registry import EnvOptionError
     from lbi_icl.envs.swe.records import TaskRecordError
     from lbi_icl.index import IndexFormatError
     from lbi_icl.llm.errors import LLMConfigError
@@ -268,6 +269,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         RayUnavailableError,
         EnvNotInstalledError,
         UnknownEnvError,
+        EnvOptionError,
         IndexFormatError,
         LLMConfigError,
         PrecheckError,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import logging
 import shutil
 from collections.abc import Callable
@@ -291,6 +292,26 @@ def _resolve(target: str) -> Callable[..., Env]:
     return obj  # type: ignore[no-any-return]
 
 
+class EnvOptionError(ValueError):
+    """An option the environment does not take (`--env-option`); names the ones it does."""
+
+
+def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return  # no signature to read: the factory will say
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise EnvOptionError(
+            f"environment {name!r} has no option {', '.join(map(repr, unknown))}; its options: "
+            f"{', '.join(known) or '(none)'}"
+        )
+
+
 def make_env(name: str, **options: Any) -> Env:
     """Build the environment called `name` with its own keyword options.
 
@@ -310,6 +331,7 @@ def make_env(name: str, **options: Any) -> Env:
             f"environment {name!r} needs {', '.join(missing)}, which is not installed{hint}"
         )
     factory = _resolve(entry.target) if isinstance(entry.target, str) else entry.target
+    _check_options(name, factory, options)
     env = factory(**options)
     if not isinstance(env, Env):
         raise TypeError(

@@ -10,7 +10,7 @@ from typing import Any
 from lbi_icl.llm.base import GenerationParams, Message, Usage
 from lbi_icl.llm.core import RemoteLLM
 from lbi_icl.llm.errors import LLMRequestError
-from lbi_icl.llm.retry import Failure, classify_sdk_error
+from lbi_icl.llm.retry import Failure, classify_sdk_error, expect_answer
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class AnthropicLLM(RemoteLLM):
             kwargs["stop_sequences"] = list(params.stop)
         # The Messages API has no seed; it stays part of the cache key all the same.
         r = self._client.messages.create(**kwargs, timeout=self.timeout_s)
+        from anthropic.types import Message as AnthropicMessage
+
+        expect_answer(r, AnthropicMessage, "a message")
         text = "".join(
             getattr(block, "text", "")
             for block in r.content

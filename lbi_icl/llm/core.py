@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -61,6 +62,9 @@ class LLMInfo(BaseModel):
     cache_path: str | None = None
     cache_mode: str | None = None
     script_sha256: str | None = None  # scripted: fingerprint of the script file
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str a surrogate is always unpaired
 
 
 def coerce_messages(messages: Sequence[Message | dict[str, Any]]) -> list[Message]:
@@ -318,6 +322,7 @@ class RemoteLLM:
             try:
                 with self._slots:
                     text, usage = self._send(msgs, params)
+                text = _LONE_SURROGATE.sub("\ufffd", text)  # would make the step log unwritable
                 break
             except Exception as exc:
                 failure = self._classify(exc)

@@ -29,7 +29,9 @@ class LLMRequestError(LLMError):
         self.status = status
 
 
-TransientReason = Literal["rate_limit", "timeout", "server_error", "connection"]
+# bad_response: HTTP 200 whose body is not an answer (an HTML page from a gateway, JSON cut
+# short, no choices): the provider did not answer, which is not the task failing
+TransientReason = Literal["rate_limit", "timeout", "server_error", "connection", "bad_response"]
 
 
 class LLMUnavailableError(LLMError):

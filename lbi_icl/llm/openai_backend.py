@@ -9,7 +9,7 @@ from typing import Any
 
 from lbi_icl.llm.base import GenerationParams, Message, Usage
 from lbi_icl.llm.core import RemoteLLM
-from lbi_icl.llm.retry import Failure, classify_sdk_error
+from lbi_icl.llm.retry import BadResponseError, Failure, classify_sdk_error, expect_answer
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,12 @@ class OpenAILLM(RemoteLLM):
         if params.seed is not None:
             kwargs["seed"] = params.seed
         r = self._client.chat.completions.create(**kwargs, timeout=self.timeout_s)
+        from openai.types.chat import ChatCompletion
+
+        expect_answer(r, ChatCompletion, "a chat completion")
         if not r.choices:
-            log.warning("%s: response had no choices; returning empty text", self.spec)
-            text = ""
-        else:
-            text = r.choices[0].message.content or ""
+            raise BadResponseError("HTTP 200 with an empty `choices` list: no answer")
+        text = r.choices[0].message.content or ""
         usage = None
         if r.usage is not None:
             usage = Usage(

@@ -7,6 +7,7 @@ Both SDKs raise the same shapes (`APIStatusError` with `status_code`, `APITimeou
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,6 +16,18 @@ from typing import Literal
 from lbi_icl.llm.errors import TransientReason
 
 FailureKind = Literal["auth", "request", "transient"]
+
+
+class BadResponseError(Exception):
+    """A 200 answer that is not a completion (raised by the backends' `_send`)."""
+
+
+def expect_answer(response: object, kind: type, what: str) -> None:
+    """Raise `BadResponseError` unless the SDK parsed `response` into `kind` (an HTML page
+    with a 200 comes back from the SDKs as a plain string)."""
+    if not isinstance(response, kind):
+        shown = " ".join(str(response).split())[:120]
+        raise BadResponseError(f"HTTP 200 but the body is not {what}: {shown!r}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ def classify_sdk_error(exc: BaseException, sdk: ModuleType) -> Failure | None:
         return Failure("transient", "request timed out", None, "timeout")
     if isinstance(exc, sdk.APIConnectionError):
         return Failure("transient", f"connection failed: {exc}", None, "connection")
+    if isinstance(exc, BadResponseError | json.JSONDecodeError | sdk.APIResponseValidationError):
+        return Failure("transient", f"unusable answer: {exc}", 200, "bad_response")
     return None
 
 

@@ -127,10 +127,13 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
             except EnvError as e:
                 raise ConfigError(str(e)) from e
         # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
-        if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
-            tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
-        else:
-            tasks = env.tasks(config.split)
+        try:
+            if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
+                tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
+            else:
+                tasks = env.tasks(config.split)
+        except (ValueError, KeyError) as e:  # an unknown split, a bad task file: bad input
+            raise ConfigError(str(e).strip("'\"")) from e
         return list(tasks), env_notes(env)
     finally:
         env.close()

@@ -107,7 +107,10 @@ def _run_locked(
 ) -> RunSummary:
     t_start = time.monotonic()
     run_dir = Path(config.out)
-    previous = read_manifest(run_dir)
+    try:
+        previous = read_manifest(run_dir)
+    except ValueError as e:  # truncated / empty: nothing says what the episodes ran under
+        raise ConfigError(f"{e}; use a new --out, or move {run_dir} away to start over") from e
     config.prompt_set()  # template files checked before anything else (ConfigError)
     check_resume(config, previous)
     recover_run_dir(run_dir, previous)

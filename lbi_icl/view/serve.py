@@ -2,7 +2,10 @@
 
 The run directory is the document root, so the viewer's links to the raw step logs,
 trajectories and report (`../steps/...`) work as they do from disk. Only the loopback
-interface is bound; http.server refuses paths outside the root. Ctrl-C stops it.
+interface is bound; http.server refuses paths outside the root; a request whose Host
+header is not this server's own loopback address is refused (DNS rebinding: a web page
+cannot make the browser read the run through a name that resolves to 127.0.0.1). Ctrl-C
+stops it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,23 @@ class _Handler(SimpleHTTPRequestHandler):
         ".jsonl": "text/plain; charset=utf-8",
         ".json": "application/json",
     }
+
+    def _host_ok(self) -> bool:
+        port = self.server.server_address[1]
+        host = (self.headers.get("Host") or "").strip().lower()
+        return host in {f"{HOST}:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+    def do_GET(self) -> None:
+        if not self._host_ok():
+            self.send_error(421, "Misdirected Request: unexpected Host header")
+            return
+        super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if not self._host_ok():
+            self.send_error(421, "Misdirected Request: unexpected Host header")
+            return
+        super().do_HEAD()
 
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")
