@@ -31,6 +31,7 @@ from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
 from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
+from lbi_icl.envs.guard import EnvWallTime, GuardedEnv
 from lbi_icl.llm.base import LLM
 from lbi_icl.prompts import PromptSet, default_prompts, names_of
 from lbi_icl.retrieval.base import RetrievalResult, Retriever, StepContext
@@ -379,6 +380,8 @@ class _Episode:
         started = time.monotonic()
         stop: StopReason | None = None
         error: str | None = None
+        if isinstance(self.env, GuardedEnv) and self.config.max_wall_s is not None:
+            self.env.deadline = started + self.config.max_wall_s  # no step outlives the limit
         try:
             reset = getattr(self.policy, "reset", None)  # optional for custom policies
             if reset is not None:
@@ -399,7 +402,13 @@ class _Episode:
                     stop = "unparsable"
                     break
         except _StepFailure as failure:
-            stop, error = "error", str(failure)
+            if isinstance(failure.__cause__, EnvWallTime):  # a step cut at max_wall_s
+                stop, error = "wall_time", None
+            else:
+                stop, error = "error", str(failure)
+        finally:
+            if isinstance(self.env, GuardedEnv):
+                self.env.deadline = None
         assert stop is not None
         return self._result(stop, error, time.monotonic() - started)
 

@@ -132,6 +132,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="first seed (default 0)")
     p.add_argument("--max-steps", type=int, help="step limit per episode")
     p.add_argument(
+        "--step-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time limit of one environment step (default: the environment's own, e.g. 120 "
+        "s); a step past it ends the episode with an error and the environment is rebuilt",
+    )
+    p.add_argument(
         "--retry-errors", action="store_true", default=None, help="rerun errored episodes"
     )
     p.add_argument(
@@ -190,6 +197,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "seeds": args.seeds,
         "seed": args.seed,
         "max_steps": args.max_steps,
+        "step_timeout_s": args.step_timeout,
         "retry_errors": args.retry_errors,
     }
     if args.ablate:

@@ -46,6 +46,14 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-steps", type=int, default=None, help="rollout step limit (default 40; miniwob 10)"
     )
+    p.add_argument(
+        "--step-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit of one environment call (default: the environment's own); a call "
+        "past it skips that rollout and rebuilds the environment",
+    )
     p.add_argument("--window-min", type=int, default=1)
     p.add_argument("--window-max", type=int, default=10, help="0 = no limit")
     p.add_argument(
@@ -142,6 +150,7 @@ def build_config(args: argparse.Namespace) -> Any:
             max_steps=args.max_steps
             if args.max_steps is not None
             else env_defaults.get("max_steps", 40),
+            step_timeout_s=args.step_timeout,
             window_min=args.window_min,
             window_max=args.window_max or None,
             windows_per_trajectory=args.windows_per_trajectory or None,

@@ -27,6 +27,7 @@ import os
 import queue
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from functools import partial
@@ -36,6 +37,11 @@ from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import Env, EnvError, StepResult
 
 log = logging.getLogger(__name__)
+
+
+class EnvWallTime(EnvError):
+    """A call was stopped at the episode's wall-time limit (`deadline`), not at its own
+    timeout: the episode ends with stop reason `wall_time`, not as an error."""
 
 
 class WorkerTimeout(TimeoutError):
@@ -216,6 +222,10 @@ def _child_init(factory: Callable[[], Env]) -> str:
 def _child_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if _CHILD_ENV is None:
         raise RuntimeError("environment not initialised in worker")
+    if method == "__lbi_callable__":
+        return callable(getattr(_CHILD_ENV, args[0]))
+    if method == "__lbi_getattr__":
+        return getattr(_CHILD_ENV, args[0])
     return getattr(_CHILD_ENV, method)(*args, **kwargs)
 
 
@@ -277,14 +287,17 @@ class GuardedEnv:
         step_timeout_s: float = 60.0,
         call_timeout_s: float = 300.0,
         memory_limit_mb: int | None = None,
+        rebuild: Callable[[], Env] | None = None,
     ):
+        """`rebuild` (thread mode, with an instance): how to make a fresh environment after
+        a hang abandoned the given one."""
         if mode not in ("process", "thread"):
             raise ValueError(f"mode must be 'process' or 'thread', got {mode!r}")
         is_instance = isinstance(env, Env)
         if mode == "process" and is_instance:
             raise ValueError("process mode needs a picklable factory, not an env instance")
         self.mode = mode
-        self._factory: Callable[[], Env] | None = None if is_instance else env  # type: ignore[assignment]
+        self._factory: Callable[[], Env] | None = rebuild if is_instance else env  # type: ignore[assignment]
         self._env: Env | None = env if is_instance else None  # type: ignore[assignment]
         self.name = name or (getattr(env, "name", None) if is_instance else None) or "env"
         self.reset_timeout_s = reset_timeout_s
@@ -297,6 +310,9 @@ class GuardedEnv:
         self._broken: str | None = None
         self.task_id: str | None = None
         self.step_count = 0
+        # monotonic time at which reset/step calls stop (the agent loop sets the episode's
+        # max_wall_s here): a step cannot outlive the episode's wall-time limit
+        self.deadline: float | None = None
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -347,6 +363,11 @@ class GuardedEnv:
         self, method: str, *args: Any, timeout_s: float, action: str | None = None, **kw: Any
     ) -> Any:
         self._ensure(method)
+        at_wall = False
+        if self.deadline is not None and method in ("reset", "step"):
+            left = self.deadline - time.monotonic()
+            if left < timeout_s:
+                timeout_s, at_wall = max(0.05, left), True
         try:
             if self.mode == "process":
                 assert self._worker is not None
@@ -355,6 +376,10 @@ class GuardedEnv:
             return self._runner.call(partial(getattr(self._env, method), *args, **kw), timeout_s)
         except WorkerTimeout as e:
             self._invalidate(f"{method} timed out after {timeout_s:g}s")
+            if at_wall:
+                raise EnvWallTime(
+                    f"{self._where(action)}: {method} stopped at the episode's wall-time limit"
+                ) from e
             raise EnvError(f"{self._where(action)}: {method} timed out after {timeout_s:g}s") from e
         except WorkerCrashed as e:
             self._invalidate(f"{method} crashed the worker")
@@ -414,6 +439,20 @@ class GuardedEnv:
             self._runner = None
         if self._env is not None and self.mode == "thread" and self._factory is not None:
             self._env = None
+
+    def __getattr__(self, name: str) -> Any:
+        """An environment's own extras (`demonstrate_noisy`, `worker_resources`, ...):
+        methods run under the guard like the protocol's, other attributes are read."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self.mode == "thread":
+            self._ensure(name)
+            value = getattr(self._env, name)
+            if not callable(value):
+                return value
+        elif not self._call("__lbi_callable__", name, timeout_s=self.call_timeout_s):
+            return self._call("__lbi_getattr__", name, timeout_s=self.call_timeout_s)
+        return partial(self._call, name, timeout_s=self.call_timeout_s)
 
     def __enter__(self) -> GuardedEnv:
         return self

@@ -292,6 +292,15 @@ def _resolve(target: str) -> Callable[..., Env]:
     return obj  # type: ignore[no-any-return]
 
 
+def env_factory(name: str) -> Callable[..., Env]:
+    """What `make_env(name, ...)` calls (usually the environment's class), without calling
+    it: its class attributes say how a run should guard it (`run_guard.py`)."""
+    entry = _all_entries().get(name)
+    if entry is None:
+        raise UnknownEnvError(f"unknown environment {name!r}")
+    return _resolve(entry.target) if isinstance(entry.target, str) else entry.target
+
+
 class EnvOptionError(ValueError):
     """An option the environment does not take (`--env-option`); names the ones it does."""
 

@@ -89,6 +89,9 @@ class RunConfig(BaseModel):
     seeds: int = Field(default=1, ge=1)
     seed: int = 0
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    # per-step time limit of the guarded environment (None: what the env declares;
+    # envs/run_guard.py). Not in the fingerprint: it stops hangs, not what an episode does.
+    step_timeout_s: float | None = Field(default=None, gt=0)
     retry_errors: bool = False
     # stop when the first N episodes of a session all fail with the same error (0: never)
     fail_fast: int = Field(default=3, ge=0)

@@ -206,11 +206,11 @@ def _make_llm(config: RunConfig, spec: str | None) -> Any:
 class _RealWorker:
     def __init__(self, config: RunConfig, shared: dict[str, Any]):
         from lbi_icl.agent import make_policy
-        from lbi_icl.envs import make_env
+        from lbi_icl.envs.run_guard import env_for_run
 
         self.config = config
         self.shared = shared
-        self.env = make_env(config.env, **config.env_options)
+        self.env = env_for_run(config.env, config.env_options, step_timeout_s=config.step_timeout_s)
         self.policy = make_policy(config.policy, llm=shared["llm"], seed=config.seed)
         self.prompts = config.prompt_set()
         self.retrievers: dict[str, Any] = {}

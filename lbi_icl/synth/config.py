@@ -40,6 +40,9 @@ class SynthConfig(BaseModel):
     explorers: list[Explorer] = Field(default_factory=lambda: ["expert", "noisy_expert"])
     epsilon: float = Field(default=0.2, ge=0.0, le=1.0)
     max_steps: int = Field(default=40, ge=1)
+    # per-step time limit of the guarded environment (None: what the env declares;
+    # envs/run_guard.py); not in the fingerprint: it stops hangs, it does not shape data
+    step_timeout_s: float | None = Field(default=None, gt=0)
     # 3. backward construction
     window_min: int = Field(default=1, ge=1)
     window_max: int | None = Field(default=10, ge=1)
@@ -85,7 +88,7 @@ class SynthConfig(BaseModel):
     def fingerprint(self) -> str:
         """Changes with every setting and with the text of an overridden prompt template
         (without overrides it is what it was before templates existed)."""
-        data = self.model_dump(mode="json", exclude={"prompts"})
+        data = self.model_dump(mode="json", exclude={"prompts", "step_timeout_s"})
         if self.prompts:
             data["prompt_templates"] = self.prompt_set().override_hashes()
         blob = json.dumps(data, sort_keys=True)

@@ -343,9 +343,9 @@ def _synthesize_locked(
     llm, committee_llms = _resolve_llms(config, llm, committee)
     own_env = env is None
     if env is None:
-        from lbi_icl.envs.registry import make_env
+        from lbi_icl.envs.run_guard import env_for_run
 
-        env = make_env(config.env, **config.env_options)
+        env = env_for_run(config.env, config.env_options, step_timeout_s=config.step_timeout_s)
     try:
         return _run(
             config, out, p, env, llm, committee_llms, state, fingerprint, progress, executor

@@ -35,9 +35,9 @@ class RolloutActor:
     """One Ray worker of a synthesis: an environment and an `Explorer` over it."""
 
     def __init__(self, config: SynthConfig):
-        from lbi_icl.envs.registry import make_env
+        from lbi_icl.envs.run_guard import env_for_run
 
-        self.env = make_env(config.env, **config.env_options)
+        self.env = env_for_run(config.env, config.env_options, step_timeout_s=config.step_timeout_s)
         self.explorer = Explorer(config, self.env, None)
 
     def rollouts(self, st: SynthTask) -> list[Rolled]:

@@ -61,6 +61,9 @@ class BrowserGymEnv:
 
     name = "browsergym"
     benchmark = "browsergym"
+    # its calls already run in a worker process with time limits (worker.py): not guarded
+    # again by runs (envs/run_guard.py)
+    guard_mode: ClassVar[str] = "none"
     # per Ray worker (`--executor ray`): a headless Chromium (a core, ~1 GiB)
     worker_resources: ClassVar[dict[str, Any]] = {"num_cpus": 1, "memory": 1.0 * 2**30}
     default_step_limit: int | None = None  # the episode ends (truncated) after this many

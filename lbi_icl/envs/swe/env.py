@@ -155,6 +155,16 @@ class SWEEnv:
             raise TaskRecordError(f"{path}: tasks file not found (split {split!r})")
         return path
 
+    # what a guarded run waits for (envs/run_guard.py): a step is one command or a submit
+    # (a clean checkout plus the test run); a demonstration is several of those
+    @property
+    def step_timeout_s(self) -> float:
+        return max(self.command_timeout, self.test_timeout) + 120.0
+
+    @property
+    def call_timeout_s(self) -> float:
+        return 4 * self.step_timeout_s
+
     def records(self, split: str) -> list[SWEInstance]:
         path = self._split_file(split)
         recs = load_records(path)
