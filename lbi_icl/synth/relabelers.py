@@ -37,6 +37,9 @@ BUILTIN_RELABELERS: dict[str, str] = {
     "swe": "lbi_icl.synth.relabel_swe",
     "miniwob": "lbi_icl.synth.relabel_web",
     "webarena": "lbi_icl.synth.relabel_web",
+    "desktop": "lbi_icl.synth.relabel_desktop",
+    "osworld": "lbi_icl.synth.relabel_desktop",
+    "spider2v": "lbi_icl.synth.relabel_desktop",
 }
 BUILTIN_CHECKERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.check_babyai",

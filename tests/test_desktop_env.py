@@ -1,0 +1,195 @@
+"""The desktop envs end to end on the local desktop, scored by OSWorld's own metrics:
+on generated Calc, Writer and Impress tasks the expert scores 1, DONE at once scores 0, an
+infeasible task ended with FAIL scores 1; a hung application becomes an EnvError naming the
+task and step and the next episode starts clean; Spider2-V-format fixtures (one excel task,
+one that needs Docker, refused before any episode); synthesize (3 tasks) + index + ablate
+(2 tasks x 2 strategies) with no errored episode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.desktop_setup import fail_under_ci, require_desktop
+
+WHY = require_desktop()
+pytestmark = pytest.mark.desktop
+FAST = {"pause_s": 0.3, "settle_s": 0.5}
+FAMILIES = [
+    "calc-fill-value",
+    "calc-infeasible",
+    "calc-clear-cell",
+    "writer-append-paragraph",
+    "impress-retitle",
+]
+SPIDER2V = Path(__file__).parent / "fixtures" / "desktop" / "spider2v"
+
+
+@pytest.fixture(autouse=True)
+def _ci_guard() -> None:
+    fail_under_ci(WHY)
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lbi_icl.envs.desktop.taskgen.build import build_taskset
+
+    out = tmp_path_factory.mktemp("desktop-tasks")
+    build_taskset(out, seed=0, per_family=2, families=FAMILIES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def env(tasks_dir: Path):  # type: ignore[no-untyped-def]
+    from lbi_icl.envs import make_env
+
+    e = make_env("desktop", tasks_dir=str(tasks_dir), **FAST)
+    yield e
+    e.close()
+    assert e._session is None
+
+
+def _task(env, family: str):  # type: ignore[no-untyped-def]
+    return next(t for t in env.tasks("train") + env.tasks("test") if family in t.id)
+
+
+@pytest.mark.parametrize(
+    "family", ["calc-fill-value", "writer-append-paragraph", "impress-retitle"]
+)
+def test_expert_scores_one(env, family: str) -> None:  # type: ignore[no-untyped-def]
+    demo = env.demonstrate(_task(env, family))
+    assert demo is not None and demo.outcome == "success", demo.steps[-1].info
+    assert demo.metadata["score"] == 1.0
+    last = demo.steps[-1]
+    assert last.action == "DONE" and last.info["effect"]["verb"] == "DONE"
+    saved = [s.info["effect"].get("saved") for s in demo.steps if s.info["effect"].get("saved")]
+    assert saved, "the expert's Ctrl+S shows as a file difference"
+
+
+def test_done_at_once_scores_zero_and_fail_on_infeasible_scores_one(env) -> None:  # type: ignore[no-untyped-def]
+    env.reset(_task(env, "calc-clear-cell"))
+    res = env.step("DONE")
+    assert res.done and res.info["score"] == 0.0 and res.info["success"] is False
+    env.reset(_task(env, "calc-infeasible"))
+    res = env.step("FAIL")
+    assert res.done and res.info["score"] == 1.0 and res.info["success"] is True
+
+
+def test_actions_show_errors_and_tree_changes(env) -> None:  # type: ignore[no-untyped-def]
+    task = _task(env, "calc-fill-value")
+    obs = env.reset(task)
+    assert obs.startswith("Accessibility tree (") and "table-cell\tA1\tName" in obs
+    res = env.step("pyautogui.click(")
+    assert res.observation.startswith("Last action error: not valid Python")
+    assert res.info["effect"] == {"verb": "invalid", "ok": False, "saved": [], "changes": [],
+                                  "error": res.info["effect"]["error"]}  # fmt: skip
+    res = env.step("pyautogui.hotkey('ctrl', 'shift', 'f5'); pyautogui.typewrite('D9\\n77\\n')")
+    assert "table-cell 'D9': '' -> '77'" in res.info["effect"]["changes"]
+    res = env.step("raise SystemExit(3)")
+    assert res.observation.startswith("Last action error: exit code 3")
+    cands = env.valid_actions()
+    assert "DONE" in cands and any(c.startswith("pyautogui.click(") for c in cands)
+
+
+def test_a_hung_application_is_an_env_error_and_the_next_episode_is_clean(tasks_dir: Path) -> None:
+    from lbi_icl.envs import make_env
+    from lbi_icl.envs.base import EnvError
+
+    env = make_env("desktop", tasks_dir=str(tasks_dir), tree_timeout_s=6, **FAST)
+    try:
+        task = _task(env, "calc-clear-cell")
+        env.reset(task)
+        freeze = (
+            "import os, signal, subprocess; "
+            "[os.kill(int(p), signal.SIGSTOP) for p in "
+            "subprocess.run(['pgrep', 'soffice.bin'], capture_output=True, text=True)"
+            ".stdout.split()]"
+        )
+        with pytest.raises(EnvError, match=r"task 'libreoffice_calc/calc-clear-cell-\d+', step 1"):
+            env.step(freeze)
+        old = env._session
+        obs = env.reset(task)  # a fresh desktop: the frozen one is gone
+        assert "table-cell" in obs and env._session is not old and old.pids() == []
+    finally:
+        env.close()
+
+
+@pytest.fixture(scope="module")
+def spider2v_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lbi_icl.envs.desktop.taskgen import files
+
+    out = tmp_path_factory.mktemp("spider2v")
+    shutil.copytree(SPIDER2V, out, dirs_exist_ok=True)
+    folder = out / "evaluation_examples" / "examples" / "excel" / "lbi-fixture-excel-1"
+    rows = [["Price", "Qty", "Total"], [4, 5, None], [2, 3, None]]
+    (folder / "Prices.xlsx").write_bytes(files.xlsx({"Sheet1": rows}))
+    gold = [["Price", "Qty", "Total"], [4, 5, 20], [2, 3, None]]
+    (folder / "gold_Prices.xlsx").write_bytes(files.xlsx({"Sheet1": gold}))
+    return out
+
+
+def test_spider2v_runs_excel_and_refuses_docker_before_any_episode(spider2v_dir: Path) -> None:
+    from lbi_icl.envs import make_env
+
+    env = make_env("spider2v", tasks_dir=str(spider2v_dir), instructions="verbose", **FAST)
+    try:
+        tasks = env.tasks("test")
+        assert [t.id for t in tasks] == ["excel/lbi-fixture-excel-1"]
+        assert (
+            tasks[0].instruction.startswith("Fill cell C2") and "1. Press" in tasks[0].instruction
+        )
+        assert env.refused == {
+            "airflow/lbi-fixture-airflow-1": [
+                "needs Docker (Airflow via Astro)",
+                "needs Google Chrome",
+            ]
+        }
+        docs = env.documents()
+        assert docs[0].title == "Name Box | LibreOffice Help" and "C2" in docs[0].text
+        demo = env.demonstrate(tasks[0])
+        assert demo is not None and demo.metadata["score"] == 1.0
+    finally:
+        env.close()
+    # the CLI stops before the first episode, naming the reason
+    out = subprocess.run(
+        [sys.executable, "-m", "lbi_icl", "run", "--env", "spider2v", "--policy", "retrieval",
+         "--retrieval", "none", "--task-ids", "airflow/lbi-fixture-airflow-1",
+         "--env-option", f"tasks_dir={json.dumps(str(spider2v_dir))}",
+         "--out", str(spider2v_dir / "run")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "needs Docker (Airflow via Astro)" in out.stdout + out.stderr
+    assert not (spider2v_dir / "run" / "episodes.jsonl").exists()
+
+
+def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) -> None:
+    opt = ["--env-option", f"tasks_dir={json.dumps(str(tasks_dir))}",
+           "--env-option", "pause_s=0.3", "--env-option", "settle_s=0.5"]  # fmt: skip
+
+    def lbi(*args: str) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run([sys.executable, "-m", "lbi_icl", *args], capture_output=True,
+                             text=True, timeout=900)  # fmt: skip
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+        return res
+
+    data = tmp_path / "desktop.jsonl"
+    lbi("synthesize", "--env", "desktop", "--split", "train", "--tasks", "3", "--explorers",
+        "expert", "--out", str(data), "--no-progress", *opt)  # fmt: skip
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    assert len(rows) >= 3
+    assert any(r["source"].get("writer") == "template-desktop" for r in rows)
+    lbi("index", "build", "--trajectories", str(data), "--out", str(tmp_path / "index"),
+        "--embedder", "hash")  # fmt: skip
+    run = tmp_path / "run"
+    lbi("ablate", "--env", "desktop", "--split", "test", "--tasks", "2", "--policy", "retrieval",
+        "--index", str(tmp_path / "index"), "--strategies", "none", "instruction",
+        "--max-steps", "3", "--out", str(run), *opt)  # fmt: skip
+    episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
+    assert len(episodes) == 4  # 2 test tasks x 2 strategies
+    assert all(e.get("stop_reason") != "error" and not e.get("error") for e in episodes)
