@@ -270,9 +270,11 @@ class DesktopEnv:
                 effect = {"verb": parsed.kind, "ok": True}
             ended = parsed is not None and parsed.kind in ("DONE", "FAIL")
             truncated = not ended and self.step_count >= self.step_limit
-            score = None
+            score, eval_s = None, None
             if ended or truncated:
+                t_eval = time.perf_counter()
                 score = self._score(parsed.kind if parsed is not None else None)
+                eval_s = round(time.perf_counter() - t_eval, 3)
             self.observation = self._observe(error)
             files = self._hash_files()
             effect["saved"] = sorted(p for p, h in files.items() if self._file_hashes.get(p) != h)
@@ -293,7 +295,7 @@ class DesktopEnv:
             **{k: v for k, v in self.last_stats.items() if k != "reset_s"},
         }
         if score is not None:
-            info["score"], info["success"] = score, score >= 1.0
+            info["score"], info["success"], info["eval_s"] = score, score >= 1.0, eval_s
         shot = self._screenshot()
         if shot:
             info["screenshot"] = shot
