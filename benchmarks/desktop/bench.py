@@ -111,19 +111,19 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}",
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),  # fmt: skip
+        ).stdout.strip(),
         "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "model": "offline, no LLM (the expert's scripted actions)",
         "workers_1": {
             **_summary(one),
             "wall_s": round(wall1, 1),
             "episodes_per_hour": round(len(one) * 3600 / wall1, 1),
-        },  # fmt: skip
+        },
         "workers_2": {
             **_summary(two),
             "wall_s": round(wall2, 1),
             "episodes_per_hour": round(len(two) * 3600 / wall2, 1),
-        },  # fmt: skip
+        },
         "episodes": one,
     }
     text = json.dumps(result, indent=1)
