@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cache_dir import cache_root
-from lbi_icl.data import Document
+from lbi_icl.data import Document, Task
 from lbi_icl.envs.desktop.docs import app_documents
 from lbi_icl.envs.desktop.env import DesktopEnv
 from lbi_icl.envs.desktop.tasks import OSWorldTask, examples_root
@@ -26,6 +26,18 @@ from lbi_icl.envs.desktop.tasks import OSWorldTask, examples_root
 
 class DesktopTasksEnv(DesktopEnv):
     name = "desktop"
+
+    def tasks(self, split: str) -> list[Task]:
+        """Interleaved by family (every family's task 0, then every task 1, ...), so the
+        first N tasks of a split cover min(N, families) families."""
+        found = super().tasks(split)
+        order = {t.id: i for i, t in enumerate(found)}
+
+        def key(t: Task) -> tuple[int, int]:
+            tail = t.id.rsplit("-", 1)[-1]
+            return (int(tail) if tail.isdigit() else 0, order[t.id])
+
+        return sorted(found, key=key)
 
     def default_tasks_dir(self) -> Path:
         from lbi_icl.envs.desktop.taskgen.build import FORMAT, build_taskset

@@ -1,7 +1,8 @@
 """Candidate actions in the current state (`valid_actions()`): for the retrieval-only policy
 and the `random` / `coverage` explorers. A desktop accepts any code, so this is a menu, not
 a limit: a click on the centre of each interactive element shown, the common keys and
-shortcuts, typing the quoted phrases and numbers of the instruction, and DONE."""
+shortcuts, typing the quoted phrases, cell names and numbers of the instruction (alone and
+followed by Enter), DONE and FAIL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ KEYS = [
     "pyautogui.press('tab')",
     "pyautogui.press('escape')",
     "pyautogui.press('down')",
+    "pyautogui.press('delete')",
     "pyautogui.press('right')",
     "pyautogui.hotkey('ctrl', 's')",
     "pyautogui.hotkey('ctrl', 'z')",
@@ -47,5 +49,8 @@ def candidate_actions(shown: list[Node], instruction: str, max_clicks: int = 40)
                 clicks.append(action)
         if len(clicks) >= max_clicks:
             break
-    typed = [f"pyautogui.typewrite({s!r})" for s in typed_strings(instruction)]
-    return [*clicks, *KEYS, *typed, "DONE"]
+    typed = []
+    for s in typed_strings(instruction):
+        typed.append(f"pyautogui.typewrite({s!r})")
+        typed.append(f"pyautogui.typewrite({s + chr(10)!r})")  # and Enter: commit a cell
+    return [*clicks, *KEYS, *typed, "DONE", "FAIL"]

@@ -17,6 +17,20 @@
     return h.el("pre", { class: cls || "text" }, text === null || text === undefined ? "" : String(text));
   }
 
+  // A desktop env's screenshot (`info.screenshot`, saved inside the run folder with
+  // --env-option screenshot_dir=RUN/screens): shown by its path below the run folder's name
+  // (this page is RUN/view/index.html); paths elsewhere stay text in "env info".
+  function screenshotSrc(path) {
+    const dir = h.meta && h.meta.run && h.meta.run.dir;
+    const p = String(path || "");
+    if (!dir) return null;
+    const at = p.startsWith(dir + "/") ? 0 : p.lastIndexOf("/" + dir + "/") + 1;
+    if (at < 0 || (at === 0 && !p.startsWith(dir + "/"))) return null;
+    const rest = p.slice(at + dir.length + 1).split("/");
+    if (rest.includes("..") || !/\.png$/i.test(p)) return null;
+    return "../" + rest.map(encodeURIComponent).join("/");
+  }
+
   function kv(pairs) {
     const dl = h.el("dl", { class: "kv" });
     for (const [k, v] of pairs) {
@@ -229,6 +243,8 @@
     if (st.reason) sec.appendChild(el("p", { class: "reason" }, el("b", null, "Reason: "), String(st.reason)));
     if (st.next_observation !== null && st.next_observation !== undefined)
       sec.appendChild(el("details", null, el("summary", null, "next observation"), pre(st.next_observation)));
+    const shot = st.info && st.info.screenshot ? screenshotSrc(st.info.screenshot) : null;
+    if (shot) sec.appendChild(el("img", { class: "screenshot", src: shot, alt: "screen after this step", loading: "lazy" }));
     if (st.info && typeof st.info === "object" && Object.keys(st.info).length)
       sec.appendChild(el("details", null, el("summary", null, "env info"), pre(json(st.info))));
     const other = Object.keys(st).filter((k) => !KNOWN.has(k));
