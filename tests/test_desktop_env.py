@@ -2,7 +2,7 @@
 on generated Calc, Writer and Impress tasks the expert scores 1, DONE at once scores 0, an
 infeasible task ended with FAIL scores 1; a hung application becomes an EnvError naming the
 task and step and the next episode starts clean; Spider2-V-format fixtures (one excel task,
-one that needs Docker, refused before any episode); synthesize (3 tasks) + index + ablate
+one that needs Docker, refused before any episode); synthesize (2 tasks, with the environment check) + index + ablate
 (2 tasks x 2 strategies) with no errored episode."""
 
 from __future__ import annotations
@@ -179,10 +179,10 @@ def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) ->
         return res
 
     data = tmp_path / "desktop.jsonl"
-    lbi("synthesize", "--env", "desktop", "--split", "train", "--tasks", "3", "--explorers",
+    lbi("synthesize", "--env", "desktop", "--split", "train", "--tasks", "2", "--explorers",
         "expert", "--out", str(data), "--no-progress", *opt)  # fmt: skip
     rows = [json.loads(line) for line in data.read_text().splitlines()]
-    assert len(rows) >= 3
+    assert len(rows) >= 3  # windows of 2 expert rollouts, checked by replaying them
     assert any(r["source"].get("writer") == "template-desktop" for r in rows)
     lbi("index", "build", "--trajectories", str(data), "--out", str(tmp_path / "index"),
         "--embedder", "hash")  # fmt: skip

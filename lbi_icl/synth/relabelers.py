@@ -44,6 +44,9 @@ BUILTIN_RELABELERS: dict[str, str] = {
 BUILTIN_CHECKERS: dict[str, str] = {
     "babyai": "lbi_icl.synth.check_babyai",
     "scienceworld": "lbi_icl.synth.check_scienceworld",
+    "desktop": "lbi_icl.synth.check_desktop",
+    "osworld": "lbi_icl.synth.check_desktop",
+    "spider2v": "lbi_icl.synth.check_desktop",
 }
 
 

@@ -107,7 +107,12 @@ class DesktopEnv:
             if reasons:
                 refused[tid] = reasons
                 continue
-            meta = {"domain": domain, "path": str(path), "infeasible": t.infeasible}
+            meta = {
+                "domain": domain,
+                "path": str(path),
+                "tasks_dir": str(self.tasks_dir),
+                "infeasible": t.infeasible,
+            }
             for key in ("family", "related_apps"):
                 if getattr(t, key, None):
                     meta[key] = getattr(t, key)
@@ -131,8 +136,10 @@ class DesktopEnv:
         return out
 
     def _def(self, task: Task) -> OSWorldTask:
-        if task.id not in self._defs:
-            self.tasks(task.split or "test")
+        for split in dict.fromkeys([task.split or "test", "test", "train"]):
+            if task.id in self._defs:
+                break
+            self.tasks(split)
         if task.id in self.refused:
             raise EnvError(
                 f"{self.name}: task {task.id!r} refused: {'; '.join(self.refused[task.id])}"
