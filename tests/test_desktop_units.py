@@ -239,3 +239,57 @@ def test_compare_table_scores_generated_gold_files(
     other.write_bytes(files.xlsx({"S": [["a", "b"], ["x", 1], [None, 2]]}))
     assert compare_table(str(same), str(gold), **rule) == 1.0
     assert compare_table(str(other), str(gold), **rule) == 0.0
+
+
+# -- the offline relabeler and the osworld env over the project's set ---------------------
+
+
+def test_relabeler_reads_tree_and_file_differences() -> None:
+    from lbi_icl.data import Step, Trajectory
+    from lbi_icl.synth.relabel_desktop import make_relabeler
+
+    def step(action: str, changes: list[str], saved: list[str] = (), ok: bool = True) -> Step:
+        effect = {"verb": "code", "ok": ok, "changes": changes, "saved": list(saved)}
+        return Step(observation="tree", action=action, info={"effect": effect})
+
+    parent = Trajectory(
+        id="p",
+        env="desktop",
+        instruction="Put the total in B7 and save.",
+        steps=[
+            step("pyautogui.hotkey('ctrl', 'shift', 'f5')", []),
+            step("pyautogui.typewrite('=SUM(B2:B6)\\n')", ["table-cell 'B7': '' -> '16'"]),
+            step("pyautogui.click(", [], ok=False),
+            step("pyautogui.hotkey('ctrl', 'b')", []),
+            step("pyautogui.hotkey('ctrl', 's')", [], ["/home/user/Sales.xlsx"]),
+            Step(
+                observation="tree",
+                action="DONE",
+                info={"effect": {"verb": "DONE"}, "success": True},
+            ),
+        ],
+        final_observation="tree",
+    )
+    rel = make_relabeler()
+    out = rel.relabel(parent, 0, len(parent.steps))
+    texts = {w.kind + ":" + w.instruction for w in out}
+    assert 'abstract:Enter "16" in cell B7, make the selection bold, then save Sales.xlsx.' in texts
+    assert "abstract:Put the total in B7 and save." in texts  # the whole successful episode
+    summary = next(w.instruction for w in out if w.kind == "summarize")
+    assert summary.startswith("Replicate the following: pyautogui.typewrite(")
+    assert rel.relabel(parent, 0, 1) == []  # a jump to the Name Box changes nothing
+    assert rel.relabel(parent, 2, 3) == []  # a failed action is a no-op
+
+
+def test_osworld_env_reads_the_project_set(tmp_path: Path) -> None:
+    if missing_evaluators():
+        pytest.skip("desktop-env not installed")
+    pytest.importorskip("openpyxl")
+    from lbi_icl.envs.desktop.benchmarks import OSWorldEnv
+    from lbi_icl.envs.desktop.taskgen.build import build_taskset
+
+    build_taskset(tmp_path, seed=0, per_family=1, families=["calc-sum", "calc-min"])
+    env = OSWorldEnv(tasks_dir=str(tmp_path))
+    assert [t.id for t in env.tasks("train")] == ["libreoffice_calc/calc-sum-000"]
+    assert [t.id for t in env.tasks("test")] == ["libreoffice_calc/calc-min-000"]
+    assert env.refused == {}
