@@ -1,5 +1,5 @@
-"""Issue 10's fault-injection suite under pytest: one test per case of
-`benchmarks/faults/faults.py` (which prints the same cases as a table)."""
+"""The fault-injection suites of issues 10 and 22 under pytest: one test per case of
+`benchmarks/faults/faults.py` and `faults2.py` (which `faults.py` prints as one table)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ def shared_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "clean-index"
 
 
+ALL = faults.all_cases()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "case", faults.CASES, ids=[f"item{c.item}-{c.name[:40]}" for c in faults.CASES]
+    "case", ALL, ids=[f"issue{c.issue}-item{c.item}-{c.name[:40]}" for c in ALL]
 )
 def test_fault(case: faults.Case, tmp_path: Path, shared_index: Path) -> None:
     shutil.copytree(shared_index, tmp_path / "clean-index")

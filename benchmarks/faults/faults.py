@@ -50,6 +50,7 @@ class Case:
     name: str
     expected: str
     run: Callable[[Workspace], Result]
+    issue: int = 10  # 10: round 1 (this file); 22: round 2 (faults2.py)
 
 
 class Workspace:
@@ -888,22 +889,36 @@ def run_case(case: Case, root: Path) -> Result:
         return Result(f"case crashed: {type(e).__name__}: {str(e)[:200]}", False)
 
 
+def all_cases() -> list[Case]:
+    """Issue 10's cases (here) and issue 22's (faults2.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import faults2
+
+    return [*CASES, *faults2.CASES]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    ap.add_argument("--issue", type=int, choices=[10, 22], help="only this issue's cases")
     ap.add_argument("--item", type=int, action="append", help="only these issue items")
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="issue 10 fault injection (offline, no LLM)")
-    for col in ("item", "case", "expected", "observed", "pass"):
+    table = Table(title="fault injection, issues 10 and 22 (offline, no LLM)")
+    for col in ("issue.item", "case", "expected", "observed", "pass"):
         table.add_column(col, overflow="fold")
     failures = 0
+    cases = [
+        c
+        for c in all_cases()
+        if (not args.issue or c.issue == args.issue) and (not args.item or c.item in args.item)
+    ]
     with tempfile.TemporaryDirectory(prefix="lbi-faults-") as tmp:
         shared = Path(tmp) / "shared"
-        for i, case in enumerate(c for c in CASES if not args.item or c.item in args.item):
+        for i, case in enumerate(cases):
             root = Path(tmp) / f"c{i}"
             root.mkdir()
             if (shared / "clean-index").exists():
@@ -913,13 +928,14 @@ def main() -> int:
                 shutil.copytree(root / "clean-index", shared / "clean-index")
             failures += not res.ok
             table.add_row(
-                str(case.item),
+                f"{case.issue}.{case.item}",
                 case.name,
                 case.expected,
                 res.observed,
                 "[green]pass" if res.ok else "[red]FAIL",
             )
-            print(f"{'pass' if res.ok else 'FAIL'}  [{case.item}] {case.name}", file=sys.stderr)
+            verdict = "pass" if res.ok else "FAIL"
+            print(f"{verdict}  [{case.issue}.{case.item}] {case.name}", file=sys.stderr)
     Console(width=max(160, shutil.get_terminal_size().columns)).print(table)
     print(f"{len(table.rows) - failures}/{len(table.rows)} cases pass")
     return 1 if failures else 0
