@@ -218,6 +218,11 @@ def test_metric_loader_loads_one_module_and_names_unknowns(evaluators_or_skip: N
 
     fn = evaluators.load("metric", "compare_table")
     assert fn.__module__ == "desktop_env.evaluators.metrics.table"
+    docs = evaluators.load("metric", "compare_docx_files")  # its module imports easyocr
+    assert docs.__module__ == "desktop_env.evaluators.metrics.docs"
+    assert "easyocr" not in sys.modules or not isinstance(
+        sys.modules["easyocr"], evaluators._Placeholder
+    )  # the placeholder served that import only
     assert "desktop_env.evaluators.metrics.chrome" not in sys.modules
     assert evaluators.load("getter", "vm_file").__name__ == "get_vm_file"
     with pytest.raises(evaluators.EvaluatorError, match="unknown getter 'nope'"):

@@ -104,6 +104,13 @@ def _enter_packages() -> None:
             mod.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
             mod.__spec__.submodule_search_locations = [str(folder)]
             sys.modules[name] = mod
+
+
+def _placeholders() -> list[str]:
+    """Enter placeholders for the heavy optional imports that are not installed; returns
+    their names, which the caller removes again once its module is imported (so nothing
+    else in the process ever sees them)."""
+    entered = []
     for name in PLACEHOLDERS:
         if name in sys.modules:
             continue
@@ -113,17 +120,23 @@ def _enter_packages() -> None:
             found = False
         if not found:
             sys.modules[name] = _Placeholder(name)
+            entered.append(name)
+    return entered
 
 
 def load(kind: str, name: str) -> Callable[..., Any]:
     """The metric (or getter `get_<name>`) function itself."""
     module_name = module_of(kind, name)
     _enter_packages()
+    entered = _placeholders()
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise EvaluatorError(
             f"{kind} {name!r} is in {module_name}, which cannot load here: {e} ({SETUP})"
         ) from e
+    finally:
+        for placeholder in entered:
+            sys.modules.pop(placeholder, None)
     func = name if kind == "metric" else f"get_{name}"
     return getattr(module, func)  # type: ignore[no-any-return]
