@@ -16,8 +16,8 @@ from typing import Any
 
 from lbi_icl import __version__
 
-# Modules under lbi_icl.commands that expose `register(subparsers)`. Missing ones are
-# skipped so areas can land independently.
+# Modules under lbi_icl.commands that expose `register(subparsers)`; one that fails to
+# import is an error (a broken command must not silently vanish from `lbi`).
 COMMAND_MODULES = (
     "data",
     "index",
@@ -87,6 +87,39 @@ def parse_names(values: Sequence[str] | str, flag: str) -> list[str]:
     return names
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default (when it has one worth showing and the help text does
+    not already say it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            text
+            and "default" not in text
+            and default not in (None, False, [], "", argparse.SUPPRESS)
+            and action.option_strings
+            and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        ):
+            shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else default
+            text += f" (default: {shown})"
+        return text
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """`parser` and every parser below it."""
+    out = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                out += _subparsers(child)
+    return out
+
+
+def _leaf(parser: argparse.ArgumentParser) -> bool:
+    return not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lbi",
@@ -97,19 +130,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"lbi_icl.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"lbi_icl.commands.{name}":
-                continue
-            raise
+        module = importlib.import_module(f"lbi_icl.commands.{name}")
         module.register(sub)
+    # every parser alike: no abbreviated flags (`--retrieval` is never read as
+    # `--retrieval-llm`), defaults in --help, -v after the subcommand too
+    for p in _subparsers(parser):
+        p.allow_abbrev = False
+        p.formatter_class = _HelpFormatter
+        if p is not parser and _leaf(p) and "-v" not in p._option_string_actions:
+            p.add_argument(
+                "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
+            )
     return parser
+
+
+def _chosen(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The (sub)parser the command line selected, for its usage in an error."""
+    current = parser
+    for word in argv:
+        actions = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if actions and word in actions[0].choices:
+            current = actions[0].choices[word]
+    return current
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parse_args`, but an unknown flag is answered by the subcommand's own usage and the
+    closest flag it has."""
+    import difflib
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        target = _chosen(parser, words)
+        flags = list(target._option_string_actions)
+        hints = []
+        for word in extra:
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1)
+            hints.append(f"{word} (did you mean {close[0]}?)" if close else word)
+        target.error(f"unrecognized arguments: {' '.join(hints)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     from lbi_icl.scrub import install_log_filter, scrub_text

@@ -98,7 +98,7 @@ def test_ablate_defaults_to_strategies_that_need_no_llm():
     from lbi_icl.commands.run import _config_from_args
     from lbi_icl.runner.config import LLM_FREE_STRATEGIES
 
-    base = ["ablate", "--env", "babyai", "--index", "idx", "--out", "o"]
+    base = ["ablate", "--env", "babyai", "--index", "idx", "--out", "o", "--tasks", "all"]
     cfg = _config_from_args(build_parser().parse_args(base))
     assert cfg.strategies == list(LLM_FREE_STRATEGIES) and "model" not in cfg.strategies
     with_llm = [*base, "--policy", "llm", "--llm", "scripted:x.jsonl"]

@@ -44,6 +44,8 @@ def _script(path: Path, first_actions: dict[str, str]) -> str:
 
 def _run(taskset: Path, out: Path, llm: str, *extra: str) -> int:
     argv = ["run", "--env", "swe", "--split", "test", "--policy", "llm", "--llm", llm]
+    if "--task-ids" not in extra:
+        argv += ["--tasks", "all"]
     argv += ["--out", str(out), "--max-steps", "3", "--no-progress"]
     argv += ["--env-option", f"tasks_file={taskset}"]
     argv += ["--env-option", f"cache_dir={taskset.parent / 'cache'}", *extra]

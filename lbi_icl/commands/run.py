@@ -110,7 +110,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", help="environment name (see `lbi envs`)")
     p.add_argument("--split", help="task split (default: test)")
     tasks = p.add_mutually_exclusive_group()
-    tasks.add_argument("--tasks", type=int, help="first N tasks of the split")
+    tasks.add_argument(
+        "--tasks", type=_tasks_arg, help="first N tasks of the split, or `all` (required)"
+    )
     tasks.add_argument("--task-ids", help="comma-separated task ids")
     p.add_argument("--policy", choices=["llm", "retrieval"])
     p.add_argument("--llm", help="openai:MODEL | anthropic:MODEL | scripted:FILE")
@@ -159,6 +161,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _tasks_arg(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
+
+
 def add_executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--executor",
@@ -176,10 +190,16 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
 def _config_from_args(args: argparse.Namespace) -> Any:
     from lbi_icl.runner.config import LLM_FREE_STRATEGIES, ConfigError, build_config
 
+    named = args.tasks is not None or args.task_ids
+    if not named and not any(_file_sets(args.config, k) for k in ("tasks", "task_ids")):
+        raise CLIError(
+            "which tasks? --tasks N (the first N of the split), --tasks all (the whole split) "
+            "or --task-ids A,B"
+        )
     overrides: dict[str, Any] = {
         "env": args.env,
         "split": args.split,
-        "tasks": args.tasks,
+        "tasks": None if args.tasks == "all" else args.tasks,
         "task_ids": [t for t in args.task_ids.split(",") if t] if args.task_ids else None,
         "policy": args.policy,
         "llm": args.llm,
@@ -236,8 +256,16 @@ def _run(args: argparse.Namespace) -> int:
     from lbi_icl.runner.report import build_report, rich_table
 
     cfg = _config_from_args(args)
+
+    def announce(tasks: int, episodes: int, done: int) -> None:
+        per = f"{cfg.seeds} seed(s) x {len(cfg.strategies)} strategy(ies)"
+        rest = f", {done} already done" if done else ""
+        print(f"{tasks} task(s) x {per} = {episodes} episode(s){rest}", file=sys.stderr)
+
     try:
-        summary = run_experiment(cfg, show_progress=False if args.no_progress else None)
+        summary = run_experiment(
+            cfg, show_progress=False if args.no_progress else None, on_plan=announce
+        )
     except (ConfigError, DataError, FileNotFoundError, *_user_errors()) as e:
         raise CLIError(str(e)) from e
     if summary.aborted:

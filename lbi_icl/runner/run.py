@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -83,18 +83,22 @@ def run_experiment(
     episode_fn: EpisodeFn | None = None,
     show_progress: bool | None = None,
     stop_event: threading.Event | None = None,
+    on_plan: Callable[[int, int, int], None] | None = None,
 ) -> RunSummary:
     """Run (or resume) `config` into `config.out`.
 
     `tasks` (the split's task list), `worker_factory` (one EpisodeFn per worker) and
     `episode_fn` (one shared, thread-safe EpisodeFn) replace the real environment, policy
-    and retriever, for tests and for custom harnesses.
+    and retriever, for tests and for custom harnesses. `on_plan(tasks, episodes, done)` is
+    told the size of the run before the first episode (the CLI prints it).
     """
     run_dir = Path(config.out)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir}: exists and is not a directory")
     with hold(run_dir):
-        return _run_locked(config, tasks, worker_factory, episode_fn, show_progress, stop_event)
+        return _run_locked(
+            config, tasks, worker_factory, episode_fn, show_progress, stop_event, on_plan
+        )
 
 
 def _run_locked(
@@ -104,6 +108,7 @@ def _run_locked(
     episode_fn: EpisodeFn | None,
     show_progress: bool | None,
     stop_event: threading.Event | None,
+    on_plan: Callable[[int, int, int], None] | None = None,
 ) -> RunSummary:
     t_start = time.monotonic()
     run_dir = Path(config.out)
@@ -131,6 +136,8 @@ def _run_locked(
         if rec is None or (config.retry_errors and not is_finished(rec)):
             todo.append(job)
     skipped = len(jobs) - len(todo)
+    if on_plan is not None:
+        on_plan(len(selected), len(jobs), skipped)
 
     check_retrieval_options(config)
     if isinstance(factory, RealWorkerFactory) and todo:
