@@ -2,8 +2,9 @@
 on generated Calc, Writer and Impress tasks the expert scores 1, DONE at once scores 0, an
 infeasible task ended with FAIL scores 1; a hung application becomes an EnvError naming the
 task and step and the next episode starts clean; Spider2-V-format fixtures (one excel task,
-one that needs Docker, refused before any episode); synthesize (2 tasks, with the environment check) + index + ablate
-(2 tasks x 2 strategies) with no errored episode."""
+one that needs Docker, refused before any episode); synthesize (2 tasks, with the
+environment check) + index + ablate (2 tasks x 2 strategies) with no errored episode;
+`server=URL` drives a running server."""
 
 from __future__ import annotations
 
@@ -193,3 +194,31 @@ def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) ->
     episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 4  # 2 test tasks x 2 strategies
     assert all(e.get("stop_reason") != "error" and not e.get("error") for e in episodes)
+
+
+def test_server_option_drives_a_running_desktop_server(tasks_dir: Path) -> None:
+    """`server=URL` (a real OSWorld VM in practice): the env starts no desktop of its own and
+    runs setup, actions and scoring through that server."""
+    from lbi_icl.envs import make_env
+    from lbi_icl.envs.desktop.session import LocalDesktop
+
+    with LocalDesktop() as desktop:
+        env = make_env("desktop", tasks_dir=str(tasks_dir), server=desktop.url,
+                       token=desktop.token, **FAST)  # fmt: skip
+        try:
+            env.check_ready()
+            task = _task(env, "calc-clear-cell")
+            spec = env._def(task)
+            obs = env.reset(task)
+            assert env._session is None and "table-cell" in obs
+            for action in spec.expert:
+                env.step(action)
+            res = env.step("DONE")
+            assert res.info["score"] == 1.0
+        finally:
+            env.close()
+    bad = make_env("desktop", tasks_dir=str(tasks_dir), server="127.0.0.1:9")
+    from lbi_icl.envs.base import EnvError
+
+    with pytest.raises(EnvError, match=r"desktop server 127\.0\.0\.1:9 does not answer"):
+        bad.check_ready()
