@@ -95,7 +95,7 @@ def test_intervals_and_paired_differences(
     assert main([*argv[:-1], "--baseline", "model"]) == 1
     assert "--baseline 'model' is not among --strategies" in capsys.readouterr().err
     assert main([*argv[:-1], "--set", 'task_aware={"w_task": -1}']) == 1
-    assert "--set task_aware.w_task" in capsys.readouterr().err
+    assert "--set retrieval.task_aware.w_task" in capsys.readouterr().err
     # table form prints the paired table
     assert main(argv[:-1]) == 0
     assert "paired differences vs agentic" in capsys.readouterr().out

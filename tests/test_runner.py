@@ -258,13 +258,20 @@ def test_manifest_and_run_dir_hold_no_secrets(tmp_path, monkeypatch):
 
 
 def test_cli_run_reports_config_errors(tmp_path, capsys):
-    assert cli_main(["run", "--out", str(tmp_path / "r")]) == 1
+    assert cli_main(["run", "--out", str(tmp_path / "r"), "--tasks", "1"]) == 1
     assert "field 'env'" in capsys.readouterr().err
-    assert cli_main(["run", "--env", "x", "--out", "o", "--set", "nonsense"]) == 1
+    assert cli_main(["run", "--env", "x", "--out", "o", "--tasks", "1", "--set", "nonsense"]) == 1
     assert "expected KEY=VALUE" in capsys.readouterr().err
     out = str(tmp_path / "r2")
-    assert cli_main(["run", "--env", "no-such-env", "--out", out, "--no-progress"]) == 1
+    argv = ["run", "--env", "no-such-env", "--out", out, "--tasks", "all", "--no-progress"]
+    assert cli_main(argv) == 1
     assert "unknown environment 'no-such-env'" in capsys.readouterr().err
+    # one spelling across commands: retrieval settings are dotted, and a bare one says so
+    assert cli_main(["run", "--env", "x", "--out", out, "--tasks", "1", "--set", "m1=3"]) == 1
+    assert "--set retrieval.m1=" in capsys.readouterr().err
+    # whole splits only when asked for
+    assert cli_main(["run", "--env", "babyai", "--out", out]) == 1
+    assert "--tasks all" in capsys.readouterr().err
 
 
 @pytest.mark.babyai

@@ -52,8 +52,8 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="RetrievalConfig field (repeatable; VALUE is JSON when it parses), e.g. "
-        "task_aware='{\"w_task\": 2}'",
+        help="retrieval setting, dotted as in `lbi run --set` (repeatable; VALUE is JSON "
+        "when it parses), e.g. retrieval.m1=3 or retrieval.task_aware.w_task=2",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_eval)
@@ -67,6 +67,7 @@ def _eval(args: argparse.Namespace) -> int:
     from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval.config import RetrievalConfig
     from lbi_icl.retrieval.evaluate import evaluate_retrieval
+    from lbi_icl.runner.config import _set_dotted
 
     if args.k < 1:
         raise CLIError("-k must be at least 1")
@@ -81,7 +82,9 @@ def _eval(args: argparse.Namespace) -> int:
         raise CLIError("--bootstrap must be 0 or more")
     if args.baseline is not None and args.baseline not in strategies:
         raise CLIError(f"--baseline {args.baseline!r} is not among --strategies")
-    fields: dict[str, Any] = parse_key_values(args.set, "--set")
+    fields: dict[str, Any] = {}
+    for key, value in parse_key_values(args.set, "--set").items():
+        _set_dotted(fields, key.removeprefix("retrieval."), value)
     fields["leakage_guard"] = not args.no_leakage_guard
     if args.token_budget is not None:
         fields["token_budget"] = args.token_budget
@@ -90,7 +93,7 @@ def _eval(args: argparse.Namespace) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
-        raise CLIError(f"--set {where}: {err['msg']}") from e
+        raise CLIError(f"--set retrieval.{where}: {err['msg']}") from e
     llm = None
     if args.llm:
         from lbi_icl.llm import LLMError, make_llm

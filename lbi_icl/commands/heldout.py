@@ -30,8 +30,9 @@ def register(sub: Any) -> None:
         "--env-option",
         action="append",
         default=[],
-        metavar="KEY=JSON",
-        help="environment option (repeatable), as for `lbi synthesize`",
+        metavar="KEY=VALUE",
+        help="environment option (repeatable; VALUE is JSON when it parses), as for "
+        "`lbi synthesize`",
     )
     p.set_defaults(handler=_heldout)
 

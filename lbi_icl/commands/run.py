@@ -118,7 +118,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm", help="openai:MODEL | anthropic:MODEL | scripted:FILE")
     p.add_argument("--llm-base-url", help="OpenAI-compatible server URL (local servers)")
     p.add_argument("--llm-cache", type=Path, help="response cache (default: OUT/llm_cache)")
-    p.add_argument("--cache-mode", choices=["rw", "off", "replay"])
+    p.add_argument(
+        "--llm-cache-mode",
+        choices=["rw", "off", "replay"],
+        help="read and record (rw), off, or answers only from the cache (replay)",
+    )
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="replace a prompt template (repeatable; same as --set prompts.NAME=FILE)",
+    )
     p.add_argument("--retrieval-llm", help="LLM that writes retrieval queries (default: --llm)")
     p.add_argument("--index", type=Path, help="index directory (`lbi index build`)")
     p.add_argument(
@@ -156,7 +167,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="environment option (e.g. tasks_file=DIR for swe); same as --set env_options.KEY=",
+        help="environment option (VALUE is JSON when it parses, e.g. tasks_file=DIR for swe); "
+        "same as --set env_options.KEY=",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -205,7 +217,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "llm": args.llm,
         "llm_base_url": args.llm_base_url,
         "llm_cache": args.llm_cache,
-        "llm_cache_mode": args.cache_mode,
+        "llm_cache_mode": args.llm_cache_mode,
         "retrieval_llm": args.retrieval_llm,
         "index": args.index,
         "query_embedder": args.query_embedder,
@@ -228,10 +240,19 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     options = parse_key_values(args.env_option, "--env-option")
     overrides.update({f"env_options.{k}": v for k, v in options.items()})
     overrides.update(parse_key_values(args.set, "--set"))
+    for item in args.prompt:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise CLIError(f"--prompt {item!r}: expected NAME=FILE")
+        overrides[f"prompts.{name}"] = file
     try:
         cfg = build_config(args.config, overrides)
     except ConfigError as e:
-        raise CLIError(str(e)) from e
+        from lbi_icl.retrieval.config import RetrievalConfig
+
+        bare = [k for k in parse_key_values(args.set, "--set") if k in RetrievalConfig.model_fields]
+        hint = f" (retrieval settings are dotted: --set retrieval.{bare[0]}=...)" if bare else ""
+        raise CLIError(f"{e}{hint}") from e
     if args.ablate and args.strategies is None and not _file_sets(args.config, "strategies"):
         has_writer = cfg.query_writer_spec() is not None
         names = ALL_STRATEGIES.split(",") if has_writer else list(LLM_FREE_STRATEGIES)

@@ -28,7 +28,14 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .jsonl")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--llm", default=None, help="LLM spec, e.g. openai:gpt-4o-mini")
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server URL")
     p.add_argument("--llm-cache", type=Path, default=None, help="SQLite response cache")
+    p.add_argument(
+        "--llm-cache-mode",
+        choices=["rw", "off", "replay"],
+        default="rw",
+        help="read and record (rw), off, or answers only from the cache (replay)",
+    )
     p.add_argument(
         "--task-source",
         choices=["env", "self_instruct"],
@@ -86,8 +93,9 @@ def register(sub: Any) -> None:
         "--env-option",
         action="append",
         default=[],
-        metavar="KEY=JSON",
-        help="environment option (repeatable), e.g. levels='[\"BabyAI-GoToLocal-v0\"]'",
+        metavar="KEY=VALUE",
+        help="environment option (repeatable; VALUE is JSON when it parses), e.g. "
+        "levels='[\"BabyAI-GoToLocal-v0\"]'",
     )
     p.add_argument(
         "--prompt",
@@ -196,12 +204,17 @@ def _synthesize(args: argparse.Namespace) -> int:
         from lbi_icl.llm.errors import LLMConfigError
         from lbi_icl.runner.precheck import PrecheckError, check_llm
 
+        llm_options: dict[str, Any] = {
+            "cache_path": args.llm_cache,
+            "cache_mode": args.llm_cache_mode,
+            "base_url": args.llm_base_url,
+        }
         try:
             if config.llm is not None:
-                llm = make_llm(config.llm, cache_path=args.llm_cache)
-            committee = [make_llm(spec, cache_path=args.llm_cache) for spec in config.committee]
+                llm = make_llm(config.llm, **llm_options)
+            committee = [make_llm(spec, **llm_options) for spec in config.committee]
             for spec in [config.llm, *config.committee]:
-                check_llm(spec)  # unreachable server: one clear line before any work
+                check_llm(spec, args.llm_base_url, cache_mode=args.llm_cache_mode)
         except (LLMConfigError, PrecheckError) as e:
             raise CLIError(str(e)) from e
     from lbi_icl.llm.errors import LLMError
