@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
             )
+        if p is not parser and _leaf(p) and "--wide" not in p._option_string_actions:
+            p.add_argument(
+                "--wide", action="store_true", help="tables at full width, unwrapped (as in a pipe)"
+            )
     return parser
 
 
@@ -180,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lbi_icl.scrub import install_log_filter, scrub_text
 
     install_log_filter()  # URLs in log lines (httpx logs each request) lose their secrets
+    from lbi_icl.commands.tables import set_wide
+
+    set_wide(getattr(args, "wide", False))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError
+from lbi_icl.commands.tables import print_table
 
 
 def register(sub: Any) -> None:
@@ -74,7 +75,6 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(st.model_dump(), indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title="dataset statistics", show_header=True)
@@ -92,5 +92,5 @@ def _stats(args: argparse.Namespace) -> int:
     ):
         for key, n in counts.items():
             t.add_row(f"{title}: {key}", str(n))
-    Console().print(t)
+    print_table(t)
     return 0

@@ -7,6 +7,8 @@ import argparse
 import json
 from typing import Any
 
+from lbi_icl.commands.tables import print_table
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("envs", help="list environments and whether they are installed")
@@ -21,7 +23,6 @@ def _envs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([i.model_dump() for i in infos], indent=2))
         return 0
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -35,5 +36,5 @@ def _envs(args: argparse.Namespace) -> int:
             "[green]yes[/green]" if i.installed else f"[red]no[/red] ({', '.join(i.missing)})"
         )
         t.add_row(i.name, installed, escape(i.install_hint) or "-", escape(i.description))
-    Console().print(t)
+    print_table(t)
     return 0

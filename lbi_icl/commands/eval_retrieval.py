@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError, parse_key_values
+from lbi_icl.commands.tables import print_table, table_console
 
 
 def register(sub: Any) -> None:
@@ -127,7 +128,6 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     def pct(v: float | None) -> str:
@@ -169,8 +169,8 @@ def _eval(args: argparse.Namespace) -> int:
             f"{m.latency_p50_ms:.2f}",
             f"{m.latency_p95_ms:.2f}",
         )
-    console = Console()
-    console.print(t)
+    console = table_console()
+    print_table(t, console=console)
     if report.paired:
         pt = Table(
             title=f"paired differences vs {report.baseline} (points, 95% bootstrap CI over "
@@ -186,7 +186,7 @@ def _eval(args: argparse.Namespace) -> int:
                 f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}]",
                 "yes" if d.excludes_zero else "no",
             )
-        console.print(pt)
+        print_table(pt, console=console)
     for m in report.strategies:
         if any(w.startswith("llm:") for w in m.query_writers):
             print(f"{m.strategy}: query writers {m.query_writers}; e.g. {m.query_samples[:2]}")

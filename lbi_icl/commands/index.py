@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError
+from lbi_icl.commands.tables import print_table
 
 
 def register(sub: Any) -> None:
@@ -177,7 +178,6 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.model_dump() for r in rows], indent=2))
     else:
-        from rich.console import Console
         from rich.table import Table
 
         t = Table(title=f"verify {args.dir}")
@@ -186,7 +186,7 @@ def _verify(args: argparse.Namespace) -> int:
         for r in rows:
             sha = (r.actual_sha256 or "")[:16]
             t.add_row(r.file, str(r.size), sha, "ok" if r.ok else f"BAD: {r.problem}")
-        Console().print(t)
+        print_table(t)
     if unhashed:
         print(
             f"{args.dir}: the manifest records no hashes (built by an older lbi_icl); "
@@ -213,7 +213,6 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"index {args.dir}", show_header=False)
@@ -221,7 +220,7 @@ def _info(args: argparse.Namespace) -> int:
     t.add_column("value")
     for key, value in summary.items():
         t.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
-    Console().print(t)
+    print_table(t)
     return 0
 
 
@@ -239,7 +238,6 @@ def _query(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"{args.field} ~ {args.text!r}")
@@ -250,5 +248,5 @@ def _query(args: argparse.Namespace) -> int:
     fmt: Callable[[Any], str] = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
     for r in rows:
         t.add_row(str(r["rank"]), *[fmt(r[c]) for c in cols])
-    Console().print(t)
+    print_table(t)
     return 0

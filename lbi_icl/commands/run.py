@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError, parse_key_values, parse_names
+from lbi_icl.commands.tables import print_table, table_console
 
 ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
 # Exit codes of `lbi run` / `lbi ablate` (docs/reliability.md): 0 every planned episode
@@ -270,7 +271,6 @@ def _file_sets(path: Path | None, key: str) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from lbi_icl.jsonl import DataError
     from lbi_icl.runner import ConfigError, run_experiment
@@ -292,8 +292,8 @@ def _run(args: argparse.Namespace) -> int:
     if summary.aborted:
         print(f"error: run stopped early: {summary.aborted}", file=sys.stderr)
         return EXIT_ABORTED
-    console = Console()
-    console.print(rich_table(build_report(cfg.out)))
+    console = table_console()
+    print_table(rich_table(build_report(cfg.out)), console=console)
     console.print(
         f"{summary.ran} episode(s) run, {summary.skipped} already done, "
         f"{summary.errors} error(s); results in {cfg.out} "
@@ -342,9 +342,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         require_run_dir(args.run_dir)
         if args.format is None and args.output is None:
-            from rich.console import Console
-
-            Console().print(rich_table(build_report(args.run_dir)))
+            print_table(rich_table(build_report(args.run_dir)))
             return 0
         text = report(args.run_dir, args.format or "md")
     except (DataError, FileNotFoundError, ValueError) as e:

@@ -193,10 +193,10 @@ def _check(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
     from rich.table import Table
 
     from lbi_icl.cli import CLIError, parse_key_values
+    from lbi_icl.commands.tables import print_table
     from lbi_icl.envs import make_env
     from lbi_icl.envs.base import EnvError
     from lbi_icl.envs.swe.predictions import PredictionsError, grade_prediction, read_predictions
@@ -232,7 +232,7 @@ def _grade(args: argparse.Namespace) -> int:
         note = r.error or (f"excluded: {', '.join(r.excluded)}" if r.excluded else "")
         row = (r.instance_id, r.model_name_or_path, "yes" if r.resolved else "no")
         t.add_row(*row, r.fail_to_pass, r.pass_to_pass, note)
-    Console(width=160).print(t)
+    print_table(t)
     if args.out:
         report = {
             "resolved_ids": [r.instance_id for r in results if r.resolved],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError, parse_key_values
+from lbi_icl.commands.tables import print_table
 
 EXPLORERS = ("expert", "noisy_expert", "random", "coverage", "llm")
 
@@ -253,7 +254,6 @@ def _synthesize(args: argparse.Namespace) -> int:
 
 
 def print_report(report: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     c = report.config
@@ -273,4 +273,4 @@ def print_report(report: Any) -> None:
             f"{report.llm_calls} ({report.llm_input_tokens}+{report.llm_output_tokens} tok{cost})",
         )
     t.add_row("seconds", f"{report.seconds.get('total', 0.0):.1f}")
-    Console().print(t)
+    print_table(t)
