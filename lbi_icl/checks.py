@@ -10,7 +10,7 @@ refused one level lower, by `lbi_icl.jsonl`, for every reader):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,10 +34,17 @@ def usability_problems(
 def check_records(path: str | Path, model: type[M]) -> Iterator[tuple[int, M | list[DataProblem]]]:
     """Every line of `path` as (line, model or its problems): schema, usability, duplicate
     ids; then an empty file is one problem."""
-    p = str(path)
+    return check_rows(str(path), iter_records(path), model)
+
+
+def check_rows(
+    label: str, rows: Iterable[tuple[int, dict[str, Any] | DataProblem]], model: type[M]
+) -> Iterator[tuple[int, M | list[DataProblem]]]:
+    """`check_records` for records from any source (a JSONL file's lines, a table's rows):
+    `label` names the source in problems."""
     seen: dict[str, int] = {}
     count = 0
-    for line, rec in iter_records(path):
+    for line, rec in rows:
         count += 1
         if isinstance(rec, DataProblem):
             yield line, [rec]
@@ -45,19 +52,21 @@ def check_records(path: str | Path, model: type[M]) -> Iterator[tuple[int, M | l
         try:
             item = model.model_validate(rec)
         except ValidationError as e:
-            yield line, _problems_from_validation(p, line, e)
+            yield line, _problems_from_validation(label, line, e)
             continue
-        problems = usability_problems(p, line, rec, item)
+        problems = usability_problems(label, line, rec, item)
         item_id = getattr(item, "id", None)
         if isinstance(item_id, str):
             first = seen.setdefault(item_id, line)
             if first != line:
                 problems.append(
-                    DataProblem(p, line, "id", f"duplicate id {item_id!r} (first on line {first})")
+                    DataProblem(
+                        label, line, "id", f"duplicate id {item_id!r} (first on line {first})"
+                    )
                 )
         yield line, (problems or item)
     if count == 0:
-        yield 0, [DataProblem(p, 0, None, "empty file: no records")]
+        yield 0, [DataProblem(label, 0, None, "empty file: no records")]
 
 
 def read_checked(*paths: str | Path, model: type[M]) -> Iterator[M]:

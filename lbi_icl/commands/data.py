@@ -27,10 +27,52 @@ def register(sub: Any) -> None:
     v.add_argument("--max-errors", type=int, default=1000, help="stop printing after N")
     v.set_defaults(handler=_validate)
 
+    i = dsub.add_parser(
+        "import",
+        help="trajectories from a Parquet file or a Hugging Face datasets folder into JSON Lines",
+        description="Reads the table `lbi export --format parquet|hf` writes (or one from "
+        "elsewhere whose rows are trajectory records) and checks every row exactly as `lbi "
+        "data validate` checks a JSON Lines file; any bad row: nothing written, exit 1.",
+    )
+    i.add_argument("source", type=Path, help=".parquet file or datasets folder")
+    i.add_argument("--out", type=Path, required=True, help="output .jsonl or .jsonl.gz")
+    i.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    i.set_defaults(handler=_import)
+
     s = dsub.add_parser("stats", help="counts by env, source kind and outcome")
     s.add_argument("files", nargs="+", type=Path)
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(handler=_stats)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from lbi_icl.checks import check_rows
+    from lbi_icl.data import Trajectory
+    from lbi_icl.dataset_io import input_kind, iter_table_records
+    from lbi_icl.jsonl import DataError, write_jsonl
+
+    if not args.out.name.endswith((".jsonl", ".jsonl.gz")):
+        raise CLIError(f"--out {args.out}: must end in .jsonl or .jsonl.gz")
+    if args.out.exists() and not args.overwrite:
+        raise CLIError(f"--out {args.out}: exists; pass --overwrite to replace it")
+    try:
+        input_kind(args.source)
+        trajs: list[Trajectory] = []
+        problems = []
+        for _, item in check_rows(str(args.source), iter_table_records(args.source), Trajectory):
+            if isinstance(item, list):
+                problems += item
+            else:
+                trajs.append(item)
+    except (DataError, FileNotFoundError, ValueError, ImportError) as e:
+        raise CLIError(str(e)) from e
+    if problems:
+        for prob in problems[:50]:
+            print(str(prob).replace(f"{args.source}:", f"{args.source} row ", 1), file=sys.stderr)
+        raise CLIError(f"{args.source}: {len(problems)} problem(s); nothing written")
+    n = write_jsonl(args.out, trajs)
+    print(f"wrote {n} trajectories to {args.out}")
+    return 0
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -71,18 +71,21 @@ def register(sub: Any) -> None:
 
     e = sub.add_parser(
         "export",
-        help="write a run's successful episodes as Trajectories, or a swe run's predictions",
+        help="write a run's episodes as trajectories (JSON Lines, Parquet or a Hugging Face "
+        "datasets folder), or a swe run's SWE-bench predictions",
     )
     e.add_argument("run_dir", type=Path)
-    e.add_argument("--out", type=Path, required=True, help="output .jsonl (or .jsonl.gz)")
+    e.add_argument(
+        "--out", type=Path, required=True, help="output: .jsonl, .jsonl.gz, .parquet or a folder"
+    )
     e.add_argument("--all", action="store_true", help="also export failed (finished) episodes")
     e.add_argument(
         "--format",
-        choices=["trajectories", "swebench-predictions"],
-        default="trajectories",
-        help="trajectories (default; for `lbi index add`) or swebench-predictions (a swe "
-        "run: instance_id, model_name_or_path, model_patch per finished episode, for "
-        "SWE-bench's harness or `lbi swe grade`)",
+        choices=["jsonl", "parquet", "hf", "swebench-predictions"],
+        default=None,
+        help="default: from --out's extension (.jsonl/.jsonl.gz, .parquet); hf (a datasets "
+        "folder, for the Hub) and swebench-predictions (a swe run: instance_id, "
+        "model_name_or_path, model_patch per finished episode) are asked for by name",
     )
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     e.add_argument("--strategy", help="swebench-predictions: only this strategy's episodes")
@@ -374,10 +377,13 @@ def _export(args: argparse.Namespace) -> int:
             n = write_predictions(args.out, preds)
             print(f"wrote {n} predictions to {args.out} (SWE-bench format)")
             return 0
-        n = export_run(args.run_dir, args.out, include_all=args.all)
-    except (DataError, FileNotFoundError, ValueError) as e:
+        from lbi_icl.dataset_io import output_format
+
+        fmt = output_format(args.out, args.format)
+        n = export_run(args.run_dir, args.out, include_all=args.all, fmt=fmt)
+    except (DataError, FileNotFoundError, ValueError, ImportError) as e:
         raise CLIError(str(e)) from e
-    print(f"wrote {n} trajectories to {args.out} (source kind agent_run)")
+    print(f"wrote {n} trajectories to {args.out} ({fmt}; source kind agent_run)")
     return 0
 
 

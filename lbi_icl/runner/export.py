@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lbi_icl.data import Step, Trajectory
 from lbi_icl.envs.swe.predictions import Prediction, PredictionsError
-from lbi_icl.jsonl import DataError, DataProblem, iter_records, write_jsonl
+from lbi_icl.jsonl import DataError, DataProblem, iter_records
 from lbi_icl.runner.manifest import read_manifest, require_run_dir
 from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records, run_file
 
@@ -70,8 +70,11 @@ def episode_trajectory(run_dir: str | Path, rec: EpisodeRecord) -> Trajectory | 
     )
 
 
-def export_run(run_dir: str | Path, out: str | Path, *, include_all: bool = False) -> int:
-    """Write successful episodes (all finished ones with `include_all`) as JSONL; count."""
+def export_run(
+    run_dir: str | Path, out: str | Path, *, include_all: bool = False, fmt: str = "jsonl"
+) -> int:
+    """Write successful episodes (all finished ones with `include_all`) as trajectories in
+    `fmt` (jsonl, parquet or hf: `dataset_io.py`); returns how many."""
     run = Path(run_dir)
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run directory")
@@ -84,7 +87,9 @@ def export_run(run_dir: str | Path, out: str | Path, *, include_all: bool = Fals
         if traj is not None:
             trajs.append(Trajectory.model_validate(traj.model_dump()))
     trajs.sort(key=lambda t: t.id)
-    return write_jsonl(out, trajs)
+    from lbi_icl.dataset_io import write_trajectories
+
+    return write_trajectories(out, trajs, fmt)  # type: ignore[arg-type]
 
 
 def model_name(rec: EpisodeRecord) -> str:
