@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from lbi_icl.data import Trajectory
 
@@ -38,6 +38,19 @@ class AgentConfig(BaseModel):
     context_tokens: int | None = Field(None, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
     chars_per_token: float = Field(3.0, gt=0)
+    # Screenshots of envs with a visual observation (web `obs=screenshot|som|axtree+som`)
+    # go to the LLM as image parts: "auto" when its model takes images (by name,
+    # llm.base.accepts_images), "on" always, "off" never (the text observation instead).
+    images: Literal["auto", "on", "off"] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _omit_default_images(self, handler: Any) -> Any:
+        # left out at its default, so configs (and run fingerprints) made before the
+        # field existed read the same
+        out = handler(self)
+        if self.images == "auto" and isinstance(out, dict):
+            out.pop("images", None)
+        return out
 
 
 class StepLog(BaseModel):
@@ -81,6 +94,7 @@ class StepLog(BaseModel):
     # the prompt templates this step's LLM calls were rendered from: name -> sha256 of the
     # template text (lbi_icl/prompts; the run manifest says which file each came from)
     prompt_templates: dict[str, str] = Field(default_factory=dict)
+    images: list[str] = Field(default_factory=list)  # screenshots sent with the prompt (paths)
 
 
 class EpisodeResult(BaseModel):

@@ -29,8 +29,9 @@ from lbi_icl.agent.metering import EpisodeTotals, Meter, MeteredLLM
 from lbi_icl.agent.parse import parse_action
 from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
 from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256
+from lbi_icl.agent.visual import visual_observation, with_images
 from lbi_icl.data import Step, Task, Trajectory
-from lbi_icl.envs.base import Env, StepResult
+from lbi_icl.envs.base import Env, StepResult, episode_task
 from lbi_icl.envs.guard import EnvWallTime, GuardedEnv
 from lbi_icl.llm.base import LLM
 from lbi_icl.prompts import PromptSet, default_prompts, names_of
@@ -249,12 +250,13 @@ class _Episode:
 
         env_before = tot.env_s
         valid = self._valid_actions()
+        visual = self._guard("screenshot", visual_observation, self.env, self.policy, cfg)
         fit = self._guard(
             "prompt",
             lambda: fit_messages(
                 action_space_text=self.action_space,
                 instruction=self.task.instruction,
-                observation=obs,
+                observation=visual[0] if visual else obs,
                 history=self.shown,
                 reference=retrieval.rendered,
                 config=cfg,
@@ -264,6 +266,9 @@ class _Episode:
             ),
         )
         messages = fit.messages
+        if visual:  # the screenshot(s) go with the current observation, the last message
+            messages = self._guard("images", with_images, messages, visual[1])
+            rec["images"] = list(visual[1])
         used = list(fit.templates)
         if str(retrieval.queries.get("query_writer", "")).startswith("llm:"):
             used += QUERY_TEMPLATES
@@ -383,11 +388,13 @@ class _Episode:
         if isinstance(self.env, GuardedEnv) and self.config.max_wall_s is not None:
             self.env.deadline = started + self.config.max_wall_s  # no step outlives the limit
         try:
+            self.observation = self._timed_env("env.reset", self.env.reset, self.task)
+            # the env's own goal (MiniWoB's utterance) is the instruction from here on
+            self.task = self._guard("env.episode_goal", episode_task, self.env, self.task)
             reset = getattr(self.policy, "reset", None)  # optional for custom policies
             if reset is not None:
                 self._guard("policy.reset", reset, self.task, self.seed)
             self._guard("retriever.reset", self.retriever.reset, self.task)
-            self.observation = self._timed_env("env.reset", self.env.reset, self.task)
             self.action_space = self._guard("env.action_space_text", self.env.action_space_text)
             while True:
                 stop = self._limit_reached(started)

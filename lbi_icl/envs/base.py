@@ -73,3 +73,22 @@ def env_tasks(env: Env, split: str, n: int | None = None) -> list[Task]:
     if not tasks:
         raise ValueError(f"{env.name}: split {split!r} has no tasks")
     return list(tasks if n is None else tasks[:n])
+
+
+def episode_task(env: Any, task: Task) -> Task:
+    """`task` as the episode just reset in `env` states it: an env whose goal is only known
+    once the episode runs (MiniWoB's seed-specific utterance) answers `episode_goal()`;
+    that goal becomes the instruction and the task's own text stays in
+    `metadata["description"]`. Any other env, or a self-instructed task (its instruction
+    is the synthetic one; `metadata["self_instruct"]`): `task` unchanged."""
+    if "self_instruct" in task.metadata:
+        return task
+    try:  # (a guarded env in process mode answers a missing name with an EnvError)
+        goal_of = getattr(env, "episode_goal", None)
+    except (AttributeError, EnvError):
+        goal_of = None
+    goal = goal_of() if callable(goal_of) else None
+    if not isinstance(goal, str) or not goal.strip() or goal.strip() == task.instruction:
+        return task
+    meta = {**task.metadata, "description": task.metadata.get("description", task.instruction)}
+    return task.model_copy(update={"instruction": goal.strip(), "metadata": meta})

@@ -36,7 +36,7 @@ class AnthropicLLM(RemoteLLM):
 
     def _send(self, messages: list[Message], params: GenerationParams) -> tuple[str, Usage | None]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        chat = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        chat = [_wire(m) for m in messages if m.role != "system"]
         if not chat:
             raise LLMRequestError(
                 f"{self.spec}: the Messages API needs at least one user message, "
@@ -75,3 +75,19 @@ class AnthropicLLM(RemoteLLM):
         import anthropic
 
         return classify_sdk_error(exc, anthropic)
+
+
+def _wire(m: Message) -> dict[str, Any]:
+    """A message as the Messages API takes it: plain text, or a text block then base64
+    `image` blocks when the message carries images."""
+    if not m.images:
+        return {"role": m.role, "content": m.content}
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+    blocks += [
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": im.media_type, "data": im.b64()},
+        }
+        for im in m.images
+    ]
+    return {"role": m.role, "content": blocks}

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+import base64
+import hashlib
+import re
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_serializer
+
+
+class ImagePart(BaseModel):
+    """An image sent with a message (a screenshot). Serialized (cache keys, manifests) as
+    its media type and sha256: the bytes themselves travel only to the provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    media_type: Literal["image/png", "image/jpeg", "image/webp", "image/gif"] = "image/png"
+    data: bytes = Field(repr=False)
+
+    @field_serializer("data")
+    def _digest(self, data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def b64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.b64()}"
 
 
 class Message(BaseModel):
@@ -12,6 +35,36 @@ class Message(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str
+    # images after the text (OpenAI: image_url parts, Anthropic: image blocks); backends
+    # without image support send the text only. Absent from the serialized form when empty,
+    # so text-only messages (and their cache keys) are as before images existed.
+    images: tuple[ImagePart, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_images(self, handler: Any) -> Any:
+        out = handler(self)
+        if not self.images and isinstance(out, dict):
+            out.pop("images", None)
+        return out
+
+
+# Model names that accept images (OpenAI- and Anthropic-wire; local servers: a VL model).
+_VISION_MODELS = re.compile(
+    r"(gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-5|^o[13](?:$|-(?!mini))|^o4|chatgpt-4o|"
+    r"claude-3|claude-(?:sonnet|opus|haiku)-4|claude-.*-4|gemini|pixtral|llava|"
+    r"-vl\b|-vl-|vl-|vision|qwen2\.5-vl|qwen-vl|internvl|minicpm-v|molmo)",
+    re.IGNORECASE,
+)
+
+
+def accepts_images(spec: str) -> bool:
+    """Whether the model an LLM spec names takes images, judged by its name
+    (`openai:gpt-4o` yes, `openai:qwen2.5-coder-1.5b` no, `scripted:...` no). Agents
+    send screenshots only to such models unless told otherwise (`agent.images`)."""
+    backend, _, model = spec.partition(":")
+    if backend not in ("openai", "anthropic"):
+        return False
+    return bool(_VISION_MODELS.search(model))
 
 
 class GenerationParams(BaseModel):

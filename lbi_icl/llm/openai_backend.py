@@ -32,7 +32,7 @@ class OpenAILLM(RemoteLLM):
     def _send(self, messages: list[Message], params: GenerationParams) -> tuple[str, Usage | None]:
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_wire(m) for m in messages],
             "temperature": params.temperature,
         }
         token_param = (
@@ -62,3 +62,13 @@ class OpenAILLM(RemoteLLM):
         import openai
 
         return classify_sdk_error(exc, openai)
+
+
+def _wire(m: Message) -> dict[str, Any]:
+    """A chat message as the API takes it: plain text, or text then `image_url` parts
+    (data URLs) when the message carries images."""
+    if not m.images:
+        return {"role": m.role, "content": m.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+    parts += [{"type": "image_url", "image_url": {"url": im.data_url()}} for im in m.images]
+    return {"role": m.role, "content": parts}

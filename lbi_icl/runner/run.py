@@ -251,7 +251,8 @@ def _write_record(run_dir: Path, appender: JsonlAppender, job: Job, result: Epis
     rec = EpisodeRecord(
         **data,
         key=key,
-        instruction=job.task.instruction,
+        # the episode's own goal when the env states one (MiniWoB's utterance)
+        instruction=result.trajectory.instruction if result.trajectory else job.task.instruction,
         steps_log=steps_path(key),
         trajectory_file=traj_file,
         finished_at=now_iso(),

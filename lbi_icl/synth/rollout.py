@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbi_icl.data import Step, Task, Trajectory
-from lbi_icl.envs.base import Env, StepResult
+from lbi_icl.envs.base import Env, StepResult, episode_task
 from lbi_icl.llm.base import LLM, GenerationParams, Message
 from lbi_icl.prompts import PromptSet, default_prompts
 
@@ -68,6 +68,7 @@ def rollout_expert(env: Env, task: Task, uid: str, *, max_steps: int) -> Rollout
     demo = env.demonstrate(task, max_steps=max_steps)
     if demo is None:
         return Rollout(None, "expert failed or timed out")
+    task = episode_task(env, task)  # the demonstrated episode's own goal, if the env has one
     return Rollout(
         demo.model_copy(
             update={
@@ -97,6 +98,7 @@ def rollout_noisy_expert(
         traj = noisy(task, epsilon=epsilon, seed=seed, max_steps=max_steps)
         if traj is None:
             return Rollout(None, "expert failed or timed out")
+        task = episode_task(env, task)
         return Rollout(
             traj.model_copy(
                 update={
@@ -118,6 +120,7 @@ def rollout_noisy_expert(
         return Rollout(None, "expert failed or timed out")
     rng = random.Random(seed)
     obs = env.reset(task)
+    task = episode_task(env, task)
     steps: list[Step] = []
     last: StepResult | None = None
 
@@ -141,6 +144,7 @@ def rollout_noisy_expert(
 def rollout_random(env: Env, task: Task, uid: str, *, seed: int, max_steps: int) -> Rollout:
     rng = random.Random(seed)
     obs = env.reset(task)
+    task = episode_task(env, task)
     steps: list[Step] = []
     last: StepResult | None = None
     for _ in range(max_steps):
@@ -159,6 +163,7 @@ def rollout_random(env: Env, task: Task, uid: str, *, seed: int, max_steps: int)
 def rollout_coverage(env: Env, task: Task, uid: str, *, seed: int, max_steps: int) -> Rollout:
     rng = random.Random(seed)
     obs = env.reset(task)
+    task = episode_task(env, task)
     steps: list[Step] = []
     last: StepResult | None = None
     taken: set[str] = set()
@@ -213,6 +218,7 @@ def rollout_llm(
     system = prompts.render("rollout_system", env=env.name, action_space=env.action_space_text())
     params = GenerationParams(temperature=temperature, max_tokens=400, seed=seed)
     obs = env.reset(task)
+    task = episode_task(env, task)
     steps: list[Step] = []
     last: StepResult | None = None
     for _ in range(max_steps):

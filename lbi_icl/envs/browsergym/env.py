@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
-from lbi_icl.envs.browsergym.session import DEFAULT_ACTION_SUBSETS, SessionConfig
+from lbi_icl.envs.browsergym.protocol import LBI_ACTION_SET, ActionSetArgs, Protocol
+from lbi_icl.envs.browsergym.session import SessionConfig
+from lbi_icl.envs.browsergym.shots import Shots, check_obs_mode, visual_text
 from lbi_icl.envs.browsergym.worker import BrowserWorker, session_call, session_open
 from lbi_icl.envs.guard import RemoteError, WorkerCrashed, WorkerTimeout
 
@@ -81,15 +83,44 @@ class BrowserGymEnv:
         memory_limit_mb: int | None = None,
         step_limit: int | None = None,
         reset_retries: int = 1,
+        obs: str = "axtree",
+        screenshot_dir: str | None = None,
+        protocol: Protocol | None = None,
     ):
+        p = self.protocol = protocol
+        # what a user set over the protocol's values (said in the run notes)
+        self.overrides = {
+            k: v
+            for k, v in (
+                ("step_limit", step_limit),
+                ("timeout_ms", timeout_ms),
+                ("slow_mo", slow_mo),
+                ("action_subsets", action_subsets),
+            )
+            if v is not None and p is not None
+        }
         self.reset_retries = reset_retries
-        self.step_limit = step_limit if step_limit is not None else self.default_step_limit
+        self.step_limit = (
+            step_limit
+            if step_limit is not None
+            else (p.max_steps if p is not None else self.default_step_limit)
+        )
         self.reset_timeout_s = reset_timeout_s
         self.step_timeout_s = step_timeout_s
         self.max_tree_chars = max_tree_chars
-        self.slow_mo = slow_mo
-        self.timeout_ms = timeout_ms if timeout_ms is not None else self.default_timeout_ms
-        self.action_subsets = list(action_subsets or DEFAULT_ACTION_SUBSETS)
+        self.slow_mo = slow_mo if slow_mo is not None or p is None else p.slow_mo
+        self.timeout_ms = (
+            timeout_ms
+            if timeout_ms is not None
+            else (p.timeout_ms if p is not None else self.default_timeout_ms)
+        )
+        base = p.action_set if p is not None else LBI_ACTION_SET
+        self.action_set: ActionSetArgs = (
+            base.model_copy(update={"subsets": tuple(action_subsets)}) if action_subsets else base
+        )
+        self.action_subsets = list(self.action_set.subsets)
+        self.obs_mode = check_obs_mode(self.name, obs)
+        self.shots = Shots(screenshot_dir, wanted=obs != "axtree")
         self._memory_limit_mb = memory_limit_mb
         self._worker: BrowserWorker | None = None
         self._open = False
@@ -100,6 +131,7 @@ class BrowserGymEnv:
         self.goal = ""
         self.done = False
         self.last_stats: dict[str, Any] = {}
+        self.last_shot: str | None = None
 
     # -- hooks for subclasses -------------------------------------------------------------
 
@@ -114,6 +146,12 @@ class BrowserGymEnv:
 
     def check_ready(self) -> None:
         """Raise a clear error when the benchmark cannot run here (missing site URLs)."""
+
+    def url_aliases(self) -> list[tuple[str, str]]:
+        """(local prefix, stable token) pairs: every text the env hands out says the token
+        instead of the prefix (a machine's paths never reach observations, logs or
+        indexes), and an action naming the token is sent with the prefix (MiniWoB)."""
+        return []
 
     def gym_target(self, task: Task) -> tuple[str, int, dict[str, Any]]:
         """(gym id, seed, task_kwargs) for `task`."""
@@ -138,15 +176,33 @@ class BrowserGymEnv:
 
     # -- plumbing -----------------------------------------------------------------------
 
+    def run_notes(self) -> list[str]:
+        """The protocol and its values (run manifest, report header)."""
+        notes = []
+        if self.protocol is not None:
+            over = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items())
+            notes.append(self.protocol.note() + (f"; overridden: {over}" if over else ""))
+        if self.obs_mode != "axtree":
+            notes.append(f"observation {self.obs_mode}: screenshots in {self.shots.where()}")
+        return notes
+
+    def bind_run(self, config: Any) -> None:
+        """Called by the runner with the run's config: screenshots go into the run folder
+        (`RUN/screens`) unless `screenshot_dir` was given."""
+        out = getattr(config, "out", None)
+        if out:
+            self.shots.default_dir(str(out))
+
     def session_config(self) -> SessionConfig:
         return SessionConfig(
             modules=self.session_modules(),
             environ=self.session_environ(),
-            action_subsets=self.action_subsets,
+            action_set=self.action_set,
             max_tree_chars=self.max_tree_chars,
             offline=self.session_offline(),
             slow_mo=self.slow_mo,
             timeout_ms=self.timeout_ms,
+            som="som" in self.obs_mode,
         )
 
     def _where(self, action: str | None = None) -> str:
@@ -170,7 +226,7 @@ class BrowserGymEnv:
             result, pids = self._worker.call(session_call, method, *args, timeout_s=timeout_s)
             if pids is not None:
                 self._worker.note_pids(pids)
-            return result
+            return self._unlocal(result)
         except WorkerTimeout as e:
             self._kill()
             raise EnvError(
@@ -182,6 +238,30 @@ class BrowserGymEnv:
         except RemoteError as e:
             log.debug("remote traceback:\n%s", e.remote_traceback)
             raise EnvError(f"{self._where(action)}: {method} failed: {e}") from e
+
+    def _unlocal(self, value: Any) -> Any:
+        """`value` with every local prefix replaced by its token (`url_aliases`)."""
+        if isinstance(value, str):
+            for prefix, token in self._aliases():
+                value = value.replace(prefix, token)
+            return value
+        if isinstance(value, dict):
+            return {k: self._unlocal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._unlocal(v) for v in value]
+        return value
+
+    def _relocal(self, action: str) -> str:
+        for prefix, token in self._aliases():
+            action = action.replace(token, prefix)
+        return action
+
+    def _aliases(self) -> list[tuple[str, str]]:
+        if not hasattr(self, "_alias_cache"):
+            # longest prefix first: a file:// URL before the bare path inside it
+            pairs = [(p, t) for p, t in self.url_aliases() if p]
+            self._alias_cache = sorted(pairs, key=lambda pt: -len(pt[0]))
+        return self._alias_cache
 
     def _kill(self) -> None:
         self._open = False
@@ -205,9 +285,13 @@ class BrowserGymEnv:
         self.check_ready()
         self.current_task, self.step_count, self.done = task, 0, False
         gym_id, seed, task_kwargs = self.gym_target(task)
+        self.before_reset(task)
+        shot = self.shots.path(task.id, 0)
         for attempt in range(self.reset_retries + 1):
             try:
-                out = self._call("reset", gym_id, seed, task_kwargs, timeout_s=self.reset_timeout_s)
+                out = self._call(
+                    "reset", gym_id, seed, task_kwargs, shot, timeout_s=self.reset_timeout_s
+                )
                 break
             except EnvError as e:  # a page that did not load in time, a crashed browser
                 if attempt == self.reset_retries:
@@ -217,7 +301,24 @@ class BrowserGymEnv:
         self.goal = str(out["goal"])
         self.observation = str(out["observation"])
         self.last_stats = dict(out["stats"])
+        self.last_shot = out.get("screenshot")
         return self.observation
+
+    def before_reset(self, task: Task) -> None:
+        """Hook run before each reset (WebArena: a full site reset when configured)."""
+
+    def episode_goal(self) -> str:
+        """The goal of the episode just reset (BrowserGym's `obs["goal"]`; MiniWoB: the
+        seed's own utterance): the episode's instruction (`envs.base.episode_task`)."""
+        return self.goal
+
+    def visual_observation(self) -> dict[str, Any] | None:
+        """For vision models, with `obs` other than `axtree`: the image(s) of the current
+        observation (PNG paths) and the text that goes with them (`screenshot` / `som`: the
+        observation without its tree; `axtree+som`: all of it). None with `obs=axtree`."""
+        if self.obs_mode == "axtree" or not self.last_shot:
+            return None
+        return {"text": visual_text(self.observation, self.obs_mode), "images": [self.last_shot]}
 
     def step(self, action: str) -> StepResult:
         if self.current_task is None:
@@ -226,7 +327,10 @@ class BrowserGymEnv:
             raise EnvError(f"{self._where(action)}: step after the episode ended")
         self.step_count += 1
         before = self.observation
-        out = self._call("step", action, timeout_s=self.step_timeout_s, action=action)
+        shot = self.shots.path(self.current_task.id, self.step_count)
+        out = self._call(
+            "step", self._relocal(action), shot, timeout_s=self.step_timeout_s, action=action
+        )
         reward, done = float(out["reward"]), bool(out["terminated"] or out["truncated"])
         truncated = bool(out["truncated"])
         if not done and self.step_limit is not None and self.step_count >= self.step_limit:
@@ -245,6 +349,11 @@ class BrowserGymEnv:
             "task_id": self.current_task.id,
             "tree_chars": self.last_stats.get("tree_chars"),
         }
+        if self.protocol is not None:
+            info["protocol"] = self.protocol.name
+        self.last_shot = out.get("screenshot")
+        if self.last_shot:  # shown per step by `lbi view`
+            info["screenshot"] = self.last_shot
         if "agent_response" in out["task_info"]:  # scored at the end (WebArena-Verified)
             info["eval"] = out["task_info"]
         return StepResult(observation=self.observation, reward=reward, done=done, info=info)
@@ -279,10 +388,15 @@ class BrowserGymEnv:
         if self._action_text is None:
             from browsergym.core.action.highlevel import HighLevelActionSet
 
-            aset = HighLevelActionSet(subsets=self.action_subsets, strict=False, multiaction=False)
+            a = self.action_set
+            aset = HighLevelActionSet(
+                subsets=list(a.subsets), strict=a.strict, multiaction=a.multiaction
+            )
             self._action_text = (
                 "You act in a web browser. Elements are named by the number in brackets "
-                "([12]) in the accessibility tree. Answer with exactly one action call.\n"
+                "([12]) in the accessibility tree"
+                + (" and on the screenshot" if "som" in self.obs_mode else "")
+                + ". Answer with exactly one action call.\n"
                 + str(aset.describe(with_long_description=False, with_examples=True))
             )
         return self._action_text
@@ -296,6 +410,7 @@ class BrowserGymEnv:
         self.current_task = None
         if worker is not None:
             worker.close()
+        self.shots.close()
 
     def __enter__(self) -> BrowserGymEnv:
         return self

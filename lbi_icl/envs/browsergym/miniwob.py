@@ -1,20 +1,26 @@
 """MiniWoB++ through BrowserGym, offline, in a real headless Chromium.
 
-Tasks: every MiniWoB++ task BrowserGym registers (`browsergym.miniwob.ALL_MINIWOB_TASKS`,
-125 in browsergym-miniwob 0.14), or `task_names=[...]`. One lbi task = one task name and
-one seed: id `click-button/seed-3`. Seeds per split (like BabyAI): train from 0, dev from
-1,000,000, test from 2,000,000; `tasks_per_name` seeds each (default train 10, dev 3,
-test 3). Tasks come interleaved by name (seed #0 of every name, then #1, ...), so the
-first N tasks of a split cover min(N, #names) different tasks. Same task and seed, same
-page (MiniWoB seeds its JavaScript random generator from the seed).
+Protocols (`protocol.py`): **browsergym** (default) is browsergym-experiments' `miniwob`
+benchmark — its test split is the benchmark's own 125 tasks x 5 repeats with its seeds
+(`benchmark="miniwob_tiny_test"`: its tiny list), id `click-button/seed-28/rep-0`, 10
+steps, action set `miniwob_all`, the tasks' own timeouts; train seeds start at 1000 (dev
+1,000,000), clear of the test seeds. **lbi** keeps the earlier settings: every split
+`tasks_per_name` seeds (train 10 from 0, dev 3 from 1,000,000, test 3 from 2,000,000), id
+`click-button/seed-3`, 15 steps, bid-only actions, 30 s page loads. Tasks come interleaved
+(seed or repeat #0 of every name, then #1, ...), so the first N tasks of a split cover
+min(N, #names) different tasks. Same task and seed, same page (MiniWoB seeds its
+JavaScript random generator from the seed).
 
 The HTML comes from the `miniwob` package on disk (`file://` URL, or `base_url=`), and the
-browser resolves no host names, so nothing leaves the machine. `Task.instruction` is the
-task's description ("Click on a specific button in a generated form."); the seed's own
-utterance ("Click on the "submit" button.") is only known once the page runs, so it is the
-first line of every observation (`Goal: ...`) and in `env.goal`. An episode ends when the
-page says so (most tasks end at their Submit button, right or wrong; reward 1 if right) or
-after `step_limit` = 15 actions (`truncated`).
+browser resolves no host names, so nothing leaves the machine. Every text the env hands out
+says `miniwob://` for that base URL (no machine path in observations, logs or indexes);
+actions naming `miniwob://` are sent with the real URL. `Task.instruction` is the task's
+description ("Click on a specific button in a generated form.", also in
+`metadata["description"]`); the seed's own utterance ("Click on the "submit" button.") is
+only known once the page runs: `episode_goal()` after a reset, which the agent loop and
+synthesis use as the episode's instruction, and the first line of every observation
+(`Goal: ...`). An episode ends when the page says so (most tasks end at their Submit
+button, right or wrong; reward 1 if right) or after `step_limit` actions (`truncated`).
 """
 
 from __future__ import annotations
@@ -23,13 +29,21 @@ import ast
 import functools
 import importlib.util
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
+from lbi_icl.envs.browsergym.protocol import (
+    MINIWOB_BENCHMARKS,
+    check_protocol,
+    miniwob_protocol,
+    repeat_seeds,
+)
 
 SPLIT_SEED_BASE = {"train": 0, "dev": 1_000_000, "test": 2_000_000}
+BG_TRAIN_SEED_BASE = 1000  # protocol browsergym: clear of the test seeds [0, 34)
 DEFAULT_TASKS_PER_NAME = {"train": 10, "dev": 3, "test": 3}
 
 
@@ -107,10 +121,10 @@ def _parse_doc(doc: str) -> dict[str, Any]:
 class MiniWoBEnv(BrowserGymEnv):
     name = "miniwob"
     benchmark = "miniwob"
-    default_step_limit = 15  # MiniWoB tasks take 1-12 actions; the episode ends after 15
-    # Page loads and the task's set-up get 30 s instead of the task's 5 s (a loaded machine
-    # missed 5 s); the agent's actions keep BrowserGym's own 500 ms limits.
+    default_step_limit = 15  # protocol lbi: MiniWoB tasks take 1-12 actions
+    # protocol lbi: page loads and the task's set-up get 30 s instead of the task's 5 s
     default_timeout_ms = 30000
+    URL_TOKEN = "miniwob://"  # the pages' base URL as observations, logs and indexes say it
 
     def __init__(
         self,
@@ -118,9 +132,15 @@ class MiniWoBEnv(BrowserGymEnv):
         task_names: list[str] | None = None,
         tasks_per_name: dict[str, int] | None = None,
         base_url: str | None = None,
+        protocol: str = "browsergym",
+        benchmark: str = "miniwob",
         **options: Any,
     ):
-        super().__init__(**options)
+        proto = miniwob_protocol(check_protocol(self.name, protocol), benchmark)
+        super().__init__(protocol=proto, **options)
+        self.benchmark = benchmark
+        if task_names is None and proto.name == "browsergym":
+            task_names = list(MINIWOB_BENCHMARKS[benchmark][0])
         self._names = list(task_names) if task_names else None
         self.tasks_per_name = {**DEFAULT_TASKS_PER_NAME, **(tasks_per_name or {})}
         self.base_url = base_url
@@ -139,54 +159,75 @@ class MiniWoBEnv(BrowserGymEnv):
     def session_modules(self) -> list[str]:
         return ["browsergym.miniwob"]
 
+    def _base(self) -> str:
+        return self.base_url or miniwob_html_dir().as_uri() + "/"
+
     def session_environ(self) -> dict[str, str]:
-        return {"MINIWOB_URL": self.base_url or miniwob_html_dir().as_uri() + "/"}
+        return {"MINIWOB_URL": self._base()}
+
+    def url_aliases(self) -> list[tuple[str, str]]:
+        base = self._base()
+        pairs = [(base, self.URL_TOKEN)]
+        if base.startswith("file://"):  # the bare path appears in error messages
+            pairs.append((urllib.parse.unquote(base.removeprefix("file://")), self.URL_TOKEN))
+        return pairs
+
+    def _task(self, name: str, seed: int, split: str, rep: int | None) -> Task:
+        desc = task_docs().get(name, {}).get("description") or f"Solve the task {name}."
+        meta: dict[str, Any] = {
+            "task": name,
+            "seed": seed,
+            "gym_id": f"browsergym/miniwob.{name}",
+            "benchmark": "miniwob",
+            "description": desc,
+            "protocol": self.protocol.name if self.protocol else "lbi",
+        }
+        tid = f"{name}/seed-{seed}"
+        if rep is not None:
+            meta["repeat"] = rep
+            tid += f"/rep-{rep}"
+        return Task(id=tid, env=self.name, instruction=desc, split=split, metadata=meta)
 
     def tasks(self, split: str) -> list[Task]:
         if split not in SPLIT_SEED_BASE:
             raise ValueError(f"miniwob: unknown split {split!r}; use train, dev or test")
-        docs = task_docs()
         names = self.names()
-        out = []
-        for k in range(int(self.tasks_per_name.get(split, 0))):
-            seed = SPLIT_SEED_BASE[split] + k
-            for name in names:
-                desc = docs.get(name, {}).get("description") or f"Solve the task {name}."
-                out.append(
-                    Task(
-                        id=f"{name}/seed-{seed}",
-                        env=self.name,
-                        instruction=desc,
-                        split=split,
-                        metadata={
-                            "task": name,
-                            "seed": seed,
-                            "gym_id": f"browsergym/miniwob.{name}",
-                            "benchmark": "miniwob",
-                        },
-                    )
-                )
-        return out
+        if split == "test" and self.protocol is not None and self.protocol.name == "browsergym":
+            # the benchmark's own (task, seed) list, interleaved by repeat so the first N
+            # tasks cover min(N, #names) different tasks
+            seeds = repeat_seeds(names, self.protocol.n_repeats)
+            return [
+                self._task(name, seeds[i][r], split, r)
+                for r in range(self.protocol.n_repeats)
+                for i, name in enumerate(names)
+            ]
+        base = self.seed_base(split)
+        return [
+            self._task(name, base + k, split, None)
+            for k in range(int(self.tasks_per_name.get(split, 0)))
+            for name in names
+        ]
+
+    def seed_base(self, split: str) -> int:
+        """First seed of a split's `name/seed-N` tasks. Protocol browsergym: train seeds
+        start at 1000, clear of the benchmark's test seeds [0, SEED_MAX)."""
+        if split == "train" and self.protocol is not None and self.protocol.name == "browsergym":
+            return BG_TRAIN_SEED_BASE
+        return SPLIT_SEED_BASE[split]
 
     def task(self, task_id: str) -> Task:
-        name, _, seed = task_id.partition("/seed-")
-        if name not in task_names() or not seed.isdigit():
-            raise ValueError(f"miniwob: bad task id {task_id!r}; expected NAME/seed-N")
-        s = int(seed)
-        split = "test" if s >= 2_000_000 else "dev" if s >= 1_000_000 else "train"
-        desc = task_docs().get(name, {}).get("description") or f"Solve the task {name}."
-        return Task(
-            id=task_id,
-            env=self.name,
-            instruction=desc,
-            split=split,
-            metadata={
-                "task": name,
-                "seed": s,
-                "gym_id": f"browsergym/miniwob.{name}",
-                "benchmark": "miniwob",
-            },
-        )
+        m = re.fullmatch(r"([\w-]+)/seed-(\d+)(?:/rep-(\d+))?", task_id)
+        if m is None or m.group(1) not in task_names():
+            raise ValueError(
+                f"miniwob: bad task id {task_id!r}; expected NAME/seed-N or NAME/seed-N/rep-R"
+            )
+        name, s = m.group(1), int(m.group(2))
+        rep = int(m.group(3)) if m.group(3) is not None else None
+        if rep is not None:
+            split = "test"
+        else:
+            split = "test" if s >= 2_000_000 else "dev" if s >= 1_000_000 else "train"
+        return self._task(name, s, split, rep)
 
     def documents(self) -> list[Document]:
         docs = [

@@ -25,12 +25,13 @@ from lbi_icl.envs.browsergym.launch import (
     patch_playwright_launch,
     require_chromium,
 )
+from lbi_icl.envs.browsergym.protocol import LBI_ACTION_SET, ActionSetArgs
 from lbi_icl.envs.browsergym.text import candidate_actions, render_observation
 
 log = logging.getLogger(__name__)
 
-# BrowserGym's high-level action subsets offered to the agent.
-DEFAULT_ACTION_SUBSETS: tuple[str, ...] = ("chat", "infeas", "bid", "nav", "tab")
+# BrowserGym's high-level action subsets of the project's earlier (lbi) protocol.
+DEFAULT_ACTION_SUBSETS: tuple[str, ...] = LBI_ACTION_SET.subsets
 
 
 class SessionConfig(BaseModel):
@@ -40,7 +41,7 @@ class SessionConfig(BaseModel):
 
     modules: list[str] = Field(default_factory=list)  # imported to register gym ids
     environ: dict[str, str] = Field(default_factory=dict)  # set before the first import
-    action_subsets: list[str] = Field(default_factory=lambda: list(DEFAULT_ACTION_SUBSETS))
+    action_set: ActionSetArgs = LBI_ACTION_SET
     max_tree_chars: int = 12000
     offline: bool = True  # resolve no host names (MiniWoB: file:// and 127.0.0.1 only)
     slow_mo: int | None = None  # None: the task's own (MiniWoB: 100 ms)
@@ -48,6 +49,7 @@ class SessionConfig(BaseModel):
     env_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra gym.make kwargs
     # record the page context's network trace (Playwright HAR) for tasks scored on it
     record_har: bool = False
+    som: bool = False  # screenshots get the set-of-marks drawn on them (som.py)
 
 
 class BrowserSession:
@@ -72,9 +74,15 @@ class BrowserSession:
         self.executable = require_chromium()
         flags = CHROMIUM_FLAGS + ((OFFLINE_FLAG,) if config.offline else ())
         patch_playwright_launch(_get_global_playwright(), self.executable, flags)
+        a = config.action_set
         self.action_set = HighLevelActionSet(
-            subsets=list(config.action_subsets), strict=False, multiaction=False
+            subsets=list(a.subsets),
+            strict=a.strict,
+            multiaction=a.multiaction,
+            retry_with_force=a.retry_with_force,
+            demo_mode=a.demo_mode,  # type: ignore[arg-type]
         )
+        self.verbs = frozenset(self.action_set.action_set)
         self.env: Any = None
         self.gym_id: str | None = None
         self.goal = ""
@@ -111,8 +119,19 @@ class BrowserSession:
             }
         return gym.make(gym_id, **kwargs)
 
+    def _shot(self, obs: dict[str, Any], path: str | None) -> str | None:
+        if not path:
+            return None
+        from lbi_icl.envs.browsergym.som import save_png
+
+        return save_png(obs, path, marks=self.config.som)
+
     def reset(
-        self, gym_id: str, seed: int, task_kwargs: dict[str, Any] | None = None
+        self,
+        gym_id: str,
+        seed: int,
+        task_kwargs: dict[str, Any] | None = None,
+        shot: str | None = None,
     ) -> dict[str, Any]:
         tc = time.perf_counter()
         self.close_env()
@@ -138,9 +157,10 @@ class BrowserSession:
             "stats": stats,
             "info": _plain(info.get("task_info", {})),
             "seconds": time.perf_counter() - t0,
+            "screenshot": self._shot(obs, shot),
         }
 
-    def step(self, action: str) -> dict[str, Any]:
+    def step(self, action: str, shot: str | None = None) -> dict[str, Any]:
         if self.env is None:
             raise RuntimeError("step before reset")
         t0 = time.perf_counter()
@@ -170,6 +190,7 @@ class BrowserSession:
             "stats": stats,
             "url": str(obs.get("url") or ""),
             "task_info": _plain(task_info),
+            "screenshot": self._shot(obs, shot),
             "chat": [
                 {"role": str(m.get("role")), "message": str(m.get("message"))}
                 for m in obs.get("chat_messages") or []
@@ -198,7 +219,7 @@ class BrowserSession:
     def valid_actions(self) -> list[str]:
         if self.last_obs is None:
             return []
-        return candidate_actions(self.last_obs, self.goal)
+        return candidate_actions(self.last_obs, self.goal, verbs=self.verbs)
 
     def action_space_text(self) -> str:
         return str(self.action_set.describe(with_long_description=False, with_examples=True))

@@ -205,14 +205,21 @@ def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def candidate_actions(obs: dict[str, Any], goal: str, *, limit: int = 200) -> list[str]:
-    """Actions worth trying in this state, in the tree's node order: `select_option` with
-    each option of a drop-down / list box, `fill` text fields with `text_candidates(goal)`,
-    `click` on visible enabled elements that BrowserGym marks clickable or whose role is
-    interactive. When nothing qualifies (e.g. an SVG canvas): `click` on every visible
-    element with a bid, else `noop()`."""
+def candidate_actions(
+    obs: dict[str, Any], goal: str, *, limit: int = 200, verbs: frozenset[str] | None = None
+) -> list[str]:
+    """Actions worth trying in this state, in the tree's node order: for a drop-down / list
+    box, `select_option` with each option (or, in action sets without it such as
+    `miniwob_all`, `click` on it and, once it has focus, `keyboard_type` of each option),
+    `fill` text fields with `text_candidates(goal)`, `click` on visible enabled elements that
+    BrowserGym marks clickable or whose role is interactive. When nothing qualifies (e.g. an
+    SVG canvas): `click` on every visible element with a bid, else `noop()`. `verbs`: the
+    action set's function names; candidates of other verbs are left out."""
     props = obs.get("extra_element_properties") or {}
     texts = text_candidates(goal)
+    can_select = verbs is None or "select_option" in verbs
+    can_type = verbs is not None and "keyboard_type" in verbs
+    focused = str(obs.get("focused_element_bid") or "")
     out: list[str] = []
     by_node_id: dict[str, dict[str, Any]] = {
         str(n.get("nodeId")): n for n in (obs.get("axtree_object") or {}).get("nodes", [])
@@ -224,9 +231,11 @@ def candidate_actions(obs: dict[str, Any], goal: str, *, limit: int = 200) -> li
             continue
         clickable = bool((props.get(bid) or {}).get("clickable"))
         options = _option_names(node, by_node_id) if role in SELECT_ROLES else []
-        if options:
+        if options and can_select:
             out.extend(f"select_option({_q(bid)}, {_q(n)})" for n in options)
-        elif role in TEXT_ROLES:
+        elif options and can_type and bid == focused:
+            out.extend(f"keyboard_type({_q(n)})" for n in options)
+        elif role in TEXT_ROLES and not options:
             out.extend(f"fill({_q(bid)}, {_q(t)})" for t in texts)
         if role not in ("generic", "paragraph") and (clickable or role in CLICK_ROLES):
             out.append(f"click({_q(bid)})")
@@ -235,7 +244,8 @@ def candidate_actions(obs: dict[str, Any], goal: str, *, limit: int = 200) -> li
     seen: set[str] = set()
     unique = []
     for action in out:
-        if action not in seen:
+        verb = action.split("(", 1)[0]
+        if action not in seen and (verbs is None or verb in verbs):
             seen.add(action)
             unique.append(action)
     return unique[:limit]
