@@ -210,6 +210,39 @@ def test_relabeler_reads_the_expert_commands():
     assert [w.kind for w in only_ls] == ["summarize"]
 
 
+def test_relabeler_reads_a_multi_hunk_expert_demonstration():
+    """The expert's own commands for a two-hunk patch (two edits, then the remaining test
+    files run together) are read back clause by clause."""
+    from lbi_icl.envs.swe.expert import expert_actions
+    from lbi_icl.envs.swe.records import SWEInstance
+
+    second = PATCH.replace("@@ -1,4 +1,4 @@ def f(x):", "@@ -20,4 +20,4 @@ def g(x):")
+    second = second.replace("def f(x)", "def g(x)").split("@@ -20")[1]
+    inst = SWEInstance(
+        instance_id="o__r-1", repo="o/r", base_commit="abc1234", problem_statement="p",
+        patch=PATCH + "@@ -20" + second, FAIL_TO_PASS=["tests/a.py::test_f"],
+        PASS_TO_PASS=["tests/a.py::test_x", "tests/b.py::test_y"],
+        mutations=[
+            {"kind": "binop_swap", "file": "pkg/m.py", "function": "f", "line": 2},
+            {"kind": "binop_swap", "file": "pkg/m.py", "function": "g", "line": 21},
+        ],
+    )  # fmt: skip
+    actions = expert_actions(inst)
+    assert actions[0] == "grep -rn 'def f' --include='*.py' ."
+    assert [a.split()[0] for a in actions] == [
+        "grep", "sed", "grep", "sed", "python3", "python3", "python", "git", "submit",
+    ]  # fmt: skip
+    assert actions[-3] == "python -m pytest -q tests/a.py tests/b.py"
+    obs = ["exit code 0\nok"] * len(actions)
+    steps = [Step(observation=o, action=a) for o, a in zip(["start", *obs], actions, strict=False)]
+    traj = Trajectory(id="t", env="swe", instruction="fix", steps=steps, final_observation="x")
+    (abstract, _) = SWETemplateRelabeler().relabel(traj, 4, 8)
+    assert abstract.instruction == (
+        "Edit pkg/m.py, run `tests/a.py` and `tests/b.py` and see them pass, and review the "
+        "changes with git diff."
+    )
+
+
 def test_validation_names_a_missing_repository(tmp_path):
     from lbi_icl.envs.swe.records import SWEInstance
     from lbi_icl.envs.swe.validate import validate_local

@@ -55,7 +55,7 @@ def describe(command: str, observation_after: str) -> str | None:
         rng = words[words.index("-n") + 1].rstrip("p").replace(",", "-")
         return f"read lines {rng} of {words[-1]}"
     if words[0] in ("python3", "python") and "-c" in words and "write_text" in cmd:
-        m = re.search(r"pathlib\.Path\('([^']+)'\)", cmd)
+        m = re.search(r"pathlib\.Path\('([^']+)'\)", " ".join(words))
         target = m.group(1) if m else "the file"
         return f"edit {target}" + ("" if ok else " (the edit failed)")
     if words[0] == "sed" and "-i" in words:

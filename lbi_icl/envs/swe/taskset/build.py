@@ -36,6 +36,7 @@ from lbi_icl.envs.swe.taskset.project import Draft, ProjectBuild
 from lbi_icl.envs.swe.taskset.runner import TestRunner
 from lbi_icl.envs.swe.taskset.spec import ProjectSpec, load_spec
 from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
+from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.llm.base import LLM
 from lbi_icl.prompts import load_prompts
@@ -85,6 +86,7 @@ class ProjectReport(BaseModel):
     kept: int = 0
     baseline_tests: int = 0
     unstable_tests: int = 0  # test functions left out: ids or outcomes differ between runs
+    awkward_ids: int = 0  # test ids left out: a parametrization id holding "::"
     test_runs: int = 0
     test_seconds: float = 0.0
     seconds: float = 0.0
@@ -178,7 +180,10 @@ def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
     cfg.out.mkdir(parents=True, exist_ok=True)
     report = BuildReport(out=str(cfg.out), seed=cfg.seed, workers=cfg.workers, runner=cfg.runner)
     report.machine = _machine()
-    runner = TestRunner(cfg.workers, cfg.runner)
+    # every project's virtualenv is the same (the host's packages, nothing installed), so
+    # one fork server per worker thread serves them all
+    venv = ensure_venv(cfg.cache_dir or default_cache_dir(), "taskset-builder")
+    runner = TestRunner(cfg.workers, cfg.runner, python=str(venv / "bin" / "python"))
     builds = [ProjectBuild(cfg, p, spec_dir, runner) for p in projects]
     try:
         with concurrent.futures.ThreadPoolExecutor(len(builds), thread_name_prefix="project") as ex:

@@ -188,7 +188,17 @@ class ProjectBuild:
         self.timeout_s = _timeout(float(saved["seconds"]))
         unstable = set(saved.get("unstable", []))
         self.report.unstable_tests = len(unstable)
-        return {n: o for n, o in saved["outcomes"].items() if _function_of(n) not in unstable}
+        outcomes = {}
+        for n, o in saved["outcomes"].items():
+            if _function_of(n) in unstable:
+                continue
+            if "::" in n.partition("[")[2]:
+                # a parametrization id holding `::` (sqlparse has some): record checks that
+                # split node ids on `::` would misread it, so it is left out
+                self.report.awkward_ids += 1
+                continue
+            outcomes[n] = o
+        return outcomes
 
     # -- candidates ---------------------------------------------------------------------
     def candidates(self, sources: list[str]) -> list[Candidate]:

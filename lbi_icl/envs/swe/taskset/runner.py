@@ -77,8 +77,12 @@ class TestRunner:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, workers: int, mode: Mode = "fork") -> None:
+    def __init__(self, workers: int, mode: Mode = "fork", python: str | None = None) -> None:
+        """`python`: the interpreter of every fork server (default: the run's virtualenv's,
+        one server per virtualenv and thread; the task set's virtualenvs are all alike, so
+        the builder gives one, and a thread keeps one server for every project)."""
         self.mode: Mode = mode if hasattr(os, "fork") else "subprocess"
+        self.python = python
         self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tests")
         self.local = threading.local()
         self.lock = threading.Lock()
@@ -118,7 +122,7 @@ class TestRunner:
 
     def _server(self, env: Mapping[str, str]) -> _Server:
         venv = env.get("VIRTUAL_ENV", "")
-        python = str(Path(venv) / "bin" / "python") if venv else "python3"
+        python = self.python or (str(Path(venv) / "bin" / "python") if venv else "python3")
         servers: OrderedDict[str, _Server] = getattr(self.local, "servers", None) or OrderedDict()
         self.local.servers = servers
         server = servers.get(python)

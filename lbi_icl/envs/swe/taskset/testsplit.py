@@ -30,8 +30,9 @@ class NodeRef:
 
 
 def parse_node(node: str) -> NodeRef:
-    parts = node.split("::")
-    return NodeRef(parts[0], tuple(parts[1:-1]), parts[-1].split("[", 1)[0])
+    """`file::Class::test[param]` (a parametrization id may itself hold `::`)."""
+    parts = node.split("[", 1)[0].split("::")
+    return NodeRef(parts[0], tuple(parts[1:-1]), parts[-1])
 
 
 def _classes(body: list[ast.stmt]) -> dict[str, ast.ClassDef]:
