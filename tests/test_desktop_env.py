@@ -185,6 +185,9 @@ def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) ->
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     assert len(rows) >= 3  # windows of 2 expert rollouts, checked by replaying them
     assert any(r["source"].get("writer") == "template-desktop" for r in rows)
+    report = json.loads(Path(f"{data}.state.json").read_text())["report"]
+    assert report["stages"]["env_check"] == "env-check-desktop"
+    assert report["counts"]["examples_final"] == len(rows)
     lbi("index", "build", "--trajectories", str(data), "--out", str(tmp_path / "index"),
         "--embedder", "hash")  # fmt: skip
     run = tmp_path / "run"
