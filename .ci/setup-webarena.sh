@@ -26,6 +26,9 @@ PY=${PYTHON:-python}
 
 WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aiohttp==3.14.5
     browsergym-workarena==0.5.3
+    # BrowserGym's benchmark definitions (tests/test_web_protocol.py pins protocol=browsergym
+    # to them; adds dataclasses-json, marshmallow, mypy_extensions, tiktoken, typing-inspect)
+    browsergym-experiments==0.14.3
     # webarena-verified's evaluators: its declared dependencies except pydantic (it pins
     # 2.12.0; its code runs on the venv's pydantic 2.x) and beautifulsoup4 (already here).
     compact-json==1.8.1 geographiclib==2.1 geopy==2.4.1 jsonpath-ng==1.7.0 pint==0.25

@@ -206,11 +206,19 @@ def _make_llm(config: RunConfig, spec: str | None) -> Any:
 class _RealWorker:
     def __init__(self, config: RunConfig, shared: dict[str, Any]):
         from lbi_icl.agent import make_policy
+        from lbi_icl.envs.base import EnvError
         from lbi_icl.envs.run_guard import env_for_run
 
         self.config = config
         self.shared = shared
         self.env = env_for_run(config.env, config.env_options, step_timeout_s=config.step_timeout_s)
+        # an env's own use of the run's settings (web: screenshots in RUN/screens, the
+        # run's --llm as WebArena's answer judge); guarded envs may not have it
+        bind = None
+        with contextlib.suppress(AttributeError, EnvError):
+            bind = getattr(self.env, "bind_run", None)
+        if callable(bind):
+            bind(config)
         self.policy = make_policy(config.policy, llm=shared["llm"], seed=config.seed)
         self.prompts = config.prompt_set()
         self.retrievers: dict[str, Any] = {}

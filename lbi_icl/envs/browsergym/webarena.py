@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.base import EnvError
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
+from lbi_icl.envs.browsergym.protocol import check_protocol, repeat_seeds, webarena_protocol
 
 WA_SETTINGS: dict[str, str] = {
     "WA_SHOPPING": "shopping (OneStopShop) base URL, e.g. http://HOST:7770",
@@ -142,6 +143,7 @@ class WebArenaEnv(BrowserGymEnv):
         task_configs: str | Path | None = None,
         check_sites: bool = True,
         probe_timeout_s: float = 5.0,
+        protocol: str = "browsergym",
         **options: Any,
     ):
         if task_configs and not self.takes_task_configs:
@@ -149,7 +151,8 @@ class WebArenaEnv(BrowserGymEnv):
                 f"{self.name}: task_configs= runs WebArena-format configs with WebArena's "
                 "evaluators; use --env webarena for your own configs"
             )
-        super().__init__(**options)
+        proto = webarena_protocol(self.name, check_protocol(self.name, protocol), 0)
+        super().__init__(protocol=proto, **options)
         self.task_configs = Path(task_configs) if task_configs else None
         self.check_sites = check_sites
         self.probe_timeout_s = probe_timeout_s
@@ -173,8 +176,12 @@ class WebArenaEnv(BrowserGymEnv):
                 "(synthesize from its documents and your own exploration instead)"
             )
         local = self.task_configs is not None
+        configs = self.configs()
+        # protocol browsergym: BrowserGym's seed per task (one repeat); lbi: seed 0
+        bg = self.protocol is not None and self.protocol.name == "browsergym"
+        seeds = repeat_seeds([str(c["task_id"]) for c in configs], 1) if bg else None
         out = []
-        for cfg in self.configs():
+        for i, cfg in enumerate(configs):
             tid = cfg["task_id"]
             ev = cfg.get("eval") or {}
             out.append(
@@ -191,6 +198,7 @@ class WebArenaEnv(BrowserGymEnv):
                         "intent_template_id": cfg.get("intent_template_id"),
                         "start_url": cfg.get("start_url"),
                         "require_login": bool(cfg.get("require_login")),
+                        "seed": seeds[i][0] if seeds else 0,
                         "gym_id": "browsergym/lbi.webarena_local"
                         if local
                         else f"browsergym/{self.gym_prefix}.{tid}",
@@ -274,6 +282,14 @@ class WebArenaEnv(BrowserGymEnv):
 
     def success(self, reward: float, done: bool, info: dict[str, Any]) -> bool:
         return done and reward > 0
+
+    def episode_goal(self) -> str:
+        return ""  # the intent, known up front, is the instruction (the page adds nothing)
+
+    def run_notes(self) -> list[str]:
+        if self.protocol is not None and self.protocol.tasks == 0:
+            self.protocol = self.protocol.model_copy(update={"tasks": len(self.configs())})
+        return super().run_notes()
 
     def documents(self) -> list[Document]:
         """The action space and one short page per site used by the tasks (never the test

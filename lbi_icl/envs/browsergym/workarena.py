@@ -22,6 +22,7 @@ from typing import Any
 
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
+from lbi_icl.envs.browsergym.protocol import check_protocol, workarena_protocol
 from lbi_icl.envs.browsergym.webarena import SitesNotReadyError, probe
 
 SNOW_SETTINGS: dict[str, str] = {
@@ -44,11 +45,13 @@ class WorkArenaEnv(BrowserGymEnv):
         meta_seed: int = 42,
         seeds_per_task: int = 10,
         probe_timeout_s: float = 10.0,
+        protocol: str = "browsergym",
         **options: Any,
     ):
         if level not in LEVELS:
             raise ValueError(f"workarena: level={level!r}; expected one of {', '.join(LEVELS)}")
-        super().__init__(**options)
+        name = check_protocol(self.name, protocol)
+        super().__init__(protocol=workarena_protocol(level, name, 0, seeds_per_task), **options)
         self.level = level
         self.meta_seed = meta_seed
         self.seeds_per_task = seeds_per_task
@@ -67,13 +70,18 @@ class WorkArenaEnv(BrowserGymEnv):
             filter=self.level, meta_seed=self.meta_seed, n_seed_l1=self.seeds_per_task
         )
         out: list[Task] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
+        bg = self.protocol is not None and self.protocol.name == "browsergym"
         for cls, seed in pairs:
             gym_task = str(cls.get_task_id())
             tid = f"{gym_task}/seed-{int(seed)}"
-            if tid in seen:  # WorkArena's curriculum can draw the same seed twice
+            # WorkArena's curriculum can draw the same seed twice: protocol browsergym runs
+            # it twice, as BrowserGym does (`/rep-1`); lbi once
+            n = seen[tid] = seen.get(tid, -1) + 1
+            if n and not bg:
                 continue
-            seen.add(tid)
+            if n:
+                tid += f"/rep-{n}"
             out.append(
                 Task(
                     id=tid,
@@ -91,6 +99,11 @@ class WorkArenaEnv(BrowserGymEnv):
                 )
             )
         return out
+
+    def run_notes(self) -> list[str]:
+        if self.protocol is not None and self.protocol.tasks == 0:
+            self.protocol = self.protocol.model_copy(update={"tasks": len(self.tasks("test"))})
+        return super().run_notes()
 
     def check_ready(self) -> None:
         if self._ready:
