@@ -2,8 +2,8 @@
 on generated Calc, Writer and Impress tasks the expert scores 1, DONE at once scores 0, an
 infeasible task ended with FAIL scores 1; a hung application becomes an EnvError naming the
 task and step and the next episode starts clean; Spider2-V-format fixtures (one excel task,
-one that needs Docker, refused before any episode); synthesize (2 tasks, with the
-environment check) + index + ablate (2 tasks x 2 strategies) with no errored episode;
+one that needs Docker, refused before any episode); synthesize (3 tasks, with the
+environment check) + index + ablate (3 tasks x 2 strategies) with no errored episode;
 `server=URL` drives a running server."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lbi_icl.envs.desktop.taskgen.build import build_taskset
 
     out = tmp_path_factory.mktemp("desktop-tasks")
-    build_taskset(out, seed=0, per_family=2, families=FAMILIES)
+    build_taskset(out, seed=0, per_family=3, families=FAMILIES)
     return out
 
 
@@ -180,10 +180,10 @@ def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) ->
         return res
 
     data = tmp_path / "desktop.jsonl"
-    lbi("synthesize", "--env", "desktop", "--split", "train", "--tasks", "2", "--explorers",
+    lbi("synthesize", "--env", "desktop", "--split", "train", "--tasks", "3", "--explorers",
         "expert", "--out", str(data), "--no-progress", *opt)  # fmt: skip
     rows = [json.loads(line) for line in data.read_text().splitlines()]
-    assert len(rows) >= 3  # windows of 2 expert rollouts, checked by replaying them
+    assert len(rows) >= 3  # windows of 3 expert rollouts, checked by replaying them
     assert any(r["source"].get("writer") == "template-desktop" for r in rows)
     report = json.loads(Path(f"{data}.state.json").read_text())["report"]
     assert report["stages"]["env_check"] == "env-check-desktop"
@@ -191,11 +191,11 @@ def test_synthesize_index_ablate_three_tasks(tasks_dir: Path, tmp_path: Path) ->
     lbi("index", "build", "--trajectories", str(data), "--out", str(tmp_path / "index"),
         "--embedder", "hash")  # fmt: skip
     run = tmp_path / "run"
-    lbi("ablate", "--env", "desktop", "--split", "test", "--tasks", "2", "--policy", "retrieval",
+    lbi("ablate", "--env", "desktop", "--split", "test", "--tasks", "3", "--policy", "retrieval",
         "--index", str(tmp_path / "index"), "--strategies", "none", "instruction",
         "--max-steps", "3", "--out", str(run), *opt)  # fmt: skip
     episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
-    assert len(episodes) == 4  # 2 test tasks x 2 strategies
+    assert len(episodes) == 6  # 3 test tasks x 2 strategies
     assert all(e.get("stop_reason") != "error" and not e.get("error") for e in episodes)
 
 
