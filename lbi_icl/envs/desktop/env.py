@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -313,6 +314,9 @@ class DesktopEnv:
     def _score(self, last_action: str | None) -> float:
         assert self.client is not None
         with tempfile.TemporaryDirectory(prefix="lbi-desktop-eval-") as cache:
+            cached = self.paths.file_cache / self._spec.id if self.paths.file_cache else None
+            if cached is not None and cached.is_dir():  # OSWorld's cache/<task id>/ layout:
+                shutil.copytree(cached, cache, dirs_exist_ok=True)  # cloud_file reads it
             genv = scoring.GetterEnv(controller=self.client, cache_dir=cache, paths=self.paths)
             try:
                 return scoring.evaluate(self._spec, self.client, genv, last_action)
