@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,54 @@ def test_osworld_env_reads_the_project_set(tmp_path: Path) -> None:
     assert [t.id for t in env.tasks("train")] == ["libreoffice_calc/calc-sum-000"]
     assert [t.id for t in env.tasks("test")] == ["libreoffice_calc/calc-min-000"]
     assert env.refused == {}
+
+
+class _FakeDesktop:
+    """Just what OSWorld's vm_file getter calls on `env.controller`."""
+
+    host, port, token = "127.0.0.1", 9, None
+    vm_ip = "127.0.0.1"
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = files
+
+    def get_file(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+
+def test_scoring_mirrors_osworlds_evaluate(evaluators_or_skip: None, tmp_path: Path) -> None:
+    from lbi_icl.envs.desktop import scoring
+    from lbi_icl.envs.desktop.taskgen import files
+
+    good = files.xlsx({"S": [["a"], [1]]})
+    bad = files.xlsx({"S": [["a"], [2]]})
+    (tmp_path / "gold.xlsx").write_bytes(good)
+    rule = {"rules": [{"type": "sheet_data", "sheet_idx0": "RI0", "sheet_idx1": "EI0"}]}
+    result = {"type": "vm_file", "path": "/home/user/r.xlsx", "dest": "r.xlsx"}
+    other = {"type": "vm_file", "path": "/home/user/o.xlsx", "dest": "o.xlsx"}
+    local = {"type": "local_file", "path": "gold.xlsx", "dest": "gold.xlsx"}
+    client = _FakeDesktop({"/home/user/r.xlsx": good, "/home/user/o.xlsx": bad})
+
+    def score(evaluator: dict, last: str | None = "DONE", cache: Path | None = None) -> float:
+        task = OSWorldTask.model_validate(_task(evaluator=evaluator))
+        cache = cache or Path(tempfile.mkdtemp(dir=tmp_path))
+        genv = scoring.GetterEnv(controller=client, cache_dir=str(cache), paths=HostPaths(tmp_path))
+        return scoring.evaluate(task, client, genv, last)  # type: ignore[arg-type]
+
+    one = {"func": "compare_table", "result": result, "expected": local, "options": rule}
+    assert score(one) == 1.0
+    assert score(one, last="FAIL") == 0.0  # a feasible task ended with FAIL
+    assert score({"func": "infeasible"}, last="FAIL") == 1.0
+    assert score({"func": "infeasible"}, last="DONE") == 0.0
+    two = {"func": ["compare_table", "compare_table"], "result": [result, other],
+           "expected": [local, local], "options": [rule, rule]}  # fmt: skip
+    assert score({**two, "conj": "and"}) == 0.0
+    assert score({**two, "conj": "or"}) == 1.0
+    missing = {**one, "result": {"type": "vm_file", "path": "/home/user/none.xlsx", "dest": "n"}}
+    assert score(missing) == 0.0
+    # cloud_file answered from OSWorld's cache layout: no download happens
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "gold.xlsx").write_bytes(good)
+    cloud = {"type": "cloud_file", "path": "https://nowhere.invalid/g.xlsx", "dest": "gold.xlsx"}
+    assert score({**one, "expected": cloud}, cache=cache) == 1.0
