@@ -147,21 +147,33 @@ def write_statements(cfg: BuildConfig, drafts: list[Draft], llm: LLM | None) -> 
     """Fill each draft's problem statement: the LLM's for the splits it writes, else the
     offline template's (both read the failing tests only, never the patch)."""
     prompts = load_prompts(cfg.prompts)
-    for i, d in enumerate(drafts):
+    # round robin over the projects: a long LLM job that is stopped has some of each
+    by_project: dict[str, list[Draft]] = {}
+    for d in drafts:
+        by_project.setdefault(d.record["project"], []).append(d)
+    queues = list(by_project.values())
+    order = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+    by_llm = [
+        d
+        for d in order
+        if llm is not None and (cfg.llm_splits is None or d.record["split"] in cfg.llm_splits)
+    ]
+    for i, d in enumerate(by_llm):
         r = d.record
-        use_llm = llm is not None and (cfg.llm_splits is None or r["split"] in cfg.llm_splits)
-        if use_llm:
-            assert llm is not None
-            r["problem_statement"] = llm_statement(
-                llm, r["project"], r["FAIL_TO_PASS"], d.messages, prompts, d.test_texts
-            )
-            r["statement_writer"] = f"llm:{cfg.llm}"
-            log.info("statement %d/%d by %s: %s", i + 1, len(drafts), cfg.llm, r["instance_id"])
-        else:
-            r["problem_statement"] = offline_statement(
-                r["project"], r["FAIL_TO_PASS"], d.messages, d.test_texts
-            )
-            r["statement_writer"] = "template"
+        assert llm is not None
+        r["problem_statement"] = llm_statement(
+            llm, r["project"], r["FAIL_TO_PASS"], d.messages, prompts, d.test_texts
+        )
+        r["statement_writer"] = f"llm:{cfg.llm}"
+        log.info("statement %d/%d by %s: %s", i + 1, len(by_llm), cfg.llm, r["instance_id"])
+    for d in order:
+        r = d.record
+        if "statement_writer" in r:
+            continue
+        r["problem_statement"] = offline_statement(
+            r["project"], r["FAIL_TO_PASS"], d.messages, d.test_texts
+        )
+        r["statement_writer"] = "template"
 
 
 def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
