@@ -126,7 +126,7 @@ def test_edited_template_refuses_resume(tmp_path: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert cli_main(["run", "--config", str(cfg), "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "different settings (prompts)" in err
+    assert "different settings (prompts.agent_system: " in err and " → " in err
 
 
 @pytest.mark.parametrize(

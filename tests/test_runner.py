@@ -110,8 +110,9 @@ def test_ablate_defaults_to_strategies_that_need_no_llm():
 def test_resume_refuses_changed_settings(tmp_path):
     tasks = make_tasks(1)
     run_experiment(_cfg(tmp_path), tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
+    default_steps = _cfg(tmp_path).agent.max_steps
     changed = _cfg(tmp_path, agent={"max_steps": 3})
-    with pytest.raises(ConfigError, match="agent"):
+    with pytest.raises(ConfigError, match=rf"\(agent\.max_steps: {default_steps} → 3\)"):
         run_experiment(changed, tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
 
 

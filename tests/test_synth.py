@@ -398,7 +398,7 @@ def test_offline_babyai_is_deterministic_and_reported(tmp_path, capsys):
     before = a.read_bytes()
     assert _run_cli(a, "--tasks", "4") == 0 and a.read_bytes() == before
     assert _run_cli(a, "--tasks", "5") == 1
-    assert "different configuration" in capsys.readouterr().err
+    assert "different configuration (tasks: 4 → 5;" in capsys.readouterr().err
 
 
 @pytest.mark.babyai

@@ -10,11 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lbi_icl.changes import setting_changes
 from lbi_icl.data import Task
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import index_hash
 from lbi_icl.runner.results import EPISODES, LLM_CACHE, MANIFEST
 from lbi_icl.runner.workers import Job
+from lbi_icl.status import status
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,8 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
     run notes."""
     from lbi_icl.envs import make_env
 
-    env = make_env(config.env, **config.env_options)
+    with status(f"starting {config.env} to list the {config.split} split's tasks…"):
+        env = make_env(config.env, **config.env_options)
     try:
         # Environments that need outside services (WebArena's sites) say what is missing
         # before the first episode: `check_ready()` raises an EnvError naming the setting.
@@ -128,10 +131,11 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
                 raise ConfigError(str(e)) from e
         # Listing a split can cost one reset per task (BabyAI); ask only for what is used.
         try:
-            if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
-                tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
-            else:
-                tasks = env.tasks(config.split)
+            with status(f"listing {config.env}'s {config.split} tasks…"):
+                if config.tasks is not None and "limit" in inspect.signature(env.tasks).parameters:
+                    tasks = env.tasks(config.split, limit=config.tasks)  # type: ignore[call-arg]
+                else:
+                    tasks = env.tasks(config.split)
         except (ValueError, KeyError) as e:  # an unknown split, a bad task file: bad input
             raise ConfigError(str(e).strip("'\"")) from e
         return list(tasks), env_notes(env)
@@ -145,11 +149,11 @@ def check_resume(config: RunConfig, previous: dict[str, Any] | None) -> None:
         return
     old = previous.get("fingerprint") or {}
     new = config.fingerprint()
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if diff:
+    changes = setting_changes(old, new)
+    if changes:
         raise ConfigError(
             f"{config.out}: this run directory was made with different settings "
-            f"({', '.join(diff)}); use a new --out, or the original settings to resume"
+            f"({'; '.join(changes)}); use a new --out, or the original settings to resume"
         )
     old_hash = previous.get("index_manifest_sha256")
     new_hash = index_hash(config.index)

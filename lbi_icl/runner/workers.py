@@ -22,8 +22,12 @@ from lbi_icl.jsonl import JsonlAppender
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.results import EpisodeSpec, steps_path
 from lbi_icl.scrub import scrub_text
+from lbi_icl.status import status
 
 log = logging.getLogger(__name__)
+
+# strategies that never embed a query (everything else loads the embedder before episodes)
+BM25_ONLY = frozenset({"none", "observation"})
 
 OnStep = Callable[[StepLog], None]
 
@@ -173,8 +177,15 @@ def _load_shared(config: RunConfig) -> dict[str, Any]:
         from lbi_icl.index import load_index
 
         assert config.index is not None
-        index = load_index(config.index, embedder=_query_embedder(config.query_embedder))
-        index.check_vectors()  # damage is an error before the first episode, not a hit
+        with status(f"loading the index {config.index}…"):
+            index = load_index(config.index, embedder=_query_embedder(config.query_embedder))
+            index.check_vectors()  # damage is an error before the first episode, not a hit
+        if any(s not in BM25_ONLY for s in config.strategies):
+            # the embedder loads now, under a status line, not inside the first episode
+            # while the progress bar stands still
+            spec = config.query_embedder or index.manifest.embedder.id
+            with status(f"loading the embedder {spec}…"):
+                index.embed_query("warm up")
     llm = _make_llm(config, config.llm) if config.policy == "llm" else None
     writer = config.query_writer_spec()
     qllm = llm if writer == config.llm and llm is not None else _make_llm(config, writer)

@@ -16,18 +16,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from lbi_icl.changes import setting_changes
 from lbi_icl.data import Trajectory
 from lbi_icl.envs.base import Env, env_tasks
 from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from lbi_icl.llm.base import LLM
 from lbi_icl.locks import hold
 from lbi_icl.prompts import names_of
+from lbi_icl.status import status
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
@@ -317,9 +320,14 @@ def _synthesize_locked(
     fingerprint = config.fingerprint()
     state = _load_state(p["state"])
     if state is not None and state.fingerprint != fingerprint and not overwrite:
+        changes = setting_changes(
+            state.report.config.model_dump(mode="json", exclude={"step_timeout_s"}),
+            config.model_dump(mode="json", exclude={"step_timeout_s"}),
+        ) or ["prompts: a template file's text changed"]
         raise SynthConflictError(
-            f"{out} was started with a different configuration ({p['state']}); pass "
-            "overwrite=True (--overwrite) to start again"
+            f"{out} was started with a different configuration ({'; '.join(changes)}; "
+            f"state: {p['state']}); pass overwrite=True (--overwrite) to start again, or the "
+            "original settings to resume"
         )
     if state is None and not overwrite:
         # a new dataset: none of its files may exist yet (side files are outputs too)
@@ -390,23 +398,28 @@ def _run(
         report.counts["documents"] = len(docs)
         run._time("documents", t0)
         t0 = time.perf_counter()
+        shown = progress and sys.stderr.isatty()
         if config.task_source == "self_instruct":
             assert run.llm is not None
-            tasks = self_instruct(
-                env,
-                docs,
-                run.llm,
-                split=config.split,
-                n=config.tasks,
-                per_document=config.tasks_per_document,
-                seed=config.seed,
-                temperature=config.temperature,
-                prompts=run.prompts,
-            )
+            with status(
+                f"self-instruct: {config.tasks} tasks from {len(docs)} documents…",
+                enabled=shown,
+            ):
+                tasks = self_instruct(
+                    env,
+                    docs,
+                    run.llm,
+                    split=config.split,
+                    n=config.tasks,
+                    per_document=config.tasks_per_document,
+                    seed=config.seed,
+                    temperature=config.temperature,
+                    prompts=run.prompts,
+                )
         else:
-            tasks = [
-                SynthTask(uid=t.id, task=t) for t in env_tasks(env, config.split, config.tasks)
-            ]
+            with status(f"listing {config.env}'s {config.split} tasks…", enabled=shown):
+                listed = env_tasks(env, config.split, config.tasks)
+            tasks = [SynthTask(uid=t.id, task=t) for t in listed]
         run._time("tasks", t0)
         report.counts["tasks"] = len(tasks)
         for path in (p["out"], p["raw"]):
