@@ -187,9 +187,71 @@ def _eval(args: argparse.Namespace) -> int:
                 "yes" if d.excludes_zero else "no",
             )
         print_table(pt, console=console)
+    print_breakdowns(report, console)
     for m in report.strategies:
         if any(w.startswith("llm:") for w in m.query_writers):
             print(f"{m.strategy}: query writers {m.query_writers}; e.g. {m.query_samples[:2]}")
     if report.heldout_ids_in_index:
         print(f"warning: {report.heldout_ids_in_index} held-out trajectories are in the index")
     return 0
+
+
+def print_breakdowns(report: Any, console: Any) -> None:
+    """Hit@k exact per step position, replay flag and task type (one column per strategy;
+    Δ = paired difference against the baseline on the same steps), then the held-out task
+    types the index lacks examples for."""
+    from rich.table import Table
+
+    from lbi_icl.commands.tables import print_text
+
+    strategies = list(dict.fromkeys(g.strategy for g in report.breakdowns))
+    cells = {(g.by, g.group, g.strategy): g for g in report.breakdowns}
+    base = report.baseline
+
+    def cell(g: Any, with_diff: bool) -> str:
+        text = f"{100 * g.hit_exact:.1f}"
+        if with_diff and g.diff_exact is not None:
+            text += f" ({100 * g.diff_exact:+.1f}"
+            if g.diff_exact_ci is not None:
+                lo, hi = g.diff_exact_ci
+                text += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            text += ")"
+        return text
+
+    coverage = {c.task_type: c for c in report.coverage}
+    for by, title in (
+        ("position", "by step position (first 5 / middle / last 5 steps of each trajectory)"),
+        ("replayed", "by expert replay (held-out trajectories the replay solved or not)"),
+        ("task_type", "by task type"),
+    ):
+        groups = list(dict.fromkeys(g.group for g in report.breakdowns if g.by == by))
+        if not groups:
+            continue
+        detail = by != "task_type"
+        t = Table(
+            title=f"hit@{report.k} exact % {title}"
+            + (f"; (Δ vs {base}, points [95% CI])" if detail and base else "")
+        )
+        t.add_column(by.replace("_", " "), justify="left")
+        t.add_column("steps", justify="right")
+        t.add_column("trajectories", justify="right")
+        if by == "task_type":
+            t.add_column("index examples", justify="right")
+        for s in strategies:
+            t.add_column(s, justify="right")
+        for group in groups:
+            first = cells[(by, group, strategies[0])]
+            row = [group, str(first.steps), str(first.trajectories)]
+            if by == "task_type":
+                cov = coverage.get(group)
+                row.append("–" if cov is None else str(cov.index_examples))
+            row += [cell(cells[(by, group, s)], detail and s != base) for s in strategies]
+            t.add_row(*row)
+        print_table(t, console=console)
+    if report.coverage:
+        missing = report.missing_types
+        print_text(
+            "held-out task types the index lacks examples for: "
+            + (", ".join(missing) if missing else "none")
+            + f" ({len(missing)} of {len(report.coverage)})"
+        )

@@ -42,6 +42,13 @@ from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval import STRATEGIES, make_retriever
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.bootstrap import bootstrap_ci, paired_difference
+from lbi_icl.retrieval.breakdown import (
+    GroupMetrics,
+    StepKeys,
+    TypeCoverage,
+    group_metrics,
+    type_coverage,
+)
 from lbi_icl.retrieval.config import RetrievalConfig
 
 log = logging.getLogger(__name__)
@@ -124,6 +131,11 @@ class RetrievalEvalReport(BaseModel):
     baseline: str | None = None
     paired: list[PairedDifference] = []
     bootstrap: int = 0
+    # per task type / step position / replay flag (`retrieval.breakdown`)
+    breakdowns: list[GroupMetrics] = []
+    # held-out task types against the index's examples; `missing_types`: none in the index
+    coverage: list[TypeCoverage] = []
+    missing_types: list[str] = []
 
 
 def strategy_config(base: RetrievalConfig, strategy: str, k: int) -> RetrievalConfig:
@@ -169,7 +181,8 @@ def evaluate_retrieval(
     step_traj: list[int] = []
     prec_traj: list[int] = []
     n_steps = 0
-    for strategy in strategies:
+    keys = StepKeys()
+    for s_no, strategy in enumerate(strategies):
         retriever = make_retriever(strategy, index, strategy_config(base, strategy, k))
         hit_e: list[float] = []
         hit_v: list[float] = []
@@ -195,6 +208,8 @@ def evaluate_retrieval(
                     break
                 n_steps += 1
                 step_traj.append(t_no)
+                if s_no == 0:
+                    keys.add(t_no, traj, i)
                 ctx = StepContext(
                     instruction=traj.instruction,
                     observation=step.observation,
@@ -283,6 +298,7 @@ def evaluate_retrieval(
         if baseline in per_step and bootstrap
         else []
     )
+    coverage = type_coverage(index, trajs)
     return RetrievalEvalReport(
         index=str(index.path),
         embedder=index.manifest.embedder.id,
@@ -296,6 +312,9 @@ def evaluate_retrieval(
         baseline=baseline if baseline in per_step else None,
         paired=paired,
         bootstrap=bootstrap,
+        breakdowns=group_metrics(per_step, keys, baseline, bootstrap),
+        coverage=coverage,
+        missing_types=[c.task_type for c in coverage if c.index_examples == 0],
     )
 
 
