@@ -279,7 +279,11 @@ def test_relabeler_reads_tree_and_file_differences() -> None:
     rel = make_relabeler()
     out = rel.relabel(parent, 0, len(parent.steps))
     texts = {w.kind + ":" + w.instruction for w in out}
-    assert 'abstract:Enter "16" in cell B7, make the selection bold, then save Sales.xlsx.' in texts
+    want = (
+        'abstract:Enter the formula =SUM(B2:B6) in cell B7 (it shows "16"), make the '
+        "selection bold, then save Sales.xlsx."
+    )
+    assert want in texts
     assert "abstract:Put the total in B7 and save." in texts  # the whole successful episode
     summary = next(w.instruction for w in out if w.kind == "summarize")
     assert summary.startswith("Replicate the following: pyautogui.typewrite(")

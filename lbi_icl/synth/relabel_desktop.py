@@ -5,10 +5,12 @@ differences: the accessibility tree before and after (`changes`: cell / paragrap
 texts that changed, e.g. `table-cell 'B7': '' -> '16'`) and the files the task's evaluator
 reads (`saved`: which of them changed on disk). A window's instructions come from them:
 
-- *abstract*: the changes as one instruction, at most five clauses — `Enter "16" in cell
-  B7, then save Sales.xlsx.`; formatting shortcuts with no text change are named from the
-  code (`make the selection bold`). When the window starts at the episode's first step and
-  the episode ended in success, the task's own instruction is written too.
+- *abstract*: the changes as one instruction, at most five clauses — `Enter "Total" in
+  cell D1, enter the formula =B2*C2 in cell D2 (it shows "12"), then save Sales.xlsx.` (a
+  cell shows a formula's value: the formula is read off the typed text); formatting
+  shortcuts with no text change are named from the code (`make the selection bold`).
+  When the window starts at the episode's first step and the episode ended in success,
+  the task's own instruction is written too.
 - *summarize*: `Replicate the following: pyautogui.typewrite('=SUM(B2:B6)\\n') (cell B7
   became "16"); ...`
 
@@ -18,6 +20,7 @@ yields nothing.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -38,6 +41,7 @@ _HOTKEYS = {
     ("ctrl", "-"): "delete the selected rows or columns",
 }
 _HOTKEY = re.compile(r"hotkey\(([^)]*)\)")
+_TYPED = re.compile(r"typewrite\(\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 
 
 def _short(text: str, n: int = 50) -> str:
@@ -51,6 +55,9 @@ def change_clause(change: str) -> str | None:
         return None
     tag, name, a, b = m["tag"], m["name"], m["a"], m["b"]
     where = f"cell {name}" if tag == "table-cell" else (f"the {tag.replace('-', ' ')}")
+    if not a and b and b.startswith("=") and " = " in b:  # a formula and the value it shows
+        formula, value = b.split(" = ", 1)
+        return f'enter the formula {formula} in {where} (it shows "{_short(value)}")'
     if not a and b:
         return f'enter "{_short(b)}" in {where}'
     if a and not b:
@@ -58,10 +65,30 @@ def change_clause(change: str) -> str | None:
     return f'change {where} from "{_short(a)}" to "{_short(b)}"'
 
 
+def typed_lines(action: str) -> list[str]:
+    """The lines the action typed (`pyautogui.typewrite('=SUM(B2:B6)\\nTotal')`)."""
+    out: list[str] = []
+    for m in _TYPED.finditer(action):
+        try:
+            text = ast.literal_eval(m.group(1))
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(text, str):
+            out += [line for line in text.split("\n") if line]
+    return out
+
+
 def effect_clauses(effect: dict[str, Any], action: str) -> list[str]:
     if not effect.get("ok", True) or effect.get("verb") in ("invalid", "WAIT", "DONE", "FAIL"):
         return []
-    out = [c for ch in effect.get("changes") or [] if (c := change_clause(str(ch)))]
+    changes = [str(ch) for ch in effect.get("changes") or []]
+    lines = typed_lines(action)
+    if lines and len(lines) == len(changes):  # a cell shows a formula's value: name the formula
+        changes = [
+            ch.replace(" -> '", f" -> '{line} = ", 1) if line.startswith("=") else ch
+            for ch, line in zip(changes, lines, strict=True)
+        ]
+    out = [c for ch in changes if (c := change_clause(ch))]
     if not out:
         for m in _HOTKEY.finditer(action):
             keys = tuple(k.strip(" '\"").lower() for k in m.group(1).split(","))
