@@ -15,7 +15,7 @@ from lbi_icl.jsonl import JsonlAppender, read_trajectories
 from lbi_icl.runner import RunConfig, build_report, export_run, report, run_experiment
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.report import policy_label
-from lbi_icl.runner.results import steps_path
+from lbi_icl.runner.results import episode_slug, steps_path
 
 NONE_WINS = {0, 1, 2}  # 3/10
 RAG_WINS = {0, 3, 4, 5, 6, 7, 8}  # 7/10
@@ -139,8 +139,10 @@ def test_formats_markdown_csv_json_and_html(hand_run):
     assert (hand_run / "report.html").read_text() == page
     assert page.count('<rect class="bar"') == 3
     assert 'data-strategy="rag"' in page and "<svg" in page
-    for i in range(10):  # every episode links its step log
-        assert f'href="{steps_path(f"rag|t{i}|0")}"' in page
+    for i in range(10):  # every episode links its page in the run viewer, not the raw log
+        slug = episode_slug(f"rag|t{i}|0")
+        assert page.count(f'href="view/index.html#/episode/{slug}"') == 2
+        assert f'href="{steps_path(f"rag|t{i}|0")}"' not in page
     assert "EnvError: x" in page
 
 

@@ -243,3 +243,207 @@ def test_cli_serve_answers_on_loopback_and_stops_on_ctrl_c(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ------------------------------------------------------------------ issue 23 item 4
+
+
+def test_folder_of_runs_lists_each_and_writes_outcome_tables(tmp_path, capsys):
+    from view_pairs import PLAN, make_pair
+
+    from lbi_icl.view import build_runs_view, find_runs
+
+    root = tmp_path / "runs"
+    a, b = make_pair(root / "sweep")
+    deep = root / "x" / "y"
+    deep.mkdir(parents=True)
+    (root / "x" / "index").mkdir()  # an index folder: a manifest.json, but not a run's
+    (root / "x" / "index" / "manifest.json").write_text('{"format_version": 1, "counts": {}}')
+    c = _fake_run(deep)  # deep/run
+    assert find_runs(root) == [a, b, c]
+    res = build_runs_view(root)
+    assert res.runs == [a, b, c] and res.built == 3 and not res.failed
+    assert (root / "view" / "index.html").read_text().count("runs.js") == 1
+    _, meta = read_shard(root / "view" / "data" / "meta.js")
+    assert meta["kind"] == "runs" and [r["rel"] for r in meta["runs"]] == [
+        "sweep/a",
+        "sweep/b",
+        "x/y/run",
+    ]
+    ra = meta["runs"][0]
+    assert ra["href"] == "../sweep/a/view/index.html"
+    assert (root / "sweep/a/view/index.html").is_file()
+    assert ra["env"] == "babyai" and ra["split"] == "test" and ra["strategies"] == ["none", "rag"]
+    assert ra["label"].startswith("retrieval-only") and ra["started_at"].startswith("2026-12-01")
+    assert ra["per_strategy"]["rag"]["successes"] == 7
+    assert ra["per_strategy"]["rag"]["finished"] == 11
+    assert ra["counts"]["episodes"] == 22
+    # the outcome table the comparison page reads: report_compare.outcome codes
+    _, table = read_shard(root / "view" / ra["outcomes"])
+    assert table["strategies"] == ["none", "rag"]
+    codes = {(t, s): c for t, s, c, _ in table["rows"]}
+    want = {"ok": 1, "no": 0, "err": -1}
+    for task, result in PLAN["a"]["rag"].items():
+        assert codes[(task, 0)][1] == want[result]
+    _, tb = read_shard(root / "view" / meta["runs"][1]["outcomes"])
+    assert {(t, s): c[1] for t, s, c, _ in tb["rows"]}[("t9", 0)] == -1
+    assert {(t, s): c[0] for t, s, c, _ in tb["rows"]}[("t9", 0)] == 0
+    slug = table["rows"][0][3][1]
+    assert (root / "sweep" / "a" / "view" / "data" / "steps" / f"{slug}.js").is_file()
+
+    # the CLI: a folder of runs (the quickstart's layout: runs/quickstart/run)
+    assert cli_main(["view", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"runs: {root / 'view' / 'index.html'} (3 run(s)" in out
+    # a run that cannot be read is listed with its problem; the others still are
+    (b / "episodes.jsonl").write_text('{"key": 1}\n')
+    assert cli_main(["view", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "1 not built" in out and "note: sweep/b:" in out
+    _, meta = read_shard(root / "view" / "data" / "meta.js")
+    assert meta["runs"][1]["error"] and "outcomes" not in meta["runs"][1]
+
+
+def test_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
+    empty = tmp_path / "nothing here"
+    (empty / "index").mkdir(parents=True)
+    (empty / "index" / "manifest.json").write_text('{"format_version": 1}')
+    (empty / "notes").mkdir()
+    assert cli_main(["view", str(empty)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(empty) in err and "no runs found inside it" in err
+    assert not (empty / "view").exists()
+
+
+def test_search_shards_hold_every_step_and_change_only_when_text_does(tmp_path, monkeypatch):
+    from view_pairs import MARKER, make_pair, write_episode
+
+    from lbi_icl.view import search as search_mod
+
+    a, _ = make_pair(tmp_path)
+    monkeypatch.setattr(search_mod, "SHARD_CHARS", 2000)  # several shards
+    res = build_view(a)
+    _, meta = read_shard(a / "view" / "data" / "meta.js")
+    files = meta["search"]["steps"]
+    assert len(files) > 2 and meta["search"]["examples"] == []  # no index: no example texts
+    entries = []
+    for f in files:
+        name, shard = read_shard(a / "view" / f["file"])
+        assert name == "search:" + Path(f["file"]).stem and len(shard["steps"]) == f["steps"]
+        for ep, n, obs, act, out, ids in shard["steps"]:
+            slug, strategy, task, _seed = shard["episodes"][ep]
+            entries.append((slug, n, obs, act, out, ids, meta["strategies"][strategy], task))
+    recs = latest_records(a)
+    assert len(entries) == res.search_entries == sum(r.steps for r in recs.values())
+    hits = [e for e in entries if MARKER in e[2]]
+    assert len(hits) == 1
+    slug, n, obs, act, out, ids, strategy, task = hits[0]
+    assert (strategy, task, n) == ("rag", "t3", 1) and act == "go forward"
+    assert out == "Action: go forward 1" and ids == ["doc-t3"]
+    step_file = a / "view" / "data" / "steps" / f"{slug}.js"
+    assert MARKER in read_shard(step_file)[1]["steps"][1]["observation"]
+    # an unchanged rebuild writes no search shard; a new episode rewrites only what moved
+    assert build_view(a).step_files_written == 0
+    _, meta2 = read_shard(a / "view" / "data" / "meta.js")
+    assert meta2["search"]["written"] == 0 and meta2["search"]["steps"] == files
+    write_episode(a, "a", "rag", "t99", "ok")  # sorts last: only the last shard changes
+    build_view(a)
+    _, meta3 = read_shard(a / "view" / "data" / "meta.js")
+    assert 1 <= meta3["search"]["written"] <= 2
+    # built without search: no search data, and the page says so (meta.search is null)
+    build_view(a, search=False)
+    _, meta4 = read_shard(a / "view" / "data" / "meta.js")
+    assert meta4["search"] is None and not (a / "view" / "data" / "search").exists()
+
+
+def test_example_texts_are_searchable():
+    from lbi_icl.view.search import example_text, step_entries
+
+    ex = {
+        "kind": "example",
+        "instruction": "open the door",
+        "steps": [["a locked door", "toggle"]],
+        "final": "done",
+    }
+    assert example_text(ex) == "open the door\na locked door\n> toggle\ndone"
+    assert example_text({"kind": "document", "title": "Doors", "text": "keys open"}) == (
+        "Doors\nkeys open"
+    )
+    steps = [{"step": 4, "observation": None, "action": {"x": 1}, "retrieved": [{"id": 3}]}, 7]
+    assert step_entries(steps) == [[4, "", '{"x": 1}', "", ["3"]]]
+
+
+def test_meta_labels_score_scales_scorers_and_chart_means(tmp_path):
+    from view_pairs import make_pair
+
+    from lbi_icl.runner.report import build_report
+    from lbi_icl.view.scales import score_label, scorer_labels
+
+    assert score_label("scienceworld").startswith("ScienceWorld score, 0–100")
+    assert score_label("babyai") == "BabyAI reward, 0–1" and score_label("mine") == "score"
+    assert scorer_labels({})["parts"]["observation"][0] == "BM25"
+    assert scorer_labels({})["parts"]["instruction"][0] == "cosine"
+    assert scorer_labels({})["rrf_strategies"] == []
+    assert scorer_labels({"fusion": "rrf"})["rrf_strategies"] == ["rag", "agentic"]
+    a, _ = make_pair(tmp_path)
+    build_view(a)
+    _, meta = read_shard(a / "view" / "data" / "meta.js")
+    assert meta["run"]["score_label"] == "BabyAI reward, 0–1"
+    assert meta["run"]["scorers"]["parts"]["model"][1] == "model-query embedding"
+    rows = {r.strategy: r for r in build_report(a).strategies}
+    for s, st in meta["per_strategy"].items():
+        r = rows[s]
+        assert st["success_rate"] == pytest.approx(r.success_rate)
+        assert st["mean_steps"] == pytest.approx(r.mean_steps)
+        assert st["tokens_in"] == pytest.approx(r.input_tokens_per_episode)
+        assert st["tokens_out"] == pytest.approx(r.output_tokens_per_episode)
+        assert st["cost"] is None and st["cost_known"] == 0
+    assert meta["per_strategy"]["rag"]["success_rate"] == pytest.approx(7 / 11)
+
+
+def test_live_rebuilder_rebuilds_when_episodes_are_appended(tmp_path):
+    import time
+
+    from view_pairs import make_pair, write_episode
+
+    from lbi_icl.view.live import LiveRebuilder
+
+    a, _ = make_pair(tmp_path)
+    build_view(a)
+    said: list[str] = []
+
+    def rebuild() -> str:
+        return f"{build_view(a).episodes} episodes"
+
+    live = LiveRebuilder(lambda: [a], rebuild, interval=0.05, report=said.append)
+    live.start()
+    try:
+        time.sleep(0.3)
+        assert live.rebuilds == 0  # nothing changed: nothing rebuilt
+        write_episode(a, "a", "none", "t42", "ok")
+        deadline = time.monotonic() + 30
+        while live.rebuilds == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        live.stop()
+        live.join(5)
+    assert said and said[-1] == "live: 23 episodes"
+    _, meta = read_shard(a / "view" / "data" / "meta.js")
+    assert meta["counts"]["episodes"] == 23
+
+
+def test_report_html_links_resolve_to_the_view_it_writes(tmp_path, capsys):
+    from lbi_icl.runner.results import episode_slug
+
+    run = _fake_run(tmp_path, tasks=2)
+    assert cli_main(["report", str(run), "--format", "html"]) == 0
+    out = capsys.readouterr().out
+    assert f"viewer: {run / 'view' / 'index.html'}" in out
+    page = (run / "report.html").read_text()
+    links = re.findall(r'href="view/index\.html#/episode/([^"]+)"', page)
+    recs = latest_records(run)
+    assert sorted(set(links)) == sorted(episode_slug(k) for k in recs)
+    for slug in links:
+        assert (run / "view" / "data" / "steps" / f"{slug}.js").is_file()
+    assert ".jsonl" not in "".join(re.findall(r'href="([^"]+)"', page))

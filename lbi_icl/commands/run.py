@@ -58,15 +58,30 @@ def register(sub: Any) -> None:
     )
     a.set_defaults(handler=_run, ablate=True)
 
-    p = sub.add_parser("report", help="summarize a run: success with 95%% CI, paired tests")
+    p = sub.add_parser(
+        "report",
+        help="summarize a run (success with 95%% CI, paired tests), or compare two runs",
+        description="`lbi report RUN`: per-strategy results. `lbi report A B`: run A against "
+        "run B on their shared (task, seed) pairs, per strategy (success on the shared pairs, "
+        "both / only A / only B / neither, exact McNemar p; episodes not shared are counted).",
+    )
     p.add_argument("run_dir", type=Path)
+    p.add_argument("run_b", type=Path, nargs="?", help="a second run: compare RUN_DIR with it")
     p.add_argument(
         "--format",
         choices=["md", "csv", "json", "html"],
-        help="print this format (html is also written to RUN/report.html); "
-        "default: a table in the terminal",
+        help="print this format (html is also written to RUN/report.html, with the run "
+        "viewer beside it; two runs: md, csv or json); default: a table in the terminal",
     )
     p.add_argument("--output", type=Path, help="write the report to this file instead")
+    p.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="SA:SB",
+        help="two runs: compare A's strategy SA with B's SB (repeatable; default: every "
+        "strategy both runs have, by name)",
+    )
     p.set_defaults(handler=_report)
 
     e = sub.add_parser(
@@ -342,6 +357,10 @@ def _report(args: argparse.Namespace) -> int:
     from lbi_icl.runner.manifest import require_run_dir
     from lbi_icl.runner.report import build_report, report, rich_table
 
+    if args.run_b is not None:
+        return _compare(args)
+    if args.pair:
+        raise CLIError("--pair compares two runs: `lbi report A B --pair SA:SB`")
     try:
         require_run_dir(args.run_dir)
         if args.format is None and args.output is None:
@@ -355,6 +374,50 @@ def _report(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     elif args.format == "html":
         print(f"wrote {args.run_dir / 'report.html'}")
+    else:
+        sys.stdout.write(text)
+    if args.format == "html":  # the report links each episode to its viewer page
+        print(f"viewer: {_write_view(args.run_dir)}")
+    return 0
+
+
+def _write_view(run_dir: Path) -> Path:
+    """Build (or refresh) RUN/view/, which report.html links to; returns its index.html."""
+    from lbi_icl.index import IndexFormatError
+    from lbi_icl.jsonl import DataError
+    from lbi_icl.view import build_view
+
+    try:
+        res = build_view(run_dir)
+    except (DataError, FileNotFoundError, IndexFormatError, ValueError) as e:
+        raise CLIError(f"report written, but the viewer it links to was not: {e}") from e
+    return res.index_html
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """`lbi report A B`: two runs on their shared (task, seed) pairs (report_compare.py)."""
+    from lbi_icl.jsonl import DataError, atomic_write_text
+    from lbi_icl.runner.report_compare import compare_runs, comparison_table, render_comparison
+
+    pairs = []
+    for item in args.pair:
+        sa, sep, sb = item.partition(":")
+        if not sep or not sa or not sb:
+            raise CLIError(f"--pair {item!r}: expected A_STRATEGY:B_STRATEGY, e.g. rag:none")
+        pairs.append((sa, sb))
+    if args.format == "html":
+        raise CLIError("a comparison of two runs is written as md, csv or json (not html)")
+    try:
+        cmp = compare_runs(args.run_dir, args.run_b, pairs or None)
+        if args.format is None and args.output is None:
+            print_table(comparison_table(cmp))
+            return 0
+        text = render_comparison(cmp, args.format or "md")
+    except (DataError, FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    if args.output is not None:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -401,5 +464,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         kwargs["workers"] = args.workers
     if args.max_steps is not None:
         kwargs["max_steps"] = args.max_steps
-    quickstart(**kwargs, show_progress=not args.no_progress)
+    res = quickstart(**kwargs, show_progress=not args.no_progress)
+    # the report links each episode to the viewer: write it now, so the links resolve
+    print(f"Run viewer (report.html links here): {_write_view(res.run)}")
     return 0

@@ -1,5 +1,7 @@
 """`lbi report --format html`: one self-contained page (inline SVG chart of success with CI
-whiskers, the main table, every episode with links to its logs; no JS, no CDN)."""
+whiskers, the main table, every episode linked to its page in the run viewer,
+`view/index.html#/episode/<slug>`, which `lbi report --format html` and `lbi quickstart`
+write beside it; no JS, no CDN)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import html
 
 from lbi_icl.runner.report_data import Report
 from lbi_icl.runner.report_text import _cost, _notes, _num, _pct, _title, table_rows
+from lbi_icl.runner.results import episode_slug
 
 
 def _svg_chart(rep: Report) -> str:
@@ -69,14 +72,16 @@ def to_html(rep: Report) -> str:
     ep_rows = []
     for e in rep.episodes:
         traj = f'<a href="{esc(e.trajectory_file)}">trajectory</a>' if e.trajectory_file else ""
+        page = esc(f"view/index.html#/episode/{episode_slug(e.key)}")
         ep_rows.append(
             "<tr>"
-            f"<td>{esc(e.strategy)}</td><td>{esc(e.task_id)}</td><td>{e.seed}</td>"
+            f'<td>{esc(e.strategy)}</td><td><a href="{page}">{esc(e.task_id)}</a></td>'
+            f"<td>{e.seed}</td>"
             f'<td class="{"ok" if e.success else "no"}">{"yes" if e.success else "no"}</td>'
             f"<td>{_num(e.score)}</td><td>{e.steps}</td>"
             f"<td>{e.input_tokens}/{e.output_tokens}</td><td>{_cost(e.cost_usd)}</td>"
             f"<td>{esc(e.stop_reason)}</td><td>{esc(e.error or '')}</td>"
-            f'<td><a href="{esc(e.steps_log)}">steps</a> {traj}</td>'
+            f'<td><a class="view" href="{page}">steps in the viewer</a> {traj}</td>'
             "</tr>"
         )
     notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(rep))
@@ -104,6 +109,6 @@ retrieved examples, prompt and output; written by <code>lbi view {esc(rep.run)}<
 <h2>Episodes</h2>
 <table class="episodes"><thead><tr><th>strategy</th><th>task</th><th>seed</th><th>success</th>
 <th>score</th><th>steps</th><th>tokens in/out</th><th>cost</th><th>stop</th><th>error</th>
-<th>logs</th></tr></thead><tbody>{"".join(ep_rows)}</tbody></table>
+<th>steps</th></tr></thead><tbody>{"".join(ep_rows)}</tbody></table>
 </body></html>
 """

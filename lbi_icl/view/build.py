@@ -1,26 +1,26 @@
 """`lbi view RUN_DIR`: write a static, self-contained viewer into RUN_DIR/view/.
 
     RUN_DIR/view/
-      index.html, lib.js, viewer.js,        the page
-      episode.js, viewer.css                (copied from lbi_icl/view/static)
-      data/meta.js                          run summary, strategies, shard list, pair counts
+      index.html, *.js, viewer.css          the page (copied from lbi_icl/view/static)
+      data/meta.js                          run summary, strategies (with the chart means),
+                                            shard lists, pair counts, score labels
       data/episodes/NNN.js                  episode index rows, ~1000 per shard; a shard
                                             never splits a (task, seed) group
       data/steps/<slug>.js                  one episode: its record, sibling episodes (same
                                             task and seed), and its step logs as written
       data/examples/NNN.js                  retrieved example / document texts looked up in
                                             the run's index, bucketed by FNV-1a of the id
+      data/search/s-NNN.js, x-NNN.js        full-text search data (search.py)
 
 See `lbi_icl/view/shards.py` for why data files are scripts and why that is XSS- and
-eval-free. Rebuilding is incremental: a step file is rewritten only when its source log,
-its record or its siblings changed (signatures in data/steps.sig.json). Reading a run
-never executes anything from it; step-log lines are kept as written (unknown fields too),
-so the page shows fields other engineers add without a viewer change.
+eval-free. Rebuilding is incremental (steps.py: only changed episodes are read again).
+Reading a run never executes anything from it; step-log lines are kept as written (unknown
+fields too), so the page shows fields other engineers add without a viewer change. A
+folder holding several runs gets a listing page instead (multi.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -32,27 +32,35 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from lbi_icl.jsonl import DataError, DataProblem, atomic_write_text, iter_records
+from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest
-from lbi_icl.runner.report import policy_label
-from lbi_icl.runner.results import (
-    EpisodeRecord,
-    episode_slug,
-    is_finished,
-    latest_records,
-    run_file,
-)
+from lbi_icl.runner.report import policy_label, strategy_row
+from lbi_icl.runner.report_compare import outcome, pair_counts
+from lbi_icl.runner.results import EpisodeRecord, episode_slug, is_finished, latest_records
 from lbi_icl.view.examples import ExampleSource, open_examples
+from lbi_icl.view.scales import score_label, scorer_labels
+from lbi_icl.view.search import write_search
 from lbi_icl.view.shards import bucket_of, write_shard
+from lbi_icl.view.steps import FORMAT, prune, write_steps
 
 log = logging.getLogger(__name__)
 
 VIEW_DIR = "view"
-FORMAT = "lbi_icl.view/1"
-STATIC_FILES = ("index.html", "lib.js", "viewer.js", "episode.js", "viewer.css")
+STATIC_FILES = (
+    "index.html",
+    "lib.js",
+    "sort.js",
+    "charts.js",
+    "live.js",
+    "list.js",
+    "search.js",
+    "viewer.js",
+    "episode.js",
+    "viewer.css",
+)
 ROW_COLUMNS = (
     "strategy",  # index into meta.strategies
     "task",
@@ -84,6 +92,10 @@ class ViewResult(BaseModel):
     examples: int
     examples_note: str | None
     seconds: float
+    search_entries: int = 0
+    # for the listing of several runs (multi.py): the run summary and outcome table
+    meta: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+    outcomes: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
 
 def order_strategies(found: Iterable[str], configured: list[str]) -> list[str]:
@@ -127,149 +139,68 @@ def _shards(groups: list[list[EpisodeRecord]], size: int) -> list[list[EpisodeRe
     return out
 
 
-def _discordant(groups: list[list[EpisodeRecord]], strategies: list[str]) -> dict[str, int]:
-    """'A>B' -> pairs (task, seed) that A solved and B did not, both finished."""
-    counts: dict[str, int] = defaultdict(int)
+def _outcome_table(groups: list[list[EpisodeRecord]], strategies: list[str]) -> dict[str, Any]:
+    """Per (task, seed): the outcome code (report_compare.outcome: 1 solved, 0 failed, -1
+    error, null missing) and the episode's slug under each strategy."""
+    rank = {s: i for i, s in enumerate(strategies)}
+    rows = []
     for group in groups:
-        done = {r.strategy: r.success for r in group if is_finished(r)}
-        for a, a_ok in done.items():
-            if not a_ok:
-                continue
-            for b, b_ok in done.items():
-                if b != a and not b_ok:
-                    counts[f"{a}>{b}"] += 1
-    return {f"{a}>{b}": counts.get(f"{a}>{b}", 0) for a in strategies for b in strategies if a != b}
+        codes: list[int | None] = [None] * len(strategies)
+        slugs: list[str | None] = [None] * len(strategies)
+        for r in group:
+            codes[rank[r.strategy]] = outcome(r)
+            slugs[rank[r.strategy]] = episode_slug(r.key)
+        rows.append([group[0].task_id, group[0].seed, codes, slugs])
+    return {"strategies": strategies, "rows": rows}
 
 
-def _read_steps(path: Path) -> tuple[list[Any], list[str]]:
-    """Step-log lines as written (any JSON object), and problems found, by line number."""
-    steps: list[Any] = []
-    problems: list[str] = []
-    if not path.exists():
-        return steps, [f"{path.name}: no step log (the episode wrote none)"]
-    try:
-        for n, value in iter_records(path):
-            if isinstance(value, DataProblem):
-                problems.append(f"{path.name}:{n}: {value.message}")
-            else:
-                steps.append(value)
-    except DataError as e:  # not UTF-8: the lines read so far are kept
-        problems += [f"{path.name}:{p.line}: {p.message}" for p in e.problems]
-    return steps, problems
-
-
-def _retrieved_ids(steps: list[Any]) -> list[str]:
-    ids: list[str] = []
-    for step in steps:
-        for field in ("retrieved", "dropped"):
-            items = step.get(field)
-            if isinstance(items, list):
-                ids += [str(it["id"]) for it in items if isinstance(it, dict) and "id" in it]
-    return ids
-
-
-def _siblings(group: list[EpisodeRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "strategy": r.strategy,
-            "slug": episode_slug(r.key),
-            "success": r.success,
-            "error": not is_finished(r),
-        }
-        for r in group
+def _discordant(table: dict[str, Any]) -> dict[str, int]:
+    """'A>B' -> (task, seed) pairs that A solved and B did not, both finished: the
+    `only_a` count of report_compare.pair_counts, as `lbi report A B` counts it."""
+    strategies = table["strategies"]
+    by = [
+        {(t, s): c[i] for t, s, c, _ in table["rows"] if c[i] is not None}
+        for i in range(len(strategies))
     ]
+    return {
+        f"{a}>{b}": pair_counts(by[i], by[j])[1]["only_a"]
+        for i, a in enumerate(strategies)
+        for j, b in enumerate(strategies)
+        if i != j
+    }
 
 
-def _signature(source: Path, record: dict[str, Any], siblings: list[dict[str, Any]]) -> str:
-    st = source.stat() if source.exists() else None
-    parts = [
-        FORMAT,
-        f"{st.st_size}:{st.st_mtime_ns}" if st else "missing",
-        json.dumps(record, sort_keys=True),
-        json.dumps(siblings, sort_keys=True),
-    ]
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
-
-
-def _copy_static(out: Path) -> None:
-    static = resources.files("lbi_icl.view") / "static"
-    for name in STATIC_FILES:
-        atomic_write_text(out / name, (static / name).read_text(encoding="utf-8"))
-
-
-def _prune(folder: Path, keep: set[str]) -> None:
-    if not folder.is_dir():
-        return
-    for p in folder.glob("*.js"):
-        if p.name not in keep:
-            p.unlink()
-
-
-def _track(items: list[Any], progress: bool, what: str) -> Iterable[Any]:
-    if not progress or len(items) < 200:
-        return items
-    from rich.progress import track
-
-    return track(items, description=what, transient=True)
-
-
-def _write_steps(
-    run: Path,
-    data: Path,
-    groups: list[list[EpisodeRecord]],
-    progress: bool,
-) -> tuple[int, int, set[str]]:
-    """Write data/steps/<slug>.js for every episode; return (written, kept, example ids)."""
-    steps_dir = data / "steps"
-    steps_dir.mkdir(parents=True, exist_ok=True)
-    sig_path = data / "steps.sig.json"
-    try:
-        old: dict[str, Any] = json.loads(sig_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        old = {}
-    new: dict[str, Any] = {}
-    ids: set[str] = set()
-    written = kept = 0
-    jobs = [(rec, group) for group in groups for rec in group]
-    for rec, group in _track(jobs, progress, "episode step logs"):
-        slug = episode_slug(rec.key)
-        outside: str | None = None
-        try:
-            source = run_file(run, rec.steps_log)
-        except ValueError as e:  # a symlink out of the run: its target is never read
-            source, outside = run / rec.steps_log, str(e)
-        record = rec.model_dump(mode="json", exclude={"trajectory"})
-        siblings = _siblings(group)
-        sig = _signature(source, record, siblings)
-        target = steps_dir / f"{slug}.js"
-        prev = old.get(slug)
-        if isinstance(prev, dict) and prev.get("sig") == sig and target.exists():
-            new[slug] = prev
-            ids.update(str(i) for i in prev.get("ids", []))
-            kept += 1
-            continue
-        steps, problems = ([], [outside]) if outside else _read_steps(source)
-        example_ids = sorted(set(_retrieved_ids(steps)))
-        payload = {
-            "record": record,
-            "siblings": siblings,
-            "steps": steps,
-            "problems": problems,
+def _strategy_stats(strategies: list[str], records: Iterable[EpisodeRecord]) -> dict[str, Any]:
+    """Per strategy: counts and the means the charts draw (the report's own numbers)."""
+    by: dict[str, list[EpisodeRecord]] = defaultdict(list)
+    for r in records:
+        by[r.strategy].append(r)
+    out = {}
+    for s in strategies:
+        row = strategy_row(s, by[s])
+        out[s] = {
+            "episodes": row.episodes,
+            "finished": row.finished,
+            "successes": row.successes,
+            "success_rate": row.success_rate,
+            "mean_steps": row.mean_steps,
+            "mean_score": row.mean_score,
+            "tokens_in": row.input_tokens_per_episode,
+            "tokens_out": row.output_tokens_per_episode,
+            "cost": row.cost_per_episode_usd,
+            "cost_known": row.cost_known_episodes,
         }
-        write_shard(target, f"steps:{slug}", payload)
-        new[slug] = {"sig": sig, "ids": example_ids}
-        ids.update(example_ids)
-        written += 1
-    _prune(steps_dir, {f"{s}.js" for s in new})
-    atomic_write_text(sig_path, json.dumps(new, sort_keys=True) + "\n")
-    return written, kept, ids
+    return out
 
 
-def _write_examples(data: Path, source: ExampleSource | None, ids: set[str]) -> tuple[int, int]:
-    """data/examples/NNN.js buckets; returns (bucket count, examples written)."""
+def _write_examples(
+    data: Path, source: ExampleSource | None, ids: set[str], found_items: dict[str, Any]
+) -> tuple[int, int]:
+    """data/examples/NNN.js buckets; returns (bucket count, examples written). The items
+    found are also put in `found_items` (for the search data)."""
     ex_dir = data / "examples"
     if source is None or not ids:
-        _prune(ex_dir, set())
+        prune(ex_dir, set())
         return 0, 0
     buckets = min(MAX_BUCKETS, max(1, -(-len(ids) // EXAMPLES_PER_BUCKET)))
     by_bucket: dict[int, dict[str, Any]] = defaultdict(dict)
@@ -278,6 +209,7 @@ def _write_examples(data: Path, source: ExampleSource | None, ids: set[str]) -> 
         item = source.lookup(eid)
         if item is not None:
             by_bucket[bucket_of(eid, buckets)][eid] = item
+            found_items[eid] = item
             found += 1
     ex_dir.mkdir(parents=True, exist_ok=True)
     names = set()
@@ -285,8 +217,32 @@ def _write_examples(data: Path, source: ExampleSource | None, ids: set[str]) -> 
         name = f"{b:03d}.js"
         names.add(name)
         write_shard(ex_dir / name, f"examples:{b}", by_bucket.get(b, {}))
-    _prune(ex_dir, names)
+    prune(ex_dir, names)
     return buckets, found
+
+
+def static_text(name: str) -> str:
+    return (resources.files("lbi_icl.view") / "static" / name).read_text(encoding="utf-8")
+
+
+def copy_static(out: Path, names: Iterable[str] = STATIC_FILES) -> None:
+    for name in names:
+        atomic_write_text(out / name, static_text(name))
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory: episodes.jsonl, or a manifest.json holding a run's `config` (an
+    index folder's manifest.json has none; an unreadable one counts, so that reading it
+    names the problem)."""
+    if (path / "episodes.jsonl").is_file():
+        return True
+    try:
+        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, RecursionError):
+        return True
+    return isinstance(data, dict) and isinstance(data.get("config"), dict)
 
 
 def build_view(
@@ -295,15 +251,17 @@ def build_view(
     index: str | Path | None = None,
     shard_size: int = 1000,
     progress: bool = False,
+    search: bool = True,
 ) -> ViewResult:
-    """Build (or refresh) RUN_DIR/view/ and return what was written."""
+    """Build (or refresh) RUN_DIR/view/ and return what was written (`search=False`: no
+    full-text search data, for measuring what it costs)."""
     started = time.monotonic()
     run = Path(run_dir)
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run directory")
-    if not (run / "episodes.jsonl").exists() and not (run / "manifest.json").exists():
+    if not is_run_dir(run):
         raise FileNotFoundError(
-            f"{run}: not a run directory (no episodes.jsonl or manifest.json); "
+            f"{run}: not a run directory (no episodes.jsonl or run manifest.json); "
             "expected the --out folder of `lbi run` / `lbi ablate`"
         )
     if shard_size < 1:
@@ -326,7 +284,7 @@ def build_view(
     out = run / VIEW_DIR
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    _copy_static(out)
+    copy_static(out)
 
     shard_files = []
     shards = _shards(groups, shard_size)
@@ -335,25 +293,35 @@ def build_view(
         name = f"{i:03d}.js"
         write_shard(data / "episodes" / name, f"episodes:{i}", [_row(r, rank) for r in shard])
         shard_files.append({"file": f"data/episodes/{name}", "rows": len(shard)})
-    _prune(data / "episodes", {f"{i:03d}.js" for i in range(len(shards))})
+    prune(data / "episodes", {f"{i:03d}.js" for i in range(len(shards))})
 
-    written, kept, ids = _write_steps(run, data, groups, progress)
+    steps = write_steps(run, data, groups, progress=progress, search=search)
     source, note = open_examples(run, manifest, index)
+    found: dict[str, Any] = {}
     try:
-        buckets, n_examples = _write_examples(data, source, ids)
+        buckets, n_examples = _write_examples(data, source, steps.ids, found)
     finally:
         if source is not None:
             source.close()
-    if source is not None and n_examples < len(ids):
-        missing = f"{len(ids) - n_examples} of {len(ids)} retrieved ids are not in the index"
+    if source is not None and n_examples < len(steps.ids):
+        missing = (
+            f"{len(steps.ids) - n_examples} of {len(steps.ids)} retrieved ids are not in the index"
+        )
         note = f"{note}; {missing}" if note else missing
+    search_meta = None
+    if search:
+        listed = [(episode_slug(r.key), rank[r.strategy], r.task_id, r.seed) for r in ordered]
+        search_meta = write_search(data, listed, steps.search, found)
+    else:
+        shutil.rmtree(data / "search", ignore_errors=True)
 
     policies = {r.policy for r in records.values()}
     policy = cfg.get("policy") or (next(iter(policies)) if len(policies) == 1 else None)
     finished = [r for r in records.values() if is_finished(r)]
+    table = _outcome_table(groups, strategies)
     meta = {
         "format": FORMAT,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "run": {
             "dir": run.resolve().name,
             "env": cfg.get("env"),
@@ -366,6 +334,8 @@ def build_view(
             "ended_at": manifest.get("ended_at"),
             "report": (run / "report.html").exists(),
             "prompts": manifest.get("prompts") or {},  # name -> {source, sha256}
+            "score_label": score_label(cfg.get("env")),
+            "scorers": scorer_labels(cfg.get("retrieval")),
         },
         "strategies": strategies,
         "columns": list(ROW_COLUMNS),
@@ -376,18 +346,12 @@ def build_view(
             "errors": len(records) - len(finished),
             "successes": sum(1 for r in finished if r.success),
         },
-        "per_strategy": {
-            s: {
-                "episodes": sum(1 for r in records.values() if r.strategy == s),
-                "finished": sum(1 for r in finished if r.strategy == s),
-                "successes": sum(1 for r in finished if r.strategy == s and r.success),
-            }
-            for s in strategies
-        },
+        "per_strategy": _strategy_stats(strategies, records.values()),
         "stop_reasons": sorted({r.stop_reason for r in records.values()}),
         "shards": shard_files,
-        "discordant": _discordant(groups, strategies),
+        "discordant": _discordant(table),
         "examples": {"buckets": buckets, "found": n_examples, "note": note},
+        "search": search_meta,
     }
     write_shard(data / "meta.js", "meta", meta)  # last: a page never sees half a build
     seconds = time.monotonic() - started
@@ -397,11 +361,14 @@ def build_view(
         index_html=out / "index.html",
         episodes=len(records),
         shards=len(shards),
-        step_files_written=written,
-        step_files_kept=kept,
+        step_files_written=steps.written,
+        step_files_kept=steps.kept,
         examples=n_examples,
         examples_note=note,
         seconds=seconds,
+        search_entries=search_meta["entries"] if search_meta else 0,
+        meta=meta,
+        outcomes=table,
     )
 
 

@@ -1,7 +1,8 @@
 """`lbi view --serve`: the viewer over http on 127.0.0.1 (stdlib http.server).
 
-The run directory is the document root, so the viewer's links to the raw step logs,
-trajectories and report (`../steps/...`) work as they do from disk. Only the loopback
+The run directory (or the folder of runs, for `lbi view DIR`) is the document root, so the
+viewer's links to the raw step logs, trajectories and report (`../steps/...`) and the
+listing's links to each run's viewer work as they do from disk. Only the loopback
 interface is bound; http.server refuses paths outside the root; a request whose Host
 header is not this server's own loopback address is refused (DNS rebinding: a web page
 cannot make the browser read the run through a name that resolves to 127.0.0.1). Ctrl-C

@@ -90,7 +90,7 @@
       el("div", { class: "badges" }, badge(r.strategy, "chip"), outcome, badge("stop: " + r.stop_reason), badge(r.policy)),
       r.instruction ? el("p", { class: "instruction" }, el("b", null, "Instruction: "), r.instruction) : null,
       kv([
-        ["score", h.fmt.num(r.score)],
+        [`score (${(h.meta.run && h.meta.run.score_label) || "score"})`, h.fmt.num(r.score)],
         ["steps (actions sent)", String(r.steps)],
         ["policy calls", r.policy_calls ? String(r.policy_calls) : null],
         ["tokens", tokens],
@@ -150,7 +150,23 @@
     return box;
   }
 
-  function hitsTable(items, examples, cls) {
+  // Which scorer gave a hit its score (lbi_icl/view/scales.py): BM25 over observations,
+  // cosine over an embedding field, fused, or reciprocal rank fusion.
+  function scorerOf(item, stepStrategy) {
+    const sc = h.meta.run && h.meta.run.scorers;
+    if (!sc || item.score === undefined || item.score === null) return null;
+    const part = String(item.strategy || "");
+    if (part.includes("+") || (sc.rrf_strategies || []).includes(stepStrategy)) return sc.rrf;
+    return sc.parts[part] || null;
+  }
+
+  function scoreCell(item, stepStrategy) {
+    const s = scorerOf(item, stepStrategy);
+    return h.el("td", { class: "score", title: s ? s[2] : null, "data-scorer": s ? s[0] : null },
+      h.fmt.num(item.score, 3), s ? h.el("span", { class: "scorer" }, `${s[0]} · ${s[1]}`) : null);
+  }
+
+  function hitsTable(items, examples, cls, stepStrategy) {
     const el = h.el;
     const tbody = el("tbody");
     for (const it of items) {
@@ -162,7 +178,7 @@
         { class: "hit", "data-id": String(it.id) },
         el("td", null, it.rank === undefined ? "–" : String(it.rank)),
         el("td", { class: "id" }, String(it.id)),
-        el("td", null, h.fmt.num(it.score, 3)),
+        scoreCell(it, stepStrategy),
         el("td", null, it.strategy || "–"),
         el("td", null, it.kind || "example"),
         el("td", null, ex && ex.instruction_kind ? ex.instruction_kind : "–"),
@@ -182,7 +198,7 @@
     return el(
       "table",
       { class: "hits " + cls },
-      el("thead", null, el("tr", null, ["rank", "id", "score", "found by", "kind", "instruction kind", "matched step", "window", "query writer"].map((x) => el("th", null, x)))),
+      el("thead", null, el("tr", null, ["rank", "id", "score (scorer · field)", "found by", "kind", "instruction kind", "matched step", "window", "query writer"].map((x) => el("th", null, x)))),
       tbody
     );
   }
@@ -199,6 +215,7 @@
       "section",
       { class: "step" + (st.error ? " has-error" : ""), id: "step-" + n, "data-step": n },
       el("div", { class: "step-head" },
+        el("a", { class: "steplink", href: h.episodeHref(h.slug, n), title: "link to this step (share it)", "aria-label": "link to step " + n }, "#"),
         el("span", { class: "stepno" }, "step " + n),
         el("code", { class: "action" }, st.action === null || st.action === undefined ? "(no action)" : String(st.action)),
         parsed ? null : badge("unparsable", "no"), valid, executed,
@@ -224,11 +241,11 @@
         );
       }
       if (writers.length) sec.appendChild(el("p", { class: "muted" }, "model query written by: " + writers.join(", ")));
-      sec.appendChild(retrieved.length ? hitsTable(retrieved, examples, "retrieved") : el("p", { class: "muted" }, "nothing retrieved"));
+      sec.appendChild(retrieved.length ? hitsTable(retrieved, examples, "retrieved", st.strategy) : el("p", { class: "muted" }, "nothing retrieved"));
     }
     if (Array.isArray(st.dropped) && st.dropped.length) {
       sec.appendChild(el("h3", null, `Dropped by the token budget (${st.dropped.length})`));
-      sec.appendChild(hitsTable(st.dropped, examples, "dropped"));
+      sec.appendChild(hitsTable(st.dropped, examples, "dropped", st.strategy));
     }
     if (Array.isArray(st.prompt)) {
       const msgs = st.prompt.map((m) => el("div", { class: "msg" }, el("div", { class: "role" }, String(m.role)), pre(m.content)));
@@ -257,6 +274,7 @@
     h = Object.assign({ clear: (n) => { while (n.firstChild) n.removeChild(n.firstChild); } }, helpers);
     const el = h.el;
     ep.slug = ep.slug || (location.hash.split("/")[2] || "");
+    h.slug = ep.slug;
     app.appendChild(header(ep));
     const note = h.meta.examples && h.meta.examples.note;
     if (note) app.appendChild(el("p", { class: "note" }, "examples: " + note));
@@ -265,7 +283,7 @@
     steps.forEach((st, i) => {
       const n = typeof st.step === "number" ? st.step : i;
       const cls = st.error ? "err" : st.done ? "ok" : st.executed ? "" : "no";
-      toc.appendChild(el("a", { href: "#", class: cls, title: String(st.action || ""), onclick: (e) => { e.preventDefault(); document.getElementById("step-" + n).scrollIntoView(); } }, String(n)));
+      toc.appendChild(el("a", { href: h.episodeHref(ep.slug, n), class: cls, title: String(st.action || "") }, String(n)));
     });
     app.appendChild(toc);
     const timeline = el("div", { class: "timeline", id: "timeline" });

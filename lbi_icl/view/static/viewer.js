@@ -4,15 +4,18 @@
  * JSON.parse, never evaluated (see lbi_icl/view/shards.py). Every run-provided text reaches
  * the page through textContent / attribute setters, never innerHTML, so observations from
  * web pages cannot inject markup or script.
+ *
+ * Routes: #/list (episodes, sortable), #/pairs (paired view), #/summary (charts),
+ * #/search?q= (full text), #/episode/SLUG and #/episode/SLUG/step/N (a shareable step).
  */
 "use strict";
 
 (function () {
-  const { load, forgetOldSteps, registry, el, append, clear, fmt, SAFE_SLUG, SAFE_REL } =
+  const { load, reload, forgetOldSteps, registry, el, clear, fmt, SAFE_SLUG, SAFE_REL, parseRoute, episodeHref } =
     window.LBI;
 
   // ------------------------------------------------------------------ state
-  const S = { meta: null, rows: [], shardsLoaded: 0, allLoaded: null, route: null };
+  const S = { meta: null, rows: [], shardsLoaded: 0, allLoaded: null, route: null, episode: null };
 
   function setStatus(text) {
     document.getElementById("status").textContent = text;
@@ -21,6 +24,7 @@
   function rowFromArray(a) {
     return {
       strategy: S.meta.strategies[a[0]],
+      strategyRank: a[0],
       task: a[1],
       seed: a[2],
       success: a[3] === 1,
@@ -36,20 +40,28 @@
     };
   }
 
-  function loadShards() {
-    // All shards are requested at once; rows are kept in shard order (a shard holds whole
-    // (task, seed) groups, so any subset of shards is still correctly grouped).
-    if (S.allLoaded) return S.allLoaded;
-    const shards = S.meta.shards;
+  // All shards are requested at once; rows are kept in shard order (a shard holds whole
+  // (task, seed) groups, so any subset of shards is still correctly grouped). `fresh`: a
+  // live reload (new query strings; the rows on screen are replaced once all are in).
+  function loadShards(fresh) {
+    if (S.allLoaded && !fresh) return S.allLoaded;
+    const meta = S.meta;
+    const shards = meta.shards;
     const parts = new Array(shards.length);
-    if (!shards.length) onShard(); // an empty run is fully loaded at once
+    S.shardsLoaded = 0;
+    if (!shards.length) {
+      S.rows = [];
+      onShard();
+    }
+    const get = (name, src) => (fresh ? reload(name, src, meta.generated_at) : load(name, src));
     S.allLoaded = Promise.all(
       shards.map((sh, i) =>
-        load("episodes:" + i, sh.file).then((rows) => {
+        get("episodes:" + i, sh.file).then((rows) => {
+          if (S.meta !== meta) return; // a newer build arrived meanwhile
           parts[i] = rows.map(rowFromArray);
           registry.delete("episodes:" + i);
-          S.rows = parts.filter(Boolean).flat();
           S.shardsLoaded += 1;
+          if (!fresh || S.shardsLoaded === shards.length) S.rows = parts.filter(Boolean).flat();
           onShard();
         })
       )
@@ -78,323 +90,45 @@
   }
 
   // ------------------------------------------------------------------ routing
-  function parseRoute() {
-    const raw = location.hash.replace(/^#\/?/, "");
-    const q = raw.indexOf("?");
-    const path = q < 0 ? raw : raw.slice(0, q);
-    const params = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
-    const parts = path.split("/").map(decodeURIComponent);
-    return { view: parts[0] || "list", arg: parts[1] || "", params };
-  }
-
-  function href(view, params) {
-    const p = new URLSearchParams();
-    for (const [k, v] of Object.entries(params || {})) if (v !== "" && v !== null) p.set(k, v);
-    const qs = p.toString();
-    return "#/" + view + (qs ? "?" + qs : "");
-  }
-
-  function episodeHref(slug) {
-    return "#/episode/" + encodeURIComponent(slug);
-  }
+  const NAV = { list: "nav-list", pairs: "nav-pairs", summary: "nav-summary", search: "nav-search" };
 
   function render() {
     const app = document.getElementById("app");
     const r = parseRoute();
+    const prev = S.route;
     S.route = r;
+    if (r.view === "episode" && prev && prev.view === "episode" && prev.arg === r.arg && S.episode === r.arg) {
+      highlightStep(r.sub === "step" ? r.subArg : null, true); // same episode: just go to the step
+      return;
+    }
+    S.episode = null;
     shardRefresh = null;
-    for (const id of ["nav-list", "nav-pairs"]) document.getElementById(id).classList.remove("on");
+    for (const id of Object.values(NAV)) document.getElementById(id).classList.remove("on");
+    const view = NAV[r.view] ? r.view : r.view === "episode" ? "episode" : "list";
+    if (NAV[view]) document.getElementById(NAV[view]).classList.add("on");
     clear(app);
-    if (r.view === "episode") return renderEpisode(app, r.arg);
-    if (r.view === "pairs") {
-      document.getElementById("nav-pairs").classList.add("on");
-      return renderPairs(app, r.params);
-    }
-    document.getElementById("nav-list").classList.add("on");
-    return renderList(app, r.params);
-  }
-
-  function pager(total, page, size, go) {
-    const pages = Math.max(1, Math.ceil(total / size));
-    if (pages <= 1) return null;
-    return el(
-      "div",
-      { class: "pager" },
-      el("button", { onclick: () => go(page - 1), disabled: page <= 0 }, "‹ prev"),
-      el("span", { class: "muted" }, ` page ${page + 1} of ${pages} `),
-      el("button", { onclick: () => go(page + 1), disabled: page >= pages - 1 }, "next ›")
-    );
-  }
-
-  function select(name, value, options, onchange) {
-    const s = el("select", { name, "aria-label": name, onchange: () => onchange(s.value) });
-    for (const [v, label] of options) {
-      const o = el("option", { value: v }, label);
-      if (v === value) o.selected = true;
-      s.appendChild(o);
-    }
-    return s;
-  }
-
-  function textFilter(name, value, placeholder, onchange) {
-    let timer = null;
-    const input = el("input", { type: "search", name, placeholder, value, "aria-label": name });
-    input.addEventListener("input", () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => onchange(input.value), 150);
-    });
-    return input;
-  }
-
-  // ------------------------------------------------------------------ episode list
-  const PAGE = 100;
-
-  function paramsOf(params, keys) {
-    const out = {};
-    for (const k of keys) out[k] = params.get(k) || "";
-    return out;
-  }
-
-  function renderList(app, params) {
-    const f = paramsOf(params, ["strategy", "task", "success", "error", "stop", "page"]);
-    let draw = () => {};
-    const update = (k, v) => {
-      f[k] = v;
-      if (k !== "page") f.page = "";
-      history.replaceState(null, "", href("list", f));
-      draw();
-    };
-    const strategies = [["", "all strategies"], ...S.meta.strategies.map((s) => [s, s])];
-    const stops = [["", "any stop reason"], ...S.meta.stop_reasons.map((s) => [s, s])];
-    app.appendChild(
-      el(
-        "div",
-        { class: "filters", id: "filters" },
-        select("strategy", f.strategy, strategies, (v) => update("strategy", v)),
-        textFilter("task", f.task, "task contains…", (v) => update("task", v)),
-        select(
-          "success",
-          f.success,
-          [["", "solved or not"], ["1", "solved"], ["0", "not solved"]],
-          (v) => update("success", v)
-        ),
-        select(
-          "error",
-          f.error,
-          [["", "errors or not"], ["1", "errors only"], ["0", "no errors"]],
-          (v) => update("error", v)
-        ),
-        select("stop", f.stop, stops, (v) => update("stop", v))
-      )
-    );
-    const summary = el("div", { class: "summary", id: "summary" });
-    for (const s of S.meta.strategies) {
-      const c = S.meta.per_strategy[s];
-      summary.appendChild(
-        el("a", { class: "sum", href: href("list", { strategy: s }), "data-strategy": s },
-          el("b", null, s), ` ${c.successes}/${c.finished} solved (${fmt.pct(c.successes, c.finished)})`,
-          c.episodes > c.finished ? el("span", { class: "err" }, ` · ${c.episodes - c.finished} errors`) : null)
-      );
-    }
-    app.appendChild(summary);
-    const results = el("div", { id: "results" });
-    app.appendChild(results);
-    const keep = (r) => {
-      const task = f.task.toLowerCase();
-      return (
-        (!f.strategy || r.strategy === f.strategy) &&
-        (!task || r.task.toLowerCase().includes(task)) &&
-        (f.success === "" || (r.success && !r.error) === (f.success === "1")) &&
-        (f.error === "" || Boolean(r.error) === (f.error === "1")) &&
-        (!f.stop || r.stop === f.stop)
-      );
-    };
-    draw = () => {
-      clear(results);
-      const match = S.rows.filter(keep);
-      const page = Math.min(Number(f.page) || 0, Math.max(0, Math.ceil(match.length / PAGE) - 1));
-      const total = S.meta.counts.episodes;
-      const partial = S.rows.length < total ? ` (${S.rows.length} of ${total} loaded)` : "";
-      results.appendChild(
-        el("p", { class: "count", id: "match-count", "data-count": match.length },
-          `${match.length} of ${total} episode${total === 1 ? "" : "s"} match${partial}`)
-      );
-      const tbody = el("tbody");
-      for (const r of match.slice(page * PAGE, (page + 1) * PAGE)) tbody.appendChild(listRow(r));
-      results.appendChild(
-        el(
-          "table",
-          { class: "episodes" },
-          el(
-            "thead",
-            null,
-            el("tr", null, ["strategy", "task", "seed", "result", "score", "steps",
-              "tokens in/out", "cost", "stop", "error"].map((x) => el("th", null, x)))
-          ),
-          tbody
-        )
-      );
-      append(results, [pager(match.length, page, PAGE, (p) => update("page", String(p)))]);
-    };
-    draw();
-    shardRefresh = draw;
-  }
-
-  function resultCell(r) {
-    if (r.error) return el("td", { class: "err" }, "error");
-    return el("td", { class: r.success ? "ok" : "no" }, r.success ? "✓ solved" : "✗ failed");
-  }
-
-  function listRow(r) {
-    const link = el("a", { href: episodeHref(r.slug) }, r.task);
-    return el(
-      "tr",
-      {
-        class: "episode-row",
-        "data-strategy": r.strategy,
-        "data-success": r.success ? "1" : "0",
-        "data-error": r.error ? "1" : "0",
-        onclick: (e) => {
-          if (e.target.tagName !== "A") location.hash = episodeHref(r.slug);
-        },
-      },
-      el("td", null, el("span", { class: "chip" }, r.strategy)),
-      el("td", { class: "task" }, link),
-      el("td", null, String(r.seed)),
-      resultCell(r),
-      el("td", null, fmt.num(r.score)),
-      el("td", null, String(r.steps)),
-      el("td", null, `${r.tin}/${r.tout}`),
-      el("td", null, fmt.cost(r.cost)),
-      el("td", null, r.stop),
-      el("td", { class: "errtext", title: r.error || "" }, r.error ? r.error.slice(0, 80) : "")
-    );
-  }
-
-  // ------------------------------------------------------------------ paired view
-  function groupsOf(rows) {
-    const out = [];
-    for (const r of rows) {
-      const last = out[out.length - 1];
-      if (last && last.task === r.task && last.seed === r.seed) last.by[r.strategy] = r;
-      else out.push({ task: r.task, seed: r.seed, by: { [r.strategy]: r } });
-    }
-    return out;
-  }
-
-  function renderPairs(app, params) {
-    const f = paramsOf(params, ["solved", "unsolved", "task", "page"]);
-    const strategies = S.meta.strategies;
-    let draw = () => {};
-    const update = (k, v) => {
-      f[k] = v;
-      if (k !== "page") f.page = "";
-      history.replaceState(null, "", href("pairs", f));
-      draw();
-    };
-    const opts = (label) => [["", label], ...strategies.map((s) => [s, s])];
-    const solvedSel = select("solved", f.solved, opts("any strategy"), (v) => update("solved", v));
-    const unsolvedSel = select("unsolved", f.unsolved, opts("any strategy"), (v) => update("unsolved", v));
-    app.appendChild(
-      el(
-        "div",
-        { class: "filters" },
-        el("span", null, "solved by"),
-        solvedSel,
-        el("span", null, "and not solved by"),
-        unsolvedSel,
-        textFilter("task", f.task, "task contains…", (v) => update("task", v))
-      )
-    );
-    const base = strategies.includes("none") ? "none" : strategies[0];
-    const quick = el("div", { class: "quick", id: "quick" }, el("span", { class: "muted" }, "one click:"));
-    const qlinks = [];
-    for (const s of strategies) {
-      if (s === base) continue;
-      for (const [a, b] of [[s, base], [base, s]]) {
-        const n = S.meta.discordant[a + ">" + b] || 0;
-        const link = el(
-          "a",
-          {
-            class: "qlink",
-            href: href("pairs", { solved: a, unsolved: b }),
-            "data-solved": a,
-            "data-unsolved": b,
-            "data-n": n,
-            title: `(task, seed) pairs ${a} solved and ${b} did not (both finished)`,
-          },
-          el("b", null, a), " ✓ ", el("b", null, b), " ✗ ", el("span", { class: "n" }, `(${n})`)
-        );
-        qlinks.push(link);
-        quick.appendChild(link);
-      }
-    }
-    app.appendChild(quick);
-    const results = el("div", { id: "results" });
-    app.appendChild(results);
-    const keep = (g) => {
-      const task = f.task.toLowerCase();
-      if (task && !g.task.toLowerCase().includes(task)) return false;
-      const a = g.by[f.solved];
-      const b = g.by[f.unsolved];
-      if (f.solved && !(a && !a.error && a.success)) return false;
-      if (f.unsolved && !(b && !b.error && !b.success)) return false;
-      return true;
-    };
-    draw = () => {
-      clear(results);
-      solvedSel.value = f.solved;
-      unsolvedSel.value = f.unsolved;
-      for (const q of qlinks)
-        q.classList.toggle("on", q.dataset.solved === f.solved && q.dataset.unsolved === f.unsolved);
-      const all = groupsOf(S.rows);
-      const groups = all.filter(keep);
-      const page = Math.min(Number(f.page) || 0, Math.max(0, Math.ceil(groups.length / PAGE) - 1));
-      results.appendChild(
-        el("p", { class: "count", id: "match-count", "data-count": groups.length },
-          `${groups.length} of ${all.length} (task, seed) pairs`,
-          S.rows.length < S.meta.counts.episodes ? " (still loading)" : "")
-      );
-      const tbody = el("tbody");
-      for (const g of groups.slice(page * PAGE, (page + 1) * PAGE)) {
-        tbody.appendChild(
-          el(
-            "tr",
-            { class: "pair-row", "data-task": g.task, "data-seed": g.seed },
-            el("td", { class: "task" }, g.task),
-            el("td", null, String(g.seed)),
-            strategies.map((s) => pairCell(g.by[s], s))
-          )
-        );
-      }
-      results.appendChild(
-        el(
-          "table",
-          { class: "pairs" },
-          el("thead", null, el("tr", null, el("th", null, "task"), el("th", null, "seed"),
-            strategies.map((s) => el("th", null, s)))),
-          tbody
-        )
-      );
-      append(results, [pager(groups.length, page, PAGE, (p) => update("page", String(p)))]);
-    };
-    draw();
-    shardRefresh = draw;
-  }
-
-  function pairCell(r, strategy) {
-    if (!r) return el("td", { class: "none", "data-strategy": strategy }, "–");
-    const cls = r.error ? "err" : r.success ? "ok" : "no";
-    const label = r.error ? "error" : r.success ? `✓ ${fmt.num(r.score)}` : "✗";
-    return el(
-      "td",
-      { class: "cell " + cls, "data-strategy": strategy, "data-outcome": cls },
-      el("a", { href: episodeHref(r.slug), title: `${r.steps} steps, stop: ${r.stop}` }, label)
-    );
+    if (view === "episode") return renderEpisode(app, r.arg, r.sub === "step" ? r.subArg : null);
+    if (view === "pairs") shardRefresh = window.LBIList.renderPairs(app, r.params, S);
+    else if (view === "summary") window.LBICharts.renderSummary(app, S.meta);
+    else if (view === "search") window.LBISearch.render(app, r.params, S);
+    else shardRefresh = window.LBIList.renderList(app, r.params, S);
   }
 
   // ------------------------------------------------------------------ episode page
-  async function renderEpisode(app, slug) {
+  function highlightStep(n, scroll) {
+    for (const old of document.querySelectorAll("section.step.target")) old.classList.remove("target");
+    if (n === null || n === undefined || n === "") {
+      delete document.body.dataset.step;
+      return;
+    }
+    const node = document.getElementById("step-" + n);
+    if (!node) return;
+    node.classList.add("target");
+    document.body.dataset.step = String(n);
+    if (scroll) node.scrollIntoView({ block: "start" });
+  }
+
+  async function renderEpisode(app, slug, step) {
     if (!SAFE_SLUG.test(slug)) {
       app.appendChild(el("p", { class: "error" }, "not an episode id: " + slug));
       return;
@@ -415,8 +149,14 @@
     clear(app);
     ep.slug = slug;
     window.EpisodeView.render(app, ep, examples, { el, fmt, episodeHref, SAFE_REL, meta: S.meta });
-    window.scrollTo(0, 0);
+    S.episode = slug;
     document.body.dataset.episode = slug;
+    const want = S.route.sub === "step" ? S.route.subArg : step;
+    if (want !== null && want !== undefined && want !== "") highlightStep(want, true);
+    else {
+      highlightStep(null);
+      window.scrollTo(0, 0);
+    }
   }
 
   function fnv1a(text) {
@@ -458,6 +198,26 @@
     return found;
   }
 
+  // ------------------------------------------------------------------ live (served over http)
+  async function onNewMeta(meta) {
+    const examplesChanged = meta.examples.buckets !== S.meta.examples.buckets;
+    S.meta = meta;
+    showTitle();
+    if (examplesChanged) for (const k of [...registry.keys()]) if (k.startsWith("examples:")) registry.delete(k);
+    await loadShards(true);
+    if (S.route.view !== "episode") render(); // an open episode page stays as it is
+  }
+
+  function showTitle() {
+    const m = S.meta;
+    const title = [m.run.dir, [m.run.env, m.run.split].filter(Boolean).join(" / "), m.run.label]
+      .filter(Boolean)
+      .join(" — ");
+    document.getElementById("run-title").textContent = title;
+    document.title = "lbi view — " + m.run.dir;
+    document.body.dataset.episodes = String(m.counts.episodes);
+  }
+
   // ------------------------------------------------------------------ start
   async function start() {
     try {
@@ -470,12 +230,9 @@
       return;
     }
     const m = S.meta;
-    const title = [m.run.dir, [m.run.env, m.run.split].filter(Boolean).join(" / "), m.run.label]
-      .filter(Boolean)
-      .join(" — ");
-    document.getElementById("run-title").textContent = title;
-    document.title = "lbi view — " + m.run.dir;
+    showTitle();
     if (!m.run.report) document.getElementById("nav-report").remove();
+    if (!m.search) document.getElementById("nav-search").remove();
     window.addEventListener("hashchange", render);
     if (m.shards.length) {
       // first paint from shard 0 alone; the rest load after it, in the background
@@ -485,7 +242,8 @@
     render();
     document.body.dataset.ready = "1";
     if (window.performance && performance.mark) performance.mark("lbi-first-render");
-    loadShards().catch((e) => setStatus(String(e.message || e)));
+    loadShards(false).catch((e) => setStatus(String(e.message || e)));
+    window.LBILive.start(() => S.meta, onNewMeta);
   }
 
   window.LBIView = { load, el, fmt, state: S };
