@@ -42,6 +42,11 @@ class StubReply:
     omit_usage: bool = False  # send no usage block (some local servers do this)
     raw_body: bytes | None = None  # sent as is (a gateway's HTML page, JSON cut short)
     content_type: str = "application/json"
+    # prompt-cache usage, in each protocol's own fields (Anthropic: cache_read_input_tokens /
+    # cache_creation_input_tokens beside the uncached input_tokens; OpenAI:
+    # prompt_tokens_details.cached_tokens inside prompt_tokens)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 Reply = str | int | StubReply
@@ -257,6 +262,8 @@ class OpenAIStubServer(_StubServer):
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             }
+            if reply.cache_read_tokens:
+                out["usage"]["prompt_tokens_details"] = {"cached_tokens": reply.cache_read_tokens}
         return out
 
     def error_body(self, reply: StubReply) -> dict[str, Any]:
@@ -286,7 +293,12 @@ class AnthropicStubServer(_StubServer):
         out["usage"] = (
             {"input_tokens": 0, "output_tokens": 0}
             if reply.omit_usage
-            else {"input_tokens": prompt, "output_tokens": completion}
+            else {
+                "input_tokens": prompt - reply.cache_read_tokens - reply.cache_write_tokens,
+                "output_tokens": completion,
+                "cache_read_input_tokens": reply.cache_read_tokens,
+                "cache_creation_input_tokens": reply.cache_write_tokens,
+            }
         )
         return out
 

@@ -131,7 +131,10 @@ def test_anthropic_success_system_goes_top_level(monkeypatch: pytest.MonkeyPatch
     assert resp.text == "hi!"
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (9, 1)
     assert resp.cost_usd is not None and resp.cost_usd > 0
-    assert body["system"] == "rule one\n\nrule two"
+    # the system text ends in a prompt-cache breakpoint (cache_prompt="auto")
+    assert body["system"] == [
+        {"type": "text", "text": "rule one\n\nrule two", "cache_control": {"type": "ephemeral"}}
+    ]
     assert body["messages"] == [{"role": "user", "content": "say hello please"}]
     assert body["max_tokens"] == 33
     assert body["stop_sequences"] == ["END"]

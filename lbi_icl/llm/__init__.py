@@ -1,6 +1,7 @@
 """The LLM layer: one small protocol (`base.LLM`), backends chosen by a spec string
 (`make_llm('openai:gpt-4o-mini')`, `anthropic:…`, `scripted:FILE`), an SQLite response
-cache, retries with backoff, and thread-safe usage accounting.
+cache, retries with backoff, a shared rate limit, prompt-cache breakpoints, and
+thread-safe usage accounting (cache read / write tokens priced at cache prices).
 
 Importing this package does not import the `openai` or `anthropic` SDKs; a backend
 imports its SDK when it is built.
@@ -19,7 +20,9 @@ from lbi_icl.llm.errors import (
     ScriptExhaustedError,
 )
 from lbi_icl.llm.factory import BACKENDS, make_llm, parse_spec
-from lbi_icl.llm.pricing import cost_usd, price_for, register_price
+from lbi_icl.llm.pricing import Price, cost_usd, price_for, register_price
+from lbi_icl.llm.prompt_cache import CachePrompt
+from lbi_icl.llm.ratelimit import RateLimiter, RateLimits
 from lbi_icl.llm.scripted import Script, ScriptedLLM, ScriptRule, load_script
 from lbi_icl.llm.usage import UsageRow, UsageSnapshot, UsageTotals
 
@@ -29,6 +32,7 @@ __all__ = [
     "LOCAL_PLACEHOLDER_KEY",
     "CacheMissError",
     "CacheMode",
+    "CachePrompt",
     "GenerationParams",
     "LLMAuthError",
     "LLMConfigError",
@@ -38,6 +42,9 @@ __all__ = [
     "LLMResponse",
     "LLMUnavailableError",
     "Message",
+    "Price",
+    "RateLimiter",
+    "RateLimits",
     "ResponseCache",
     "Script",
     "ScriptExhaustedError",

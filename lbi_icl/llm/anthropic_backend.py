@@ -1,5 +1,11 @@
 """`anthropic:MODEL` — the Anthropic Messages API (`ANTHROPIC_BASE_URL` / base_url for
-proxies and test servers). System messages go to the top-level `system` field."""
+proxies and test servers). System messages go to the top-level `system` field.
+
+Prompt caching (`cache_prompt` auto | on: the same here): the system text and the stable
+head of the chat (`prompt_cache.PrefixTracker`) end in `cache_control` breakpoints (5-minute
+TTL); the answer's `cache_creation_input_tokens` / `cache_read_input_tokens` become
+`Usage.cache_write_tokens` / `cache_read_tokens`, and `Usage.input_tokens` is their sum with
+the uncached `input_tokens` (every prompt token, as OpenAI counts them)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 from lbi_icl.llm.base import GenerationParams, Message, Usage
 from lbi_icl.llm.core import RemoteLLM
 from lbi_icl.llm.errors import LLMRequestError
+from lbi_icl.llm.prompt_cache import NO_PLAN, CachePlan, split_at
 from lbi_icl.llm.retry import Failure, classify_sdk_error, expect_answer
 
 log = logging.getLogger(__name__)
@@ -34,9 +41,17 @@ class AnthropicLLM(RemoteLLM):
             log.info("%s: installed anthropic SDK takes no 'temperature'; not sent", self.spec)
         return client
 
-    def _send(self, messages: list[Message], params: GenerationParams) -> tuple[str, Usage | None]:
+    def _cache_plan(self, messages: list[Message]) -> CachePlan:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        chat = [_wire(m) for m in messages if m.role != "system"]
+        chat = [m.content for m in messages if m.role != "system"]
+        return self.prefixes.plan(system, chat) if chat else NO_PLAN
+
+    def _send(
+        self, messages: list[Message], params: GenerationParams, plan: CachePlan = NO_PLAN
+    ) -> tuple[str, Usage | None]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        turns = [m for m in messages if m.role != "system"]
+        chat = [_wire(m, i, plan) for i, m in enumerate(turns)]
         if not chat:
             raise LLMRequestError(
                 f"{self.spec}: the Messages API needs at least one user message, "
@@ -50,7 +65,11 @@ class AnthropicLLM(RemoteLLM):
         if "temperature" in self._accepts:
             kwargs["temperature"] = params.temperature
         if system:
-            kwargs["system"] = system
+            kwargs["system"] = (
+                [{"type": "text", "text": system, "cache_control": dict(_EPHEMERAL)}]
+                if plan.system
+                else system
+            )
         if params.stop:
             kwargs["stop_sequences"] = list(params.stop)
         # The Messages API has no seed; it stays part of the cache key all the same.
@@ -65,11 +84,19 @@ class AnthropicLLM(RemoteLLM):
         )
         usage = None
         if r.usage is not None:
+            read = int(getattr(r.usage, "cache_read_input_tokens", 0) or 0)
+            write = int(getattr(r.usage, "cache_creation_input_tokens", 0) or 0)
             usage = Usage(
-                input_tokens=int(r.usage.input_tokens or 0),
+                input_tokens=int(r.usage.input_tokens or 0) + read + write,
                 output_tokens=int(r.usage.output_tokens or 0),
+                cache_read_tokens=read,
+                cache_write_tokens=write,
             )
         return text, usage
+
+    def _rate_tokens(self, usage: Usage) -> int:
+        # cache reads do not count toward Anthropic's input-tokens-per-minute limits
+        return usage.input_tokens - usage.cache_read_tokens + usage.output_tokens
 
     def _classify(self, exc: BaseException) -> Failure | None:
         import anthropic
@@ -77,12 +104,24 @@ class AnthropicLLM(RemoteLLM):
         return classify_sdk_error(exc, anthropic)
 
 
-def _wire(m: Message) -> dict[str, Any]:
-    """A message as the Messages API takes it: plain text, or a text block then base64
-    `image` blocks when the message carries images."""
-    if not m.images:
+_EPHEMERAL = {"type": "ephemeral"}  # the 5-minute TTL (cache writes at 1.25x input)
+
+
+def _wire(m: Message, index: int = 0, plan: CachePlan = NO_PLAN) -> dict[str, Any]:
+    """A message as the Messages API takes it: plain text, or text blocks (split at the
+    plan's breakpoints in this message, each cached prefix ending in `cache_control`) then
+    base64 `image` blocks when the message carries images."""
+    cuts = [p.offset for p in plan.points if p.message == index]
+    if not m.images and not cuts:
         return {"role": m.role, "content": m.content}
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
+    blocks: list[dict[str, Any]] = []
+    end = 0
+    for piece in split_at(m.content, cuts) or [m.content]:
+        end += len(piece)
+        block: dict[str, Any] = {"type": "text", "text": piece}
+        if end in cuts:
+            block["cache_control"] = dict(_EPHEMERAL)
+        blocks.append(block)
     blocks += [
         {
             "type": "image",

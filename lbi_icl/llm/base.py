@@ -79,8 +79,21 @@ class GenerationParams(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens of one call. `input_tokens` counts every prompt token, cached or not;
+    `cache_read_tokens` (read from the provider's prompt cache: Anthropic
+    `cache_read_input_tokens`, OpenAI `prompt_tokens_details.cached_tokens`) and
+    `cache_write_tokens` (written to it: Anthropic `cache_creation_input_tokens`) are parts
+    of it, billed at the model's cache prices (`pricing.py`)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Prompt tokens billed at the plain input price."""
+        return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
 
 
 class LLMResponse(BaseModel):

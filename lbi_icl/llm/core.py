@@ -1,5 +1,6 @@
-"""The machinery shared by network backends: response cache, concurrency limit, retries,
-latency and cost, usage totals, and a key-free description for manifests."""
+"""The machinery shared by network backends: response cache, concurrency limit, shared rate
+limit, retries, latency and cost, usage totals, prompt-cache breakpoints (`prompt_cache.py`),
+and a key-free description for manifests."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ from lbi_icl.llm.errors import (
     LLMUnavailableError,
 )
 from lbi_icl.llm.pricing import cost_usd
+from lbi_icl.llm.prompt_cache import (
+    CACHE_PROMPT_MODES,
+    NO_PLAN,
+    CachePlan,
+    CachePrompt,
+    PrefixTracker,
+)
+from lbi_icl.llm.ratelimit import RateLimits, estimate_tokens, shared_limiter
 from lbi_icl.llm.retry import Backoff, Failure
 from lbi_icl.llm.usage import UsageTotals
 
@@ -62,6 +71,9 @@ class LLMInfo(BaseModel):
     cache_path: str | None = None
     cache_mode: str | None = None
     script_sha256: str | None = None  # scripted: fingerprint of the script file
+    cache_prompt: str | None = None  # prompt-cache breakpoints: auto | on | off
+    rpm: float | None = None  # this process's shared rate limit (after `rate_share`)
+    tpm: float | None = None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str a surrogate is always unpaired
@@ -147,8 +159,11 @@ class _KeyLocks:
 class RemoteLLM:
     """Base of the network backends. Subclasses implement `_send` and `_classify`.
 
-    `complete()` order: cache lookup (no slot needed) -> concurrency slot -> request,
-    with retries outside the slot so a backing-off call does not block others.
+    `complete()` order: cache lookup (no slot needed) -> concurrency slot -> rate-limit
+    turn -> request, with retries outside the slot so a backing-off call does not block
+    others. `cache_prompt` (auto | on | off) says whether requests mark their stable prefix
+    for the provider's prompt cache; `rate_limits` is the process's share of the model's
+    requests / tokens per minute, shared by every LLM object of the same model.
     """
 
     backend: ClassVar[str]
@@ -165,6 +180,8 @@ class RemoteLLM:
         max_concurrency: int = 8,
         cache: ResponseCache | None = None,
         backoff: Backoff | None = None,
+        cache_prompt: CachePrompt = "auto",
+        rate_limits: RateLimits | None = None,
     ) -> None:
         if not model:
             raise LLMConfigError(f"{self.backend}: model name is empty")
@@ -174,6 +191,10 @@ class RemoteLLM:
             raise LLMConfigError(f"max_retries must be >= 0, got {max_retries}")
         if max_concurrency < 1:
             raise LLMConfigError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if cache_prompt not in CACHE_PROMPT_MODES:
+            raise LLMConfigError(
+                f"cache_prompt must be one of {', '.join(CACHE_PROMPT_MODES)}, got {cache_prompt!r}"
+            )
         self.model = model
         self.spec = f"{self.backend}:{model}"
         self.base_url = base_url or os.environ.get(self.base_url_env) or None
@@ -185,6 +206,10 @@ class RemoteLLM:
         self._cache_path = str(cache.path) if cache is not None else None
         self.backoff = backoff or Backoff()
         self.usage = UsageTotals()
+        self.cache_prompt: CachePrompt = cache_prompt
+        self.prefixes = PrefixTracker()
+        self.rate_limits = rate_limits or RateLimits()
+        self.limiter = shared_limiter(self.backend, model, self.base_url, self.rate_limits)
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._inflight = _KeyLocks()
         self._rng = random.Random()
@@ -198,12 +223,23 @@ class RemoteLLM:
     def _make_client(self, api_key: str) -> Any:
         raise NotImplementedError
 
-    def _send(self, messages: list[Message], params: GenerationParams) -> tuple[str, Usage | None]:
+    def _cache_plan(self, messages: list[Message]) -> CachePlan:
+        """Where this request marks its prompt-cache breakpoints; planned once per request,
+        so a retried attempt sends the same body."""
+        return NO_PLAN
+
+    def _send(
+        self, messages: list[Message], params: GenerationParams, plan: CachePlan
+    ) -> tuple[str, Usage | None]:
         """One request. Returns the text and the provider's usage (None if it sent none)."""
         raise NotImplementedError
 
     def _classify(self, exc: BaseException) -> Failure | None:
         raise NotImplementedError
+
+    def _rate_tokens(self, usage: Usage) -> int:
+        """What a call counts against the tokens-per-minute limit."""
+        return usage.input_tokens + usage.output_tokens
 
     # --- public -------------------------------------------------------------------------
     def complete(
@@ -268,6 +304,9 @@ class RemoteLLM:
             max_concurrency=self.max_concurrency,
             cache_path=self._cache_path,
             cache_mode=self._cache_mode,
+            cache_prompt=self.cache_prompt,
+            rpm=_per_process(self.rate_limits.rpm, self.rate_limits.share),
+            tpm=_per_process(self.rate_limits.tpm, self.rate_limits.share),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -279,6 +318,8 @@ class RemoteLLM:
             "max_retries": self.max_retries,
             "max_concurrency": self.max_concurrency,
             "backoff": self.backoff,
+            "cache_prompt": self.cache_prompt,
+            "rate_limits": self.rate_limits,
         }
         cache = (self._cache_path, self._cache_mode) if self._cache_path is not None else None
         return (_rebuild, (type(self), self.model, kwargs, cache))
@@ -316,15 +357,25 @@ class RemoteLLM:
 
     def _call(self, msgs: list[Message], params: GenerationParams, start: float) -> LLMResponse:
         attempt = 0
+        plan = self._cache_plan(msgs) if self.cache_prompt != "off" else NO_PLAN
         while True:
             if cancelled():
                 raise Cancelled
+            estimate = 0.0
             try:
                 with self._slots:
-                    text, usage = self._send(msgs, params)
+                    if self.limiter is not None:
+                        chars = sum(len(m.content) for m in msgs)
+                        estimate = estimate_tokens(chars, params.max_tokens)
+                        self.limiter.acquire(estimate)
+                    text, usage = self._send(msgs, params, plan)
+                if self.limiter is not None and usage is not None:
+                    self.limiter.settle(estimate, self._rate_tokens(usage))
                 text = _LONE_SURROGATE.sub("\ufffd", text)  # would make the step log unwritable
                 break
             except Exception as exc:
+                if self.limiter is not None and estimate:
+                    self.limiter.settle(estimate, 0)  # a failed request used no tokens
                 failure = self._classify(exc)
                 if failure is None:
                     raise
@@ -350,6 +401,8 @@ class RemoteLLM:
                         status=failure.status,
                     ) from None
                 delay = self.backoff.delay(attempt, self._rng, failure.retry_after_s)
+                if self.limiter is not None and failure.reason == "rate_limit":
+                    self.limiter.pause(delay)  # every thread of this model waits it out
                 log.warning(
                     "%s: %s (%s), retry %d/%d in %.2fs",
                     self.spec,
@@ -371,6 +424,10 @@ class RemoteLLM:
             backend=self.backend,
             retries=attempt,
         )
+
+
+def _per_process(limit: float | None, share: float) -> float | None:
+    return None if limit is None else round(limit * share, 6)
 
 
 def _rebuild(

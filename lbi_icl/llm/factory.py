@@ -1,5 +1,6 @@
 """`make_llm(spec)`: one place that turns 'openai:gpt-4o' / 'anthropic:…' / 'scripted:FILE'
-into a configured LLM with cache, retries, timeout and concurrency limit."""
+into a configured LLM with cache, retries, timeout, concurrency and rate limits, and
+prompt-cache breakpoints."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from lbi_icl.llm.base import LLM
 from lbi_icl.llm.cache import CACHE_MODES, CacheMode, ResponseCache
 from lbi_icl.llm.core import is_loopback
 from lbi_icl.llm.errors import LLMConfigError
+from lbi_icl.llm.prompt_cache import CachePrompt
+from lbi_icl.llm.ratelimit import check_limits
 from lbi_icl.llm.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,10 @@ def make_llm(
     max_concurrency: int = 8,
     backoff_base_s: float = 0.5,
     backoff_max_s: float = 30.0,
+    cache_prompt: CachePrompt = "auto",
+    rpm: float | None = None,
+    tpm: float | None = None,
+    rate_share: float = 1.0,
 ) -> LLM:
     """Build the LLM named by `spec`.
 
@@ -77,6 +84,12 @@ def make_llm(
     - `timeout_s` per request, `max_retries` on 429/timeouts/5xx with exponential backoff
       (`backoff_base_s` doubling, capped at `backoff_max_s`, jittered), `max_concurrency`
       requests in flight at once across all threads using this LLM.
+    - `cache_prompt`: 'auto' | 'on' | 'off' — mark the prompt's stable prefix for the
+      provider's prompt cache (Anthropic `cache_control` breakpoints; OpenAI caches by
+      itself and gets a `prompt_cache_key`: 'auto' sends it to api.openai.com only).
+    - `rpm` / `tpm`: requests / tokens per minute for this model, shared by every thread
+      and every LLM object of the same model in this process; `rate_share` is this
+      process's part of them (1/N for N worker processes or Ray actors).
     `timeout_s` defaults to `REMOTE_TIMEOUT_S` (60 s), or `LOCAL_TIMEOUT_S` (600 s) for a
     server on 127.0.0.1 / localhost, where CPU inference of a long prompt takes minutes and
     a timed-out request would still occupy the single-slot server while its retry waits.
@@ -98,6 +111,7 @@ def make_llm(
         raise LLMConfigError("backoff times must be >= 0")
     if timeout_s is None:
         timeout_s = default_timeout(backend, base_url)
+    limits = check_limits(rpm, tpm, rate_share)
     cache = ResponseCache(cache_path, cache_mode) if cache_path is not None else None
     common = {
         "base_url": base_url,
@@ -106,6 +120,8 @@ def make_llm(
         "max_concurrency": max_concurrency,
         "cache": cache,
         "backoff": Backoff(base_s=backoff_base_s, max_s=backoff_max_s),
+        "cache_prompt": cache_prompt,
+        "rate_limits": limits,
     }
     if backend == "openai":
         from lbi_icl.llm.openai_backend import OpenAILLM

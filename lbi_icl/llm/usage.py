@@ -23,8 +23,10 @@ class UsageRow(BaseModel):
     offline_calls: int = 0  # scripted / offline answers
     retries: int = 0
     errors: int = 0  # calls that raised (auth, rejected, retries exhausted, cache miss)
-    input_tokens: int = 0  # uncached calls only
+    input_tokens: int = 0  # uncached calls only (every prompt token)
     output_tokens: int = 0
+    cache_read_tokens: int = 0  # prompt tokens the provider read from its prompt cache
+    cache_write_tokens: int = 0  # prompt tokens written to it
     known_cost_usd: float = 0.0  # sum over uncached calls with a known price
     unpriced_calls: int = 0  # uncached, non-offline calls whose model has no known price
     latency_s: float = 0.0  # summed wall time of all calls
@@ -52,6 +54,8 @@ class UsageRow(BaseModel):
         self.api_calls += 1
         self.input_tokens += resp.usage.input_tokens
         self.output_tokens += resp.usage.output_tokens
+        self.cache_read_tokens += resp.usage.cache_read_tokens
+        self.cache_write_tokens += resp.usage.cache_write_tokens
         if resp.cost_usd is None:
             self.unpriced_calls += 1
         else:

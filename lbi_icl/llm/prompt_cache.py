@@ -1,0 +1,149 @@
+"""Where a request marks its stable prefix for the provider's prompt cache.
+
+Anthropic caches a prompt prefix only up to a `cache_control` breakpoint (at most 4 per
+request; a write costs 1.25x the input price, a read 0.1x). OpenAI caches prefixes of 1024+
+tokens by itself. `lbi`'s prompts are laid out stable-first: the system message (action
+space and answer format: the same for every step of every episode), then a user message
+whose head is stable while it stays the same (the reference block while the examples do
+not change, the objective) and whose tail changes every step (history, observation).
+
+`PrefixTracker.plan` finds the stable head without knowing the prompt's layout: per thread
+(an episode runs on one thread, one step after another) and per system text, it remembers
+the previous request's chat texts and compares. A breakpoint goes at
+
+1. the end of the system text (always);
+2. the longest point the previous request marked that this one still shares (a cache read);
+3. the end of the last whole line this request shares with the previous one, if that is
+   further (a cache write that the next step reads while the head stays the same).
+
+A request that shares nothing beyond the system text marks only the system text, so a
+changing block (per-step examples) is not written to the cache at 1.25x for nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+CachePrompt = Literal["auto", "on", "off"]
+CACHE_PROMPT_MODES: tuple[CachePrompt, ...] = ("auto", "on", "off")
+MAX_BREAKPOINTS = 4  # Anthropic's limit per request
+_PER_THREAD = 8  # system prompts remembered per thread (policy, query writer, ...)
+
+
+@dataclass(frozen=True, order=True)
+class Breakpoint:
+    """The cached prefix ends `offset` characters into chat message `message` (system
+    messages not counted); the message is split into two text blocks there."""
+
+    message: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    system: bool  # mark the end of the system text
+    points: tuple[Breakpoint, ...] = ()  # ascending
+
+    @property
+    def count(self) -> int:
+        return int(self.system) + len(self.points)
+
+
+NO_PLAN = CachePlan(system=False)
+
+
+@dataclass
+class _Seen:
+    chat: list[str]
+    points: tuple[Breakpoint, ...]
+
+
+def common_prefix_len(a: str, b: str) -> int:
+    """Characters `a` and `b` share at the start (binary search on slices: C speed)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _shared(prev: list[str], cur: list[str]) -> Breakpoint | None:
+    """Where `cur` stops agreeing with `prev`: (message, characters in common)."""
+    for i, text in enumerate(cur):
+        if i >= len(prev):
+            return Breakpoint(i - 1, len(cur[i - 1])) if i else None
+        if text != prev[i]:
+            return Breakpoint(i, common_prefix_len(prev[i], text))
+    return Breakpoint(len(cur) - 1, len(cur[-1])) if cur else None
+
+
+def _line_aligned(chat: list[str], at: Breakpoint) -> Breakpoint | None:
+    """`at` moved back to the end of a whole line (or of the previous whole message)."""
+    text = chat[at.message]
+    if at.offset == len(text):
+        return at
+    cut = text.rfind("\n", 0, at.offset)
+    if cut >= 0:
+        return Breakpoint(at.message, cut + 1)
+    if at.message > 0:
+        return Breakpoint(at.message - 1, len(chat[at.message - 1]))
+    return None
+
+
+class PrefixTracker:
+    """Plans the breakpoints of each request (see the module docstring); thread-safe (its
+    memory is per thread)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _memory(self) -> OrderedDict[str, _Seen]:
+        mem = getattr(self._local, "seen", None)
+        if mem is None:
+            mem = self._local.seen = OrderedDict()
+        return mem
+
+    def plan(self, system: str, chat: list[str]) -> CachePlan:
+        key = hashlib.sha256(system.encode("utf-8", "surrogatepass")).hexdigest()
+        mem = self._memory()
+        seen = mem.pop(key, None)
+        points: list[Breakpoint] = []
+        if seen is not None and chat:
+            common = _shared(seen.chat, chat)
+            if common is not None and (common.message, common.offset) != (0, 0):
+                kept = [p for p in seen.points if p <= common and p.offset > 0]
+                if kept:
+                    points.append(kept[-1])
+                new = _line_aligned(chat, common)
+                if new is not None and new.offset > 0 and (not points or new > points[-1]):
+                    points.append(new)
+        slots = MAX_BREAKPOINTS - int(bool(system))
+        plan = CachePlan(system=bool(system), points=tuple(points[-slots:]))
+        mem[key] = _Seen(list(chat), plan.points)
+        while len(mem) > _PER_THREAD:
+            mem.popitem(last=False)
+        return plan
+
+
+def split_at(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at the given ascending offsets (empty pieces dropped)."""
+    out, start = [], 0
+    for c in [*cuts, len(text)]:
+        if c > start:
+            out.append(text[start:c])
+            start = c
+    return out
+
+
+def prompt_cache_key(model: str, system: str) -> str:
+    """OpenAI's `prompt_cache_key` for requests sharing this system prompt (routes them to
+    the same cache); a hash, never the text."""
+    digest = hashlib.sha256(f"{model}\n{system}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"lbi-{digest[:24]}"
