@@ -258,7 +258,8 @@ def test_folder_of_runs_lists_each_and_writes_outcome_tables(tmp_path, capsys):
     deep = root / "x" / "y"
     deep.mkdir(parents=True)
     (root / "x" / "index").mkdir()  # an index folder: a manifest.json, but not a run's
-    (root / "x" / "index" / "manifest.json").write_text('{"format_version": 1, "counts": {}}')
+    index_manifest = {"format_version": 1, "embedder": {"id": "h"}, "config": {"m": 1}}
+    (root / "x" / "index" / "manifest.json").write_text(json.dumps(index_manifest))
     c = _fake_run(deep)  # deep/run
     assert find_runs(root) == [a, b, c]
     res = build_runs_view(root)
@@ -307,7 +308,7 @@ def test_folder_of_runs_lists_each_and_writes_outcome_tables(tmp_path, capsys):
 def test_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     empty = tmp_path / "nothing here"
     (empty / "index").mkdir(parents=True)
-    (empty / "index" / "manifest.json").write_text('{"format_version": 1}')
+    (empty / "index" / "manifest.json").write_text('{"embedder": {}, "config": {"a": 1}}')
     (empty / "notes").mkdir()
     assert cli_main(["view", str(empty)]) == 1
     err = capsys.readouterr().err.strip()

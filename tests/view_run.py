@@ -58,3 +58,24 @@ def hostile_episode(run: Path) -> str:
     lines[0] = json.dumps(first)
     path.write_text("\n".join(lines) + "\n")
     return rec.key
+
+
+MARKER = "Zq7-marker-of-one-step"
+
+
+def mark_step(run: Path, step: int = 2) -> tuple[str, int]:
+    """Append MARKER to the observation of step `step` of an episode whose log has more
+    steps than that (an `instruction` one if any; the only place it occurs); return
+    (key, step)."""
+    recs = sorted(latest_records(run).values(), key=lambda r: r.strategy != "instruction")
+    for rec in recs:
+        path = run / rec.steps_log
+        lines = path.read_text().splitlines()
+        if len(lines) > step:
+            st = json.loads(lines[step])
+            assert st["step"] == step
+            st["observation"] += f"\nthere is a {MARKER} here"
+            lines[step] = json.dumps(st)
+            path.write_text("\n".join(lines) + "\n")
+            return rec.key, step
+    raise AssertionError(f"no episode of {run} has more than {step} steps")

@@ -231,9 +231,9 @@ def copy_static(out: Path, names: Iterable[str] = STATIC_FILES) -> None:
 
 
 def is_run_dir(path: Path) -> bool:
-    """A run directory: episodes.jsonl, or a manifest.json holding a run's `config` (an
-    index folder's manifest.json has none; an unreadable one counts, so that reading it
-    names the problem)."""
+    """A run directory: episodes.jsonl, or a manifest.json holding a run's config (a
+    `config` with an `env`; an index folder's manifest.json has an `embedder` and its
+    `config` no `env`). An unreadable manifest counts, so that reading it names the problem."""
     if (path / "episodes.jsonl").is_file():
         return True
     try:
@@ -242,7 +242,10 @@ def is_run_dir(path: Path) -> bool:
         return False
     except (OSError, ValueError, RecursionError):
         return True
-    return isinstance(data, dict) and isinstance(data.get("config"), dict)
+    if not isinstance(data, dict) or "embedder" in data:
+        return False
+    cfg = data.get("config")
+    return isinstance(cfg, dict) and "env" in cfg
 
 
 def build_view(

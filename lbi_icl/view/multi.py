@@ -10,10 +10,10 @@ a listing page in DIR/view/ that links to them and compares any two.
                                               per (task, seed) the outcome code of each
                                               strategy (report_compare.outcome) and slug
 
-A run is a folder with episodes.jsonl, or with a manifest.json holding a run's `config`
-(an index folder's manifest.json has none); folders inside a run, `view/` folders and
-hidden folders are not searched. The comparison page pairs two runs by the rule of
-`lbi report A B` (lbi_icl/runner/report_compare.py).
+A run is a folder with episodes.jsonl, or with a manifest.json holding a run's config
+(`build.is_run_dir`: an index folder's manifest.json is not one); folders inside a run,
+`view/` folders and hidden folders are not searched. The comparison page pairs two runs
+by the rule of `lbi report A B` (lbi_icl/runner/report_compare.py).
 """
 
 from __future__ import annotations

@@ -16,6 +16,14 @@
     { key: "cost", title: "mean cost", note: "USD per episode, where the price is known", format: (v) => fmt.cost(v) },
   ];
 
+  // axis labels: 3 significant digits (0.5, 12.5, 1.2k), a $ for costs, % for rates
+  function tick(metric, v) {
+    if (metric.max === 1) return fmt.pct(v, 1);
+    const a = Math.abs(v);
+    const n = a >= 1000 ? String(Number((v / 1000).toPrecision(3))) + "k" : String(Number(v.toPrecision(3)));
+    return (metric.key === "cost" ? "$" : "") + n;
+  }
+
   function niceMax(v) {
     if (!(v > 0)) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -48,7 +56,7 @@
     for (const t of [0, 0.5, 1]) {
       const v = t * max;
       root.appendChild(svg("line", { class: "grid", x1: left, x2: width, y1: y(v), y2: y(v) }));
-      root.appendChild(svg("text", { class: "tick", x: left - 6, y: y(v) + 4, "text-anchor": "end", text: metric.format(v) }));
+      root.appendChild(svg("text", { class: "tick", x: left - 6, y: y(v) + 4, "text-anchor": "end", text: tick(metric, v) }));
     }
     items.forEach((it, i) => {
       const x = left + gap + i * (barW + gap);

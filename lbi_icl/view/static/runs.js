@@ -29,6 +29,13 @@
     return runs().find((r) => r.rel === rel) || null;
   }
 
+  // "2026-12-01T10:00:00+00:00" -> "2026-12-01 10:00 UTC"
+  function when(iso) {
+    if (!iso) return "–";
+    const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]00:00)?/.exec(String(iso));
+    return m ? `${m[1]} ${m[2]}${m[3] ? " UTC" : ""}` : String(iso);
+  }
+
   function episodeLink(run, slug) {
     return run.href + "#/episode/" + encodeURIComponent(slug);
   }
@@ -75,8 +82,8 @@
           el("td", null, chips),
           el("td", null, String(r.counts.episodes)),
           el("td", null, String(r.counts.errors)),
-          el("td", null, r.started_at || "–"),
-          el("td", null, r.ended_at || "–"))
+          el("td", { title: r.started_at || "" }, when(r.started_at)),
+          el("td", { title: r.ended_at || "" }, when(r.ended_at)))
       );
     }
     const head = header(COLUMNS, f, (key, dir) => {
