@@ -270,23 +270,44 @@ def comparison_csv(cmp: Comparison) -> str:
     return buf.getvalue()
 
 
+TERM_HEAD = [
+    "strategy",
+    "pairs",
+    "A",
+    "B",
+    "A−B",
+    "both",
+    "A\nonly",
+    "B\nonly",
+    "neither",
+    "p",
+    "not\nshared",
+    "errors",
+]
+TERM_LEGEND = (
+    "A, B: success on the shared pairs; A−B: points; not shared, errors: A/B episodes left out"
+)
+
+
 def comparison_table(cmp: Comparison) -> Any:
-    """The terminal table (print it with commands/tables.py `print_table`)."""
+    """The terminal table, short headers with a legend (print it with commands/tables.py
+    `print_table`)."""
     from rich import box
     from rich.table import Table
 
     t = Table(
         title="\n".join(_runs_lines(cmp)),
-        caption="; ".join(cmp.notes),
+        caption="; ".join([TERM_LEGEND, *cmp.notes]),
         caption_justify="left",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        padding=0,  # the box's blank column divider is the gap
     )
-    for i, h in enumerate(HEAD):
+    for i, h in enumerate(TERM_HEAD):
         t.add_column(h, justify="left" if i == 0 else "right")
     for row in comparison_rows(cmp):
-        t.add_row(*row)
+        t.add_row(*[c.removesuffix(" pts") for c in row])
     return t
 
 
