@@ -95,6 +95,10 @@ class StepLog(BaseModel):
     # template text (lbi_icl/prompts; the run manifest says which file each came from)
     prompt_templates: dict[str, str] = Field(default_factory=dict)
     images: list[str] = Field(default_factory=list)  # screenshots sent with the prompt (paths)
+    # the policy call's prompt tokens read from / written to the provider's prompt cache
+    # (parts of input_tokens, billed at the cache prices)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class EpisodeResult(BaseModel):
@@ -125,6 +129,10 @@ class EpisodeResult(BaseModel):
     parsed_calls: int = 0  # policy answers an action could be parsed from
     valid_calls: int = 0  # parsed answers that name a valid action (or are unchecked)
     retrieval_llm_s: float = 0.0  # query-writing LLM seconds (not in retrieval_s)
+    # prompt tokens (policy + query writer) read from / written to the provider's prompt
+    # cache: parts of input_tokens, billed at the model's cache prices
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     stop_reason: StopReason
     error: str | None = None
     trajectory: Trajectory | None = None

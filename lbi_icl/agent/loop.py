@@ -216,11 +216,9 @@ class _Episode:
         tot.retrieval_latencies_s.append(retrieval_s)
         tot.retrieval_input_tokens += meter.input_tokens
         tot.retrieval_output_tokens += meter.output_tokens
-        tot.input_tokens += meter.input_tokens
-        tot.output_tokens += meter.output_tokens
+        cost = None if meter.cost_unknown else meter.cost_usd
+        tot.add_call(meter, False, cost, calls=meter.calls)
         tot.cached_calls += meter.cached_calls
-        if meter.calls:
-            tot.add_cost(None if meter.cost_unknown else meter.cost_usd)
         rec.update(
             strategy=retrieval.strategy or self.strategy,
             queries=dict(retrieval.queries),
@@ -310,10 +308,7 @@ class _Episode:
         )
         model_s = time.perf_counter() - start
         tot.model_s += model_s
-        tot.input_tokens += out.input_tokens
-        tot.output_tokens += out.output_tokens
-        tot.cached_calls += int(out.cached)
-        tot.add_cost(out.cost_usd)
+        tot.add_call(out, out.cached, out.cost_usd)
         parsed = parse_action(out.text, valid)
         tot.parsed_calls += int(parsed.parsed)
         tot.valid_calls += int(parsed.parsed and parsed.valid is not False)
@@ -338,6 +333,8 @@ class _Episode:
             cost_usd=out.cost_usd,
             cached=out.cached,
             model_s=model_s,
+            cache_read_tokens=out.cache_read_tokens,
+            cache_write_tokens=out.cache_write_tokens,
         )
 
         executable = parsed.parsed and not (cfg.require_valid_action and parsed.valid is False)
@@ -471,6 +468,8 @@ class _Episode:
             parsed_calls=tot.parsed_calls,
             valid_calls=tot.valid_calls,
             retrieval_llm_s=tot.retrieval_llm_s,
+            cache_read_tokens=tot.cache_read_tokens,
+            cache_write_tokens=tot.cache_write_tokens,
             stop_reason=stop,
             error=error,
             trajectory=trajectory,

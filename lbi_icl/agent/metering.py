@@ -20,6 +20,8 @@ class Meter:
     cached_calls: int = 0
     calls: int = 0
     seconds: float = 0.0
+    cache_read_tokens: int = 0  # prompt tokens read from the provider's prompt cache
+    cache_write_tokens: int = 0
 
 
 class MeteredLLM:
@@ -44,6 +46,8 @@ class MeteredLLM:
             m.output_tokens += resp.usage.output_tokens
             m.cached_calls += int(resp.cached)
             m.seconds += elapsed
+            m.cache_read_tokens += resp.usage.cache_read_tokens
+            m.cache_write_tokens += resp.usage.cache_write_tokens
             if resp.cost_usd is None:
                 m.cost_unknown = True
             else:
@@ -77,10 +81,22 @@ class EpisodeTotals:
     parsed_calls: int = 0
     valid_calls: int = 0
     retrieval_latencies_s: list[float] = field(default_factory=list)
+    cache_read_tokens: int = 0  # prompt-cache tokens (policy + query writer), part of input
+    cache_write_tokens: int = 0
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def add_call(self, usage: Any, cached: bool, cost: float | None, *, calls: int = 1) -> None:
+        """Count LLM calls' tokens and cost (`usage`: a `PolicyOutput` or a `Meter`)."""
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cache_read_tokens += usage.cache_read_tokens
+        self.cache_write_tokens += usage.cache_write_tokens
+        self.cached_calls += int(cached)
+        if calls:
+            self.add_cost(cost)
 
     def add_cost(self, cost: float | None) -> None:
         if cost is None:

@@ -55,6 +55,8 @@ class PolicyOutput(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     details: dict[str, object] = Field(default_factory=dict)
+    cache_read_tokens: int = 0  # prompt tokens read from the provider's prompt cache
+    cache_write_tokens: int = 0  # prompt tokens written to it
 
 
 @runtime_checkable
@@ -103,6 +105,8 @@ class LLMPolicy:
             cached=resp.cached,
             latency_s=resp.latency_s or (time.perf_counter() - start),
             details={"model": resp.model, "backend": resp.backend},
+            cache_read_tokens=resp.usage.cache_read_tokens,
+            cache_write_tokens=resp.usage.cache_write_tokens,
         )
 
 

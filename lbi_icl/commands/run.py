@@ -8,19 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.cli import CLIError, parse_key_values, parse_names
+from lbi_icl.commands.llm_flags import add_hosted_args, hosted_overrides
 from lbi_icl.commands.tables import print_table, table_console
 
 ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
 # Exit codes of `lbi run` / `lbi ablate` (docs/reliability.md): 0 every planned episode
 # finished; 1 bad input, nothing run; 3 finished, but some episodes ended in an error;
-# 4 stopped early: the first episodes all failed the same way; 130 interrupted.
+# 4 stopped early: the first episodes all failed the same way; 5 stopped at the budget
+# (--max-cost / --max-tokens); 130 interrupted.
 EXIT_EPISODE_ERRORS = 3
 EXIT_ABORTED = 4
+EXIT_BUDGET = 5
 EXIT_CODES_HELP = (
     "exit codes: 0 every planned episode finished; 1 bad input or setup, nothing run "
     "(also: --out in use by another lbi process); 2 usage; 3 finished, but some episodes "
     "ended in an error (rerun with --retry-errors); 4 stopped early, the first episodes all "
-    "failed the same way; 130 interrupted"
+    "failed the same way; 5 stopped at the budget (rerun with a higher --max-cost / "
+    "--max-tokens to resume); 130 interrupted"
 )
 
 
@@ -149,6 +153,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         metavar="NAME=FILE",
         help="replace a prompt template (repeatable; same as --set prompts.NAME=FILE)",
     )
+    add_hosted_args(p)
     p.add_argument("--retrieval-llm", help="LLM that writes retrieval queries (default: --llm)")
     p.add_argument("--index", type=Path, help="index directory (`lbi index build`)")
     p.add_argument(
@@ -237,6 +242,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         "llm_base_url": args.llm_base_url,
         "llm_cache": args.llm_cache,
         "llm_cache_mode": args.llm_cache_mode,
+        **hosted_overrides(args),
         "retrieval_llm": args.retrieval_llm,
         "index": args.index,
         "query_embedder": args.query_embedder,
@@ -320,6 +326,9 @@ def _run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         console.print("interrupted: rerun the same command to resume")
         return 130
+    if summary.budget:
+        print(f"error: {summary.budget}", file=sys.stderr)
+        return EXIT_BUDGET
     if summary.errors:
         print(
             f"error: {summary.errors} episode(s) ended in an error (see the 'errors' column); "

@@ -97,6 +97,15 @@ class RunConfig(BaseModel):
     fail_fast: int = Field(default=3, ge=0)
     # prompt template overrides: name (lbi_icl.prompts.PROMPTS) -> the user's template file
     prompts: dict[str, Path] = Field(default_factory=dict)
+    # hosted models (docs/llm.md, "Hosted models"): prompt-cache breakpoints, the model's
+    # shared rate limit (requests / tokens per minute, split across worker processes and Ray
+    # actors) and the run's budget (runner/budget.py). Not in the fingerprint: they change
+    # what a run costs and how fast it goes, not what an episode does.
+    llm_cache_prompt: Literal["auto", "on", "off"] = "auto"
+    llm_rpm: float | None = Field(default=None, gt=0)
+    llm_tpm: float | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod

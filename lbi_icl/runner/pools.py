@@ -102,7 +102,7 @@ def _proc_run(job: Job, run_dir: Path, env_name: str, policy: str) -> EpisodeRes
 def run_processes(
     config: RunConfig,
     factory: WorkerFactory,
-    jobs: list[Job],
+    jobs: Iterable[Job],
     run_dir: Path,
     record: Callable[[Job, EpisodeResult | None], None],
     stop: threading.Event,
@@ -183,7 +183,7 @@ class DaemonThreadPool(cf.Executor):
 def run_threads(
     config: RunConfig,
     factory: WorkerFactory,
-    jobs: list[Job],
+    jobs: Iterable[Job],
     run_dir: Path,
     stop: threading.Event,
     record: Callable[[Job, EpisodeResult | None], None],

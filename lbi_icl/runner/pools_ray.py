@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,7 @@ class EpisodeActor:
 def run_ray(
     config: RunConfig,
     factory: WorkerFactory,
-    jobs: list[Job],
+    jobs: Iterable[Job],
     run_dir: Path,
     record: Callable[[Job, EpisodeResult | None], None],
     stop: threading.Event,

@@ -38,6 +38,10 @@ class StrategyRow(BaseModel):
     retrieval_p95_ms: float | None
     parsed_rate: float | None = None  # share of policy answers with a parsed action
     valid_rate: float | None = None  # share naming a valid (or unchecked) action
+    # prompt tokens per episode read from / written to the provider's prompt cache (parts
+    # of input_tokens_per_episode, billed at the model's cache prices)
+    cache_read_tokens_per_episode: float | None = None
+    cache_write_tokens_per_episode: float | None = None
 
 
 class PairedRow(BaseModel):
@@ -66,6 +70,7 @@ class Report(BaseModel):
     strategies: list[StrategyRow]
     paired: list[PairedRow]
     env_notes: list[str] = Field(default_factory=list)  # the env's run notes (manifest)
+    run_notes: list[str] = Field(default_factory=list)  # e.g. why the run stopped (budget)
     episodes: list[EpisodeRecord] = Field(default_factory=list, exclude=True)
 
 
@@ -113,6 +118,8 @@ def strategy_row(strategy: str, recs: list[EpisodeRecord]) -> StrategyRow:
         retrieval_p95_ms=stats.percentile(lat, 95),
         parsed_rate=sum(r.parsed_calls for r in finished) / calls if calls else None,
         valid_rate=sum(r.valid_calls for r in finished) / calls if calls else None,
+        cache_read_tokens_per_episode=stats.mean([r.cache_read_tokens for r in recs]),
+        cache_write_tokens_per_episode=stats.mean([r.cache_write_tokens for r in recs]),
     )
 
 
@@ -141,6 +148,14 @@ def paired_row(
         score_difference=stats.mean(diffs),
         score_difference_ci=stats.bootstrap_mean_ci(diffs, seed=seed),
     )
+
+
+def _run_notes(manifest: dict) -> list[str]:
+    """What the latest session says about how the run ended, when it did not complete."""
+    sessions = manifest.get("sessions") or [{}]
+    last = sessions[-1] if isinstance(sessions[-1], dict) else {}
+    stopped = last.get("stopped")
+    return [str(stopped)] if last.get("status") == "budget" and stopped else []
 
 
 def build_report(run_dir: str | Path) -> Report:
@@ -172,5 +187,6 @@ def build_report(run_dir: str | Path) -> Report:
         strategies=rows,
         paired=paired,
         env_notes=list((manifest.get("env") or {}).get("notes") or []),
+        run_notes=_run_notes(manifest),
         episodes=[r for s in order for r in by_strategy[s]],
     )

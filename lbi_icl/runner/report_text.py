@@ -44,6 +44,9 @@ def table_rows(rep: Report) -> tuple[list[str], list[list[str]]]:
         "vs none",
         "p (McNemar)",
     ]
+    cache = _has_cache_tokens(rep)
+    if cache:  # only runs that used a provider's prompt cache get the column
+        head.insert(head.index("cost per ep"), "cache read/write per ep")
     paired = {p.strategy: p for p in rep.paired}
     rows = []
     for r in rep.strategies:
@@ -77,7 +80,22 @@ def table_rows(rep: Report) -> tuple[list[str], list[list[str]]]:
                 "-" if p is None else _p(p.p_value),
             ]
         )
+        if cache:
+            rows[-1].insert(head.index("cache read/write per ep"), _cache_cell(r))
     return head, rows
+
+
+def _has_cache_tokens(rep: Report) -> bool:
+    return any(
+        (r.cache_read_tokens_per_episode or 0) + (r.cache_write_tokens_per_episode or 0) > 0
+        for r in rep.strategies
+    )
+
+
+def _cache_cell(r: StrategyRow) -> str:
+    if r.cache_read_tokens_per_episode is None:
+        return "-"
+    return f"{r.cache_read_tokens_per_episode:.0f}/{r.cache_write_tokens_per_episode or 0:.0f}"
 
 
 def _title(rep: Report) -> str:
@@ -97,7 +115,13 @@ def _notes(rep: Report) -> list[str]:
             "LLM; compare its strategies with each other, not with LLM results"
         )
     notes.append("retr ms: retrieval latency p50/p95 per step")
-    return [*(f"{rep.env}: {n}" for n in rep.env_notes), *notes]
+    if _has_cache_tokens(rep):
+        notes.append(
+            "cache read/write: prompt tokens per episode read from / written to the "
+            "provider's prompt cache, parts of tokens in, billed at the cache prices "
+            "(Anthropic: read 0.1x, write 1.25x input; OpenAI: the model's cached-input price)"
+        )
+    return [*rep.run_notes, *(f"{rep.env}: {n}" for n in rep.env_notes), *notes]
 
 
 def to_markdown(rep: Report) -> str:
@@ -184,6 +208,7 @@ def rich_table(rep: Report) -> Any:
                 for r in rep.strategies
             ],
         ),
+        ("cached/ep", [_cache_cell(r) for r in rep.strategies]),
         ("$/ep", [_cost(r.cost_per_episode_usd) for r in rep.strategies]),
         (
             "retr ms",
@@ -211,7 +236,7 @@ def rich_table(rep: Report) -> Any:
             ],
         ),
     ]
-    empty = {"-", "0", "$0.0000", "0.0/0.0", "0.0"}
+    empty = {"-", "0", "$0.0000", "0.0/0.0", "0.0", "0/0"}
     always = {"strategy", "n", "success"}
     t = Table(
         title=_title(rep),

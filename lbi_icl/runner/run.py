@@ -7,7 +7,8 @@ main thread appends to episodes.jsonl, one flushed line per finished episode, so
 loses at most the episodes in flight. Rerunning the same command skips
 finished episodes; `retry_errors` reruns the errored ones. Ctrl-C stops scheduling, lets
 in-flight episodes stop at their next step boundary (their partial logs are discarded and
-they rerun on resume) and records the run as interrupted.
+they rerun on resume) and records the run as interrupted. A budget (`max_cost_usd`,
+`max_tokens`: `budget.py`) stops the start of new episodes once the run has spent it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lbi_icl.agent.base import EpisodeResult
 from lbi_icl.data import Task
 from lbi_icl.jsonl import JsonlAppender, atomic_write_text
 from lbi_icl.locks import hold
+from lbi_icl.runner.budget import Budget, check_budget_prices
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import (
     end_session,
@@ -71,6 +73,7 @@ class RunSummary(BaseModel):
     successes: int
     interrupted: bool = False
     aborted: str | None = None  # why the run stopped early (FailFast), if it did
+    budget: str | None = None  # why it stopped at its budget (--max-cost / --max-tokens)
     duration_s: float = 0.0
     by_strategy: dict[str, dict[str, int]] = Field(default_factory=dict)
 
@@ -118,6 +121,10 @@ def _run_locked(
         raise ConfigError(f"{e}; use a new --out, or move {run_dir} away to start over") from e
     config.prompt_set()  # template files checked before anything else (ConfigError)
     check_resume(config, previous)
+    try:
+        check_budget_prices(config)  # a cost budget it could not count is refused now
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     recover_run_dir(run_dir, previous)
 
     if episode_fn is not None:
@@ -140,6 +147,7 @@ def _run_locked(
         on_plan(len(selected), len(jobs), skipped)
 
     check_retrieval_options(config)
+    budget = Budget.for_run(config, run_dir)
     if isinstance(factory, RealWorkerFactory) and todo:
         # Fail before the first episode on an unreachable LLM or a bad index.
         for spec in {config.llm if config.policy == "llm" else None, config.query_writer_spec()}:
@@ -184,20 +192,22 @@ def _run_locked(
             if result is None:
                 return
             _write_record(run_dir, appender, job, result)
+            budget.add(result)
             ran += 1
             progress.advance(result.success)
             if fail_fast.observe(result.stop_reason, result.error):
                 log.error("stopping: %s", fail_fast.aborted)
                 stop.set()
 
+        gated = budget.gate(todo)  # no new episode once the budget is spent
         if config.executor == "ray" and todo:
             from lbi_icl.runner.pools_ray import run_ray
 
-            interrupted = run_ray(config, factory, todo, run_dir, record, stop)
+            interrupted = run_ray(config, factory, gated, run_dir, record, stop)
         elif config.parallel == "process" and todo:
-            interrupted = run_processes(config, factory, todo, run_dir, record, stop)
+            interrupted = run_processes(config, factory, gated, run_dir, record, stop)
         elif todo:
-            interrupted = run_threads(config, factory, todo, run_dir, stop, record)
+            interrupted = run_threads(config, factory, gated, run_dir, stop, record)
 
     latest = latest_records(run_dir)
     keys = {j.key for j in jobs}
@@ -212,11 +222,18 @@ def _run_locked(
         successes=sum(1 for r in grid if r.success),
         interrupted=interrupted and fail_fast.aborted is None,
         aborted=fail_fast.aborted,
+        budget=budget.stop.message() if budget.stop and not interrupted else None,
         duration_s=time.monotonic() - t_start,
         by_strategy=_by_strategy(grid),
     )
     status = "aborted" if summary.aborted else "interrupted" if interrupted else "complete"
-    end_session(run_dir, manifest, status, {"ran": ran, "skipped": skipped, "planned": len(jobs)})
+    counts: dict[str, object] = {"ran": ran, "skipped": skipped, "planned": len(jobs)}
+    if summary.budget and not summary.aborted:
+        status = "budget"
+        counts["stopped"] = summary.budget
+    if budget.active:
+        counts["budget"] = budget.describe()
+    end_session(run_dir, manifest, status, counts)
     return summary
 
 

@@ -202,15 +202,23 @@ def _query_embedder(spec: str | None) -> Any:
 
 
 def _make_llm(config: RunConfig, spec: str | None) -> Any:
+    """The run's LLM in this process: requests in flight follow `workers` (each worker has
+    at most one call out); the rate limit is split over the processes that run workers."""
     if not spec:
         return None
     from lbi_icl.llm import make_llm
 
+    separate = config.executor == "ray" or config.parallel == "process"
     return make_llm(
         spec,
         cache_path=config.cache_path(),
         cache_mode=config.llm_cache_mode,
         base_url=config.llm_base_url,
+        max_concurrency=config.workers,
+        cache_prompt=config.llm_cache_prompt,
+        rpm=config.llm_rpm,
+        tpm=config.llm_tpm,
+        rate_share=1 / config.workers if separate else 1.0,
     )
 
 
