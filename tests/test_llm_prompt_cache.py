@@ -44,6 +44,15 @@ def test_planner_marks_what_consecutive_requests_share() -> None:
         Breakpoint(0, len(HEAD) + len("Step 0: turn left\n")),
     )
     assert third.count <= 4
+    fourth = t.plan(SYSTEM, [_user(3)])
+    # the head is cut where it was before (all three cuts), two of them marked
+    line = len("Step 0: turn left\n")
+    assert fourth.cuts == (
+        Breakpoint(0, len(HEAD)),
+        Breakpoint(0, len(HEAD) + line),
+        Breakpoint(0, len(HEAD) + 2 * line),
+    )
+    assert fourth.points == fourth.cuts[1:]
 
 
 def test_planner_marks_only_the_system_when_nothing_else_is_shared() -> None:

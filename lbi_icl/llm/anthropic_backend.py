@@ -108,10 +108,11 @@ _EPHEMERAL = {"type": "ephemeral"}  # the 5-minute TTL (cache writes at 1.25x in
 
 
 def _wire(m: Message, index: int = 0, plan: CachePlan = NO_PLAN) -> dict[str, Any]:
-    """A message as the Messages API takes it: plain text, or text blocks (split at the
-    plan's breakpoints in this message, each cached prefix ending in `cache_control`) then
+    """A message as the Messages API takes it: plain text, or text blocks (cut where the
+    plan says, the blocks ending at its breakpoints marked with `cache_control`) then
     base64 `image` blocks when the message carries images."""
-    cuts = [p.offset for p in plan.points if p.message == index]
+    cuts = [p.offset for p in plan.cuts if p.message == index]
+    marks = {p.offset for p in plan.points if p.message == index}
     if not m.images and not cuts:
         return {"role": m.role, "content": m.content}
     blocks: list[dict[str, Any]] = []
@@ -119,7 +120,7 @@ def _wire(m: Message, index: int = 0, plan: CachePlan = NO_PLAN) -> dict[str, An
     for piece in split_at(m.content, cuts) or [m.content]:
         end += len(piece)
         block: dict[str, Any] = {"type": "text", "text": piece}
-        if end in cuts:
+        if end in marks:
             block["cache_control"] = dict(_EPHEMERAL)
         blocks.append(block)
     blocks += [

@@ -12,12 +12,15 @@ not change, the objective) and whose tail changes every step (history, observati
 the previous request's chat texts and compares. A breakpoint goes at
 
 1. the end of the system text (always);
-2. the longest point the previous request marked that this one still shares (a cache read);
+2. the longest point the previous request cut at that this one still shares (a cache read);
 3. the end of the last whole line this request shares with the previous one, if that is
    further (a cache write that the next step reads while the head stays the same).
 
-A request that shares nothing beyond the system text marks only the system text, so a
-changing block (per-step examples) is not written to the cache at 1.25x for nothing.
+The text is cut into blocks at every earlier point it still shares, not only the marked
+ones, so the shared head is cut exactly as before: a cached prefix is found again only when
+its blocks are the same. A request that shares nothing beyond the system text marks only
+the system text, so a changing block (per-step examples) is not written to the cache at
+1.25x for nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Literal
 
 CachePrompt = Literal["auto", "on", "off"]
 CACHE_PROMPT_MODES: tuple[CachePrompt, ...] = ("auto", "on", "off")
-MAX_BREAKPOINTS = 4  # Anthropic's limit per request
+MAX_BREAKPOINTS = 4  # Anthropic's limit per request (a plan marks 3 at most)
 _PER_THREAD = 8  # system prompts remembered per thread (policy, query writer, ...)
 
 
@@ -46,7 +49,8 @@ class Breakpoint:
 @dataclass(frozen=True)
 class CachePlan:
     system: bool  # mark the end of the system text
-    points: tuple[Breakpoint, ...] = ()  # ascending
+    points: tuple[Breakpoint, ...] = ()  # ascending: the chat's breakpoints (cache_control)
+    cuts: tuple[Breakpoint, ...] = ()  # ascending: where text blocks end (points included)
 
     @property
     def count(self) -> int:
@@ -59,7 +63,10 @@ NO_PLAN = CachePlan(system=False)
 @dataclass
 class _Seen:
     chat: list[str]
-    points: tuple[Breakpoint, ...]
+    cuts: tuple[Breakpoint, ...]
+
+
+MAX_CUTS = 16  # text blocks a request's shared head is cut into, at most
 
 
 def common_prefix_len(a: str, b: str) -> int:
@@ -114,19 +121,21 @@ class PrefixTracker:
         key = hashlib.sha256(system.encode("utf-8", "surrogatepass")).hexdigest()
         mem = self._memory()
         seen = mem.pop(key, None)
+        cuts: list[Breakpoint] = []
         points: list[Breakpoint] = []
         if seen is not None and chat:
             common = _shared(seen.chat, chat)
             if common is not None and (common.message, common.offset) != (0, 0):
-                kept = [p for p in seen.points if p <= common and p.offset > 0]
-                if kept:
-                    points.append(kept[-1])
+                cuts = [p for p in seen.cuts if p <= common and p.offset > 0]
+                points = cuts[-1:]
                 new = _line_aligned(chat, common)
-                if new is not None and new.offset > 0 and (not points or new > points[-1]):
+                fresh = new is not None and new.offset > 0 and (not cuts or new > cuts[-1])
+                if fresh and len(cuts) < MAX_CUTS:
+                    assert new is not None
+                    cuts.append(new)
                     points.append(new)
-        slots = MAX_BREAKPOINTS - int(bool(system))
-        plan = CachePlan(system=bool(system), points=tuple(points[-slots:]))
-        mem[key] = _Seen(list(chat), plan.points)
+        plan = CachePlan(system=bool(system), points=tuple(points), cuts=tuple(cuts))
+        mem[key] = _Seen(list(chat), plan.cuts)
         while len(mem) > _PER_THREAD:
             mem.popitem(last=False)
         return plan
