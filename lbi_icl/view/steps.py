@@ -153,5 +153,6 @@ def write_steps(
         out.ids.update(example_ids)
         out.written += 1
     prune(steps_dir, {f"{s}.js" for s in new})
-    atomic_write_text(sig_path, json.dumps(new, sort_keys=True) + "\n")
+    if out.written or new.keys() != old.keys() or not sig_path.exists():
+        atomic_write_text(sig_path, json.dumps(new, sort_keys=True) + "\n")
     return out
