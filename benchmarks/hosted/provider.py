@@ -15,9 +15,9 @@ OpenAI chat completions (`POST /v1/chat/completions`) and Anthropic messages
     `cache_creation_input_tokens`;
   - OpenAI: automatic for prompts of 1024+ tokens, in 128-token steps, no breakpoints;
     `usage.prompt_tokens_details.cached_tokens`;
-- answers: BabyAI-style `Reason: ...\\nAction: turn left|turn right`, chosen by a hash of
-  the prompt (deterministic; never solves a task, so episodes run to their step limit), or
-  a fixed `answer`.
+- answers: BabyAI-style `Reason: ...\\nAction: go forward|turn left|turn right`, chosen by
+  a hash of the prompt (deterministic: a random walk that seldom solves a task, so episodes
+  mostly run to their step limit), or a fixed `answer`.
 
 `GET /stats` returns what it served (per request: arrival time, protocol, model, status,
 tokens); `POST /reset` forgets the cache and the stats. Run it as a process
@@ -43,7 +43,7 @@ from typing import Any
 CHARS_PER_TOKEN = 4
 LOOKBACK_BLOCKS = 20  # Anthropic checks this many block boundaries before a breakpoint
 OPENAI_MIN, OPENAI_STEP = 1024, 128
-ACTIONS = ("turn left", "turn right")
+ACTIONS = ("go forward", "go forward", "turn left", "turn right")
 
 
 def tokens(text: str) -> int:
