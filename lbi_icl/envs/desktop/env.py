@@ -56,6 +56,7 @@ class DesktopEnv:
         settle_s: float = 1.0,
         step_timeout_s: float = 90.0,
         tree_timeout_s: float = 60.0,
+        ready_timeout_s: float = 30.0,
         instructions: str = "plain",
         domains: list[str] | None = None,
     ):
@@ -71,6 +72,7 @@ class DesktopEnv:
         self.step_limit = step_limit if step_limit is not None else self.default_step_limit
         self.pause_s, self.settle_s = pause_s, settle_s
         self.step_timeout_s, self.tree_timeout_s = step_timeout_s, tree_timeout_s
+        self.ready_timeout_s = ready_timeout_s
         self.instructions = instructions
         self.domains = set(domains) if domains else None
         self._defs: dict[str, OSWorldTask] = {}
@@ -203,6 +205,11 @@ class DesktopEnv:
             time.sleep(self.settle_s)
             self._file_hashes = self._hash_files()
             self.observation = self._observe()
+            opens = any(step.type == "open" for step in spec.config)
+            deadline = time.monotonic() + self.ready_timeout_s
+            while opens and not _has_document(self._tree_xml) and time.monotonic() < deadline:
+                time.sleep(1.0)  # a loaded machine: the document's tree is not there yet
+                self.observation = self._observe()
         except EnvError:
             raise
         except Exception as e:
@@ -378,6 +385,11 @@ class DesktopEnv:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _has_document(xml: str) -> bool:
+    """A document (spreadsheet, text, presentation) is shown in the tree."""
+    return any(n.tag.startswith("document") for n in nodes(xml))
 
 
 def tree_changes(before: str, after: str, limit: int = 12) -> list[str]:
