@@ -18,10 +18,18 @@ def register(sub: Any) -> None:
     p = sub.add_parser("index", help="build, extend, inspect and query example indexes")
     isub = p.add_subparsers(dest="index_command", metavar="SUBCOMMAND", required=True)
 
-    b = isub.add_parser("build", help="build an index directory from trajectories (+ docs)")
-    b.add_argument("--trajectories", nargs="+", type=Path, required=True, metavar="FILE")
+    b = isub.add_parser(
+        "build",
+        help="build an index directory from trajectories (+ docs), or from a recipe",
+        description="From data (--trajectories, --docs, --out) or from a recipe (--recipe "
+        "indexes/recipes/ENV.toml: synthesis settings, embedder and the counts to expect; "
+        "the data is synthesized into OUT.data/ and the counts checked).",
+    )
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trajectories", nargs="+", type=Path, metavar="FILE")
+    src.add_argument("--recipe", type=Path, metavar="TOML", help="an index recipe")
     b.add_argument("--docs", nargs="+", type=Path, default=[], metavar="FILE")
-    b.add_argument("--out", type=Path, required=True, help="index directory (e.g. indexes/NAME)")
+    b.add_argument("--out", type=Path, help="index directory (default with --recipe: indexes/NAME)")
     b.add_argument(
         "--embedder",
         default=None,
@@ -112,6 +120,11 @@ def _build(args: argparse.Namespace) -> int:
     from lbi_icl.index import BM25Params, IndexConfig, build_index
     from lbi_icl.index.ann import AnnConfig
 
+    if args.recipe is not None:
+        return _build_recipe(args)
+    if args.out is None:
+        raise CLIError("--out is required with --trajectories")
+
     with user_errors():
         try:
             ann = {} if args.hnsw_min_rows is None else {"hnsw_min_rows": args.hnsw_min_rows}
@@ -137,6 +150,33 @@ def _build(args: argparse.Namespace) -> int:
             config=config,
         )
     _print_manifest(manifest, args.json, "built", args.out)
+    return 0
+
+
+def _build_recipe(args: argparse.Namespace) -> int:
+    from lbi_icl.envs.registry import EnvNotInstalledError, UnknownEnvError
+    from lbi_icl.index.recipe import RecipeError, build_from_recipe
+    from lbi_icl.llm.errors import LLMConfigError
+    from lbi_icl.synth.pipeline import SynthConflictError
+    from lbi_icl.synth.relabelers import NoRelabelerError
+
+    with user_errors():
+        try:
+            out, manifest, problems = build_from_recipe(
+                args.recipe, args.out, overwrite=args.overwrite, progress=sys.stderr.isatty()
+            )
+        except (
+            RecipeError,
+            SynthConflictError,
+            UnknownEnvError,
+            EnvNotInstalledError,
+            NoRelabelerError,
+            LLMConfigError,
+        ) as e:
+            raise CLIError(str(e)) from e
+    _print_manifest(manifest, args.json, "built", out)
+    if problems:
+        raise CLIError(f"{args.recipe}: the index differs from the recipe: {'; '.join(problems)}")
     return 0
 
 
