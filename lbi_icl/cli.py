@@ -55,6 +55,20 @@ def _silence_stdout() -> None:
         pass
 
 
+# `--wide` (a flag of every subcommand): read by commands/tables.py, which imports this
+# module like every command does (the flag lives here so cli never imports commands/).
+_TABLES = {"wide": False}
+
+
+def set_wide_tables(on: bool) -> None:
+    """`--wide`: terminal tables at full width, unwrapped, even on a terminal."""
+    _TABLES["wide"] = bool(on)
+
+
+def wide_tables() -> bool:
+    return _TABLES["wide"]
+
+
 class CLIError(Exception):
     """A user-facing error: printed without a traceback, exit code 1 (or `code`)."""
 
@@ -184,9 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lbi_icl.scrub import install_log_filter, scrub_text
 
     install_log_filter()  # URLs in log lines (httpx logs each request) lose their secrets
-    from lbi_icl.commands.tables import set_wide
-
-    set_wide(getattr(args, "wide", False))
+    set_wide_tables(getattr(args, "wide", False))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

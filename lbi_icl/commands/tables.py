@@ -11,18 +11,19 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-_WIDE = {"on": False}
+from lbi_icl.cli import set_wide_tables, wide_tables
+
 FULL_WIDTH = 100_000  # "as wide as the table needs": rich never pads a table to the console
 
 
 def set_wide(on: bool) -> None:
-    """`--wide`: tables at full width even on a terminal."""
-    _WIDE["on"] = bool(on)
+    """`--wide`: tables at full width even on a terminal (the flag lives in lbi_icl.cli)."""
+    set_wide_tables(on)
 
 
 def table_console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    if _WIDE["on"] or not stream.isatty():
+    if wide_tables() or not stream.isatty():
         return Console(width=FULL_WIDTH, stderr=stderr, soft_wrap=False)
     return Console(width=shutil.get_terminal_size().columns, stderr=stderr)
 
