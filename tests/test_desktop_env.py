@@ -101,10 +101,11 @@ def test_a_hung_application_is_an_env_error_and_the_next_episode_is_clean(tasks_
     from lbi_icl.envs import make_env
     from lbi_icl.envs.base import EnvError
 
-    env = make_env("desktop", tasks_dir=str(tasks_dir), tree_timeout_s=6, **FAST)
+    env = make_env("desktop", tasks_dir=str(tasks_dir), **FAST)
     try:
         task = _task(env, "calc-clear-cell")
         env.reset(task)
+        env.tree_timeout_s = 8  # (a tree fetch on a loaded machine can take more: not at reset)
         freeze = (
             "import os, signal, subprocess; "
             "[os.kill(int(p), signal.SIGSTOP) for p in "
