@@ -13,10 +13,11 @@ from lbi_icl.seeds import stable_seed as stable_seed  # its home before seeds.py
 
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 
-# Offline defaults for environments without an expert (used when --explorers /
-# --max-steps are not given): web pages are explored element by element.
+# Offline defaults per environment (used when --explorers / --max-steps are not given):
+# MiniWoB's scripted expert where a task has a solver, element-by-element coverage
+# elsewhere (the env's `expert_fallback`).
 ENV_SYNTH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "miniwob": {"explorers": ["coverage"], "max_steps": 10},
+    "miniwob": {"explorers": ["expert"], "max_steps": 10},
 }
 TaskSource = Literal["env", "self_instruct"]
 Writer = Literal["offline", "llm"]

@@ -38,6 +38,15 @@ class Rolled:
     seconds: float
 
 
+def _has_expert(env: Env, st: SynthTask) -> bool:
+    """An env's own `has_expert(task)` (True when it has none: `demonstrate` decides)."""
+    try:
+        has = getattr(env, "has_expert", None)
+    except AttributeError:
+        return True
+    return bool(has(st.task)) if callable(has) else True
+
+
 class Explorer:
     def __init__(
         self, config: SynthConfig, env: Env, llm: LLM | None, *, prompts: PromptSet | None = None
@@ -52,6 +61,7 @@ class Explorer:
         """Each explorer's rollout of `st`; a crashing env skips that rollout, not the run."""
         out = []
         for explorer in self.config.explorers:
+            explorer = self.resolve(st, explorer)
             t0 = time.perf_counter()
             try:
                 ro = self.rollout(st, explorer)
@@ -60,6 +70,18 @@ class Explorer:
                 ro = Rollout(None, f"error: {type(e).__name__}")
             out.append(Rolled(explorer, ro, time.perf_counter() - t0))
         return out
+
+    def resolve(self, st: SynthTask, explorer: str) -> str:
+        """`explorer`, except `expert` on a task the env has no expert for, when the env
+        names what to use instead (`expert_fallback`: MiniWoB's scripted solvers cover
+        some tasks, `coverage` explores the rest)."""
+        if explorer != "expert" or _has_expert(self.env, st):
+            return explorer
+        try:
+            fallback = getattr(self.env, "expert_fallback", None)
+        except AttributeError:
+            fallback = None
+        return str(fallback) if fallback else explorer
 
     def rollout(self, st: SynthTask, explorer: str) -> Rollout:
         c, env = self.config, self.env

@@ -33,7 +33,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.data import Document, Task
+from lbi_icl.data import Document, Step, Task, Trajectory
+from lbi_icl.envs.base import episode_task
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
 from lbi_icl.envs.browsergym.protocol import (
     MINIWOB_BENCHMARKS,
@@ -228,6 +229,50 @@ class MiniWoBEnv(BrowserGymEnv):
         else:
             split = "test" if s >= 2_000_000 else "dev" if s >= 1_000_000 else "train"
         return self._task(name, s, split, rep)
+
+    # -- the scripted expert (experts/) -------------------------------------------------
+
+    expert_fallback = "coverage"  # synthesis explores tasks without a solver this way
+
+    def has_expert(self, task: Task) -> bool:
+        from lbi_icl.envs.browsergym.experts import has_solver
+
+        return has_solver(str(task.metadata.get("task", "")))
+
+    def demonstrate(self, task: Task, *, max_steps: int = 100) -> Trajectory | None:
+        """The task's scripted solver played in the browser, one action per step, read off
+        the page each time; None when the task has no solver or it did not succeed."""
+        if not self.has_expert(task):
+            return None
+        obs = self.reset(task)
+        limit = min(max_steps, self.step_limit or max_steps)
+        steps: list[Step] = []
+        last = None
+        while len(steps) < limit:
+            action = self._call("expert_action", timeout_s=self.step_timeout_s)
+            if action is None:
+                break
+            last = self.step(str(action))
+            steps.append(
+                Step(observation=obs, action=str(action), reward=last.reward, info=last.info)
+            )
+            obs = last.observation
+            if last.done:
+                break
+        if last is None or not last.info.get("success"):
+            return None
+        told = episode_task(self, task)
+        return Trajectory(
+            id=f"{task.id}/expert",
+            env=self.name,
+            instruction=told.instruction,
+            steps=steps,
+            final_observation=obs,
+            outcome="success",
+            source={"kind": "expert", "expert": "miniwob-scripted"},
+            split=task.split,
+            metadata={**told.metadata, "task_id": task.id},
+        )
 
     def documents(self) -> list[Document]:
         docs = [

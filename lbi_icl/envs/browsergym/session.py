@@ -89,6 +89,7 @@ class BrowserSession:
         self.last_obs: dict[str, Any] | None = None
         self.done = False
         self.har_path: Path | None = None
+        self.expert_memory: dict[str, Any] = {}
 
     # -- episode ------------------------------------------------------------------------
 
@@ -144,6 +145,7 @@ class BrowserSession:
         self.goal = str(obs.get("goal") or "")
         self.last_obs = obs
         self.done = False
+        self.expert_memory: dict[str, Any] = {}
         text, stats = render_observation(obs, self.goal, max_tree_chars=self.config.max_tree_chars)
         stats["timing"] = {
             "close_s": t0 - tc,  # the previous episode's browsers
@@ -215,6 +217,17 @@ class BrowserSession:
         path, self.har_path = self.har_path, None
         if path is not None:
             shutil.rmtree(path.parent, ignore_errors=True)
+
+    def expert_action(self) -> str | None:
+        """The scripted MiniWoB expert's next action on the current page (`experts/`), or
+        None (no solver for this task, or it is stuck)."""
+        from lbi_icl.envs.browsergym.experts import expert_action
+
+        if self.last_obs is None or self.gym_id is None or self.done:
+            return None
+        prefix = "browsergym/miniwob."
+        task = self.gym_id.removeprefix(prefix) if self.gym_id.startswith(prefix) else ""
+        return expert_action(task, self.goal, self.last_obs, self.expert_memory)
 
     def valid_actions(self) -> list[str]:
         if self.last_obs is None:
