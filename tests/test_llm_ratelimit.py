@@ -96,7 +96,8 @@ def test_one_limiter_per_model_and_share() -> None:
     b = shared_limiter("openai", "m-share", None, RateLimits(rpm=100))
     assert a is b and a is not None
     assert shared_limiter("openai", "other", None, RateLimits(rpm=100)) is not a
-    assert shared_limiter("openai", "m-share", None, RateLimits()) is None
+    unlimited = shared_limiter("openai", "m-share", None, RateLimits())
+    assert unlimited is a and a._req_gap == 0  # still there, for a 429's pause
     c = shared_limiter("openai", "m-share", None, RateLimits(rpm=100, share=0.25))
     assert c is a and a._req_gap == pytest.approx(60 / 25)
     with pytest.raises(LLMConfigError, match="rpm must be > 0"):
@@ -131,8 +132,10 @@ def test_llm_requests_never_exceed_rpm_under_64_threads(server) -> None:
     assert _max_in_window(arrivals, 1.0) <= 100 + 15
 
 
-def test_retry_after_pauses_every_thread() -> None:
-    """A 429 with Retry-After: 1 stops all threads' requests for that second."""
+@pytest.mark.parametrize("rpm", [None, 60_000])
+def test_retry_after_pauses_every_thread(rpm: float | None) -> None:
+    """A 429 with Retry-After: 1 stops all threads' requests for that second, with or
+    without a configured limit."""
     arrivals: list[tuple[float, int]] = []
     lock = threading.Lock()
     served = [0]
@@ -150,7 +153,7 @@ def test_retry_after_pauses_every_thread() -> None:
         llm = make_llm(
             "openai:gpt-4o-mini",
             base_url=srv.base_url,
-            rpm=60_000,
+            rpm=rpm,
             max_concurrency=8,
             backoff_base_s=0.01,
             backoff_max_s=5,

@@ -364,17 +364,17 @@ class RemoteLLM:
             estimate = 0.0
             try:
                 with self._slots:
-                    if self.limiter is not None:
+                    if self.rate_limits.tpm is not None:
                         chars = sum(len(m.content) for m in msgs)
                         estimate = estimate_tokens(chars, params.max_tokens)
-                        self.limiter.acquire(estimate)
+                    self.limiter.acquire(estimate)  # paces; waits out a 429's pause
                     text, usage = self._send(msgs, params, plan)
-                if self.limiter is not None and usage is not None:
+                if estimate and usage is not None:
                     self.limiter.settle(estimate, self._rate_tokens(usage))
                 text = _LONE_SURROGATE.sub("\ufffd", text)  # would make the step log unwritable
                 break
             except Exception as exc:
-                if self.limiter is not None and estimate:
+                if estimate:
                     self.limiter.settle(estimate, 0)  # a failed request used no tokens
                 failure = self._classify(exc)
                 if failure is None:
@@ -401,7 +401,7 @@ class RemoteLLM:
                         status=failure.status,
                     ) from None
                 delay = self.backoff.delay(attempt, self._rng, failure.retry_after_s)
-                if self.limiter is not None and failure.reason == "rate_limit":
+                if failure.reason == "rate_limit":
                     self.limiter.pause(delay)  # every thread of this model waits it out
                 log.warning(
                     "%s: %s (%s), retry %d/%d in %.2fs",

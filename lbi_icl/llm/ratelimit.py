@@ -5,7 +5,8 @@ Starts are paced, not bunched: with `rpm=600` a request may start every 100 ms, 
 window do more than `rpm` x (window / 60 s) + 1 requests start; tokens are paced the same
 way (a request takes its estimated prompt tokens plus `max_tokens` when it starts, and is
 settled against the provider's usage when it returns). A 429 pauses every thread: nobody
-starts before the server's `Retry-After` (or the back-off delay) has passed.
+starts before the server's `Retry-After` (or the back-off delay) has passed, with or
+without `rpm` / `tpm`.
 
 One limiter per (backend, model, base URL) per process (`shared_limiter`), so the policy
 and the query writer of a run count against the same limit. A run whose workers are
@@ -145,13 +146,12 @@ _REGISTRY_LOCK = threading.Lock()
 
 def shared_limiter(
     backend: str, model: str, base_url: str | None, limits: RateLimits
-) -> RateLimiter | None:
-    """The process's limiter of this model (made or reconfigured with `limits`); None when
-    `limits` sets no limit."""
+) -> RateLimiter:
+    """The process's limiter of this model, made or reconfigured with `limits` (the latest
+    LLM object made wins). Without limits it still paces nothing but shares a 429's pause
+    with every thread of the model."""
     key = (backend, model, base_url or "")
     with _REGISTRY_LOCK:
-        if not limits.active:
-            return None
         limiter = _REGISTRY.get(key)
         if limiter is None:
             limiter = _REGISTRY[key] = RateLimiter(limits)
