@@ -29,7 +29,8 @@ from lbi_icl.embed.onnx_minilm import (
 )
 from lbi_icl.embed.sbert import _packaged_model_path
 from lbi_icl.index.build import build_index_from
-from lbi_icl.index.load import IndexMismatchError, load_index
+from lbi_icl.index.errors import IndexMismatchError
+from lbi_icl.index.load import load_index
 
 
 @pytest.fixture(scope="module")

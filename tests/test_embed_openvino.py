@@ -206,7 +206,7 @@ def test_eval_retrieval_query_embedder_override(openvino_index: Path, capsys) ->
 
 @pytest.mark.slow
 def test_runs_load_the_index_with_the_query_embedder(openvino_index: Path, tmp_path) -> None:
-    from lbi_icl.index.load import IndexMismatchError
+    from lbi_icl.index.errors import IndexMismatchError
     from lbi_icl.runner import RunConfig
     from lbi_icl.runner.workers import _load_shared
 

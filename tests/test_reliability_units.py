@@ -13,8 +13,8 @@ import pytest
 
 from lbi_icl.checks import check_records
 from lbi_icl.data import Trajectory
-from lbi_icl.index.store import IndexFormatError
-from lbi_icl.index.verify import check_finite, check_offsets, check_step_table
+from lbi_icl.index.errors import IndexFormatError
+from lbi_icl.index.invariants import check_finite, check_offsets, check_step_table
 from lbi_icl.jsonl import lone_surrogate_at
 from lbi_icl.locks import LockHeldError, hold, lock_path
 from lbi_icl.retrieval.base import RetrievedItem

@@ -92,8 +92,7 @@ def _positive_int(text: str) -> int:
 def user_errors() -> Iterator[None]:
     """Turn the library's input errors into CLIError (message, exit 1, no traceback)."""
     from lbi_icl.embed import EmbedderError
-    from lbi_icl.index.build import IndexBuildError
-    from lbi_icl.index.store import IndexFormatError
+    from lbi_icl.index.errors import IndexBuildError, IndexFormatError
     from lbi_icl.jsonl import DataError
 
     try:

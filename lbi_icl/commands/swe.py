@@ -199,7 +199,8 @@ def _grade(args: argparse.Namespace) -> int:
     from lbi_icl.commands.tables import print_table
     from lbi_icl.envs import make_env
     from lbi_icl.envs.base import EnvError
-    from lbi_icl.envs.swe.predictions import PredictionsError, grade_prediction, read_predictions
+    from lbi_icl.envs.swe.predictions import PredictionsError, read_predictions
+    from lbi_icl.envs.swe.regrade import grade_prediction
     from lbi_icl.jsonl import atomic_write_text
 
     options = parse_key_values(args.env_option, "--env-option")

@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.index.dense import dense_dot
-from lbi_icl.index.store import IndexFormatError
+from lbi_icl.index.errors import IndexFormatError
 
 if TYPE_CHECKING:
     from lbi_icl.index.content import ContentChecks

@@ -9,10 +9,7 @@ import tempfile
 from pathlib import Path
 
 from lbi_icl.index import layout as L
-
-
-class IndexBuildError(ValueError):
-    """The inputs cannot be indexed (duplicate ids, unwritable target, ...)."""
+from lbi_icl.index.errors import IndexBuildError
 
 
 def remove_stale_temps(out: Path) -> None:

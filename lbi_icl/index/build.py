@@ -21,13 +21,13 @@ from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, load_embedder
 from lbi_icl.index import layout as L
 from lbi_icl.index.ann import write_ann
-from lbi_icl.index.atomic import IndexBuildError
 from lbi_icl.index.atomic import remove_stale_temps as _remove_stale_temps
 from lbi_icl.index.atomic import swap_into_place as _swap_into_place
 from lbi_icl.index.atomic import temp_dir as _temp_dir
 from lbi_icl.index.bm25 import build_bm25s, extend_bm25s
+from lbi_icl.index.errors import IndexBuildError, IndexFormatError
 from lbi_icl.index.manifest import Counts, IndexConfig, IndexManifest, InputFile
-from lbi_icl.index.store import IndexFormatError, TextColumn
+from lbi_icl.index.store import TextColumn
 from lbi_icl.index.verify import FileHasher, file_sha256
 from lbi_icl.index.write import (
     ExampleWriter,

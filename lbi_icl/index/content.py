@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.index.store import IndexFormatError
+from lbi_icl.index.errors import IndexFormatError
 
 BLOCK = 1 << 16
 CHECKSUMS_JSON = "checksums.lbi.json"
@@ -72,7 +72,7 @@ def digest_file(path: Path, *, sha256: bool = True) -> tuple[FileSums, np.ndarra
 
 
 def write_checksums(folder: Path, sums: dict[str, tuple[FileSums, np.ndarray]]) -> None:
-    from lbi_icl.index.store import save_npy, write_json
+    from lbi_icl.index.npyio import save_npy, write_json
 
     files: dict[str, dict[str, int]] = {}
     blocks: list[np.ndarray] = []
@@ -100,7 +100,7 @@ class ContentChecks:
     @classmethod
     def load(cls, folder: Path) -> ContentChecks | None:
         """None for an index built before content checksums existed."""
-        from lbi_icl.index.store import load_npy, read_json
+        from lbi_icl.index.npyio import load_npy, read_json
 
         if not (folder / CHECKSUMS_JSON).exists():
             return None

@@ -34,17 +34,12 @@ from lbi_icl.index.bm25 import BM25Index, Bm25sIndex, RankBm25Index, top_candida
 from lbi_icl.index.content import ContentChecks
 from lbi_icl.index.dense import dense_dot
 from lbi_icl.index.docs import Chunk
+from lbi_icl.index.errors import IndexFormatError, IndexMismatchError
+from lbi_icl.index.invariants import check_finite, check_offsets, check_range, check_step_table
 from lbi_icl.index.manifest import FORMAT_VERSION, IndexManifest
-from lbi_icl.index.store import IndexFormatError, TextColumn, load_npy, read_json
-from lbi_icl.index.verify import (
-    check_changed_files,
-    check_finite,
-    check_offsets,
-    check_range,
-    check_step_table,
-    verify_files,
-    write_stamp,
-)
+from lbi_icl.index.npyio import load_npy, read_json
+from lbi_icl.index.store import TextColumn
+from lbi_icl.index.verify import check_changed_files, verify_files, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +49,6 @@ _VEC_FILES = {
     "description": L.VEC_DESCRIPTION,
     "docs": L.VEC_DOCS,
 }
-
-
-class IndexMismatchError(IndexFormatError):
-    """The index was built with a different embedder than the one supplied."""
 
 
 def read_manifest(path: str | Path) -> IndexManifest:

@@ -2,63 +2,26 @@
 
 - `TextColumn`: many strings as one UTF-8 blob plus an int64 offsets array (`.npy`), so a
   million observations load in milliseconds (memory-mapped) and any row decodes in O(1).
-- `save_npy` / `load_npy`: numpy arrays, never with `allow_pickle`; loads memory-mapped.
+- `save_npy` / `load_npy` (from npyio.py): numpy arrays, never with `allow_pickle`.
 Every load failure raises `IndexFormatError` naming the file.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from array import array
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lbi_icl.index.errors import IndexFormatError
+from lbi_icl.index.invariants import check_offsets
+from lbi_icl.index.npyio import load_npy, save_npy
+
 if TYPE_CHECKING:
     from lbi_icl.index.content import ContentChecks
-
-
-class IndexFormatError(ValueError):
-    """An index directory is missing a file, has a truncated file, or a wrong version."""
-
-
-def save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
-    os.replace(tmp, path)
-
-
-def load_npy(path: Path, *, mmap: bool = True, dtype: Any = None) -> np.ndarray:
-    if not path.exists():
-        raise IndexFormatError(f"{path}: missing index file")
-    try:
-        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise IndexFormatError(f"{path}: unreadable or truncated numpy file ({e})") from e
-    if dtype is not None and arr.dtype != np.dtype(dtype):
-        raise IndexFormatError(f"{path}: expected dtype {np.dtype(dtype)}, found {arr.dtype}")
-    # A plain ndarray view of the mapping: same memory, without np.memmap's per-access cost.
-    return arr.view(np.ndarray) if isinstance(arr, np.memmap) else arr
-
-
-def read_json(path: Path) -> Any:
-    if not path.exists():
-        raise IndexFormatError(f"{path}: missing index file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as e:
-        raise IndexFormatError(f"{path}: not valid JSON, probably truncated ({e})") from e
-
-
-def write_json(path: Path, value: Any) -> None:
-    from lbi_icl.jsonl import atomic_write_text
-
-    atomic_write_text(path, json.dumps(value, ensure_ascii=False))
 
 
 class TextColumnWriter:
@@ -133,8 +96,6 @@ class TextColumn:
             raise IndexFormatError(
                 f"{self.blob_path}: truncated ({size} bytes, offsets say {int(self.offsets[-1])})"
             )
-        from lbi_icl.index.verify import check_offsets
-
         check_offsets(folder / f"{name}.off.npy", self.offsets, n, size)
         self._blob: np.ndarray | bytes = (
             np.memmap(self.blob_path, dtype=np.uint8, mode="r") if size else b""

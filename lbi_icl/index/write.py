@@ -19,12 +19,13 @@ from lbi_icl import __version__
 from lbi_icl.data import Document, Trajectory
 from lbi_icl.embed import Embedder, embedder_backend, embedder_spec
 from lbi_icl.index import layout as L
-from lbi_icl.index.atomic import IndexBuildError
 from lbi_icl.index.bm25 import build_bm25s
 from lbi_icl.index.content import write_checksums
 from lbi_icl.index.docs import chunk_document
+from lbi_icl.index.errors import IndexBuildError, IndexFormatError
 from lbi_icl.index.manifest import Counts, EmbedderInfo, IndexConfig, IndexManifest, InputFile
-from lbi_icl.index.store import IndexFormatError, TextColumnWriter, save_npy, write_json
+from lbi_icl.index.npyio import save_npy, write_json
+from lbi_icl.index.store import TextColumnWriter
 from lbi_icl.index.verify import NOT_LISTED, FileHasher, write_stamp
 
 if TYPE_CHECKING:

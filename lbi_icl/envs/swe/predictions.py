@@ -4,22 +4,17 @@
 
 A predictions file is JSON lines of `instance_id`, `model_name_or_path`, `model_patch` (the
 format `python -m swebench.harness.run_evaluation --predictions_path` reads; a JSON list is
-accepted too). Grading here never trusts a prediction more than an agent: the patch is
-applied to a fresh checkout and taken through the same submission filter and clean-checkout
-grader as an episode's `submit`.
+accepted too). Grading them here is regrade.py's job.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbi_icl.data import Task
-from lbi_icl.envs.base import EnvError
 from lbi_icl.jsonl import atomic_write_text, read_jsonl
 
 FORMAT = "swebench-predictions"
@@ -31,17 +26,6 @@ class Prediction(BaseModel):
     instance_id: str = Field(min_length=1)
     model_name_or_path: str = Field(min_length=1)
     model_patch: str | None = ""
-
-
-class GradedPrediction(BaseModel):
-    instance_id: str
-    model_name_or_path: str
-    resolved: bool
-    score: float
-    fail_to_pass: str  # "passed/total"
-    pass_to_pass: str
-    excluded: list[str] = Field(default_factory=list)
-    error: str | None = None
 
 
 class PredictionsError(ValueError):
@@ -86,51 +70,3 @@ def read_predictions(path: str | Path) -> list[Prediction]:
             )
             raise PredictionsError(f"{p}: prediction {n}: {where}") from e
     return out
-
-
-def grade_prediction(env: object, task: Task, pred: Prediction) -> GradedPrediction:
-    """Grade one prediction with `env`'s local grader (a `SWEEnv`): a fresh workspace at the
-    base commit, the patch applied there, then the same submission filter and grader as
-    an episode's `submit`."""
-    from lbi_icl.envs.swe.env import SWEEnv
-    from lbi_icl.envs.swe.grading import grade
-    from lbi_icl.envs.swe.submission import Submission, encode_diff, take_submission
-
-    assert isinstance(env, SWEEnv)
-    env.reset(task)
-    ws, inst = env.ws, env.instance
-    assert ws is not None and inst is not None
-    try:
-        patch = pred.model_patch or ""
-        error = None
-        if patch.strip():
-            proc = subprocess.run(
-                ["git", "apply", "--binary", "--whitespace=nowarn", "-"],
-                cwd=ws.path,
-                input=encode_diff(patch),
-                capture_output=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                error = f"patch does not apply: {proc.stderr.decode(errors='replace')[:300]}"
-        if error is None:
-            submission = take_submission(
-                ws.base_git, ws.path, ws.base_sha, test_files=inst.protected_files()
-            )
-        else:
-            submission = Submission(diff=patch, error=error)
-        result = grade(ws, submission, timeout_s=env.test_timeout)
-    except EnvError as e:
-        raise EnvError(f"instance {pred.instance_id}: {e}") from e
-    finally:
-        env.close()
-    return GradedPrediction(
-        instance_id=pred.instance_id,
-        model_name_or_path=pred.model_name_or_path,
-        resolved=result.success,
-        score=result.score,
-        fail_to_pass=f"{sum(result.fail_to_pass.values())}/{len(result.fail_to_pass)}",
-        pass_to_pass=f"{sum(result.pass_to_pass.values())}/{len(result.pass_to_pass)}",
-        excluded=sorted(submission.excluded),
-        error=result.error,
-    )

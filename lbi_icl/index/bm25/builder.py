@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from lbi_icl.index.bm25.params import BM25Params
-from lbi_icl.index.store import IndexFormatError, load_npy, read_json, save_npy
+from lbi_icl.index.errors import IndexFormatError
+from lbi_icl.index.npyio import load_npy, read_json, save_npy
 from lbi_icl.tokenizer import TokenEncoder
 
 TF_FILE = "tf.lbi.npy"  # term frequency of every stored (term, doc) entry, in CSC order

@@ -15,7 +15,8 @@ from lbi_icl.index.bm25.cache import DENSE_DF_FRAC, DenseColumns, _cache_bytes
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.bm25.rank import _rank
 from lbi_icl.index.content import ContentChecks, PostingChecks
-from lbi_icl.index.store import IndexFormatError, read_json
+from lbi_icl.index.errors import IndexFormatError
+from lbi_icl.index.npyio import read_json
 from lbi_icl.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Bm25sIndex:
             raise IndexFormatError(
                 f"{params_path}: {self._n} documents, manifest says {expected_rows}"
             )
-        from lbi_icl.index.verify import check_csc
+        from lbi_icl.index.invariants import check_csc
 
         check_csc(folder, self._data, self._indices, self._indptr, self._n, len(self._vocab))
         cap = _cache_bytes() if dense_cache_bytes is None else max(0, dense_cache_bytes)
