@@ -148,15 +148,15 @@ def test_gold_paths_are_cached_on_disk(env: ScienceWorldEnv) -> None:
     task = _first(env, "lifespan-longest-lived")
     first = env.demonstrate(task)
     made = env.gold_generations
-    env._gold_cache.clear()  # as a new process would start
+    env._gold.forget_memory()  # as a new process would start
     again = env.demonstrate(task)
     assert env.gold_generations == made  # read back, not generated again
     assert first is not None and again is not None
     assert again.actions() == first.actions() and again.outcome == "success"
-    cached = env._gold_path_file("lifespan-longest-lived", task.metadata["variation"])
+    cached = env.gold_path_file(task)
     assert cached is not None and cached.exists()
     cached.write_text("{not json")
-    env._gold_cache.clear()
+    env._gold.forget_memory()
     with pytest.raises(EnvError, match=str(cached.name)):
         env.demonstrate(task)
     cached.unlink()

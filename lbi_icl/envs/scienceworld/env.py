@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import EnvError, StepResult
 from lbi_icl.envs.scienceworld import expert, text
+from lbi_icl.envs.scienceworld.gold import GoldPaths
 from lbi_icl.envs.scienceworld.jvm import _DETERMINISTIC_JVM_OPTS, _java_options
 from lbi_icl.envs.scienceworld.table import (
     ENV_NAME,
@@ -66,7 +67,7 @@ class ScienceWorldEnv:
             task_types = [t for t in task_types.split(",") if t]
         self.simplifications = simplifications
         self.step_limit = int(step_limit)
-        self._episode_limit = self.step_limit  # demonstrate() lifts it to its max_steps
+        self._episode_limit = self.step_limit  # reset(max_steps=) lifts it (the expert)
         self.include_look = include_look
         self.deterministic = deterministic
         self.include_inventory = include_inventory
@@ -79,15 +80,11 @@ class ScienceWorldEnv:
         self._sw: Any = None  # scienceworld.ScienceWorldEnv, started lazily
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._gold_cache: dict[tuple[str, int, str], list[str]] = {}
         if gold_cache is True:
-            self._gold_dir: Path | None = (
-                _user_cache_dir() / f"scienceworld_gold-{_installed_version()}"
-            )
-        elif gold_cache is False:
-            self._gold_dir = None
+            gold_dir: Path | None = _user_cache_dir() / f"scienceworld_gold-{_installed_version()}"
         else:
-            self._gold_dir = Path(gold_cache)
+            gold_dir = None if gold_cache is False else Path(gold_cache)
+        self._gold = GoldPaths(gold_dir)
         self._task: Task | None = None
         self._step_no = 0
         self._last_score = 0
@@ -95,7 +92,6 @@ class ScienceWorldEnv:
         # Counters, so callers and tests can see what was computed and what it cost.
         self.valid_action_calls = 0
         self.jvm_starts = 0
-        self.gold_generations = 0
         self.last_load_s: float | None = None
 
     # ------------------------------------------------------------------ JVM plumbing
@@ -353,15 +349,32 @@ class ScienceWorldEnv:
         self.last_load_s = time.perf_counter() - start
         logger.debug("scienceworld loaded %s/%d in %.2fs", task_name, var, self.last_load_s)
 
-    def _gold_path_file(self, task_name: str, var: int) -> Path | None:
-        if self._gold_dir is None:
-            return None
-        simpl = self.simplifications.replace(",", "+") or "none"
-        return self._gold_dir / f"{task_name}__{var}__{simpl}.json"
+    @property
+    def gold_generations(self) -> int:
+        """Gold paths generated in the JVM so far (not read back from the cache)."""
+        return self._gold.generations
+
+    def gold_path_file(self, task: Task) -> Path | None:
+        """Where `task`'s gold path is cached on disk (None: memory only)."""
+        task_name, var = self._parse_id(task.id)
+        return self._gold.file_for(task_name, var, self.simplifications)
 
     def gold_actions(self, task: Task) -> list[str]:
-        """The simulator's gold action sequence for `task` (cached; see `expert.py`)."""
-        return expert.gold_actions(self, task)
+        """The simulator's gold action sequence for `task` (cached: gold.py)."""
+        task_name, var = self._parse_id(task.id)
+
+        def generate() -> list[str]:
+            sw = self._ensure_jvm()
+            self._task = task
+            self._call(
+                lambda: sw.server.load(task_name, var, self.simplifications, True),
+                self.load_timeout_s,
+                "load with gold path",
+            )
+            # the generation leaves the world in its final state: _start() reloads it
+            return list(self._call(sw.server.getGoldActionSequence, 60, "gold path"))
+
+        return self._gold.get(task_name, var, self.simplifications, generate)
 
     def _start(self, task: Task) -> str:
         task_name, var = self._parse_id(task.id)
@@ -374,10 +387,11 @@ class ScienceWorldEnv:
         obs = str(self._call(lambda: sw.server.step("look around"), self.step_timeout_s, "look"))
         return self._decorate(obs)
 
-    def reset(self, task: Task) -> str:
+    def reset(self, task: Task, *, max_steps: int | None = None) -> str:
         """Load a fresh world for `task` (reusing the JVM) and return the simulator's
-        'look around' text."""
-        self._episode_limit = self.step_limit
+        'look around' text. `max_steps`: a longer episode than `step_limit` (the expert
+        replays whole gold paths)."""
+        self._episode_limit = max(self.step_limit, max_steps or 0)
         return self._start(task)
 
     def _decorate(self, obs: str) -> str:
