@@ -115,6 +115,7 @@ def test_a_hung_application_is_an_env_error_and_the_next_episode_is_clean(tasks_
         with pytest.raises(EnvError, match=r"task 'libreoffice_calc/calc-clear-cell-\d+', step 1"):
             env.step(freeze)
         old = env._session
+        env.tree_timeout_s = 60
         obs = env.reset(task)  # a fresh desktop: the frozen one is gone
         assert "table-cell" in obs and env._session is not old and old.pids() == []
     finally:

@@ -50,6 +50,18 @@ MAX_VISIBLE_ROWS = 120
 MAX_VISIBLE_COLS = 60
 _BAD_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffc\ufffd\ufffe\uffff]")
 _LOCK = threading.Lock()  # AT-SPI calls are not thread-safe
+# A call to an application times out after 5 s (15 s while it starts): a hung application
+# is reported (NotResponding -> HTTP 503), not silently left out of the tree.
+Atspi.set_timeout(5000, 15000)
+
+
+class NotResponding(RuntimeError):
+    """An application did not answer an accessibility call in time."""
+
+
+def _timed_out(e: Exception) -> bool:
+    text = str(e).lower()
+    return "timeout" in text or "timed out" in text or "did not receive a reply" in text
 
 
 def _clean(text: str | None) -> str:
@@ -175,14 +187,20 @@ def _walk(node: Atspi.Accessible, depth: int, showing_only: bool) -> ET.Element:
         for i in range(min(n, MAX_CHILDREN)):
             try:
                 child = node.get_child_at_index(i)
-            except Exception:
+            except Exception as e:
+                if _timed_out(e):
+                    raise NotResponding(str(e)) from e
                 child = None
             if child is not None:
                 children.append(child)
     for child in children:
         try:
             el.append(_walk(child, depth + 1, showing_only))
-        except Exception:  # a node that vanished while walking
+        except NotResponding:
+            raise
+        except Exception as e:  # a node that vanished while walking
+            if _timed_out(e):
+                raise NotResponding(str(e)) from e
             continue
     return el
 
@@ -199,7 +217,21 @@ def tree_xml(showing_only: bool = False) -> str:
                 # no stale cached names/states (a cache mask of NONE hangs LibreOffice)
                 with contextlib.suppress(Exception):
                     app.clear_cache()
-        root = _walk(desktop, 0, showing_only)
+        root, _ = _element(desktop)
+        for i in range(desktop.get_child_count()):
+            app = desktop.get_child_at_index(i)
+            if app is None:
+                continue
+            try:
+                root.append(_walk(app, 1, showing_only))
+            except NotResponding as e:
+                who = "?"
+                with contextlib.suppress(Exception):  # the name may be cached, or not
+                    who = f"{_clean(app.get_name())!r} (pid {app.get_process_id()})"
+                raise NotResponding(f"application {who} is not responding") from e
+            except Exception as e:
+                if _timed_out(e):
+                    raise NotResponding(f"an application is not responding: {e}") from e
     return ET.tostring(root, encoding="unicode")
 
 

@@ -151,7 +151,11 @@ def screenshot(_: dict[str, Any]) -> Any:
 def accessibility(args: dict[str, Any]) -> Any:
     from . import a11y
 
-    return {"AT": a11y.tree_xml(showing_only=str(args.get("showing_only")) in ("1", "true"))}
+    try:
+        xml = a11y.tree_xml(showing_only=str(args.get("showing_only")) in ("1", "true"))
+    except a11y.NotResponding as e:
+        raise ApiError(503, str(e)) from e
+    return {"AT": xml}
 
 
 def terminal(_: dict[str, Any]) -> Any:
