@@ -167,9 +167,9 @@ class DesktopEnv:
         where = f"a desktop server at {self.server}" if self.server else (
             "the local desktop (Debian's LibreOffice under Xvfb, not OSWorld's Ubuntu VM image)"
         )  # fmt: skip
-        notes = [f"{self.name}: tasks from {self.tasks_dir} on {where}"]
+        notes = [f"tasks from {self.tasks_dir} on {where}"]
         if self.refused:
-            notes.append(f"{self.name}: {len(self.refused)} task(s) refused as unrunnable here")
+            notes.append(f"{len(self.refused)} task(s) refused as unrunnable here")
         return notes
 
     # -- episodes -------------------------------------------------------------------------
