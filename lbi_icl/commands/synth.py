@@ -125,16 +125,12 @@ def register(sub: Any) -> None:
 def build_config(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from lbi_icl.synth.config import ENV_SYNTH_DEFAULTS, SynthConfig
+    from lbi_icl.synth.config import SynthConfig
 
-    with_llm = args.llm is not None
-    env_defaults = ENV_SYNTH_DEFAULTS.get(args.env, {})
     explorers = (
-        [x.strip() for x in args.explorers.split(",") if x.strip()]
-        if args.explorers
-        else (["llm"] if with_llm else env_defaults.get("explorers", ["expert", "noisy_expert"]))
+        [x.strip() for x in args.explorers.split(",") if x.strip()] if args.explorers else None
     )
-    for x in explorers:
+    for x in explorers or []:
         if x not in EXPLORERS:
             raise CLIError(
                 f"--explorers: unknown explorer {x!r}; choose from {', '.join(EXPLORERS)}"
@@ -152,19 +148,17 @@ def build_config(args: argparse.Namespace) -> Any:
             split=args.split,
             tasks=args.tasks,
             seed=args.seed,
-            task_source=args.task_source or ("self_instruct" if with_llm else "env"),
+            task_source=args.task_source,
             tasks_per_document=args.tasks_per_document,
             explorers=explorers,
             epsilon=args.epsilon,
-            max_steps=args.max_steps
-            if args.max_steps is not None
-            else env_defaults.get("max_steps", 40),
+            max_steps=args.max_steps,
             step_timeout_s=args.step_timeout,
             window_min=args.window_min,
             window_max=args.window_max or None,
             windows_per_trajectory=args.windows_per_trajectory or None,
             kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
-            writer=args.writer or ("llm" if with_llm else "offline"),
+            writer=args.writer,
             repeat_filter=not args.no_repeat_filter,
             failed_filter=args.cut_failed_steps,
             env_check=not args.no_env_check,

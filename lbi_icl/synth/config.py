@@ -19,6 +19,8 @@ Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 ENV_SYNTH_DEFAULTS: dict[str, dict[str, Any]] = {
     "miniwob": {"explorers": ["expert"], "max_steps": 10},
 }
+DEFAULT_EXPLORERS: tuple[Explorer, ...] = ("expert", "noisy_expert")
+DEFAULT_MAX_STEPS = 40
 TaskSource = Literal["env", "self_instruct"]
 Writer = Literal["offline", "llm"]
 Kind = Literal["abstract", "summarize"]
@@ -35,12 +37,14 @@ class SynthConfig(BaseModel):
     tasks: int = Field(default=50, ge=1, description="tasks after the task stage")
     seed: int = 0
     # 1. tasks
+    # left out: "self_instruct" with an `llm`, else "env" (`_defaults`)
     task_source: TaskSource = "env"
     tasks_per_document: int = Field(default=3, ge=1)
-    # 2. rollouts: every task is rolled out once per explorer, in this order
-    explorers: list[Explorer] = Field(default_factory=lambda: ["expert", "noisy_expert"])
+    # 2. rollouts: every task is rolled out once per explorer, in this order (left out:
+    # ["llm"] with an `llm`, else the env's default, else expert + noisy_expert)
+    explorers: list[Explorer] = Field(default_factory=lambda: list(DEFAULT_EXPLORERS))
     epsilon: float = Field(default=0.2, ge=0.0, le=1.0)
-    max_steps: int = Field(default=40, ge=1)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1)  # left out: the env's default
     # per-step time limit of the guarded environment (None: what the env declares;
     # envs/run_guard.py); not in the fingerprint: it stops hangs, it does not shape data
     step_timeout_s: float | None = Field(default=None, gt=0)
@@ -49,7 +53,7 @@ class SynthConfig(BaseModel):
     window_max: int | None = Field(default=10, ge=1)
     windows_per_trajectory: int | None = Field(default=24, ge=1)
     kinds: list[Kind] = Field(default_factory=lambda: ["abstract", "summarize"])
-    writer: Writer = "offline"
+    writer: Writer = "offline"  # left out: "llm" with an `llm`
     # 4. filters
     repeat_filter: bool = True
     # Off by default: cutting lowered dev hit@5 on ScienceWorld (paired CI below 0) and did
@@ -67,6 +71,29 @@ class SynthConfig(BaseModel):
     # prompt template overrides of the LLM stages: name (self_instruct_*, rollout_*,
     # relabel_*, committee_*; lbi_icl/prompts) -> the user's template file
     prompts: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """Settings left out take the environment's defaults (`ENV_SYNTH_DEFAULTS`) and,
+        when an `llm` is named, the LLM stages (self-instruct tasks, the llm explorer, the
+        llm writer) — so `SynthConfig(...)` and `lbi synthesize` build the same config."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        env_defaults = ENV_SYNTH_DEFAULTS.get(str(out.get("env")), {})
+        with_llm = out.get("llm") is not None
+        if out.get("explorers") is None:
+            out["explorers"] = (
+                ["llm"] if with_llm else env_defaults.get("explorers", list(DEFAULT_EXPLORERS))
+            )
+        if out.get("max_steps") is None:
+            out["max_steps"] = env_defaults.get("max_steps", DEFAULT_MAX_STEPS)
+        if out.get("task_source") is None:
+            out["task_source"] = "self_instruct" if with_llm else "env"
+        if out.get("writer") is None:
+            out["writer"] = "llm" if with_llm else "offline"
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> SynthConfig:
