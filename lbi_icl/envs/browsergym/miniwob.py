@@ -196,11 +196,15 @@ class MiniWoBEnv(BrowserGymEnv):
         if split == "test" and self.protocol is not None and self.protocol.name == "browsergym":
             # the benchmark's own (task, seed) list, interleaved by repeat so the first N
             # tasks cover min(N, #names) different tasks
-            seeds = repeat_seeds(names, self.protocol.n_repeats)
+            # each task keeps its seeds from the whole benchmark's draw, also when only
+            # some tasks are listed (`task_names`)
+            full = list(MINIWOB_BENCHMARKS[self.benchmark][0])
+            full += [n for n in names if n not in full]
+            seeds = dict(zip(full, repeat_seeds(full, self.protocol.n_repeats), strict=True))
             return [
-                self._task(name, seeds[i][r], split, r)
+                self._task(name, seeds[name][r], split, r)
                 for r in range(self.protocol.n_repeats)
-                for i, name in enumerate(names)
+                for name in names
             ]
         base = self.seed_base(split)
         return [

@@ -98,3 +98,24 @@ def ordinal(word: str) -> int | None:
 
 def visible(els: list[El]) -> list[El]:
     return [e for e in els if e.visible]
+
+
+def click_uncovered(target: El, others: list[El]) -> str:
+    """`click(target)`, or when another element overlaps it, a `mouse_click` on a point
+    of its box that none of `others` covers (boxes are in screenshot pixels, as
+    `mouse_click` takes them); the centre when every point is covered."""
+    box = target.bbox
+    covers = [o.bbox for o in others if o is not target and o.bbox is not None]
+    if box is None or not any(_overlap(box, c) for c in covers):
+        return click(target)
+    x, y, w, h = box
+    for fy in (0.5, 0.25, 0.75, 0.1, 0.9):
+        for fx in (0.5, 0.25, 0.75, 0.1, 0.9):
+            px, py = x + fx * w, y + fy * h
+            if not any(cx <= px <= cx + cw and cy <= py <= cy + ch for cx, cy, cw, ch in covers):
+                return mouse_click(px, py)
+    return click(target)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]

@@ -8,6 +8,7 @@ import re
 from lbi_icl.envs.browsergym.experts.base import (
     Memory,
     click,
+    click_uncovered,
     find_text,
     ordinal,
     quoted,
@@ -32,11 +33,10 @@ def click_button(page: Page, mem: Memory) -> str | None:
 @solves("click-button-sequence")
 def click_button_sequence(page: Page, mem: Memory) -> str | None:
     """'Click button ONE, then click button TWO.'"""
-    first = page.by_id("subbtn")
+    first, second = page.by_id("subbtn"), page.by_id("subbtn2")
     if not mem.get("one") and first is not None:
         mem["one"] = True
-        return click(first)
-    second = page.by_id("subbtn2")
+        return click_uncovered(first, [second] if second else [])
     return click(second) if second else None
 
 
@@ -49,7 +49,9 @@ def click_test(page: Page, mem: Memory) -> str | None:
         btn = find_text(buttons, m.group(1))
     else:
         btn = page.by_id("subbtn") or (buttons[0] if buttons else None)
-    return click(btn) if btn else None
+    # the two buttons are placed at random and can overlap: click where the other is not
+    later = buttons[buttons.index(btn) + 1 :] if btn in buttons else []
+    return click_uncovered(btn, later) if btn else None
 
 
 def _boxes_to_check(goal: str) -> set[str]:
