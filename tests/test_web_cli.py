@@ -15,6 +15,7 @@ from llm_servers import OpenAIStubServer, clear_llm_env
 
 from lbi_icl.cli import main as cli_main
 from lbi_icl.envs.browsergym.launch import find_chromium
+from lbi_icl.envs.browsergym.miniwob import MiniWoBEnv
 from lbi_icl.runner import latest_records
 
 pytestmark = [
@@ -39,6 +40,8 @@ def test_synthesize_index_and_ablate_with_the_retrieval_policy(tmp_path) -> None
                 f"task_names={NAMES}",
                 "--env-option",
                 "slow_mo=0",
+                "--env-option",
+                "timeout_ms=30000",
                 "--out",
                 str(data),
                 "--no-progress",
@@ -49,7 +52,13 @@ def test_synthesize_index_and_ablate_with_the_retrieval_policy(tmp_path) -> None
     examples = [json.loads(line) for line in data.read_text().splitlines()]
     assert examples and {e["env"] for e in examples} == {"miniwob"}
     assert {e["source"]["writer"] for e in examples} == {"template-web"}
-    assert {e["source"]["explorer"] for e in examples} == {"coverage"}
+    # both tasks have a scripted solver: synthesis demonstrates them (issue 26)
+    assert {e["source"]["explorer"] for e in examples} == {"expert"}
+    # the rollouts' instruction is the page's own goal, the task's text its description
+    for e in examples:
+        goal, desc = e["metadata"]["parent_instruction"], e["metadata"]["description"]
+        assert goal != desc and '"' in goal, (goal, desc)
+        assert "file://" not in json.dumps(e) and "miniwob://" in json.dumps(e)
     report = json.loads((tmp_path / "web.report.json").read_text())
     assert report["counts"]["raw_trajectories"] == 2
     assert all(
@@ -83,6 +92,8 @@ def test_synthesize_index_and_ablate_with_the_retrieval_policy(tmp_path) -> None
         f"env_options.task_names={NAMES}",
         "--set",
         "env_options.slow_mo=0",
+        "--set",
+        "env_options.timeout_ms=30000",
         "--policy",
         "retrieval",
         "--index",
@@ -123,13 +134,15 @@ def _answer(request: dict) -> str:
 def test_llm_run_over_the_openai_wire_solves_enter_text(tmp_path, monkeypatch) -> None:
     clear_llm_env(monkeypatch)
     out = tmp_path / "run"
+    # two of the benchmark's own enter-text episodes (protocol browsergym)
+    ids = [t.id for t in MiniWoBEnv(task_names=["enter-text"]).tasks("test")[:2]]
     with OpenAIStubServer(_answer) as srv:
         argv = [
             "run",
             "--env",
             "miniwob",
             "--task-ids",
-            "enter-text/seed-2000000,enter-text/seed-2000001",
+            ",".join(ids),
             "--split",
             "test",
             "--policy",
@@ -142,6 +155,8 @@ def test_llm_run_over_the_openai_wire_solves_enter_text(tmp_path, monkeypatch) -
             "none",
             "--set",
             "env_options.slow_mo=0",
+            "--set",
+            "env_options.timeout_ms=30000",
             "--max-steps",
             "4",
             "--out",

@@ -139,3 +139,44 @@ def test_workarena_l1_is_browsergym_experiments_benchmark() -> None:
     _check_env_args(bench, p.max_steps)
     assert env.step_limit == p.max_steps == 15
     assert p.action_set.model_dump() == _action_set(bench)
+
+
+def _run_dir(path, env: str, notes: list[str]):
+    from lbi_icl.runner.manifest import write_manifest
+
+    path.mkdir()
+    write_manifest(path, {"config": {"env": env, "split": "test"}, "env": {"notes": notes}})
+    return path
+
+
+def test_report_shows_the_protocol_and_refuses_to_pair_different_ones(tmp_path) -> None:
+    from lbi_icl.runner.report import report
+    from lbi_icl.runner.report_compare import compare_runs
+
+    bg, lbi = MiniWoBEnv().run_notes(), MiniWoBEnv(protocol="lbi").run_notes()
+    a = _run_dir(tmp_path / "a", "miniwob", bg)
+    b = _run_dir(tmp_path / "b", "miniwob", lbi)
+    c = _run_dir(tmp_path / "c", "miniwob", bg)
+    old = _run_dir(tmp_path / "old", "miniwob", [])  # made before protocols were recorded
+    md = report(a, "md")
+    assert bg[0] in md.split("|")[0]  # in the header, above the table
+    with pytest.raises(ValueError, match="different evaluation protocols: protocol browsergym"):
+        compare_runs(a, b)
+    with pytest.raises(ValueError, match="recorded before protocols"):
+        compare_runs(a, old)
+    with pytest.raises(ValueError, match="share no strategy"):  # same protocol: compared
+        compare_runs(a, c)
+    with pytest.raises(ValueError, match="share no strategy"):  # old runs ran protocol lbi
+        compare_runs(b, old)
+
+
+def test_a_run_is_not_resumed_under_another_protocol(tmp_path) -> None:
+    from lbi_icl.runner.report_data import protocol_mismatch
+
+    old = {"config": {"env": "miniwob"}, "env": {"name": "miniwob"}}
+    now = {"config": {"env": "miniwob"}, "env": {"notes": MiniWoBEnv().run_notes()}}
+    assert "protocol browsergym" in (protocol_mismatch(old, now) or "")
+    lbi = {"config": {"env": "miniwob"}, "env": {"notes": MiniWoBEnv(protocol="lbi").run_notes()}}
+    assert protocol_mismatch(old, lbi) is None
+    other = {"config": {"env": "babyai"}, "env": {}}
+    assert protocol_mismatch(other, other) is None

@@ -72,30 +72,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-test", action="store_true", help="skip the benchmark's test seeds")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--slow-mo", type=int, default=None, help="default: each task's own")
+    ap.add_argument(
+        "--timeout-ms",
+        type=int,
+        default=None,
+        help="Playwright's page-load timeout (default: each task's own, 5 s; a loaded "
+        "machine misses it, which is no failure of a solver)",
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     names = [t for t in args.tasks.split(",") if t] or sorted(SOLVERS)
     options: dict[str, Any] = {"task_names": names, "tasks_per_name": {"train": args.train_seeds}}
     if args.slow_mo is not None:
         options["slow_mo"] = args.slow_mo
+    if args.timeout_ms is not None:
+        options["timeout_ms"] = args.timeout_ms
     lister = MiniWoBEnv(**options)
     tasks = ([] if args.no_test else lister.tasks("test")) + lister.tasks("train")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
+    pool = ThreadPoolExecutor(max_workers=args.workers)
     try:
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            for r in pool.map(lambda t: run_one(t, options), tasks):
-                results.append(r)
-                mark = "ok" if r["success"] else "FAIL"
-                print(f"{mark:4} {r['id']:45} {r['seconds']:6.1f}s {r['goal'][:60]}", flush=True)
+        for r in pool.map(lambda t: run_one(t, options), tasks):
+            results.append(r)
+            mark = "ERR" if r["error"] else "ok" if r["success"] else "FAIL"
+            what = r["error"] or r["goal"]
+            print(f"{mark:4} {r['id']:45} {r['seconds']:6.1f}s {what[:90]}", flush=True)
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: no new episode starts
         for env in _envs:
             env.close()
     per: dict[str, dict[str, Any]] = {}
     for r in results:
-        p = per.setdefault(r["task"], {"test": [0, 0], "train": [0, 0], "steps": []})
+        p = per.setdefault(
+            r["task"], {"test": [0, 0], "train": [0, 0], "steps": [], "env_errors": 0}
+        )
+        if r["error"]:  # the browser failed (a page load timed out), not the solver
+            p["env_errors"] += 1
+            continue
         p[r["split"]][0] += int(r["success"])
         p[r["split"]][1] += 1
         if r["steps"]:
@@ -114,16 +130,20 @@ def main(argv: list[str] | None = None) -> int:
                 "train": v["train"],
                 "success": (v["test"][0] + v["train"][0]) / max(1, v["test"][1] + v["train"][1]),
                 "mean_steps": round(sum(v["steps"]) / len(v["steps"]), 2) if v["steps"] else None,
+                "env_errors": v["env_errors"],
             }
             for k, v in sorted(per.items())
         },
         "episodes": results,
     }
-    print("\n| task | test seeds | train seeds | success | steps |\n|---|---|---|---|---|")
+    print(
+        "\n| task | test seeds | train seeds | success | steps | env errors |"
+        "\n|---|---|---|---|---|---|"
+    )
     for k, v in summary["tasks"].items():
         print(
             f"| {k} | {v['test'][0]}/{v['test'][1]} | {v['train'][0]}/{v['train'][1]} | "
-            f"{100 * v['success']:.0f}% | {v['mean_steps']} |"
+            f"{100 * v['success']:.0f}% | {v['mean_steps']} | {v['env_errors']} |"
         )
     ok = sum(1 for v in summary["tasks"].values() if v["success"] >= 0.9)
     print(f"\n{ok} of {len(summary['tasks'])} tasks solved on >= 90% of their seeds")

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest, require_run_dir
-from lbi_icl.runner.report_data import policy_label
+from lbi_icl.runner.report_data import policy_label, protocol_mismatch
 from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
 
 SOLVED, FAILED, ERROR = 1, 0, -1
@@ -125,8 +125,12 @@ def compare_runs(
     """Compare two run directories; `pairs` (SA, SB) default to the strategies both have.
     ValueError when a named strategy is missing or the runs share no strategy name."""
     runs = [require_run_dir(run_a), require_run_dir(run_b)]
+    manifests = [read_manifest(r) or {} for r in runs]
+    why = protocol_mismatch(*manifests)
+    if why is not None:  # other seeds, step limits or action sets: pairs would mislead
+        raise ValueError(f"{runs[0]} and {runs[1]} are not paired: {why}")
     recs = [list(latest_records(r).values()) for r in runs]
-    cfgs = [(read_manifest(r) or {}).get("config") or {} for r in runs]
+    cfgs = [m.get("config") or {} for m in manifests]
     have = [{r.strategy for r in rs} for rs in recs]
     if pairs:
         for sa, sb in pairs:

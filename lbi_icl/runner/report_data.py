@@ -71,6 +71,7 @@ class Report(BaseModel):
     paired: list[PairedRow]
     env_notes: list[str] = Field(default_factory=list)  # the env's run notes (manifest)
     run_notes: list[str] = Field(default_factory=list)  # e.g. why the run stopped (budget)
+    protocol: str | None = None  # the env's evaluation protocol and its values (web envs)
     episodes: list[EpisodeRecord] = Field(default_factory=list, exclude=True)
 
 
@@ -150,6 +151,35 @@ def paired_row(
     )
 
 
+# Envs whose runs recorded no protocol before protocols existed ran the project's own
+# settings (`protocol lbi`); every other env has no protocol at all.
+LEGACY_LBI_ENVS = ("miniwob", "webarena", "visualwebarena", "webarena_verified", "workarena")
+
+
+def run_protocol(manifest: dict) -> str | None:
+    """The evaluation protocol a run's env recorded (its `protocol NAME: values` note;
+    web envs), 'protocol lbi' for a web run made before protocols were recorded, else None."""
+    env = manifest.get("env") or {}
+    for note in env.get("notes") or []:
+        if str(note).startswith("protocol "):
+            return str(note)
+    name = (manifest.get("config") or {}).get("env") or env.get("name")
+    return "protocol lbi (recorded before protocols)" if name in LEGACY_LBI_ENVS else None
+
+
+def protocol_mismatch(a: dict, b: dict) -> str | None:
+    """Why two runs' episodes cannot be paired (different evaluation protocols: seeds,
+    step limits, action sets), or None when their protocols are the same."""
+    pa, pb = run_protocol(a), run_protocol(b)
+    if pa == pb or (pa and pb and _name(pa) == _name(pb) == "lbi" and "before" in pa + pb):
+        return None
+    return f"different evaluation protocols: {pa or 'none'} | {pb or 'none'}"
+
+
+def _name(note: str) -> str:
+    return note.removeprefix("protocol ").split(":")[0].split(" ")[0]
+
+
 def _run_notes(manifest: dict) -> list[str]:
     """What the latest session says about how the run ended, when it did not complete."""
     sessions = manifest.get("sessions") or [{}]
@@ -188,5 +218,6 @@ def build_report(run_dir: str | Path) -> Report:
         paired=paired,
         env_notes=list((manifest.get("env") or {}).get("notes") or []),
         run_notes=_run_notes(manifest),
+        protocol=run_protocol(manifest),
         episodes=[r for s in order for r in by_strategy[s]],
     )

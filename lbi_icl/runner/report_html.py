@@ -99,6 +99,7 @@ td.ok {{ color: #1a7f37; }} td.no {{ color: #b42318; }}
 <h1>{esc(_title(rep))}</h1>
 <p class="label">{esc(rep.label)}</p>
 <p>run: <code>{esc(rep.run)}</code></p>
+{f"<p class='protocol'>{esc(rep.protocol)}</p>" if rep.protocol else ""}
 <p class="viewer"><a href="view/index.html">Open the run viewer</a> (each step's observation,
 retrieved examples, prompt and output; written by <code>lbi view {esc(rep.run)}</code>)</p>
 <h2>Success by strategy</h2>

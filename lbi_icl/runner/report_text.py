@@ -127,6 +127,8 @@ def _notes(rep: Report) -> list[str]:
 def to_markdown(rep: Report) -> str:
     head, rows = table_rows(rep)
     out = [f"# {_title(rep)}", "", f"run: `{rep.run}`", ""]
+    if rep.protocol:  # the evaluation protocol and its values (web envs)
+        out[-1:] = ["", f"{rep.protocol}", ""]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join("---" for _ in head) + "|")
     out += ["| " + " | ".join(r) + " |" for r in rows]

@@ -47,6 +47,7 @@ from lbi_icl.runner.plan import (
 from lbi_icl.runner.pools import run_processes, run_threads
 from lbi_icl.runner.precheck import FailFast, check_llm, recover_run_dir
 from lbi_icl.runner.progress import EpisodeProgress as _Progress
+from lbi_icl.runner.report_data import protocol_mismatch
 from lbi_icl.runner.results import (
     EPISODES,
     EpisodeRecord,
@@ -133,6 +134,11 @@ def _run_locked(
     else:
         factory = worker_factory or RealWorkerFactory(config)
     available, notes = (tasks, []) if tasks is not None else list_tasks(config)
+    if previous is not None and tasks is None:  # no run mixes evaluation protocols
+        now = {"env": {"notes": notes}, "config": {"env": config.env}}
+        why = protocol_mismatch(previous, now)
+        if why is not None:
+            raise ConfigError(f"{run_dir}: cannot resume: {why}; use a new --out")
     selected = select_tasks(config, available)
     jobs = plan_jobs(config, selected)
 

@@ -183,7 +183,10 @@ class BrowserGymEnv:
             over = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items())
             notes.append(self.protocol.note() + (f"; overridden: {over}" if over else ""))
         if self.obs_mode != "axtree":
-            notes.append(f"observation {self.obs_mode}: screenshots in {self.shots.where()}")
+            notes.append(
+                f"observation {self.obs_mode}: a screenshot per step (PNG; its path in the "
+                "step's info.screenshot), sent as an image to models that take images"
+            )
         return notes
 
     def bind_run(self, config: Any) -> None:
@@ -234,10 +237,12 @@ class BrowserGymEnv:
             ) from e
         except WorkerCrashed as e:
             self._kill()
-            raise EnvError(f"{self._where(action)}: {method} crashed the browser: {e}") from e
+            why = self._unlocal(str(e))
+            raise EnvError(f"{self._where(action)}: {method} crashed the browser: {why}") from e
         except RemoteError as e:
             log.debug("remote traceback:\n%s", e.remote_traceback)
-            raise EnvError(f"{self._where(action)}: {method} failed: {e}") from e
+            why = self._unlocal(str(e))  # Playwright names the page's URL
+            raise EnvError(f"{self._where(action)}: {method} failed: {why}") from e
 
     def _unlocal(self, value: Any) -> Any:
         """`value` with every local prefix replaced by its token (`url_aliases`)."""
@@ -285,6 +290,7 @@ class BrowserGymEnv:
         self.check_ready()
         self.current_task, self.step_count, self.done = task, 0, False
         gym_id, seed, task_kwargs = self.gym_target(task)
+        self.goal, self.observation, self.last_shot = "", "", None
         self.before_reset(task)
         shot = self.shots.path(task.id, 0)
         for attempt in range(self.reset_retries + 1):
