@@ -76,6 +76,10 @@ def _as_reply(reply: Reply) -> StubReply:
     raise TypeError(f"a stub reply is a str, an int status or a StubReply, not {type(reply)}")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # 64 client threads connect at once (the default backlog is 5)
+
+
 class _StubServer:
     """Common machinery; subclasses define the path and the JSON shapes."""
 
@@ -91,7 +95,7 @@ class _StubServer:
         self._served = 0
         self._stop = threading.Event()
         self.records: list[RecordedRequest] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(

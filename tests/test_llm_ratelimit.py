@@ -164,3 +164,49 @@ def test_retry_after_pauses_every_thread(rpm: float | None) -> None:
     later = [t for t, n in arrivals if n > 1]
     assert min(later) - t429 >= 0.95
     assert llm.limiter.stats().pauses == 1  # type: ignore[attr-defined]
+
+
+def test_slow_down_halves_the_rate_once_per_wave() -> None:
+    limiter = RateLimiter(RateLimits())
+    first = limiter.acquire()
+    for _ in range(49):
+        limiter.acquire()  # 50 starts within a moment
+    time.sleep(0.5)
+    limiter.slow_down(first)
+    gap = limiter._adaptive
+    assert 2 * 0.5 / 50 <= gap <= 2 * 0.8 / 50  # twice the spacing of the starts that met it
+    limiter.slow_down(first)  # the same wave (started before the slow-down): no change
+    assert limiter._adaptive == gap
+    limiter.succeeded()
+    assert limiter._adaptive == pytest.approx(0.98 * gap)
+    assert limiter.stats().slow_downs == 1
+
+
+def test_no_client_limit_against_a_provider_that_enforces_one() -> None:
+    """16 threads, no --rpm, a server allowing 1200 rpm with Retry-After: 429s slow every
+    thread down instead of exhausting their retries."""
+    lock = threading.Lock()
+    state = {"tat": 0.0, "429": 0}
+
+    def reply(body: dict) -> StubReply | str:
+        gap = 60 / 1200
+        with lock:
+            now = time.monotonic()
+            if now < state["tat"] - gap:
+                state["429"] += 1
+                return StubReply(status=429, headers={"Retry-After": "1"})
+            state["tat"] = max(state["tat"], now) + gap
+        return "ok"
+
+    with OpenAIStubServer(reply) as srv:
+        llm = make_llm(
+            "openai:gpt-4o-mini",
+            base_url=srv.base_url,
+            max_concurrency=16,
+            backoff_base_s=0.05,
+            backoff_max_s=2,
+            max_retries=3,
+        )
+        _hammer(16, 6, lambda: llm.complete(USER))  # raises (fails the test) on a give-up
+    assert state["429"] >= 1
+    assert llm.limiter.stats().slow_downs >= 1  # type: ignore[attr-defined]

@@ -129,6 +129,11 @@ def _openai_text(body: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 64 workers connect at once (the default backlog is 5)
+
+
 class Provider:
     def __init__(self, settings: Settings | None = None, port: int = 0) -> None:
         self.settings = settings or Settings()
@@ -136,9 +141,7 @@ class Provider:
         self._state = _State()
         self._stop = threading.Event()
         self._rng = random.Random(self.settings.seed)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 256
+        self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

@@ -362,13 +362,15 @@ class RemoteLLM:
             if cancelled():
                 raise Cancelled
             estimate = 0.0
+            started = float("inf")  # a failure before the request started slows nothing
             try:
                 with self._slots:
                     if self.rate_limits.tpm is not None:
                         chars = sum(len(m.content) for m in msgs)
                         estimate = estimate_tokens(chars, params.max_tokens)
-                    self.limiter.acquire(estimate)  # paces; waits out a 429's pause
+                    started = self.limiter.acquire(estimate)  # paces; waits out a pause
                     text, usage = self._send(msgs, params, plan)
+                self.limiter.succeeded()
                 if estimate and usage is not None:
                     self.limiter.settle(estimate, self._rate_tokens(usage))
                 text = _LONE_SURROGATE.sub("\ufffd", text)  # would make the step log unwritable
@@ -403,6 +405,7 @@ class RemoteLLM:
                 delay = self.backoff.delay(attempt, self._rng, failure.retry_after_s)
                 if failure.reason == "rate_limit":
                     self.limiter.pause(delay)  # every thread of this model waits it out
+                    self.limiter.slow_down(started)  # and then goes on at half the rate
                 log.warning(
                     "%s: %s (%s), retry %d/%d in %.2fs",
                     self.spec,

@@ -6,7 +6,10 @@ window do more than `rpm` x (window / 60 s) + 1 requests start; tokens are paced
 way (a request takes its estimated prompt tokens plus `max_tokens` when it starts, and is
 settled against the provider's usage when it returns). A 429 pauses every thread: nobody
 starts before the server's `Retry-After` (or the back-off delay) has passed, with or
-without `rpm` / `tpm`.
+without `rpm` / `tpm`; after it, requests start one at a time at half the rate that met the
+429 (once per 429 wave: answers to requests started before the slow-down do not halve it
+again), and each success takes 2% off that spacing, until it is gone or the configured
+limit rules again.
 
 One limiter per (backend, model, base URL) per process (`shared_limiter`), so the policy
 and the query writer of a run count against the same limit. A run whose workers are
@@ -47,6 +50,7 @@ class LimiterStats(BaseModel):
     requests: int = 0
     waited_s: float = 0.0  # summed over threads
     pauses: int = 0  # 429s that paused everyone
+    slow_downs: int = 0  # times the adaptive spacing was doubled
     tokens: float = 0.0  # settled token count
 
 
@@ -61,6 +65,8 @@ class RateLimiter:
         self._paused_until = 0.0
         self._last_start = float("-inf")  # when the latest request actually started
         self._starts: deque[float] = deque(maxlen=100_000)  # recent starts (clock time)
+        self._adaptive = 0.0  # spacing learnt from 429s (seconds between starts)
+        self._slowed_at = float("-inf")  # when it was last doubled
         self._stats = LimiterStats()
         self.limits = limits
         self.configure(limits)
@@ -72,8 +78,12 @@ class RateLimiter:
             self._tok_gap = 60.0 / (limits.tpm * limits.share) if limits.tpm else 0.0
 
     # -- the three calls of a request ------------------------------------------------------
+    def _gap(self) -> float:
+        return max(self._req_gap, self._adaptive)
+
     def acquire(self, tokens: float = 0.0) -> float:
-        """Wait for this request's turn (cancel-aware); returns the seconds waited.
+        """Wait for this request's turn (cancel-aware); returns when it started (this
+        limiter's clock), which `slow_down` wants back after a 429.
 
         A turn is reserved at once, so waiting threads wake one at a time, each at its own
         time; a thread that wakes late does not start with the next one on time: starts are
@@ -87,7 +97,7 @@ class RateLimiter:
             with self._lock:
                 now = self._clock()
                 turn = max(now, self._next_req, self._next_tok, self._paused_until)
-                self._next_req = turn + self._req_gap
+                self._next_req = turn + self._gap()
                 self._next_tok = max(self._next_tok, turn) + charge * self._tok_gap
                 self._stats.tokens += charge
                 charge = 0.0  # a new turn after a pause is not charged twice
@@ -99,13 +109,13 @@ class RateLimiter:
                     now = self._clock()
                     if self._paused_until > now:
                         break  # a 429 meanwhile: a new turn after the pause
-                    turn = self._last_start + self._req_gap
+                    turn = self._last_start + self._gap()
                     if turn <= now:
                         self._last_start = now
                         self._starts.append(now)
                         self._stats.requests += 1
                         self._stats.waited_s += waited
-                        return waited
+                        return now
 
     def settle(self, estimated: float, actual: float) -> None:
         """Correct the token pacing once the provider's count is known."""
@@ -124,6 +134,31 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
             self._next_req = max(self._next_req, self._paused_until)
             self._stats.pauses += 1
+
+    def slow_down(self, started: float) -> None:
+        """A 429 for a request that started at `started`: halve the rate that met it, once
+        per wave (a request started before the last slow-down does not count again)."""
+        with self._lock:
+            if started < self._slowed_at:
+                return
+            now = self._clock()
+            self._slowed_at = now
+            recent, first = 0, now
+            for t in reversed(self._starts):
+                if t < now - 5.0:
+                    break
+                recent, first = recent + 1, t
+            if recent < 4:
+                return  # little traffic says nothing about the rate: the pause is enough
+            spacing = max(now - first, 0.05) / recent  # of the starts that met the 429
+            self._adaptive = min(5.0, max(2 * self._adaptive, 2 * spacing))
+            self._stats.slow_downs += 1
+
+    def succeeded(self) -> None:
+        """An answer: the spacing learnt from 429s shrinks by 2%."""
+        if self._adaptive:
+            with self._lock:
+                self._adaptive = 0.0 if self._adaptive < 1e-3 else self._adaptive * 0.98
 
     def starts(self) -> list[float]:
         """When recent requests started (this limiter's clock), oldest first."""
