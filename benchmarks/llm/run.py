@@ -1,9 +1,14 @@
-"""The first real-LLM results (issue 14 §4), produced end to end by one resumable script.
+"""Real-LLM results with the local model, produced end to end by one resumable script.
 
-    python benchmarks/llm/run.py --out runs/bench-llm            # everything, resumable
+    python benchmarks/llm/run.py --out runs/bench-llm            # BabyAI + ScienceWorld
     python benchmarks/llm/run.py --out runs/bench-llm --stages report   # tables so far
+    python benchmarks/llm/run.py --suite miniwob --out runs/bench-llm-miniwob   # issue 27
 
-Stages (`--stages`, comma list; default all, in this order):
+`--suite miniwob` (issue 27): Algorithm 1 driven by the model on MiniWoB++ and the paired
+ablation with the model as policy; its stages are in miniwob_suite.py.
+
+`--suite babyai` (the default; issue 14 §4). Stages (`--stages`, comma list; default all,
+in this order):
 
 - `data`: BabyAI train synthesis + index (`lbi quickstart --tasks 1`, its index is reused),
   ScienceWorld train synthesis + index, and held-out ScienceWorld *dev*-split gold
@@ -33,25 +38,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import Server, lbi, lbi_json
+from common import fmt_ci as _ci
+from common import mcnemar as mcnemar
+
 log = logging.getLogger("bench-llm")
 STRATEGIES = ["none", "instruction", "observation", "model", "agentic"]
 RETRIEVAL_STRATEGIES = ["instruction", "observation", "model", "agentic"]
-
-
-def lbi(*args: str) -> None:
-    cmd = [sys.executable, "-m", "lbi_icl.cli", *args]
-    log.info("$ lbi %s", " ".join(args))
-    subprocess.run(cmd, check=True)
-
-
-def lbi_json(out: Path, *args: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "lbi_icl.cli", *args, "--json"]
-    log.info("$ lbi %s --json > %s", " ".join(args), out)
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(proc.stdout)
-    os.replace(tmp, out)
-    return json.loads(proc.stdout)
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -102,44 +95,6 @@ def write_dev_gold(path: Path, want_steps: int, per_traj: int) -> None:
     finally:
         env.close()
     write_jsonl(path, trajs)
-
-
-# -- the server ---------------------------------------------------------------------------
-class Server:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.server: Any = None
-        self.base_url: str = args.base_url or ""
-
-    def __enter__(self) -> Server:
-        if self.base_url:
-            return self
-        from lbi_icl.local.models import resolve_model
-        from lbi_icl.local.server import LocalServer, server_status
-
-        st = server_status("bench-llm")
-        if st.get("running") and st.get("healthy"):
-            self.base_url = st["base_url"]
-            log.info("reusing server bench-llm at %s", self.base_url)
-            return self
-        self.server = LocalServer(
-            resolve_model(self.args.model),
-            name="bench-llm",
-            alias=self.args.alias,
-            n_ctx=self.args.ctx,
-            threads=self.args.threads,
-            log_file=self.args.out / "server.log",
-            autogroup_nice=self.args.autogroup_nice,
-            nice=0,  # the client runs under nice 19; the server at normal priority
-            die_with_parent=True,  # a killed benchmark leaves no server behind
-            extra_args=self.args.server_args.split(),
-        )
-        self.base_url = self.server.start().base_url
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.server is not None and not self.args.keep_server:
-            self.server.stop()
 
 
 # -- retrieval quality ---------------------------------------------------------------------
@@ -195,20 +150,6 @@ def stage_ablation(args: argparse.Namespace, base_url: str) -> None:
 
 
 # -- report --------------------------------------------------------------------------------
-def _ci(v: Any, scale: float = 100, digits: int = 1) -> str:
-    if not v:
-        return "–"
-    return f"{scale * v[0]:.{digits}f}–{scale * v[1]:.{digits}f}"
-
-
-def mcnemar(a: list[bool], b: list[bool]) -> tuple[int, int, float]:
-    from lbi_icl.runner.significance import mcnemar_exact
-
-    a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
-    b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
-    return a_only, b_only, mcnemar_exact(a_only, b_only)
-
-
 def retrieval_table(out: Path) -> tuple[list[str], dict[str, Any]]:
     files = {w: out / f"retrieval_{w}.json" for w in ("template", "llm")}
     if not all(f.exists() for f in files.values()):
@@ -316,12 +257,21 @@ def stage_report(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    import miniwob_suite
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/bench-llm"))
-    p.add_argument("--stages", default="data,retrieval,ablation,report")
+    p.add_argument("--suite", choices=["babyai", "miniwob"], default="babyai")
+    p.add_argument("--out", type=Path, default=None, help="default: runs/bench-llm[-miniwob]")
+    p.add_argument(
+        "--stages",
+        default=None,
+        help="babyai: data,retrieval,ablation,report (default all); miniwob: "
+        f"{','.join(miniwob_suite.ALL_STAGES)} (default all), data, ablation, speed",
+    )
     p.add_argument("--model", default="qwen2.5-coder-1.5b-instruct-q4_k_m")
     p.add_argument("--alias", default="qwen2.5-coder-1.5b-instruct-q4_k_m")
     p.add_argument("--base-url", default=None, help="use this running server instead")
+    p.add_argument("--server-name", default=None, help="lbi serve name of the suite's server")
     p.add_argument("--keep-server", action="store_true", help="leave the server running")
     p.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     p.add_argument("--ctx", type=int, default=4096)
@@ -330,9 +280,11 @@ def main() -> int:
     )
     p.add_argument(
         "--server-args",
-        default="",
-        help="extra llama_cpp.server options. Not `--cache true`: its RAM prompt cache grew "
-        "the server to 15.9 GB RSS here (cache_size 2 GiB) and the kernel OOM-killed it",
+        default="--logits_all false",
+        help="extra llama_cpp.server options (default: logits of the last token only; the "
+        "server's own default keeps n_ctx x n_vocab floats, 2.5 GB at n_ctx 4096, and "
+        "computes logits for every prompt token). Not `--cache true`: its RAM prompt cache "
+        "grew the server to 15.9 GB RSS here (cache_size 2 GiB) and the kernel OOM-killed it",
     )
     p.add_argument("--k", type=int, default=4, help="examples per step in eval-retrieval")
     p.add_argument("--sw-train-tasks", type=int, default=30)
@@ -341,14 +293,31 @@ def main() -> int:
     p.add_argument("--retry-errors", action="store_true", help="rerun errored episodes")
     p.add_argument("--babyai-tasks", type=int, default=8)
     p.add_argument("--max-steps", type=int, default=8, help="BabyAI policy calls per episode")
+    miniwob_suite.add_args(p)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.out is None:
+        args.out = Path("runs/bench-llm" + ("-miniwob" if args.suite == "miniwob" else ""))
     args.out.mkdir(parents=True, exist_ok=True)
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if args.suite == "miniwob":
+        args.stages = args.stages or ",".join(miniwob_suite.ALL_STAGES)
+        return miniwob_suite.run_suite(args)
+    stages = [s.strip() for s in (args.stages or "data,retrieval,ablation,report").split(",")]
     if "data" in stages:
         stage_data(args)
     if "retrieval" in stages or "ablation" in stages:
-        with Server(args) as srv:
+        with Server(
+            model=args.model,
+            alias=args.alias,
+            name=args.server_name or "bench-llm",
+            ctx=args.ctx,
+            threads=args.threads,
+            log_file=args.out / "server.log",
+            autogroup_nice=args.autogroup_nice,
+            base_url=args.base_url,
+            keep=args.keep_server,
+            extra_args=args.server_args.split(),
+        ) as srv:
             if "retrieval" in stages:
                 stage_retrieval(args, srv.base_url)
             if "ablation" in stages:

@@ -58,7 +58,10 @@ def self_instruct(
     """Ask the LLM for `per_document` tasks per document, in document order, until `n`.
 
     Self-instructed tasks need a start state; each borrows one from the env's own task
-    list (round robin), keeping that task's id and metadata so the env can reset to it.
+    list, keeping that task's id and metadata so the env can reset to it: a document about
+    one task (its id ends in `/NAME`, NAME an env task's `metadata["task"]`, as MiniWoB's
+    per-task pages) lends that task's start states in turn, so the task runs on the page
+    it was written for; the tasks of any other document take the list's tasks round robin.
     """
     if not documents:
         raise ValueError(f"{env.name}: no documentation to self-instruct from")
@@ -69,11 +72,12 @@ def self_instruct(
         if len(out) >= n:
             break
         resp = llm.complete(self_instruct_messages(env.name, doc, per_document, prompts), params)
-        for line in parse_task_lines(resp.text, per_document):
+        own = [b for b in bases if b.metadata.get("task") == doc.id.rsplit("/", 1)[-1]]
+        for i, line in enumerate(parse_task_lines(resp.text, per_document)):
             if len(out) >= n:
                 break
             j = len(out)
-            base = bases[j % len(bases)]
+            base = own[i % len(own)] if own else bases[j % len(bases)]
             task = base.model_copy(
                 update={
                     "instruction": line,

@@ -1,0 +1,274 @@
+"""Tables of `run.py --suite miniwob` (OUT/results.md, OUT/results.json), any time: partial
+runs give partial tables, each with its n.
+
+1. the ablation per index: success with 95 % Wilson CIs, the paired difference vs `none`
+   on the same (task, seed) with a 95 % bootstrap interval and the exact McNemar p,
+   parsed/valid answer rates, seconds and tokens per policy call, seconds per episode;
+   then each strategy over the two indexes, paired.
+2. the data: what each synthesis produced stage by stage (documents, tasks proposed and
+   kept, rollouts and how many solved their task, windows, relabels, what each filter
+   removed, LLM calls, tokens and hours) and 20 random kept LLM-synthesized examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from common import ENGINE, MODEL_NAME, fmt_ci, machine, mcnemar, paired_diff_ci, utc_now, wilson
+
+INDEXES = ("expert", "llm")
+
+
+# -- the ablation ---------------------------------------------------------------------------
+def records(run: Path) -> list[Any]:
+    if not (run / "episodes.jsonl").exists():
+        return []
+    from lbi_icl.runner.results import is_finished, latest_records
+
+    return [r for r in latest_records(run).values() if is_finished(r)]
+
+
+def by_pair(recs: list[Any], strategy: str) -> dict[tuple[str, int], Any]:
+    return {(r.task_id, r.seed): r for r in recs if r.strategy == strategy}
+
+
+def strategy_row(strategy: str, recs: list[Any], base: dict[tuple[str, int], Any]) -> dict:
+    mine = by_pair(recs, strategy)
+    n = len(mine)
+    wins = sum(r.success for r in mine.values())
+    calls = sum(r.policy_calls for r in mine.values()) or 1
+    row: dict[str, Any] = {
+        "strategy": strategy,
+        "n": n,
+        "success": wins / n if n else None,
+        "ci": wilson(wins, n),
+        "mean_steps": sum(r.steps for r in mine.values()) / n if n else None,
+        "parsed": sum(r.parsed_calls for r in mine.values()) / calls,
+        "valid": sum(r.valid_calls for r in mine.values()) / calls,
+        "policy_calls": calls,
+    }
+    for key in ("model_s", "retrieval_llm_s", "retrieval_s", "env_s", "duration_s"):
+        row[f"{key}_per_call"] = sum(getattr(r, key) for r in mine.values()) / calls
+    pol_in = sum(r.input_tokens - r.retrieval_input_tokens for r in mine.values())
+    row["policy_in_tok"] = pol_in / calls
+    row["query_in_tok"] = sum(r.retrieval_input_tokens for r in mine.values()) / calls
+    row["out_tok"] = sum(r.output_tokens for r in mine.values()) / calls
+    row["s_per_episode"] = sum(r.duration_s for r in mine.values()) / n if n else None
+    pairs = sorted(set(mine) & set(base))
+    row["pairs"] = len(pairs)
+    if strategy != "none" and pairs:
+        a = [mine[k].success for k in pairs]
+        b = [base[k].success for k in pairs]
+        row["a_only"], row["b_only"], row["p"] = mcnemar(a, b)
+        row["diff"] = paired_diff_ci(a, b)
+    return row
+
+
+def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
+    recs = records(run)
+    if not recs:
+        return [f"({title}: no finished episodes yet)"], []
+    base = by_pair(recs, "none")
+    order = ["none", "instruction", "observation", "model", "agentic"]
+    strategies = sorted(
+        {r.strategy for r in recs}, key=lambda s: (order.index(s) if s in order else 9, s)
+    )
+    rows = [strategy_row(s, recs, base) for s in strategies]
+    lines = [
+        "| strategy | n | success % (95% CI) | vs none, pts (95% CI) | McNemar p (+/-) | "
+        "mean steps | parsed/valid % | s/call policy | s/call query | s/call env | "
+        "tok/call policy in | tok/call query in | tok/call out | s/episode |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        d = r.get("diff")
+        vs = "–" if not d else f"{100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f})"
+        p = "–" if "p" not in r else f"{r['p']:.3g} ({r['a_only']}/{r['b_only']})"
+        succ = "–" if r["success"] is None else f"{100 * r['success']:.1f} ({fmt_ci(r['ci'])})"
+        lines.append(
+            f"| {r['strategy']} | {r['n']} | {succ} | {vs} | {p} | {r['mean_steps']:.1f} | "
+            f"{100 * r['parsed']:.0f}/{100 * r['valid']:.0f} | {r['model_s_per_call']:.1f} | "
+            f"{r['retrieval_llm_s_per_call']:.1f} | {r['env_s_per_call']:.1f} | "
+            f"{r['policy_in_tok']:.0f} | {r['query_in_tok']:.0f} | {r['out_tok']:.0f} | "
+            f"{r['s_per_episode']:.0f} |"
+        )
+    return lines, rows
+
+
+def cross_index(out: Path) -> list[str]:
+    """Each strategy over the expert vs the LLM-synthesized index, on shared pairs."""
+    a_recs, b_recs = records(out / "ablate-expert"), records(out / "ablate-llm")
+    if not a_recs or not b_recs:
+        return []
+    lines = [
+        "| strategy | pairs | expert index % | LLM index % | LLM - expert, pts (95% CI) | "
+        "McNemar p (LLM+/expert+) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in sorted({r.strategy for r in a_recs} & {r.strategy for r in b_recs}):
+        a, b = by_pair(a_recs, s), by_pair(b_recs, s)
+        keys = sorted(set(a) & set(b))
+        if not keys:
+            continue
+        xa = [a[k].success for k in keys]
+        xb = [b[k].success for k in keys]
+        b_only, a_only, p = mcnemar(xb, xa)
+        d = paired_diff_ci(xb, xa)
+        assert d is not None
+        lines.append(
+            f"| {s} | {len(keys)} | {100 * sum(xa) / len(keys):.1f} | "
+            f"{100 * sum(xb) / len(keys):.1f} | {100 * d[0]:+.1f} ({100 * d[1]:+.1f} to "
+            f"{100 * d[2]:+.1f}) | {p:.3g} ({b_only}/{a_only}) |"
+        )
+    return lines
+
+
+# -- the data ---------------------------------------------------------------------------------
+def synth_state(data: Path) -> dict[str, Any] | None:
+    sf = data.with_name(data.name + ".state.json")
+    return json.loads(sf.read_text()) if sf.exists() else None
+
+
+def proposed_tasks(cache: Path) -> int | None:
+    """Task lines self-instruct's answers held (before `parse_task_lines` kept k per page)."""
+    if not cache.exists():
+        return None
+    from lbi_icl.prompts import default_prompts
+
+    system = default_prompts().render("self_instruct_system")
+    n = 0
+    with sqlite3.connect(f"file:{cache}?mode=ro", uri=True) as db:
+        for request, text in db.execute("SELECT request, text FROM responses"):
+            msgs = json.loads(request).get("messages", [])
+            if msgs and msgs[0].get("content") == system:
+                n += sum(1 for line in text.splitlines() if len(line.strip()) >= 3)
+    return n
+
+
+def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
+    cols: dict[str, dict[str, Any]] = {}
+    for which in INDEXES:
+        data = out / "data" / f"{which}.jsonl"
+        st = synth_state(data)
+        if st is None:
+            continue
+        rep = st["report"]
+        c = rep["counts"]
+        raw = data.with_name(f"{which}.raw.jsonl")
+        solved = rollouts = 0
+        if raw.exists():
+            for line in raw.read_text().splitlines():
+                if line.strip():
+                    rollouts += 1
+                    solved += json.loads(line).get("outcome") == "success"
+        cols[which] = {
+            "tasks done": f"{st['tasks_done']} of {len(st['tasks'])}"
+            + ("" if rep.get("complete") else " (partial)"),
+            "documents": c.get("documents", 0),
+            "tasks proposed (self-instruct lines)": proposed_tasks(out / "llm_cache.sqlite")
+            if which == "llm"
+            else "–",
+            "tasks kept": c.get("tasks", 0),
+            "rollouts attempted": c.get("rollouts_attempted", 0),
+            "rollouts skipped (no trajectory)": c.get("rollouts_skipped", 0),
+            "raw trajectories (steps)": f"{c.get('raw_trajectories', 0)} ({c.get('raw_steps', 0)})",
+            "rollouts that solved their MiniWoB task": f"{solved} of {rollouts}",
+            "windows": c.get("windows", 0),
+            "relabels (examples after backward construction)": c.get("examples_backward", 0),
+            "- repeated steps removed (steps)": c.get("repeat_steps_removed", 0),
+            "- rejected by the committee": c.get("dropped_committee", 0),
+            "- exact duplicates": c.get("dropped_duplicates", 0),
+            "examples kept": c.get("examples_final", 0),
+            "LLM calls": rep.get("llm_calls", 0),
+            "LLM tokens in / out": f"{rep.get('llm_input_tokens', 0):,} / "
+            f"{rep.get('llm_output_tokens', 0):,}",
+            "hours (synthesis wall time so far)": f"{_hours(rep):.2f}",
+        }
+    if not cols:
+        return ["(no synthesis started yet)"], {}
+    keys = list(next(iter(cols.values())))
+    names = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
+    lines = [
+        "| | " + " | ".join(names[w] for w in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    lines += [f"| {k} | " + " | ".join(str(cols[w][k]) for w in cols) + " |" for k in keys]
+    return lines, cols
+
+
+def _hours(rep: dict[str, Any]) -> float:
+    s = rep.get("seconds", {})
+    total = s.get("total")
+    if total is None:  # not finished: the stages' own times so far
+        total = sum(v for k, v in s.items() if k != "total")
+    return float(total) / 3600
+
+
+def kept_examples(data: Path, k: int = 20, seed: int = 27) -> list[str]:
+    if not data.exists():
+        return []
+    lines = [ln for ln in data.read_text().splitlines() if ln.strip()]
+    picked = random.Random(seed).sample(lines, min(k, len(lines)))
+    out = []
+    for i, line in enumerate(picked, 1):
+        t = json.loads(line)
+        src = t.get("source", {})
+        acts = "; ".join(s["action"] for s in t["steps"])
+        out.append(
+            f"{i}. [{src.get('instruction_kind')}] **{t['instruction']}** — actions: `{acts}` "
+            f"(task {t['metadata'].get('task_id')}, window {src.get('span')}, parent goal: "
+            f"{t['metadata'].get('parent_instruction')!r})"
+        )
+    return out
+
+
+# -- the report -------------------------------------------------------------------------------
+def load_range(out: Path) -> str:
+    f = out / "progress.jsonl"
+    if not f.exists():
+        return "unknown"
+    loads = []
+    for line in f.read_text().splitlines():
+        try:
+            loads.append(float(json.loads(line)["load"].split("/")[0]))
+        except (ValueError, KeyError, IndexError):
+            continue
+    return f"{min(loads):.0f}–{max(loads):.0f}" if loads else "unknown"
+
+
+def stage_report(args: argparse.Namespace) -> None:
+    out: Path = args.out
+    meta = out / "suite.json"
+    runs = json.loads(meta.read_text()).get("runs", []) if meta.exists() else []
+    argv = runs[-1]["argv"] if runs else ["benchmarks/llm/run.py", "--suite", "miniwob"]
+    since = f", started {runs[0]['started']}" if runs else ""
+    label = (
+        f"Model {MODEL_NAME}; engine {ENGINE}, server args `{args.server_args}`, "
+        f"{args.threads} thread(s), n_ctx {args.ctx}, temperature 0; prompt layout "
+        f"{args.layout}; machine {machine()}, 1-min load average {load_range(out)} while the "
+        f"suite ran{since}; report written {utc_now()}. Command: `python {' '.join(argv)}`."
+    )
+    md = [f"# MiniWoB++ with the local model ({out})", "", label, ""]
+    data: dict[str, Any] = {"label": label}
+    for which in INDEXES:
+        lines, rows = ablation_table(out / f"ablate-{which}", f"ablate-{which}")
+        md += [f"## Ablation, {which}-synthesized index", "", *lines, ""]
+        data[f"ablate-{which}"] = rows
+    cross = cross_index(out)
+    if cross:
+        md += ["## The two indexes, paired", "", *cross, ""]
+    d_lines, d_data = data_table(out)
+    md += ["## Data", "", *d_lines, ""]
+    data["data"] = d_data
+    examples = kept_examples(out / "data" / "llm.jsonl")
+    if examples:
+        md += ["### 20 random kept LLM-synthesized examples (seed 27)", "", *examples, ""]
+    text = "\n".join(md)
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    print(text)

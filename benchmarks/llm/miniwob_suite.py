@@ -1,0 +1,366 @@
+"""`run.py --suite miniwob`: Algorithm 1 driven by the local model on MiniWoB++, and the
+paired ablation with the model as policy (issue 27), as one resumable command.
+
+Stages (`--stages`, comma list, run in this order; `data` = data-expert,data-llm,
+`ablation` = ablate-expert,ablate-llm):
+
+- `data-expert`: `lbi synthesize --env miniwob --explorers expert` on the train seeds of
+  the suite's 30 task names (the web engineer's scripted solvers; offline relabeler), then
+  `lbi index build` -> OUT/index-expert.
+- `ablate-expert`: `lbi ablate` on the test tasks (BrowserGym's protocol: the benchmark's
+  own seeds, action set miniwob_all) with the model as policy and query writer, strategies
+  none, instruction, observation, agentic and task_aware, paired on the same (task, seed),
+  over the expert index -> OUT/ablate-expert.
+- `data-llm`: Algorithm 1 with the model in every LLM stage — self-instruct from the
+  documents, LLM rollouts, LLM backward construction, the committee (the same model) —
+  `lbi synthesize --env miniwob --llm ... --committee ... --llm-base-url ...`, then
+  `lbi index build` -> OUT/index-llm.
+- `ablate-llm`: the same ablation over the LLM-synthesized index -> OUT/ablate-llm
+  (`none` is in both runs; the shared response cache answers it the second time).
+- `report`: OUT/results.md + OUT/results.json (miniwob_report.py), any time.
+- `speed` (not in the default list): what speeds CPU inference here (miniwob_speed.py).
+
+Every stage skips what is done, and each `lbi` command resumes its own output, so rerunning
+the same command goes on where it stopped. One response cache (OUT/llm_cache.sqlite) serves
+every LLM call. Progress: a line per minute in the log and OUT/progress.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import Server, lbi, lbi_cmd, load_average, utc_now
+
+log = logging.getLogger("bench-llm")
+
+# The 20 test task names: solvable from the accessibility tree with click / fill in a few
+# actions, each with a scripted expert (lbi_icl/envs/browsergym/experts). Train data covers
+# these names plus 10 more (other seeds: train seeds start at 1000, test seeds lie in [0, 34)).
+TEST_NAMES = [
+    "click-button", "click-button-sequence", "click-checkboxes", "click-collapsible",
+    "click-dialog", "click-dialog-2", "click-link", "click-option", "click-tab", "click-test",
+    "click-test-2", "click-widget", "enter-password", "enter-text", "enter-text-2",
+    "focus-text", "focus-text-2", "login-user", "navigate-tree", "use-autocomplete",
+]  # fmt: skip
+EXTRA_TRAIN_NAMES = [
+    "click-collapsible-2", "click-tab-2", "click-checkboxes-transfer", "click-test-transfer",
+    "enter-text-dynamic", "login-user-popup", "multi-layouts", "simple-arithmetic",
+    "odd-or-even", "unicode-test",
+]  # fmt: skip
+STRATEGIES = ["none", "instruction", "observation", "agentic", "task_aware"]
+ALL_STAGES = ["data-expert", "ablate-expert", "data-llm", "ablate-llm", "report"]
+ALIASES = {"data": ["data-expert", "data-llm"], "ablation": ["ablate-expert", "ablate-llm"]}
+
+# The prompt layout for llama.cpp's prefix reuse (docs/llm.md, "real model"): the agent's
+# system message first in both calls of a step, then objective and current observation,
+# so the query-writing call and the policy call share everything up to the observation;
+# the examples come after it (they change every step), then the answer format.
+AGENT_USER = """## Objective
+$instruction
+
+## Current observation
+$observation${valid_actions_section}
+
+## Interaction history
+$history
+
+${reference_section}Answer with a reason and an action, in exactly this format:
+$answer_format"""
+QUERY_USER = """## Objective
+$instruction
+
+## Current observation
+$observation
+
+## Interaction history
+$history
+
+Do not act now. Which examples of past interactions would best help predict the next \
+action? Describe them as one short search query (a task and the kind of actions it \
+involves). Answer with the query only."""
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--suite miniwob")
+    g.add_argument("--test-episodes", type=int, default=60, help="test (task, seed) pairs")
+    g.add_argument("--expert-tasks", type=int, default=90, help="train tasks for the experts")
+    g.add_argument("--llm-tasks", type=int, default=32, help="self-instructed tasks")
+    g.add_argument("--llm-tasks-per-document", type=int, default=1)
+    g.add_argument("--llm-max-steps", type=int, default=5, help="LLM rollout step limit")
+    g.add_argument("--llm-window-max", type=int, default=3)
+    g.add_argument("--llm-windows-per-trajectory", type=int, default=6)
+    g.add_argument("--policy-calls", type=int, default=6, help="policy calls per episode")
+    g.add_argument("--mw-strategies", default=",".join(STRATEGIES))
+    g.add_argument(
+        "--layout",
+        choices=["shared-prefix", "paper"],
+        default="shared-prefix",
+        help="prompt layout: shared-prefix (query and policy calls share system + objective "
+        "+ observation; examples after the observation) or the paper's (examples first)",
+    )
+    g.add_argument("--max-tree-chars", type=int, default=4000, help="tree cut (env option)")
+    g.add_argument("--max-output-tokens", type=int, default=80)
+
+
+def train_names() -> list[str]:
+    return [*TEST_NAMES, *EXTRA_TRAIN_NAMES]
+
+
+def stages_of(text: str) -> list[str]:
+    wanted: list[str] = []
+    for s in (x.strip() for x in text.split(",") if x.strip()):
+        wanted += ALIASES.get(s, [s])
+    order = [*ALL_STAGES, "speed"]
+    unknown = [s for s in wanted if s not in order]
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {unknown}; choose from {order}")
+    return sorted(set(wanted), key=order.index)
+
+
+# -- settings -------------------------------------------------------------------------------
+def env_options(names: list[str], args: argparse.Namespace) -> list[str]:
+    return [
+        "--env-option", f"task_names={json.dumps(names)}",
+        "--env-option", f"max_tree_chars={args.max_tree_chars}",
+    ]  # fmt: skip
+
+
+def prompt_files(args: argparse.Namespace) -> list[str]:
+    """The layout's template overrides (written once into OUT/prompts)."""
+    if args.layout == "paper":
+        return []
+    from lbi_icl.agent.prompt import system_message
+    from lbi_icl.envs import make_env
+
+    folder = args.out / "prompts"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = make_env("miniwob")
+    try:
+        system = system_message(env.action_space_text(), "miniwob")
+    finally:
+        env.close()
+    files = {
+        "agent_user": AGENT_USER,
+        "query_user": QUERY_USER,
+        # the query writer gets the agent's own system message: one cached prefix for both
+        "query_system": system.replace("$", "$$"),
+    }
+    out: list[str] = []
+    for name, text in files.items():
+        path = folder / f"{name}.txt"
+        if not path.exists() or path.read_text() != text + "\n":
+            path.write_text(text + "\n")
+        out += ["--prompt", f"{name}={path}"]
+    return out
+
+
+def agent_sets(args: argparse.Namespace) -> list[str]:
+    """The CPU settings of the policy and the query writer (documented in the README)."""
+    sets = {
+        "agent.context_tokens": args.ctx,
+        "agent.max_output_tokens": args.max_output_tokens,
+        "agent.history_steps": 3,
+        "agent.observation_chars": 300,
+        "agent.current_observation_chars": args.max_tree_chars + 400,
+        "agent.require_valid_action": "false",  # fill("5", "any text") is not listed
+        "retrieval.m1": 2,
+        "retrieval.m2": 2,
+        "retrieval.k_instruction": 2,
+        "retrieval.window_before": 1,
+        "retrieval.window_after": 1,
+        "retrieval.max_observation_chars": 400,
+        "retrieval.token_budget": 1200,
+        "retrieval.query_history_steps": 1,
+        "retrieval.query_max_tokens": 32,
+        "retrieval.query_max_words": 24,
+    }
+    out: list[str] = []
+    for k, v in sets.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+# -- data -----------------------------------------------------------------------------------
+def data_paths(out: Path, which: str) -> dict[str, Path]:
+    d = out / "data"
+    return {"data": d / f"{which}.jsonl", "index": out / f"index-{which}", "log": d / "lbi.log"}
+
+
+def index_done(index: Path) -> bool:
+    return (index / "manifest.json").exists()
+
+
+def synth_complete(data: Path) -> bool:
+    state = data.with_name(data.name + ".state.json")
+    if not state.exists():
+        return False
+    return bool(json.loads(state.read_text())["report"].get("complete"))
+
+
+def stage_data_expert(args: argparse.Namespace) -> None:
+    p = data_paths(args.out, "expert")
+    p["data"].parent.mkdir(parents=True, exist_ok=True)
+    if not synth_complete(p["data"]):
+        lbi("synthesize", "--env", "miniwob", "--split", "train", "--tasks",
+            str(args.expert_tasks), "--explorers", "expert", "--out", str(p["data"]),
+            *env_options(train_names(), args), "--no-progress")  # fmt: skip
+    if not index_done(p["index"]):
+        lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
+
+
+def stage_data_llm(args: argparse.Namespace, srv: Server) -> None:
+    p = data_paths(args.out, "llm")
+    p["data"].parent.mkdir(parents=True, exist_ok=True)
+    if not synth_complete(p["data"]):
+        lbi("synthesize", "--env", "miniwob", "--split", "train", "--tasks",
+            str(args.llm_tasks), "--llm", srv.spec, "--llm-base-url", srv.base_url,
+            "--llm-cache", str(args.out / "llm_cache.sqlite"), "--committee", srv.spec,
+            "--task-source", "self_instruct", "--explorers", "llm", "--writer", "llm",
+            "--tasks-per-document", str(args.llm_tasks_per_document),
+            "--max-steps", str(args.llm_max_steps), "--window-max", str(args.llm_window_max),
+            "--windows-per-trajectory", str(args.llm_windows_per_trajectory),
+            "--out", str(p["data"]), *env_options(train_names(), args),
+            "--no-progress")  # fmt: skip
+    if not index_done(p["index"]):
+        lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
+
+
+# -- the ablation ---------------------------------------------------------------------------
+def ablation_cmd(args: argparse.Namespace, srv: Server, which: str) -> list[str]:
+    return [
+        "ablate", "--env", "miniwob", "--split", "test", "--tasks", str(args.test_episodes),
+        *env_options(TEST_NAMES, args),
+        "--policy", "llm", "--llm", srv.spec, "--llm-base-url", srv.base_url,
+        "--llm-cache", str(args.out / "llm_cache.sqlite"),
+        "--index", str(args.out / f"index-{which}"), "--strategies", args.mw_strategies,
+        "--out", str(args.out / f"ablate-{which}"), "--max-steps", str(args.policy_calls),
+        "--no-progress", *agent_sets(args), *prompt_files(args),
+    ]  # fmt: skip
+
+
+def stage_ablation(args: argparse.Namespace, srv: Server, which: str) -> None:
+    if not index_done(args.out / f"index-{which}"):
+        log.warning("ablate-%s: no index yet (run the data-%s stage first)", which, which)
+        return
+    cmd = ablation_cmd(args, srv, which)
+    if args.retry_errors:
+        cmd.append("--retry-errors")
+    log.info("$ lbi %s", " ".join(cmd))
+    rc = subprocess.run(lbi_cmd(*cmd), check=False).returncode
+    if rc == 3:
+        log.warning("ablate-%s: some episodes errored (rerun with --retry-errors)", which)
+    elif rc != 0:
+        log.warning("lbi ablate exited %d (finished episodes are kept; rerun resumes)", rc)
+
+
+# -- progress ------------------------------------------------------------------------------
+def progress(out: Path) -> dict[str, Any]:
+    """What is done so far, read from the files the stages write."""
+    state: dict[str, Any] = {"at": utc_now(), "load": load_average()}
+    for which in ("expert", "llm"):
+        st = data_paths(out, which)["data"]
+        sf = st.with_name(st.name + ".state.json")
+        if sf.exists():
+            s = json.loads(sf.read_text())
+            c = s["report"]["counts"]
+            state[f"data-{which}"] = {
+                "tasks_done": s["tasks_done"],
+                "tasks": len(s["tasks"]),
+                "raw": c.get("raw_trajectories", 0),
+                "examples": c.get("examples_final", 0),
+                "llm_calls": s["report"].get("llm_calls", 0),
+                "complete": s["report"].get("complete", False),
+            }
+        eps = out / f"ablate-{which}" / "episodes.jsonl"
+        if eps.exists():
+            per: dict[str, list[int]] = {}
+            for line in eps.read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                s = per.setdefault(r["strategy"], [0, 0])
+                s[0] += 1
+                s[1] += int(bool(r.get("success")))
+            state[f"ablate-{which}"] = {k: f"{v[1]}/{v[0]}" for k, v in per.items()}
+    return state
+
+
+class Progress(threading.Thread):
+    def __init__(self, out: Path, every_s: float = 60.0) -> None:
+        super().__init__(daemon=True)
+        self.out, self.every_s = out, every_s
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            self.tick()
+
+    def tick(self) -> None:
+        try:
+            st = progress(self.out)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("progress: %s", e)
+            return
+        (self.out / "progress.json").write_text(json.dumps(st, indent=1) + "\n")
+        with (self.out / "progress.jsonl").open("a") as fh:  # the load seen, for the labels
+            fh.write(json.dumps(st) + "\n")
+        log.info("progress %s", json.dumps(st))
+
+
+# -- entry ----------------------------------------------------------------------------------
+def run_suite(args: argparse.Namespace) -> int:
+    from miniwob_report import stage_report
+
+    stages = stages_of(args.stages)
+    log.info("suite miniwob, stages %s, out %s", ",".join(stages), args.out)
+    if stages != ["report"]:  # every start of the suite, for the labels: command and date
+        meta = args.out / "suite.json"
+        runs = json.loads(meta.read_text())["runs"] if meta.exists() else []
+        runs.append({"argv": sys.argv, "stages": stages, "started": utc_now()})
+        meta.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+    ticker = Progress(args.out)
+    ticker.start()
+    t0 = time.time()
+    try:
+        if "data-expert" in stages:
+            stage_data_expert(args)
+        llm_stages = {"ablate-expert", "data-llm", "ablate-llm", "speed"} & set(stages)
+        if llm_stages:
+            with Server(
+                model=args.model,
+                alias=args.alias,
+                name=args.server_name or "bench-llm-miniwob",
+                ctx=args.ctx,
+                threads=args.threads,
+                log_file=args.out / "server.log",
+                autogroup_nice=args.autogroup_nice,
+                base_url=args.base_url,
+                keep=args.keep_server,
+                extra_args=args.server_args.split(),
+            ) as srv:
+                if "ablate-expert" in stages:
+                    stage_ablation(args, srv, "expert")
+                if "data-llm" in stages:
+                    stage_data_llm(args, srv)
+                if "ablate-llm" in stages:
+                    stage_ablation(args, srv, "llm")
+                if "speed" in stages:
+                    from miniwob_speed import stage_speed
+
+                    stage_speed(args, srv)
+    finally:
+        ticker.stop.set()
+        ticker.tick()
+    if "report" in stages:
+        stage_report(args)
+    log.info("suite miniwob: stages %s done in %.0f s", ",".join(stages), time.time() - t0)
+    return 0
