@@ -252,8 +252,10 @@ def test_rows_after_the_last_action_join_a_pool_bm25_ties(tmp_path: Path) -> Non
     )
     assert list(action_table(index).rows_after("open door to garden")) == [5]
     c = ctx("walk around", opened, [Step(observation="Start.", action="open door to garden")])
-    off = RetrievalConfig(m1=1, history={"pool": 1, "follow_last_action": False})
-    on = RetrievalConfig(m1=1, history={"pool": 1})
+    # no task family (every row is of one family, which would be a candidate group too)
+    no_family = {"pool": 1, "family_candidates": False}
+    off = RetrievalConfig(m1=1, history={**no_family, "follow_last_action": False})
+    on = RetrievalConfig(m1=1, history=no_family)
     assert predicted_action(make_retriever("history", index, off).retrieve(c).items[0]) == (
         "go to kitchen"  # BM25's single best row: a five-way tie broken by row id
     )

@@ -51,8 +51,24 @@ class TaskAwareConfig(BaseModel):
         "on the dev sets, 47.4 -> 46.9 ScienceWorld hit@5 exact)",
     )
     grounded_from: int = Field(10, ge=1, description="best candidates whose verbs are used")
+    vote_by: Literal["roots", "examples"] = Field(
+        "roots",
+        description="what the agent's instruction is compared with when its task id names "
+        "no known family: the task instruction of each root trajectory (roots; "
+        "`retrieval.family_vote`) or every example's own instruction (examples, dense)",
+    )
+    vote_roots: int = Field(
+        5, ge=1, description="nearest root trajectories that vote for the task family"
+    )
+    vote_family_min: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="a voted family whose share reaches this also brings its step rows as "
+        "candidates (`family_candidates`), as a family named by the task id does",
+    )
     task_vote_k: int = Field(
-        25, ge=1, description="nearest example instructions that vote for the task family"
+        25, ge=1, description="nearest example instructions that vote (vote_by=examples)"
     )
     w_bm25: float = Field(1.0, ge=0.0, description="weight of the pool-normalized BM25 score")
     w_instruction: float = Field(1.0, ge=0.0, description="weight of instruction cosine")

@@ -83,16 +83,18 @@ class HistoryRetriever(TaskAwareRetriever):
     def settings(self) -> HistoryConfig:
         return self.config.history
 
-    def extra_rows(self, ctx: StepContext) -> np.ndarray | None:
-        """The task family's rows (`task_aware`) and the step rows that follow the agent's
-        last action in their example: the best `pool` of them by BM25 join the candidates,
-        so the same point of a similar trajectory is found even when BM25 ties thousands of
-        rows on a short observation ("The door is now open.")."""
-        family = super().extra_rows(ctx)
+    def extra_rows(self, ctx: StepContext) -> list[np.ndarray]:
+        """The task family's rows (`task_aware`) together with the step rows that follow
+        the agent's last action in their example: the best `pool` of them by BM25 join the
+        candidates, so the same point of a similar trajectory is found even when BM25 ties
+        thousands of rows on a short observation ("The door is now open."). (Two groups of
+        `pool` each, family and after-rows apart, were measured: ScienceWorld dev hit@5
+        exact 63.5 -> 61.5, so they stay one group.)"""
+        groups = super().extra_rows(ctx)
         if not self.settings.follow_last_action or not ctx.history:
-            return family
+            return groups
         after = action_table(self._need_index()).rows_after(ctx.history[-1].action)
-        return after if family is None else np.union1d(after, family)
+        return [np.union1d(after, groups[0]) if groups else after]
 
     def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
         s = self.settings

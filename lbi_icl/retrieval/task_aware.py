@@ -25,6 +25,7 @@ from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import BaseRetriever
+from lbi_icl.retrieval.family_vote import family_table
 from lbi_icl.retrieval.fused_config import TaskAwareConfig
 from lbi_icl.retrieval.select import Hit, Selector, collect
 
@@ -81,6 +82,25 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return cand[order][:k].astype(np.int64)
 
 
+def family_code(index: ExampleIndex, task_id: str | None) -> int | None:
+    """The index's label code of the task family a task id names, None when it names none
+    the index knows: the id without its last '/' part ('boil/3' -> 'boil'), else the
+    longest run of its '/'-parts that is a known family ('scienceworld/expert/boil/21' ->
+    'boil'), so ids written by other tools still find their family."""
+    if not task_id:
+        return None
+    code = index.meta_code("label", task_label(task_id, {}))
+    if code is not None:
+        return code
+    parts = [p for p in task_id.split("/") if p]
+    for length in range(len(parts), 0, -1):
+        for start in range(len(parts) - length + 1):
+            code = index.meta_code("label", "/".join(parts[start : start + length]))
+            if code is not None:
+                return code
+    return None
+
+
 def bm25_query(ctx: StepContext, last_action: bool) -> str:
     if last_action and ctx.history:
         return f"{ctx.observation}\n{ctx.history[-1].action}"
@@ -94,6 +114,7 @@ class TaskAwareRetriever(BaseRetriever):
         super().__init__(index, config)
         self._episode: tuple[tuple[str, str | None, str | None], np.ndarray, np.ndarray] | None
         self._episode = None
+        self._family: int | None = None  # the agent's family: named by its task id, or voted
         self._full: np.ndarray | None = None  # this step's BM25 score of every step row
 
     @property
@@ -107,66 +128,82 @@ class TaskAwareRetriever(BaseRetriever):
         if self._episode is not None and self._episode[0] == key:
             return self._episode[1], self._episode[2]
         index = self._need_index()
+        s = self.settings
         sims = np.asarray(index.dense_scores("instruction", ctx.instruction), dtype=np.float64)
-        labels = index.meta_column("label")
         n_codes = len(index.meta_values.get("label", [])) or 1
+        prior = np.zeros(n_codes, dtype=np.float64)
+        code = family_code(index, ctx.task_id)
+        family = None
+        if s.task_prior != "vote" and code is not None:
+            prior[code] = 1.0
+            family = code
+        elif s.task_prior != "metadata":
+            if s.vote_by == "roots":
+                prior = family_table(index).prior(ctx.instruction, n_codes, s.vote_roots)
+            else:
+                prior = self.example_vote(ctx, sims, n_codes)
+            if len(prior) and prior.max() >= s.vote_family_min:
+                family = int(np.argmax(prior))
+        self._episode = (key, sims, prior)
+        self._family = family
+        return sims, prior
+
+    def example_vote(self, ctx: StepContext, sims: np.ndarray, n_codes: int) -> np.ndarray:
+        """The prior from the labels of the `task_vote_k` allowed examples whose own
+        instructions are nearest to the agent's (`vote_by="examples"`)."""
+        index = self._need_index()
+        labels = index.meta_column("label")
         allowed = np.flatnonzero(self.mask(ctx))
         prior = np.zeros(n_codes, dtype=np.float64)
-        mode = self.settings.task_prior
-        family = task_label(ctx.task_id, {}) if ctx.task_id else None
-        code = index.meta_code("label", family) if family is not None else None
-        if mode != "vote" and code is not None:
-            prior[code] = 1.0
-        elif mode != "metadata" and len(allowed):
-            k = min(self.settings.task_vote_k, len(allowed))
-            part = sims[allowed]
-            top = allowed[np.argpartition(-part, k - 1)[:k]] if k < len(allowed) else allowed
-            counts = np.bincount(np.asarray(labels[top], dtype=np.int64), minlength=n_codes)
-            none_code = index.meta_code("label", None)
-            if none_code is not None:
-                counts[none_code] = 0
-            if counts.sum():
-                prior = counts / counts.sum()
-        self._episode = (key, sims, prior)
-        return sims, prior
+        if not len(allowed):
+            return prior
+        k = min(self.settings.task_vote_k, len(allowed))
+        part = sims[allowed]
+        top = allowed[np.argpartition(-part, k - 1)[:k]] if k < len(allowed) else allowed
+        counts = np.bincount(np.asarray(labels[top], dtype=np.int64), minlength=n_codes)
+        none_code = index.meta_code("label", None)
+        if none_code is not None:
+            counts[none_code] = 0
+        return counts / counts.sum() if counts.sum() else prior
 
     # -- per step ---------------------------------------------------------------------
     def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
         """Additional weighted score per candidate (subclasses); None: nothing to add."""
         return None
 
-    def extra_rows(self, ctx: StepContext) -> np.ndarray | None:
-        """More candidate step rows besides BM25's top `pool`: with `family_candidates`, the
-        rows of the agent's task family when its task id names one the index knows (the
-        best `pool` of them by BM25 join). None: none."""
-        if not self.settings.family_candidates or not ctx.task_id:
-            return None
-        index = self._need_index()
-        code = index.meta_code("label", task_label(ctx.task_id, {}))
-        if code is None or self.settings.task_prior == "vote":
-            return None
-        return action_table(index).rows_of_label(code)
+    def extra_rows(self, ctx: StepContext) -> list[np.ndarray]:
+        """More candidate step rows besides BM25's top `pool`, in groups (each group joins
+        with its best `pool` rows by BM25): with `family_candidates`, the rows of the
+        agent's task family when its task id names one the index knows (or the vote
+        found one, `vote_family_min`)."""
+        if not self.settings.family_candidates:
+            return []
+        self.episode_terms(ctx)
+        if self._family is None:
+            return []
+        return [action_table(self._need_index()).rows_of_label(self._family)]
 
     def pool_rows(self, ctx: StepContext, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, BM25 scores): BM25's top `pool` step rows plus `extra_rows` (the best
-        `pool` of them by BM25). Extra rows need the whole score vector, which the bm25s
+        """(rows, BM25 scores): BM25's top `pool` step rows plus the best `pool` of each
+        group of `extra_rows`. Extra rows need the whole score vector, which the bm25s
         engine gives; with rank-bm25 only the top `pool` is used."""
         index = self._need_index()
         engine = index.bm25("observation")
         pool = self.settings.pool
-        extra = self.extra_rows(ctx)
+        groups = [g for g in self.extra_rows(ctx) if len(g)]
         scores_of = getattr(engine, "scores", None)
         self._full = None
-        if extra is None or not len(extra) or scores_of is None:
+        if not groups or scores_of is None:
             rows, scores = engine.top_k(query, pool)
             return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
         qids = engine.query_ids(query)  # type: ignore[attr-defined]
         full = scores_of(qids) if qids else np.zeros(index.n_steps, dtype=np.float32)
         self._full = full
         top = top_rows(full, pool)
-        if len(extra) > pool:
-            extra = extra[top_rows(full[extra], pool)]
-        rows = np.union1d(top[full[top] > 0], extra)
+        parts = [top[full[top] > 0]]
+        for g in groups:
+            parts.append(g[top_rows(full[g], pool)] if len(g) > pool else g)
+        rows = np.unique(np.concatenate(parts))
         return rows, full[rows].astype(np.float64)
 
     def grounded_rows(
