@@ -180,3 +180,15 @@ def test_a_run_is_not_resumed_under_another_protocol(tmp_path) -> None:
     assert protocol_mismatch(old, lbi) is None
     other = {"config": {"env": "babyai"}, "env": {}}
     assert protocol_mismatch(other, other) is None
+
+
+def test_lbi_envs_json_counts_tasks_per_split() -> None:
+    from lbi_icl.commands.envs import _task_counts
+
+    assert _task_counts("miniwob") == {"tasks": {"train": 1250, "dev": 375, "test": 625}}
+    assert _task_counts("webarena") == {"tasks": {"test": 812}}
+    assert _task_counts("visualwebarena") == {"tasks": {"test": 910}}
+    assert _task_counts("babyai")["tasks"] == {"train": 12000, "dev": 300, "test": 600}
+    swe = _task_counts("swe")  # needs a task file: said in one line, no count
+    assert swe["tasks"] is None and "tasks_file" in swe["tasks_error"]
+    assert "\n" not in swe["tasks_error"]
