@@ -13,8 +13,10 @@ from lbi_icl.envs.browsergym.webarena import (
     WA_SETTINGS,
     SitesNotReadyError,
     WebArenaEnv,
+    check_func,
     load_configs,
     probe,
+    webarena_config_path,
 )
 from lbi_icl.envs.registry import register_env, unregister_env
 
@@ -65,8 +67,36 @@ def test_user_configs_may_not_run_python(tmp_path) -> None:
     cfg["eval"]["program_html"][0]["locator"] = "func:__import__('os').getcwd()"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([cfg]))
-    with pytest.raises(ValueError, match=r"program_html\[0\]\.locator starts with 'func:'"):
+    with pytest.raises(
+        ValueError, match=r"program_html\[0\]\.locator .*one call of a WebArena helper"
+    ):
         WebArenaEnv(task_configs=path).tasks("test")
+    for bad, why in [
+        ("func:reddit_get_post_url(open('/etc/passwd').read())", "string literals"),
+        ("func:shopping_get_latest_order_url().x", "one call"),
+        ("func:reddit_get_post_url('a'", "not a Python call"),
+    ]:
+        cfg["eval"]["program_html"][0]["locator"] = bad
+        path.write_text(json.dumps([cfg]))
+        with pytest.raises(ValueError, match=why):
+            WebArenaEnv(task_configs=path).tasks("test")
+    # what the packaged configs do is allowed in your own (issue 26): a WebArena helper
+    # with string literals or the page
+    cfg["eval"]["program_html"][0]["url"] = "func:reddit_get_post_url('__last_url__')"
+    cfg["eval"]["program_html"][0]["locator"] = (
+        "func:gitlab_get_project_memeber_role(__page__, 'x')"
+    )
+    path.write_text(json.dumps([cfg]))
+    assert WebArenaEnv(task_configs=path).tasks("test")[0].metadata["task_id"] == 3
+    packaged = load_configs(webarena_config_path())
+    funcs = [
+        str(t.get(f, ""))
+        for c in packaged
+        for t in c["eval"].get("program_html") or []
+        for f in ("url", "locator")
+    ]
+    funcs = [f for f in funcs if f.startswith("func:")]
+    assert len(funcs) > 50 and all(check_func(f) is None for f in funcs)
     assert load_configs(path, trusted=True)[0]["task_id"] == 3  # packaged data is trusted
     (tmp_path / "list.json").write_text(json.dumps({"task_id": 1}))
     with pytest.raises(ValueError, match="expected a JSON list"):

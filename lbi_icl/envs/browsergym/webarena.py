@@ -74,9 +74,44 @@ def webarena_config_path() -> Path:
     return package_data("webarena", "test.raw.json", "the WebArena task configs")
 
 
+# WebArena's program_html helpers (webarena.evaluation_harness.helper_functions) that a
+# `func:` entry may call, as the packaged configs do
+FUNC_HELPERS = frozenset(
+    {
+        "shopping_get_latest_order_url",
+        "shopping_get_sku_latest_review_author",
+        "shopping_get_sku_latest_review_rating",
+        "reddit_get_post_url",
+        "gitlab_get_project_memeber_role",
+    }
+)
+
+
+def check_func(text: str) -> str | None:
+    """Why a program_html `func:` entry is not allowed (None: it is). WebArena's evaluator
+    `eval()`s the text, so your own configs may hold only what the packaged ones hold: one
+    call of a WebArena helper whose arguments are string literals or `__page__`."""
+    import ast
+
+    try:
+        tree = ast.parse(text.removeprefix("func:").strip(), mode="eval")
+    except SyntaxError:
+        return "is not a Python call expression"
+    call = tree.body
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return "must be one call of a WebArena helper (func:reddit_get_post_url('__last_url__'))"
+    if call.func.id not in FUNC_HELPERS:
+        return f"calls {call.func.id!r}; allowed: {', '.join(sorted(FUNC_HELPERS))}"
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        if not (literal or (isinstance(arg, ast.Name) and arg.id == "__page__")):
+            return "takes only string literals and __page__ as arguments"
+    return None
+
+
 def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
-    """Task configs from `path`. Untrusted (user) configs may not use `func:` in
-    program_html: WebArena's evaluator would `eval()` that text."""
+    """Task configs from `path`. Untrusted (user) configs may use `func:` in program_html
+    only as the packaged ones do (`check_func`): WebArena's evaluator `eval()`s that text."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -90,11 +125,13 @@ def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
         if not trusted:
             for j, target in enumerate(cfg["eval"].get("program_html") or []):
                 for field in ("url", "locator"):
-                    if str(target.get(field, "")).startswith("func:"):
+                    text = str(target.get(field, ""))
+                    why = check_func(text) if text.startswith("func:") else None
+                    if why is not None:
                         raise ValueError(
                             f"{path}: config #{i} (task_id {cfg['task_id']}): "
-                            f"eval.program_html[{j}].{field} starts with 'func:', which "
-                            "WebArena's evaluator runs as Python; not allowed in your own configs"
+                            f"eval.program_html[{j}].{field} {text!r} {why} (WebArena's "
+                            "evaluator runs it as Python)"
                         )
     return data
 
