@@ -36,6 +36,7 @@ class VisualWebArenaEnv(WebArenaEnv):
     url_settings = tuple(k for k in VWA_SETTINGS if k != "VWA_CLASSIFIEDS_RESET_TOKEN")
     gym_prefix = "visualwebarena"
     session_module = "browsergym.visualwebarena"
+    reset_var = "VWA_FULL_RESET"
     takes_task_configs = False
     site_docs: ClassVar[dict[str, str]] = {
         **SITE_DOCS,

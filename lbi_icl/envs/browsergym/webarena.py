@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
+import logging
 import os
 import urllib.error
 import urllib.parse
@@ -31,6 +32,9 @@ from lbi_icl.data import Document, Task
 from lbi_icl.envs.base import EnvError
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
 from lbi_icl.envs.browsergym.protocol import check_protocol, repeat_seeds, webarena_protocol
+from lbi_icl.envs.browsergym.site_reset import MODES, reset_sites
+
+log = logging.getLogger(__name__)
 
 WA_SETTINGS: dict[str, str] = {
     "WA_SHOPPING": "shopping (OneStopShop) base URL, e.g. http://HOST:7770",
@@ -166,6 +170,7 @@ class WebArenaEnv(BrowserGymEnv):
     url_settings: tuple[str, ...] = tuple(WA_SETTINGS)  # the ones that are URLs to probe
     gym_prefix = "webarena"  # gym id browsergym/<prefix>.<task_id>
     session_module = "browsergym.webarena"
+    reset_var = "WA_FULL_RESET"  # BrowserGym's reset server of the instance
     site_docs: ClassVar[dict[str, str]] = {}  # {} = SITE_DOCS below
     needs_punkt = True  # the session module downloads nltk's punkt_tab on import
     # own WebArena-format configs are judged by WebArena's evaluators: this env only
@@ -181,6 +186,10 @@ class WebArenaEnv(BrowserGymEnv):
         check_sites: bool = True,
         probe_timeout_s: float = 5.0,
         protocol: str = "browsergym",
+        site_reset: str | None = None,
+        reset_url: str | None = None,
+        reset_poll_s: float = 20.0,
+        site_reset_timeout_s: float = 900.0,
         **options: Any,
     ):
         if task_configs and not self.takes_task_configs:
@@ -191,6 +200,21 @@ class WebArenaEnv(BrowserGymEnv):
         proto = webarena_protocol(self.name, check_protocol(self.name, protocol), 0)
         super().__init__(protocol=proto, **options)
         self.task_configs = Path(task_configs) if task_configs else None
+        # a full instance reset between tasks (site_reset.py), when a reset URL is set
+        self.reset_url = reset_url or os.environ.get(self.reset_var) or None
+        mode = site_reset or ("every" if self.reset_url else "off")
+        if mode not in MODES:
+            raise ValueError(
+                f"{self.name}: site_reset={mode!r}; expected one of {', '.join(MODES)}"
+            )
+        if mode != "off" and not self.reset_url:
+            raise ValueError(
+                f"{self.name}: site_reset={mode!r} needs the instance's reset URL: set "
+                f"{self.reset_var} (BrowserGym's variable) or --env-option reset_url=..."
+            )
+        self.site_reset, self.reset_poll_s = mode, reset_poll_s
+        self.site_reset_timeout_s = site_reset_timeout_s
+        self.site_resets = 0
         self.check_sites = check_sites
         self.probe_timeout_s = probe_timeout_s
         self._configs: list[dict[str, Any]] | None = None
@@ -323,10 +347,28 @@ class WebArenaEnv(BrowserGymEnv):
     def episode_goal(self) -> str:
         return ""  # the intent, known up front, is the instruction (the page adds nothing)
 
+    def before_reset(self, task: Task) -> None:
+        """A full site reset before the task (`site_reset` every / start), then the sites
+        are probed again."""
+        if self.site_reset == "off" or (self.site_reset == "start" and self.site_resets):
+            return
+        assert self.reset_url is not None
+        seconds = reset_sites(
+            self.reset_url, poll_s=self.reset_poll_s, timeout_s=self.site_reset_timeout_s
+        )
+        self.site_resets += 1
+        log.info("%s: sites reset before task %s in %.0fs", self.name, task.id, seconds)
+        self._ready = False
+        self.check_ready()
+
     def run_notes(self) -> list[str]:
         if self.protocol is not None and self.protocol.tasks == 0:
             self.protocol = self.protocol.model_copy(update={"tasks": len(self.configs())})
-        return super().run_notes()
+        notes = super().run_notes()
+        if self.site_reset != "off":
+            when = "before every task" if self.site_reset == "every" else "before the first task"
+            notes.append(f"full site reset {when} ({self.reset_var} / reset_url)")
+        return notes
 
     def documents(self) -> list[Document]:
         """The action space and one short page per site used by the tasks (never the test
