@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 ANTHROPIC = "anthropic:claude-sonnet-4"
 OPENAI = "openai:gpt-4.1"
+# scale and rate: every episode the same length (turning never reaches a goal)
+TURN = "Reason: I look around first.\nAction: turn left"
 
 
 class ProviderProc:
@@ -114,6 +118,11 @@ def config(out: Path, spec: str, url: str, **kw: Any) -> Any:
     return RunConfig(**{**base, **kw})
 
 
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def memory_mb() -> dict[str, float]:
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -145,9 +154,12 @@ def scale_one(args: argparse.Namespace) -> None:
     def on_plan(*_: int) -> None:
         marks["t_plan"] = time.monotonic()
         marks["mem_plan"] = memory_mb()
+        marks["cpu_plan"] = _cpu_s()
 
     summary = run_experiment(cfg, show_progress=False, on_plan=on_plan)
     marks["t_end"] = time.monotonic()
+    marks["cpu_s"] = _cpu_s() - marks["cpu_plan"]
+    marks["load"] = os.getloadavg()[0]
     print(
         json.dumps({**marks, "mem_end": memory_mb(), "ran": summary.ran, "errors": summary.errors})
     )
@@ -155,7 +167,8 @@ def scale_one(args: argparse.Namespace) -> None:
 
 def phase_scale(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     rows = []
-    with ProviderProc(latency_s=args.latency, per_output_token_s=args.per_token) as prov:
+    settings = {"latency_s": args.latency, "per_output_token_s": args.per_token, "answer": TURN}
+    with ProviderProc(**settings) as prov:
         for w in args.workers:
             episodes = max(args.min_episodes, args.episodes_per_worker * w)
             argv = [sys.executable, __file__, "_scale", "--url", prov.url(ANTHROPIC)]
@@ -173,9 +186,13 @@ def phase_scale(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
                     "episodes": m["ran"],
                     "errors": m["errors"],
                     "calls": len(ok),
+                    "calls_per_s": len(ok) / wall,
                     "wall_s": wall,
                     "first_request_s": min(s["t"] for s in ok) - m["t_plan"],
                     "sdk_import_s": m["sdk_import_s"],
+                    "cpu_ms_per_call": 1000 * m["cpu_s"] / max(1, len(ok)),
+                    "cpu_share": m["cpu_s"] / wall,  # cores this process kept busy
+                    "load": m["load"],
                     "episodes_per_hour": 3600 * m["ran"] / wall,
                     "hwm_mb": m["mem_end"]["VmHWM"],
                     "rss_at_plan_mb": m["mem_plan"]["VmRSS"],
@@ -183,8 +200,10 @@ def phase_scale(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
             )
             print(f"scale: {rows[-1]}", file=sys.stderr)
     one = rows[0]["episodes_per_hour"] / rows[0]["workers"]
+    one_calls = rows[0]["calls_per_s"] / rows[0]["workers"]
     for r in rows:
         r["ratio_of_ideal"] = r["episodes_per_hour"] / (r["workers"] * one)
+        r["calls_ratio_of_ideal"] = r["calls_per_s"] / (r["workers"] * one_calls)
     base = rows[0]
     for r in rows[1:]:
         r["mb_per_worker"] = (r["hwm_mb"] - base["hwm_mb"]) / (r["workers"] - base["workers"])
@@ -291,7 +310,10 @@ def phase_rate(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     ]
     for label, client, server in cases:
         with ProviderProc(
-            latency_s=args.latency, per_output_token_s=args.per_token, server_rpm=server
+            latency_s=args.latency,
+            per_output_token_s=args.per_token,
+            server_rpm=server,
+            answer=TURN,
         ) as prov:
             run_dir = out / f"rate-{len(rows)}"
             cfg = config(
@@ -351,6 +373,11 @@ def render(res: dict[str, Any]) -> str:
             ("SDK import s", _f("sdk_import_s", "{:.1f}")),
             ("episodes/hour", _f("episodes_per_hour", "{:.0f}")),
             ("ratio of ideal", _f("ratio_of_ideal", "{:.2f}")),
+            ("calls/s", _f("calls_per_s", "{:.1f}")),
+            ("calls ratio", _f("calls_ratio_of_ideal", "{:.2f}")),
+            ("client CPU ms/call", _f("cpu_ms_per_call", "{:.1f}")),
+            ("cores busy", _f("cpu_share", "{:.2f}")),
+            ("load avg", _f("load", "{:.0f}")),
             ("peak MB", _f("hwm_mb", "{:.0f}")),
             ("MB per worker", _f("mb_per_worker", "{:.1f}")),
         ],
