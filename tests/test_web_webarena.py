@@ -184,3 +184,63 @@ def test_packaged_tasks_list_offline_and_run_stops_without_sites(
     err = capsys.readouterr().err
     assert "WA_SHOPPING" in err and "WA_HOMEPAGE" in err
     assert not (out / "episodes.jsonl").exists() or not (out / "episodes.jsonl").read_text()
+
+
+def _fuzzy_config(base: str) -> dict:
+    return {
+        "sites": ["shop"],
+        "require_login": False,
+        "geolocation": None,
+        "task_id": 4,
+        "intent": "How much is the total on the home page?",
+        "start_url": f"{base}/index.html",
+        "eval": {
+            "eval_types": ["string_match"],
+            "reference_answers": {"fuzzy_match": ["42 USD"]},
+            "reference_url": "",
+            "program_html": [],
+        },
+    }
+
+
+def _grade(request: dict) -> str:
+    """A stub judge: WebArena's grading prompt in, its verdict words out."""
+    prompt = request["messages"][-1]["content"]
+    assert "reference answer: 42 USD" in prompt and "student answer:" in prompt
+    answer = prompt.split("student answer:", 1)[1]
+    return "correct" if "42" in answer else "incorrect"
+
+
+def test_fuzzy_match_is_judged_by_the_runs_llm(site, tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from llm_servers import OpenAIStubServer, clear_llm_env
+
+    from lbi_icl.envs.browsergym.webarena import SitesNotReadyError
+
+    clear_llm_env(monkeypatch)
+    path = tmp_path / "fuzzy.json"
+    path.write_text(json.dumps([_fuzzy_config(site)]))
+    with pytest.raises(SitesNotReadyError, match=r"1 task\(s\) are judged by an LLM"):
+        WebArenaEnv(task_configs=path).check_ready()  # said before any episode
+    with OpenAIStubServer(_grade) as srv:
+        env = WebArenaEnv(task_configs=path)
+        env.bind_run(
+            SimpleNamespace(
+                out=str(tmp_path / "run"), llm="openai:judge-model", llm_base_url=srv.base_url
+            )
+        )
+        try:
+            env.check_ready()
+            assert "judged by openai:judge-model (the run's --llm)" in " ".join(env.run_notes())
+            scores = []
+            for answer in ("It is 42 USD.", "17 EUR"):
+                task = env.tasks("test")[0]
+                env.reset(task)
+                res = env.step(f'send_msg_to_user("{answer}")')
+                assert res.done and res.info["judge"] == {"spec": "openai:judge-model", "calls": 1}
+                scores.append(res.reward)
+        finally:
+            env.close()
+        assert len(srv.requests) == 2
+    assert scores == [1.0, 0.0]

@@ -118,6 +118,9 @@ def list_tasks(config: RunConfig) -> tuple[list[Task], list[str]]:
 
     with status(f"starting {config.env} to list the {config.split} split's tasks…"):
         env = make_env(config.env, **config.env_options)
+    bind = getattr(env, "bind_run", None)  # the env's use of the run's settings, as the
+    if callable(bind):  # workers bind it (e.g. WebArena: the run's --llm judges answers)
+        bind(config)
     try:
         # Environments that need outside services (WebArena's sites) say what is missing
         # before the first episode: `check_ready()` raises an EnvError naming the setting.

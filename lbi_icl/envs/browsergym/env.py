@@ -362,6 +362,8 @@ class BrowserGymEnv:
             info["screenshot"] = self.last_shot
         if "agent_response" in out["task_info"]:  # scored at the end (WebArena-Verified)
             info["eval"] = out["task_info"]
+        if "judge" in out["task_info"]:  # WebArena's fuzzy_match judged by an LLM
+            info["judge"] = out["task_info"]["judge"]
         return StepResult(observation=self.observation, reward=reward, done=done, info=info)
 
     def _effect(self, action: str, before: str, out: dict[str, Any]) -> dict[str, Any]:

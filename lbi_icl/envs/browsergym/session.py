@@ -50,6 +50,8 @@ class SessionConfig(BaseModel):
     # record the page context's network trace (Playwright HAR) for tasks scored on it
     record_har: bool = False
     som: bool = False  # screenshots get the set-of-marks drawn on them (som.py)
+    # WebArena's fuzzy_match judge: {"spec": LLM spec, "base_url": ...} (wa_judge.py)
+    judge: dict[str, Any] | None = None
 
 
 class BrowserSession:
@@ -65,6 +67,10 @@ class BrowserSession:
 
         for module in config.modules:
             importlib.import_module(module)
+        if config.judge:
+            from lbi_icl.envs.browsergym.wa_judge import install_judge
+
+            install_judge(config.judge)
         from browsergym.core import _get_global_playwright
         from browsergym.core.action.highlevel import HighLevelActionSet
 
@@ -176,6 +182,12 @@ class BrowserSession:
         t2 = time.perf_counter()
         if terminated and task_info.get("needs_trace"):
             reward, task_info = self._score_trace()
+        if self.config.judge:
+            from lbi_icl.envs.browsergym.wa_judge import take_calls
+
+            judged = take_calls()
+            if judged is not None:
+                task_info = {**task_info, "judge": judged}
         # where the worker's time went (benchmarks/web: adapter overhead per step)
         stats["timing"] = {
             "env_step_s": t1 - t0,

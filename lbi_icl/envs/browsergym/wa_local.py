@@ -21,6 +21,9 @@ from typing import Any
 from browsergym.core.registration import register_task
 from browsergym.core.task import AbstractBrowserTask
 
+from lbi_icl.envs.browsergym.wa_judge import installed as judge_installed
+from lbi_icl.envs.browsergym.webarena import evaluator_needs
+
 GYM_ID = "browsergym/lbi.webarena_local"
 
 
@@ -28,28 +31,17 @@ class EvaluatorUnavailableError(RuntimeError):
     """WebArena's evaluator needs something this machine does not have (names it)."""
 
 
-def evaluator_needs(config: dict[str, Any]) -> list[str]:
-    """What the evaluators of `config` need beyond the page: 'OPENAI_API_KEY' for
-    fuzzy_match (WebArena asks an OpenAI model), 'nltk punkt_tab' for a must_include list
-    of one single-character phrase (WebArena tokenizes the answer with nltk then)."""
-    ev = config.get("eval") or {}
-    ref = ev.get("reference_answers") or {}
-    needs = []
-    if "string_match" in (ev.get("eval_types") or []):
-        if "fuzzy_match" in ref and ref["fuzzy_match"] != "N/A":
-            needs.append("OPENAI_API_KEY")
-        inc = ref.get("must_include") or []
-        if len(inc) == 1 and len(str(inc[0]).strip()) == 1:
-            needs.append("nltk punkt_tab")
-    return needs
-
-
 def _check_needs(config: dict[str, Any]) -> None:
     for need in evaluator_needs(config):
-        if need == "OPENAI_API_KEY" and not os.environ.get("OPENAI_API_KEY"):
+        if (
+            need == "OPENAI_API_KEY"
+            and not judge_installed()
+            and not os.environ.get("OPENAI_API_KEY")
+        ):
             raise EvaluatorUnavailableError(
                 f"task {config.get('task_id')}: its string_match uses fuzzy_match, which "
-                "WebArena's evaluator answers by calling an OpenAI model; set OPENAI_API_KEY"
+                "WebArena's evaluator answers by calling an LLM; run with --llm SPEC, "
+                "--env-option judge_llm=..., or set OPENAI_API_KEY"
             )
         if need == "nltk punkt_tab" and not nltk_punkt_available():
             raise EvaluatorUnavailableError(

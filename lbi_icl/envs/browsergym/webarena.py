@@ -32,6 +32,7 @@ from lbi_icl.data import Document, Task
 from lbi_icl.envs.base import EnvError
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
 from lbi_icl.envs.browsergym.protocol import check_protocol, repeat_seeds, webarena_protocol
+from lbi_icl.envs.browsergym.session import SessionConfig
 from lbi_icl.envs.browsergym.site_reset import MODES, reset_sites
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,22 @@ def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
     return data
 
 
+def evaluator_needs(config: dict[str, Any]) -> list[str]:
+    """What the evaluators of `config` need beyond the page: 'OPENAI_API_KEY' for
+    fuzzy_match (WebArena asks an OpenAI model), 'nltk punkt_tab' for a must_include list
+    of one single-character phrase (WebArena tokenizes the answer with nltk then)."""
+    ev = config.get("eval") or {}
+    ref = ev.get("reference_answers") or {}
+    needs = []
+    if "string_match" in (ev.get("eval_types") or []):
+        if "fuzzy_match" in ref and ref["fuzzy_match"] != "N/A":
+            needs.append("OPENAI_API_KEY")
+        inc = ref.get("must_include") or []
+        if len(inc) == 1 and len(str(inc[0]).strip()) == 1:
+            needs.append("nltk punkt_tab")
+    return needs
+
+
 def probe(url: str, timeout_s: float = 5.0) -> str | None:
     """None when `url` answers HTTP (any status), else why not."""
     try:
@@ -190,6 +207,8 @@ class WebArenaEnv(BrowserGymEnv):
         reset_url: str | None = None,
         reset_poll_s: float = 20.0,
         site_reset_timeout_s: float = 900.0,
+        judge_llm: str | None = None,
+        judge_base_url: str | None = None,
         **options: Any,
     ):
         if task_configs and not self.takes_task_configs:
@@ -215,6 +234,9 @@ class WebArenaEnv(BrowserGymEnv):
         self.site_reset, self.reset_poll_s = mode, reset_poll_s
         self.site_reset_timeout_s = site_reset_timeout_s
         self.site_resets = 0
+        # fuzzy_match answers: judged by this LLM (default: the run's --llm, bind_run)
+        self.judge_llm, self.judge_base_url = judge_llm, judge_base_url
+        self.judge_source = "judge_llm" if judge_llm else ""
         self.check_sites = check_sites
         self.probe_timeout_s = probe_timeout_s
         self._configs: list[dict[str, Any]] | None = None
@@ -309,6 +331,14 @@ class WebArenaEnv(BrowserGymEnv):
             why = probe(url, self.probe_timeout_s)
             if why is not None:
                 raise SitesNotReadyError(f"{self.name}: {setting}={url} is {why}")
+        if self.takes_task_configs and not self.judge_llm and not os.environ.get("OPENAI_API_KEY"):
+            n = self.fuzzy_tasks()
+            if n:  # WebArena's evaluator would call OpenAI mid-run
+                raise SitesNotReadyError(
+                    f"{self.name}: {n} task(s) are judged by an LLM (fuzzy_match); run with "
+                    "--policy llm --llm SPEC (the run's LLM judges), or --env-option "
+                    "judge_llm='\"SPEC\"', or set OPENAI_API_KEY for WebArena's own judge"
+                )
         if self.task_configs is None and self.needs_punkt:
             from lbi_icl.envs.browsergym.wa_local import nltk_punkt_available
 
@@ -347,6 +377,26 @@ class WebArenaEnv(BrowserGymEnv):
     def episode_goal(self) -> str:
         return ""  # the intent, known up front, is the instruction (the page adds nothing)
 
+    def bind_run(self, config: Any) -> None:
+        """The run's `--llm` judges fuzzy_match answers unless `judge_llm` is given."""
+        super().bind_run(config)
+        if self.judge_llm is None and getattr(config, "llm", None):
+            self.judge_llm = str(config.llm)
+            self.judge_base_url = getattr(config, "llm_base_url", None)
+            self.judge_source = "the run's --llm"
+
+    def session_config(self) -> SessionConfig:
+        cfg = super().session_config()
+        if not self.judge_llm:
+            return cfg
+        return cfg.model_copy(
+            update={"judge": {"spec": self.judge_llm, "base_url": self.judge_base_url}}
+        )
+
+    def fuzzy_tasks(self) -> int:
+        """Configs whose answer an LLM judges (fuzzy_match, or an N/A with a reason)."""
+        return sum(1 for cfg in self.configs() if "OPENAI_API_KEY" in evaluator_needs(cfg))
+
     def before_reset(self, task: Task) -> None:
         """A full site reset before the task (`site_reset` every / start), then the sites
         are probed again."""
@@ -365,6 +415,11 @@ class WebArenaEnv(BrowserGymEnv):
         if self.protocol is not None and self.protocol.tasks == 0:
             self.protocol = self.protocol.model_copy(update={"tasks": len(self.configs())})
         notes = super().run_notes()
+        if self.judge_llm:
+            notes.append(
+                f"fuzzy_match answers judged by {self.judge_llm} ({self.judge_source}) with "
+                "WebArena's own grading prompt"
+            )
         if self.site_reset != "off":
             when = "before every task" if self.site_reset == "every" else "before the first task"
             notes.append(f"full site reset {when} ({self.reset_var} / reset_url)")
