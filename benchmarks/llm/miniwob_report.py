@@ -37,7 +37,27 @@ def by_pair(recs: list[Any], strategy: str) -> dict[tuple[str, int], Any]:
     return {(r.task_id, r.seed): r for r in recs if r.strategy == strategy}
 
 
-def strategy_row(strategy: str, recs: list[Any], base: dict[tuple[str, int], Any]) -> dict:
+def _env_errors(run: Path, recs: Any) -> tuple[int, int]:
+    """(actions sent to the browser, actions BrowserGym answered with an error)."""
+    from lbi_icl.runner.results import run_file
+
+    executed = rejected = 0
+    for r in recs:
+        try:
+            text = run_file(run, r.steps_log).read_text()
+        except (OSError, ValueError):
+            continue
+        for line in text.splitlines():
+            st = json.loads(line)
+            if st.get("executed"):
+                executed += 1
+                rejected += bool((st.get("info") or {}).get("last_action_error"))
+    return executed, rejected
+
+
+def strategy_row(
+    run: Path, strategy: str, recs: list[Any], base: dict[tuple[str, int], Any]
+) -> dict:
     mine = by_pair(recs, strategy)
     n = len(mine)
     wins = sum(r.success for r in mine.values())
@@ -54,6 +74,8 @@ def strategy_row(strategy: str, recs: list[Any], base: dict[tuple[str, int], Any
     }
     for key in ("model_s", "retrieval_llm_s", "retrieval_s", "env_s", "duration_s"):
         row[f"{key}_per_call"] = sum(getattr(r, key) for r in mine.values()) / calls
+    executed, rejected = _env_errors(run, mine.values())
+    row["accepted"] = (executed - rejected) / executed if executed else None
     pol_in = sum(r.input_tokens - r.retrieval_input_tokens for r in mine.values())
     row["policy_in_tok"] = pol_in / calls
     row["query_in_tok"] = sum(r.retrieval_input_tokens for r in mine.values()) / calls
@@ -78,21 +100,23 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
     strategies = sorted(
         {r.strategy for r in recs}, key=lambda s: (order.index(s) if s in order else 9, s)
     )
-    rows = [strategy_row(s, recs, base) for s in strategies]
+    rows = [strategy_row(run, s, recs, base) for s in strategies]
     lines = [
         "| strategy | n | success % (95% CI) | vs none, pts (95% CI) | McNemar p (+/-) | "
-        "mean steps | parsed/valid % | s/call policy | s/call query | s/call env | "
-        "tok/call policy in | tok/call query in | tok/call out | s/episode |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "mean steps | parsed/valid % | accepted % | s/call policy | s/call query | "
+        "s/call env | tok/call policy in | tok/call query in | tok/call out | s/episode |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         d = r.get("diff")
         vs = "–" if not d else f"{100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f})"
         p = "–" if "p" not in r else f"{r['p']:.3g} ({r['a_only']}/{r['b_only']})"
         succ = "–" if r["success"] is None else f"{100 * r['success']:.1f} ({fmt_ci(r['ci'])})"
+        acc = "–" if r["accepted"] is None else f"{100 * r['accepted']:.0f}"
         lines.append(
             f"| {r['strategy']} | {r['n']} | {succ} | {vs} | {p} | {r['mean_steps']:.1f} | "
-            f"{100 * r['parsed']:.0f}/{100 * r['valid']:.0f} | {r['model_s_per_call']:.1f} | "
+            f"{100 * r['parsed']:.0f}/{100 * r['valid']:.0f} | {acc} | "
+            f"{r['model_s_per_call']:.1f} | "
             f"{r['retrieval_llm_s_per_call']:.1f} | {r['env_s_per_call']:.1f} | "
             f"{r['policy_in_tok']:.0f} | {r['query_in_tok']:.0f} | {r['out_tok']:.0f} | "
             f"{r['s_per_episode']:.0f} |"
@@ -126,6 +150,33 @@ def cross_index(out: Path) -> list[str]:
             f"{100 * d[2]:+.1f}) | {p:.3g} ({b_only}/{a_only}) |"
         )
     return lines
+
+
+def side_by_side(run: Path, a: str = "none", b: str = "agentic", k: int = 10) -> list[str]:
+    """Up to `k` paired episodes, discordant ones first: what the model did without and with
+    examples (actions as sent; `!` marks one BrowserGym answered with an error)."""
+    from lbi_icl.runner.results import run_file
+
+    recs = records(run)
+    ra, rb = by_pair(recs, a), by_pair(recs, b)
+    keys = sorted(set(ra) & set(rb), key=lambda x: (ra[x].success == rb[x].success, x))[:k]
+
+    def acts(r: Any) -> str:
+        out = []
+        for line in run_file(run, r.steps_log).read_text().splitlines():
+            st = json.loads(line)
+            bad = (st.get("info") or {}).get("last_action_error")
+            out.append(f"{st.get('action')}{'!' if bad else ''}" if st.get("executed") else "–")
+        return "; ".join(out)
+
+    lines = [f"| task (seed) | {a} | {b} |", "|---|---|---|"]
+    for key in keys:
+        x, y = ra[key], rb[key]
+        lines.append(
+            f"| {key[0]} ({key[1]}) | {'✓' if x.success else '✗'} `{acts(x)}` | "
+            f"{'✓' if y.success else '✗'} `{acts(y)}` |"
+        )
+    return lines if keys else []
 
 
 # -- the data ---------------------------------------------------------------------------------
@@ -259,9 +310,19 @@ def stage_report(args: argparse.Namespace) -> None:
         lines, rows = ablation_table(out / f"ablate-{which}", f"ablate-{which}")
         md += [f"## Ablation, {which}-synthesized index", "", *lines, ""]
         data[f"ablate-{which}"] = rows
+        pairs = side_by_side(out / f"ablate-{which}")
+        if pairs:
+            md += [f"Paired episodes, none vs agentic ({which} index; discordant first):", ""]
+            md += [*pairs, ""]
     cross = cross_index(out)
     if cross:
         md += ["## The two indexes, paired", "", *cross, ""]
+    speed = out / "speed" / "speed.md"
+    if speed.exists():
+        md += [
+            "#" + line if line.startswith("#") else line for line in speed.read_text().splitlines()
+        ]
+        md += [""]
     d_lines, d_data = data_table(out)
     md += ["## Data", "", *d_lines, ""]
     data["data"] = d_data

@@ -1,8 +1,8 @@
 """`run.py --suite miniwob`: Algorithm 1 driven by the local model on MiniWoB++, and the
 paired ablation with the model as policy (issue 27), as one resumable command.
 
-Stages (`--stages`, comma list, run in this order; `data` = data-expert,data-llm,
-`ablation` = ablate-expert,ablate-llm):
+Stages (`--stages`, comma list, run in this order; default all; `data` =
+data-expert,data-llm, `ablation` = ablate-expert,ablate-llm):
 
 - `data-expert`: `lbi synthesize --env miniwob --explorers expert` on the train seeds of
   the suite's 30 task names (the web engineer's scripted solvers; offline relabeler), then
@@ -17,8 +17,9 @@ Stages (`--stages`, comma list, run in this order; `data` = data-expert,data-llm
   `lbi index build` -> OUT/index-llm.
 - `ablate-llm`: the same ablation over the LLM-synthesized index -> OUT/ablate-llm
   (`none` is in both runs; the shared response cache answers it the second time).
+- `speed` (after data-expert): what speeds CPU inference here, measured once on the
+  suite's own prompts (miniwob_speed.py; skipped once OUT/speed/speed.json is finished).
 - `report`: OUT/results.md + OUT/results.json (miniwob_report.py), any time.
-- `speed` (not in the default list): what speeds CPU inference here (miniwob_speed.py).
 
 Every stage skips what is done, and each `lbi` command resumes its own output, so rerunning
 the same command goes on where it stopped. One response cache (OUT/llm_cache.sqlite) serves
@@ -56,7 +57,7 @@ EXTRA_TRAIN_NAMES = [
     "odd-or-even", "unicode-test",
 ]  # fmt: skip
 STRATEGIES = ["none", "instruction", "observation", "agentic", "task_aware"]
-ALL_STAGES = ["data-expert", "ablate-expert", "data-llm", "ablate-llm", "report"]
+ALL_STAGES = ["data-expert", "speed", "ablate-expert", "data-llm", "ablate-llm", "report"]
 ALIASES = {"data": ["data-expert", "data-llm"], "ablation": ["ablate-expert", "ablate-llm"]}
 
 # The prompt layout for llama.cpp's prefix reuse (docs/llm.md, "real model"): the agent's
@@ -107,7 +108,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "+ observation; examples after the observation) or the paper's (examples first)",
     )
     g.add_argument("--max-tree-chars", type=int, default=4000, help="tree cut (env option)")
+    g.add_argument(
+        "--action-subsets",
+        default="bid",
+        help="BrowserGym action subsets of the LLM rollouts and the agent (env option "
+        "action_subsets; the protocol's own is miniwob_all, whose coordinate actions the "
+        "text agent sees no coordinates for); '' keeps the protocol's",
+    )
     g.add_argument("--max-output-tokens", type=int, default=80)
+    g.add_argument("--speed-tasks", type=int, default=2, help="episodes the speed stage records")
 
 
 def train_names() -> list[str]:
@@ -118,7 +127,7 @@ def stages_of(text: str) -> list[str]:
     wanted: list[str] = []
     for s in (x.strip() for x in text.split(",") if x.strip()):
         wanted += ALIASES.get(s, [s])
-    order = [*ALL_STAGES, "speed"]
+    order = ALL_STAGES
     unknown = [s for s in wanted if s not in order]
     if unknown:
         raise SystemExit(f"unknown stage(s) {unknown}; choose from {order}")
@@ -126,11 +135,17 @@ def stages_of(text: str) -> list[str]:
 
 
 # -- settings -------------------------------------------------------------------------------
-def env_options(names: list[str], args: argparse.Namespace) -> list[str]:
-    return [
+def env_options(names: list[str], args: argparse.Namespace, agent: bool = True) -> list[str]:
+    """Task names and the tree cut; for the LLM (rollouts, agent, not the scripted experts,
+    which use the protocol's miniwob_all actions) the action subsets."""
+    out = [
         "--env-option", f"task_names={json.dumps(names)}",
         "--env-option", f"max_tree_chars={args.max_tree_chars}",
     ]  # fmt: skip
+    subsets = [x.strip() for x in args.action_subsets.split(",") if x.strip()]
+    if agent and subsets:
+        out += ["--env-option", f"action_subsets={json.dumps(subsets)}"]
+    return out
 
 
 def prompt_files(args: argparse.Namespace) -> list[str]:
@@ -142,7 +157,8 @@ def prompt_files(args: argparse.Namespace) -> list[str]:
 
     folder = args.out / "prompts"
     folder.mkdir(parents=True, exist_ok=True)
-    env = make_env("miniwob")
+    subsets = [x.strip() for x in args.action_subsets.split(",") if x.strip()]
+    env = make_env("miniwob", **({"action_subsets": subsets} if subsets else {}))
     try:
         system = system_message(env.action_space_text(), "miniwob")
     finally:
@@ -175,9 +191,9 @@ def agent_sets(args: argparse.Namespace) -> list[str]:
         "retrieval.m2": 2,
         "retrieval.k_instruction": 2,
         "retrieval.window_before": 1,
-        "retrieval.window_after": 1,
-        "retrieval.max_observation_chars": 400,
-        "retrieval.token_budget": 1200,
+        "retrieval.window_after": 0,
+        "retrieval.max_observation_chars": 300,
+        "retrieval.token_budget": 1000,
         "retrieval.query_history_steps": 1,
         "retrieval.query_max_tokens": 32,
         "retrieval.query_max_words": 24,
@@ -211,7 +227,7 @@ def stage_data_expert(args: argparse.Namespace) -> None:
     if not synth_complete(p["data"]):
         lbi("synthesize", "--env", "miniwob", "--split", "train", "--tasks",
             str(args.expert_tasks), "--explorers", "expert", "--out", str(p["data"]),
-            *env_options(train_names(), args), "--no-progress")  # fmt: skip
+            *env_options(train_names(), args, agent=False), "--no-progress")  # fmt: skip
     if not index_done(p["index"]):
         lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
 
@@ -347,16 +363,16 @@ def run_suite(args: argparse.Namespace) -> int:
                 keep=args.keep_server,
                 extra_args=args.server_args.split(),
             ) as srv:
+                if "speed" in stages:
+                    from miniwob_speed import stage_speed
+
+                    stage_speed(args, srv)
                 if "ablate-expert" in stages:
                     stage_ablation(args, srv, "expert")
                 if "data-llm" in stages:
                     stage_data_llm(args, srv)
                 if "ablate-llm" in stages:
                     stage_ablation(args, srv, "llm")
-                if "speed" in stages:
-                    from miniwob_speed import stage_speed
-
-                    stage_speed(args, srv)
     finally:
         ticker.stop.set()
         ticker.tick()

@@ -273,7 +273,9 @@ def main() -> int:
     p.add_argument("--base-url", default=None, help="use this running server instead")
     p.add_argument("--server-name", default=None, help="lbi serve name of the suite's server")
     p.add_argument("--keep-server", action="store_true", help="leave the server running")
-    p.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
+    p.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads (babyai 1, miniwob 2)"
+    )
     p.add_argument("--ctx", type=int, default=4096)
     p.add_argument(
         "--autogroup-nice", type=int, default=-10, help="server session CPU weight (Linux)"
@@ -299,6 +301,8 @@ def main() -> int:
     if args.out is None:
         args.out = Path("runs/bench-llm" + ("-miniwob" if args.suite == "miniwob" else ""))
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.threads is None:
+        args.threads = 2 if args.suite == "miniwob" else 1
     if args.suite == "miniwob":
         args.stages = args.stages or ",".join(miniwob_suite.ALL_STAGES)
         return miniwob_suite.run_suite(args)
