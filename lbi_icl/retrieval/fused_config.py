@@ -94,6 +94,12 @@ class HistoryConfig(TaskAwareConfig):
         0.5, ge=0.0, le=1.0, description="credit when only the action verb matches"
     )
     w_history: float = Field(1.0, ge=0.0, description="weight of the history alignment")
+    root_alignment: bool = Field(
+        False,
+        description="align a candidate also with the actions of its root trajectory before "
+        "its window starts (`retrieval.root_table`), and take the first rows of windows that "
+        "follow the agent's last action in their root as candidates",
+    )
     follow_last_action: bool = Field(
         True,
         description="also take as candidates the step rows that follow the agent's last "

@@ -21,6 +21,7 @@ import numpy as np
 from lbi_icl.retrieval.action_table import ActionTable, action_table, norm_action, verb_of
 from lbi_icl.retrieval.base import StepContext
 from lbi_icl.retrieval.fused_config import HistoryConfig
+from lbi_icl.retrieval.root_table import RootTable, root_table
 from lbi_icl.retrieval.task_aware import TaskAwareRetriever
 
 
@@ -60,18 +61,27 @@ def alignment_rows(
     *,
     decay: float,
     verb_credit: float,
+    roots: RootTable | None = None,
 ) -> np.ndarray:
     """`alignment` for step rows of an index, vectorized over its action codes: the j-th
-    previous action of row r is row r - j when r's position in its example is at least j."""
+    previous action of row r is row r - j when r's position in its example is at least j,
+    else (with `roots`) the root trajectory's action j steps before r, when known."""
     out = np.zeros(len(rows), dtype=np.float64)
     if not agent or not len(rows):
         return out
     total = sum(decay**j for j in range(len(agent)))
     for j, act in enumerate(agent, start=1):
-        valid = pos >= j
-        prev = np.where(valid, rows - j, 0)
-        exact = valid & (table.codes[prev] == table.code_of(act))
-        verb = valid & ~exact & (table.verb_codes[prev] == table.verb_code_of(act))
+        inside = pos >= j
+        code = np.where(inside, table.codes[np.where(inside, rows - j, 0)], -1)
+        if roots is not None and not inside.all():
+            code = np.where(inside, code, roots.previous(rows, j))
+        valid = code >= 0
+        safe = np.where(valid, code, 0)
+        verb_of_prev = roots.code_verb[safe] if roots is not None else None
+        if verb_of_prev is None:
+            verb_of_prev = np.where(inside, table.verb_codes[np.where(inside, rows - j, 0)], -1)
+        exact = valid & (code == table.code_of(act))
+        verb = valid & ~exact & (verb_of_prev == table.verb_code_of(act))
         out += decay ** (j - 1) * (exact + verb_credit * verb)
     return out / total
 
@@ -93,17 +103,34 @@ class HistoryRetriever(TaskAwareRetriever):
         groups = super().extra_rows(ctx)
         if not self.settings.follow_last_action or not ctx.history:
             return groups
-        after = action_table(self._need_index()).rows_after(ctx.history[-1].action)
+        index = self._need_index()
+        table = action_table(index)
+        last = ctx.history[-1].action
+        after = table.rows_after(last)
+        if self.settings.root_alignment:
+            after = np.union1d(after, root_table(index).rows_after(table.code_of(last)))
         return [np.union1d(after, groups[0]) if groups else after]
 
     def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
         s = self.settings
         if not s.w_history:
             return None
-        if not ctx.history:
-            return s.w_history * (pos == 0).astype(np.float64)
+        index = self._need_index()
+        roots = root_table(index) if s.root_alignment else None
+        if not ctx.history:  # the start of the task: the start of an example (of its root)
+            start = (
+                pos == 0
+                if roots is None
+                else (roots.pos[rows] == 0) | (roots.root[rows] < 0) & (pos == 0)
+            )
+            return s.w_history * start.astype(np.float64)
         agent = [st.action for st in reversed(ctx.history[-s.history_steps :])]
-        table = action_table(self._need_index())
         return s.w_history * alignment_rows(
-            table, rows, pos, agent, decay=s.decay, verb_credit=s.verb_credit
+            action_table(index),
+            rows,
+            pos,
+            agent,
+            decay=s.decay,
+            verb_credit=s.verb_credit,
+            roots=roots,
         )
