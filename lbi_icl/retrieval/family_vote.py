@@ -11,8 +11,9 @@ its first example, or that example's own instruction when it has none. Similarit
 cosine of tf-idf vectors over the project's tokenizer; the prior is the similarity-weighted
 share of each family among the `vote_roots` most similar roots.
 
-Built on first use per loaded index (one example read per root), cached like the action
-table; an index of unlabelled examples gives an empty table (no vote).
+Built on first use per loaded index (one example read per root, at most `MAX_ROOTS`
+evenly spaced ones), cached like the action table; an index of unlabelled examples gives
+an empty table (no vote).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ import numpy as np
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.tokenizer import tokenize
 
+MAX_ROOTS = 50_000  # roots read for the vote (an index with more votes on a sample)
+
 
 @dataclass
 class FamilyTable:
     labels: np.ndarray  # per root: the label code of its examples
-    postings: dict[str, list[tuple[int, float]]]  # token -> (root, tf-idf weight / norm)
+    # token -> (roots holding it, their tf-idf weight / norm): numpy, so a vote over tens
+    # of thousands of roots (one per example in an index of unsynthesized data) stays cheap
+    postings: dict[str, tuple[np.ndarray, np.ndarray]]
     idf: dict[str, float]
 
     def similarities(self, text: str) -> np.ndarray:
@@ -44,8 +49,8 @@ class FamilyTable:
         weights = {t: (1 + math.log(c)) * self.idf[t] for t, c in counts.items()}
         norm = math.sqrt(sum(w * w for w in weights.values()))
         for t, w in weights.items():
-            for root, rw in self.postings[t]:
-                sims[root] += w * rw
+            roots, rw = self.postings[t]
+            sims[roots] += w * rw  # a root appears once per token
         return sims / norm
 
     def prior(self, text: str, n_codes: int, roots: int) -> np.ndarray:
@@ -72,6 +77,8 @@ def build_family_table(index: ExampleIndex) -> FamilyTable:
     # the first example of each root (with a label)
     _, first = np.unique(np.where(keep, roots, -1), return_index=True)
     first = np.sort(first[keep[first]])
+    if len(first) > MAX_ROOTS:  # evenly spaced: reading every root costs a parse each
+        first = first[np.linspace(0, len(first) - 1, MAX_ROOTS).astype(np.int64)]
     texts: list[list[str]] = []
     for i in first:
         ex = index.get_by_idx(int(i))
@@ -80,12 +87,18 @@ def build_family_table(index: ExampleIndex) -> FamilyTable:
     df = Counter(t for toks in texts for t in set(toks))
     n = len(texts)
     idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
-    postings: dict[str, list[tuple[int, float]]] = {}
+    lists: dict[str, tuple[list[int], list[float]]] = {}
     for r, toks in enumerate(texts):
         weights = {t: (1 + math.log(c)) * idf[t] for t, c in Counter(toks).items()}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         for t, w in weights.items():
-            postings.setdefault(t, []).append((r, w / norm))
+            roots_of, weights_of = lists.setdefault(t, ([], []))
+            roots_of.append(r)
+            weights_of.append(w / norm)
+    postings = {
+        t: (np.asarray(rs, dtype=np.int64), np.asarray(ws, dtype=np.float64))
+        for t, (rs, ws) in lists.items()
+    }
     return FamilyTable(labels=labels[first], postings=postings, idf=idf)
 
 
