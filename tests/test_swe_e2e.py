@@ -194,7 +194,7 @@ def test_bad_records_fail_before_any_episode(taskset, tmp_path, capsys, change, 
     shutil.copy(path, taskset / "bad.jsonl")
     name = _records(taskset, "test")[1]["instance_id"]
     out = tmp_path / "run"
-    argv = ["run", "--env", "swe", "--split", "test", "--policy", "retrieval"]
+    argv = ["run", "--env", "swe", "--split", "test", "--tasks", "all", "--policy", "retrieval"]
     argv += ["--env-option", f"tasks_file={taskset / 'bad.jsonl'}", "--out", str(out)]
     argv += ["--no-progress", "--max-steps", "2"]
     assert cli_main(argv) != 0

@@ -204,6 +204,41 @@ def test_a_mixin_test_in_the_same_file_is_removed_where_it_is_defined():
         remove_tests(text, "t/test_m.py", ["t/test_m.py::T::test_a", "t/test_m.py::T::test_b"])
 
 
+def test_fork_server_runs_pytest_and_limits_cpu_not_wall_time(tmp_path):
+    """A fork-server run reports pytest's outcomes like a fresh process; a test that spins
+    is stopped by its CPU-time limit, which a busy machine does not reach sooner."""
+    import time
+
+    from lbi_icl.envs.swe.taskset.runner import TestRunner
+    from lbi_icl.envs.swe.workspace import ensure_venv, shell_environment
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_a.py").write_text(
+        "def test_ok():\n    assert 1\n\n\ndef test_bad():\n    assert 0, 'nope'\n"
+    )
+    (tmp_path / "t" / "test_spin.py").write_text(
+        "def test_spin():\n    while True:\n        pass\n"
+    )
+    venv = ensure_venv(tmp_path / "cache", "x")
+    env = shell_environment(venv, [str(tmp_path)], tmp_path / "home")
+    runner = TestRunner(1, "fork")
+    try:
+        run = runner.run(tmp_path, ["t/test_a.py"], env, timeout_s=60, cpu_limit_s=10)
+        fresh = runner.run(tmp_path, ["t/test_a.py"], env, timeout_s=60, fresh=True)
+        start = time.perf_counter()
+        spin = runner.run(tmp_path, ["t/test_spin.py"], env, timeout_s=300, cpu_limit_s=1)
+        wall = time.perf_counter() - start
+    finally:
+        runner.close()
+    assert (
+        run.outcomes
+        == fresh.outcomes
+        == {"t/test_a.py::test_ok": "passed", "t/test_a.py::test_bad": "failed"}
+    )
+    assert "nope" in run.messages["t/test_a.py::test_bad"] and run.cpu_seconds > 0
+    assert spin.timed_out and spin.exit_code == 124 and spin.cpu_seconds > 0.5 and wall < 120
+
+
 # -- the builder on the fixture project (both test files) ---------------------------------
 
 
@@ -371,17 +406,23 @@ def test_an_interrupted_build_resumes_from_its_cache(built, tmp_path, monkeypatc
 
 
 def test_llm_statement_sample_matches_its_records():
-    """A few test-split statements written by the local model (named in the file): each
-    names the failing behaviour and none quotes the patch."""
+    """A few test-split statements written by the local model (named in the file), kept
+    with their records' failing tests, failure messages and patch: each statement names
+    the failing behaviour (a failing test, what it tests, or its failure message) and none
+    quotes the patch."""
     sample = json.loads(SAMPLE.read_text())
-    assert sample["model"] and 1 <= len(sample["records"]) <= 5
+    assert sample["model"] and sample["spec"] and 1 <= len(sample["records"]) <= 5
     for r in sample["records"]:
-        text = r["problem_statement"]
-        assert r["statement_writer"] == f"llm:{sample['model']}"
-        assert not _quoted(r["patch"], text), r["instance_id"]
-        # the failing behaviour: a failing test's name, its subject or its failure message
-        words = set()
+        text = r["problem_statement"].lower()
+        assert r["statement_writer"] == f"llm:{sample['spec']}"
+        assert not _quoted(r["patch"], r["problem_statement"]), r["instance_id"]
+        names = set()
         for node in r["FAIL_TO_PASS"]:
-            name = node.split("::")[-1].split("[")[0].removeprefix("test_")
-            words |= {name, *(w for w in name.split("_") if len(w) >= 4)}
-        assert any(w.lower() in text.lower() for w in words), (r["instance_id"], words)
+            name = node.split("::")[-1].split("[")[0]
+            names |= {name, name.removeprefix("test_").replace("_", " ")}
+        messages = [m.lower() for m in r["messages"].values()]
+        fragments = [m[i : i + 16] for m in messages for i in range(0, max(len(m) - 15, 1), 4)]
+        mentioned = any(n.lower() in text for n in names) or any(
+            len(f) >= 12 and f in text for f in fragments
+        )
+        assert mentioned, r["instance_id"]

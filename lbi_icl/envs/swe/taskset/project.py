@@ -31,11 +31,13 @@ from lbi_icl.seeds import stable_seed
 
 if TYPE_CHECKING:
     from lbi_icl.envs.swe.taskset.build import BuildConfig, ProjectReport
-    from lbi_icl.envs.swe.taskset.runner import TestRunner
+    from lbi_icl.envs.swe.taskset.runner import BuildRun, TestRunner
 
 log = logging.getLogger(__name__)
 
-MIN_TIMEOUT_S = 20.0
+MIN_CPU_S = 10.0
+CACHE_VERSION = 2  # bump when a cached result's meaning changes
+MIN_WALL_S = 120.0
 
 
 @dataclass
@@ -74,14 +76,26 @@ def files_under(root: Path, entries: list[str], test: bool) -> list[str]:
     return sorted(out)
 
 
+def _restrict(res: dict[str, Any], base: dict[str, str]) -> dict[str, Any]:
+    """A cached result seen through the current baseline: tests left out of it since (see
+    `baseline`) are left out of the result too, as a fresh run would."""
+    f2p = [n for n in res["fail_to_pass"] if base.get(n) == "passed"]
+    p2p = [n for n in res["pass_to_pass"] if base.get(n) == "passed"]
+    messages = {n: m for n, m in res["messages"].items() if n in set(f2p)}
+    return {**res, "fail_to_pass": f2p, "pass_to_pass": p2p, "messages": messages}
+
+
 def _function_of(node: str) -> str:
     """`file::Class::test[param]` → `file::Class::test`."""
     return node.split("[", 1)[0]
 
 
-def _timeout(baseline_s: float) -> float:
-    """A candidate runs some of the test files the baseline ran all of."""
-    return max(MIN_TIMEOUT_S, 5 * baseline_s)
+def _limits(wall_s: float, cpu_s: float) -> tuple[float, float | None]:
+    """A candidate's limits from the baseline run (which ran every test file; a candidate
+    runs a few): CPU time decides (the same however loaded the machine is); the wall-clock
+    limit only catches a run that hangs without using the CPU."""
+    cpu = max(MIN_CPU_S, 5 * cpu_s) if cpu_s > 0 else None
+    return max(MIN_WALL_S, 20 * wall_s), cpu
 
 
 def grader_files(f2p: list[str], p2p: list[str]) -> list[str]:
@@ -104,14 +118,24 @@ class ProjectBuild:
         self.scratches: queue.Queue[Path] = queue.Queue()
         self.lock = threading.Lock()
         self.test_texts: dict[str, str] = {}
-        self.timeout_s = 120.0  # per candidate run; set from the baseline run
+        # limits of a candidate's run, set from the baseline run
+        self.timeout_s: float = MIN_WALL_S
+        self.cpu_limit_s: float | None = None
         owner_name = project.github or f"local/{project.name}"
         self.repo_name = owner_name
         self.id_prefix = owner_name.replace("/", "__")
 
     # -- repository ---------------------------------------------------------------------
     def prepare(self) -> str:
+        """The repository (made once) and its fixed commit. The project's cache belongs to
+        its spec entry: a changed entry (another version, other test files) starts over."""
         state = self.cache / "repo.json"
+        spec = self.p.model_dump(mode="json", exclude={"docs", "split", "github"})
+        spec["cache_version"] = CACHE_VERSION
+        if state.exists() and json.loads(state.read_text()).get("spec") != spec:
+            log.info("%s: the spec entry changed; its cache starts over", self.p.name)
+            shutil.rmtree(self.cache, ignore_errors=True)
+            shutil.rmtree(self.repo, ignore_errors=True)
         if (self.repo / ".git").is_dir() and state.exists():
             return str(json.loads(state.read_text())["base_commit"])
         shutil.rmtree(self.repo, ignore_errors=True)
@@ -126,7 +150,7 @@ class ProjectBuild:
         self.repo.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, self.repo)
         self.cache.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(state, json.dumps({"base_commit": fix}))
+        atomic_write_text(state, json.dumps({"base_commit": fix, "spec": spec}, sort_keys=True))
         return fix
 
     def _scratch(self, i: int) -> Path:
@@ -143,8 +167,18 @@ class ProjectBuild:
         pp = [str(src), str(root)] if src.is_dir() else [str(root)]
         return shell_environment(venv, pp, self.work / f"home-{root.name}")
 
-    def _run(self, root: Path, files: list[str], timeout_s: float, fresh: bool = False) -> Any:
-        run = self.runner.run(root, files, self.env(root), timeout_s=timeout_s, fresh=fresh)
+    def _run(
+        self,
+        root: Path,
+        files: list[str],
+        timeout_s: float,
+        cpu_limit_s: float | None = None,
+        fresh: bool = False,
+    ) -> BuildRun:
+        env = self.env(root)
+        run = self.runner.run(
+            root, files, env, timeout_s=timeout_s, cpu_limit_s=cpu_limit_s, fresh=fresh
+        )
         with self.lock:
             self.report.test_runs += 1
             self.report.test_seconds = round(self.report.test_seconds + run.seconds, 2)
@@ -182,10 +216,13 @@ class ProjectBuild:
             saved = {
                 "outcomes": runs[0].outcomes,
                 "seconds": max(r.seconds for r in runs),
+                "cpu_seconds": runs[0].cpu_seconds,
                 "unstable": sorted(unstable),
             }
             atomic_write_text(path, json.dumps(saved, sort_keys=True))
-        self.timeout_s = _timeout(float(saved["seconds"]))
+        self.timeout_s, self.cpu_limit_s = _limits(
+            float(saved["seconds"]), float(saved.get("cpu_seconds", 0.0))
+        )
         unstable = set(saved.get("unstable", []))
         self.report.unstable_tests = len(unstable)
         outcomes = {}
@@ -225,7 +262,7 @@ class ProjectBuild:
         try:
             for rel, text in changed.items():
                 (root / rel).write_text(text, encoding="utf-8")
-            run = self._run(root, c.test_files, self.timeout_s)
+            run = self._run(root, c.test_files, self.timeout_s, self.cpu_limit_s)
         finally:
             for rel in changed:
                 shutil.copyfile(self.repo / rel, root / rel)
@@ -241,6 +278,7 @@ class ProjectBuild:
             "messages": {n: run.messages[n] for n in f2p if n in run.messages},
             "timed_out": run.timed_out,
             "seconds": run.seconds,
+            "cpu_seconds": run.cpu_seconds,
         }
 
     def _load(self, name: str) -> dict[str, dict[str, Any]]:
@@ -295,7 +333,7 @@ class ProjectBuild:
                 for c in batch:
                     if len(kept) >= target:
                         break
-                    res = done[c.key]
+                    res = _restrict(done[c.key], base)
                     self.report.tried += 1
                     why = self.judge(c, res)
                     if why is None:

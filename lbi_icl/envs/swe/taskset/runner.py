@@ -33,6 +33,12 @@ T = TypeVar("T")
 Mode = Literal["fork", "subprocess"]
 
 
+class BuildRun(TestRun):
+    """A test run with the CPU time of its pytest process (fork servers only; else 0)."""
+
+    cpu_seconds: float = 0.0
+
+
 class _Server:
     """One fork server process (a venv's python running forkserver.py)."""
 
@@ -105,16 +111,19 @@ class TestRunner:
         env: Mapping[str, str],
         *,
         timeout_s: float,
+        cpu_limit_s: float | None = None,
         fresh: bool = False,
-    ) -> TestRun:
-        """pytest's outcomes for `files` under `cwd`; `fresh`: in a new python process
-        whatever the mode."""
+    ) -> BuildRun:
+        """pytest's outcomes for `files` under `cwd`. `timeout_s` is wall time;
+        `cpu_limit_s` CPU time (fork servers only: it does not grow with the machine's
+        load); `fresh`: in a new python process whatever the mode."""
         env = {**env, "COLUMNS": "400"}
         start = time.perf_counter()
         if self.mode == "subprocess" or fresh:
-            result = run_pytest(cwd, files, env, timeout_s=timeout_s)
+            plain = run_pytest(cwd, files, env, timeout_s=timeout_s)
+            result = BuildRun(**plain.model_dump())
         else:
-            result = self._fork_run(cwd, files, env, timeout_s)
+            result = self._fork_run(cwd, files, env, timeout_s, cpu_limit_s)
         with self.lock:
             self.runs += 1
             self.seconds += time.perf_counter() - start
@@ -141,8 +150,13 @@ class TestRunner:
         return server
 
     def _fork_run(
-        self, cwd: Path, files: list[str], env: Mapping[str, str], timeout_s: float
-    ) -> TestRun:
+        self,
+        cwd: Path,
+        files: list[str],
+        env: Mapping[str, str],
+        timeout_s: float,
+        cpu_limit_s: float | None,
+    ) -> BuildRun:
         server = self._server(env)
         with tempfile.NamedTemporaryFile(prefix="lbi-pytest-", suffix=".out") as out:
             request = {
@@ -151,24 +165,26 @@ class TestRunner:
                 "env": dict(env),
                 "path": [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p],
                 "timeout": timeout_s,
+                "cpu_limit": cpu_limit_s,
                 "out": out.name,
             }
             try:
                 answer = server.run(request)
             except (OSError, RuntimeError, ValueError) as e:
                 log.warning("fork server failed (%s); running pytest in a subprocess", e)
-                return run_pytest(cwd, files, env, timeout_s=timeout_s)
+                return BuildRun(**run_pytest(cwd, files, env, timeout_s=timeout_s).model_dump())
             output = Path(out.name).read_text(encoding="utf-8", errors="replace")
         outcomes, messages = parse_pytest(output)
         timed_out = bool(answer["timed_out"])
         if timed_out:
-            output += f"\n[timed out after {timeout_s:g} s]"
-        return TestRun(
+            output += f"\n[timed out: {timeout_s:g} s wall or {cpu_limit_s} s CPU]"
+        return BuildRun(
             outcomes=outcomes,
             messages=messages,
             exit_code=int(str(answer["exit_code"])),
             timed_out=timed_out,
             seconds=float(str(answer["seconds"])),
+            cpu_seconds=float(str(answer.get("cpu_seconds", 0.0))),
             output=output,
         )
 

@@ -19,8 +19,13 @@ MAX_REPRO_LINES = 18
 MAX_LLM_SOURCES = 3
 
 
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+
+
 def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    """A failure message on one line, cut to `limit`, object addresses masked (`<X object
+    at 0x7f...>` differs from run to run; the statement must not)."""
+    text = _ADDRESS.sub("0x...", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
