@@ -1,9 +1,11 @@
-"""Prompt templates (lbi_icl/prompts): the packaged defaults render byte for byte the prompts
-the code sent before they were templates, and user files are checked before use.
+"""Prompt templates (lbi_icl/prompts): the packaged defaults of the `examples_first` layout
+render byte for byte the prompts the code sent before they were templates, the
+`stable_first` layout (the default) the same sections with the objective first, and user
+files are checked before use.
 
 `fixtures/prompts/golden.json` was captured from the pre-template code (commit 5fc8e1f) with
-the inputs built in `_render_all` below, so a default that drifts by one byte fails here
-(that keeps the LLM response caches and recorded real-LLM numbers valid).
+the inputs built in `_render_all` below, so an `examples_first` default that drifts by one
+byte fails here (that keeps the LLM response caches and recorded real-LLM numbers valid).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lbi_icl.prompts import (
     load_prompts,
     load_template,
 )
+from lbi_icl.prompts.specs import LAYOUT_FILES
 from lbi_icl.retrieval.base import StepContext
 from lbi_icl.retrieval.model import query_messages
 from lbi_icl.synth.backward import LLMRelabeler
@@ -74,8 +77,9 @@ class _FakeEnv:
         return StepResult(observation=obs, reward=0.0, done=self.t >= 3)
 
 
-def _render_all(prompts: Any = None) -> dict[str, Any]:
-    """Every prompt of the library for fixed inputs ($, {} and long texts included)."""
+def _render_all(prompts: Any = None, layout: str = "examples_first") -> dict[str, Any]:
+    """Every prompt of the library for fixed inputs ($, {} and long texts included); the
+    agent's in prompt layout `layout`."""
     out: dict[str, Any] = {}
     hist = [
         HistoryEntry(
@@ -84,7 +88,11 @@ def _render_all(prompts: Any = None) -> dict[str, Any]:
         for i in range(7)
     ]
     cfg = AgentConfig(
-        history_steps=3, observation_chars=20, current_observation_chars=40, list_valid_actions=5
+        history_steps=3,
+        observation_chars=20,
+        current_observation_chars=40,
+        list_valid_actions=5,
+        prompt_layout=layout,  # type: ignore[arg-type]
     )
     common = {"prompts": prompts}
     out["agent_full"] = _dump(
@@ -106,7 +114,7 @@ def _render_all(prompts: Any = None) -> dict[str, Any]:
             **small,
             history=[],
             reference="   ",
-            config=AgentConfig(),
+            config=AgentConfig(prompt_layout=layout),  # type: ignore[arg-type]
             env_name=None,
             valid_actions=["a"],
             **common,
@@ -117,7 +125,7 @@ def _render_all(prompts: Any = None) -> dict[str, Any]:
             **small,
             history=hist[:2],
             reference="",
-            config=AgentConfig(history_steps=1),
+            config=AgentConfig(history_steps=1, prompt_layout=layout),  # type: ignore[arg-type]
             env_name="swe",
             valid_actions=None,
             **common,
@@ -128,7 +136,7 @@ def _render_all(prompts: Any = None) -> dict[str, Any]:
             **small,
             history=hist[:2],
             reference="ref",
-            config=AgentConfig(history_steps=0),
+            config=AgentConfig(history_steps=0, prompt_layout=layout),  # type: ignore[arg-type]
             env_name="swe",
             valid_actions=None,
             **common,
@@ -182,12 +190,77 @@ def _render_all(prompts: Any = None) -> dict[str, Any]:
     return out
 
 
-def test_defaults_render_the_pre_template_prompts_byte_for_byte() -> None:
+def test_examples_first_renders_the_pre_template_prompts_byte_for_byte() -> None:
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     now = _render_all()
     assert sorted(now) == sorted(golden)
     for key in golden:
         assert now[key] == golden[key], key
+
+
+def _objective_first(user: str) -> str:
+    """A paper-layout user message with its reference section moved after the objective."""
+    if not user.startswith("## Additional information for reference\n"):
+        return user
+    reference, rest = user.split("## Objective\n", 1)
+    instruction, tail = rest.split("\n\n## Interaction history\n", 1)
+    return f"## Objective\n{instruction}\n\n{reference}## Interaction history\n{tail}"
+
+
+def test_stable_first_is_the_paper_prompt_with_the_objective_first() -> None:
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    now = _render_all(layout="stable_first")
+    assert sorted(now) == sorted(golden)
+    moved = 0
+    for key in golden:
+        if not key.startswith("agent_"):  # only the agent's user message has layouts
+            assert now[key] == golden[key], key
+            continue
+        (sys_old, user_old), (sys_new, user_new) = golden[key], now[key]
+        assert sys_new == sys_old, key
+        assert user_new["content"] == _objective_first(user_old["content"]), key
+        moved += user_new["content"] != user_old["content"]
+    assert moved == 2  # agent_full, agent_no_history_steps: the two with a reference
+    assert _render_all() == _render_all(default_prompts().with_layout("examples_first"))
+    # the default layout is stable_first (and a PromptSet's layout follows the config's)
+    default = render_prompt(
+        action_space_text="Act.",
+        instruction="do it",
+        observation="start",
+        history=[],
+        reference="Example 1 x",
+        config=AgentConfig(),
+    )
+    assert default.messages[1].content.startswith("## Objective\ndo it\n\n## Additional")
+    assert default_prompts()["agent_user"].sha256 == default_template("agent_user").sha256
+    assert default_template("agent_user", "examples_first").text.startswith(
+        "${reference_section}## Objective"
+    )
+
+
+def test_user_agent_user_file_wins_over_the_layout(tmp_path: Path) -> None:
+    f = tmp_path / "user.txt"
+    f.write_text("MINE $instruction\n$reference_section$observation\n", encoding="utf-8")
+    prompts = load_prompts({"agent_user": f})
+    assert prompts.layout_name() == "custom"
+    texts = {
+        render_prompt(
+            action_space_text="Act.",
+            instruction="do it",
+            observation="start",
+            history=[],
+            reference="Example 1 x",
+            config=AgentConfig(prompt_layout=layout),  # type: ignore[arg-type]
+            prompts=prompts,
+        )
+        .messages[1]
+        .content
+        for layout in ("stable_first", "examples_first")
+    }
+    assert texts == {"MINE do it\n## Additional information for reference\nExample 1 x\n\nstart"}
+    assert load_prompts(layout="examples_first").layout_name() == "examples_first"
+    with pytest.raises(PromptError, match="no prompt layout 'sideways'"):
+        load_prompts(layout="sideways")  # type: ignore[arg-type]
 
 
 def test_every_prompt_has_a_checked_default() -> None:
@@ -267,7 +340,9 @@ def test_defaults_ship_as_package_data() -> None:
     globs = pyproject["tool"]["setuptools"]["package-data"]["lbi_icl"]
     assert "prompts/defaults/*.txt" in globs
     shipped = {p.stem for p in (root / "lbi_icl" / "prompts" / "defaults").glob("*.txt")}
-    assert shipped == set(PROMPTS)
+    per_layout = {stem for files in LAYOUT_FILES.values() for stem in files.values()}
+    assert per_layout - set(PROMPTS) == {"agent_user.examples_first"}
+    assert shipped == set(PROMPTS) | per_layout
 
 
 def test_swe_statement_prompt_from_a_user_file(tmp_path: Path, capsys) -> None:

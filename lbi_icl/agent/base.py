@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from lbi_icl.data import Trajectory
+from lbi_icl.prompts.specs import DEFAULT_LAYOUT, PromptLayout
 
 StopReason = Literal[
     "done", "max_steps", "token_limit", "cost_limit", "wall_time", "unparsable", "error"
@@ -42,6 +43,12 @@ class AgentConfig(BaseModel):
     # go to the LLM as image parts: "auto" when its model takes images (by name,
     # llm.base.accepts_images), "on" always, "off" never (the text observation instead).
     images: Literal["auto", "on", "off"] = "auto"
+    # The user message's layout (lbi_icl/prompts/specs.py): "stable_first" = the objective,
+    # then the per-step parts (examples, history, observation), so system + objective are a
+    # prefix the provider's prompt cache holds across an episode's steps; "examples_first"
+    # = the paper's (retrieved examples before the objective; runs made before this field
+    # existed). Picks the packaged agent_user template; a user's own agent_user file wins.
+    prompt_layout: PromptLayout = DEFAULT_LAYOUT
 
     @model_serializer(mode="wrap")
     def _omit_default_images(self, handler: Any) -> Any:

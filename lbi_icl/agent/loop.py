@@ -86,7 +86,8 @@ class _Episode:
         prompts: PromptSet | None = None,
     ) -> None:
         self.env, self.task, self.policy, self.retriever = env, task, policy, retriever
-        self.prompts = prompts or default_prompts()
+        # the packaged agent_user of the config's layout (step logs record its hash)
+        self.prompts = (prompts or default_prompts()).with_layout(config.prompt_layout)
         self.config, self.seed, self.on_step = config, seed, on_step
         self.metered = MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
         self.strategy = str(getattr(retriever, "name", "unknown"))

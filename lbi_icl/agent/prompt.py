@@ -1,19 +1,25 @@
-"""The per-step prompt, laid out as in the paper, rendered from the templates
-`agent_system`, `agent_user`, `agent_reference`, `agent_valid_actions` and
-`agent_answer_format` (`lbi_icl/prompts/defaults/`; a run config may replace any of them).
-The defaults give this layout:
+"""The per-step prompt, rendered from the templates `agent_system`, `agent_user`,
+`agent_reference`, `agent_valid_actions` and `agent_answer_format`
+(`lbi_icl/prompts/defaults/`; a run config may replace any of them). `agent_user` has one
+packaged default per prompt layout (`AgentConfig.prompt_layout`, lbi_icl/prompts/specs.py);
+the defaults give this layout:
 
 system: the environment's action-space text and the answer format.
-user, in this order:
-  1. `Additional information for reference` — the retrieval block (`RetrievalResult.rendered`);
-     the whole section is left out when the block is empty (strategy `none`);
-  2. `Objective` — the task instruction;
+user, `stable_first` (the default), in this order:
+  1. `Objective` — the task instruction (the same at every step of an episode: with the
+     system message, the prefix a provider's prompt cache holds, llm/prompt_cache.py);
+  2. `Additional information for reference` — the retrieval block
+     (`RetrievalResult.rendered`); the whole section is left out when the block is empty
+     (strategy `none`);
   3. `Interaction history` — the last `history_steps` steps, each observation truncated to
      `observation_chars` characters (head kept, a `[... N more characters]` marker added);
      older steps are summarized as a count;
   4. `Current observation` — truncated only beyond `current_observation_chars`;
   5. (optional) `Valid actions` when the environment lists at most `list_valid_actions`;
   6. the instruction to answer with a reason and an action in a fixed, parseable format.
+
+`examples_first` (the paper's layout) puts 2 before 1 and is otherwise the same; without
+retrieved examples both layouts render the same text.
 """
 
 from __future__ import annotations
@@ -100,8 +106,9 @@ def render_prompt(
     valid_actions: list[str] | None = None,
     prompts: PromptSet | None = None,
 ) -> RenderedPrompt:
-    """The system and user messages for one step (layout in the module docstring)."""
-    prompts = prompts or default_prompts()
+    """The system and user messages for one step (layout in the module docstring; the
+    packaged `agent_user` is `config.prompt_layout`'s)."""
+    prompts = (prompts or default_prompts()).with_layout(config.prompt_layout)
     used = ["agent_system", "agent_user", "agent_answer_format"]
     ref = reference.strip()
     reference_section = ""

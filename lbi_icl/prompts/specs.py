@@ -3,6 +3,18 @@ template may use, and which stage sends it.
 
 Adding a prompt = one `PromptSpec` here + `defaults/NAME.txt`; `tests/test_prompts.py`
 checks that every spec has a default file that uses only its variables.
+
+Prompt layouts: the agent's user message has two packaged defaults, picked by
+`AgentConfig.prompt_layout` when the user has not replaced `agent_user` with their own file:
+
+- `stable_first` (the default, `defaults/agent_user.txt`): the objective first, then the
+  per-step parts (retrieved examples, interaction history, current observation, valid
+  actions, answer format), so the head of the prompt that stays the same across an
+  episode's steps (system message + objective) is a prefix a provider's cache can hold
+  whatever the retrieved examples are (llm/prompt_cache.py);
+- `examples_first` (`defaults/agent_user.examples_first.txt`): the paper's layout and the
+  default before the setting existed (runs made then resume as this layout): the retrieved
+  examples before the objective, byte for byte the earlier prompts.
 """
 
 from __future__ import annotations
@@ -11,6 +23,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 Stage = Literal["agent", "query", "synth", "swe"]
+PromptLayout = Literal["stable_first", "examples_first"]
+PROMPT_LAYOUTS: tuple[PromptLayout, ...] = ("stable_first", "examples_first")
+DEFAULT_LAYOUT: PromptLayout = "stable_first"
+LEGACY_LAYOUT: PromptLayout = "examples_first"  # what runs made before the setting used
+# the prompts whose packaged default depends on the layout: name -> {layout: file stem}
+LAYOUT_FILES: dict[str, dict[PromptLayout, str]] = {
+    "agent_user": {"stable_first": "agent_user", "examples_first": "agent_user.examples_first"}
+}
 
 
 @dataclass(frozen=True)
@@ -42,8 +62,10 @@ _SPECS = (
             "valid_actions",
             "answer_format",
         ),
-        "user message of every agent step; $reference_section is agent_reference + a blank "
-        "line (or '' when nothing was retrieved), $valid_actions_section is a blank line + "
+        "user message of every agent step (its packaged default follows the prompt layout: "
+        "objective first, or the paper's examples first); $reference_section is "
+        "agent_reference + a blank line (or '' when nothing was retrieved), "
+        "$valid_actions_section is a blank line + "
         "agent_valid_actions (or '' when the env lists none or too many); $reference and "
         "$valid_actions are the bare texts",
     ),

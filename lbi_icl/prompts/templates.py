@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from lbi_icl.prompts.specs import PROMPTS
+from lbi_icl.prompts.specs import (
+    DEFAULT_LAYOUT,
+    LAYOUT_FILES,
+    PROMPT_LAYOUTS,
+    PROMPTS,
+    PromptLayout,
+)
 
 DEFAULT = "default"
 
@@ -87,12 +93,17 @@ def _make(name: str, text: str, source: str, where: str) -> PromptTemplate:
 
 
 @cache
-def default_template(name: str) -> PromptTemplate:
+def default_template(name: str, layout: PromptLayout = DEFAULT_LAYOUT) -> PromptTemplate:
+    """The packaged template `name`; for a prompt with one default per layout
+    (`specs.LAYOUT_FILES`), the one of `layout` (other prompts ignore it)."""
     if name not in PROMPTS:
         raise PromptError(f"no prompt named {name!r}; known: {', '.join(PROMPTS)}")
-    res = resources.files("lbi_icl.prompts").joinpath("defaults", f"{name}.txt")
+    if layout not in PROMPT_LAYOUTS:
+        raise PromptError(f"no prompt layout {layout!r}; known: {', '.join(PROMPT_LAYOUTS)}")
+    stem = LAYOUT_FILES.get(name, {}).get(layout, name)
+    res = resources.files("lbi_icl.prompts").joinpath("defaults", f"{stem}.txt")
     text = _strip_final_newline(res.read_text(encoding="utf-8"))
-    return _make(name, text, DEFAULT, f"lbi_icl/prompts/defaults/{name}.txt")
+    return _make(name, text, DEFAULT, f"lbi_icl/prompts/defaults/{stem}.txt")
 
 
 def load_template(name: str, path: str | Path) -> PromptTemplate:
@@ -117,13 +128,24 @@ def load_template(name: str, path: str | Path) -> PromptTemplate:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """The templates of one run or synthesis: the defaults, with the user's overrides."""
+    """The templates of one run or synthesis: the defaults (of `layout`, for the prompts
+    whose default depends on it), with the user's overrides (a user's file always wins)."""
 
     overrides: Mapping[str, PromptTemplate] = field(default_factory=dict)
+    layout: PromptLayout = DEFAULT_LAYOUT
 
     def __getitem__(self, name: str) -> PromptTemplate:
         found = self.overrides.get(name)
-        return found if found is not None else default_template(name)
+        return found if found is not None else default_template(name, self.layout)
+
+    def with_layout(self, layout: PromptLayout) -> PromptSet:
+        """The same overrides with the packaged defaults of `layout`."""
+        return self if layout == self.layout else replace(self, layout=layout)
+
+    def layout_name(self) -> str:
+        """The agent prompt's layout: the layout's name, or 'custom' when the user's own
+        `agent_user` file replaces the packaged one."""
+        return "custom" if "agent_user" in self.overrides else self.layout
 
     def render(self, name: str, **values: Any) -> str:
         return self[name].render(**values)
@@ -140,10 +162,14 @@ class PromptSet:
         return {n: t.sha256 for n, t in sorted(self.overrides.items())}
 
 
-def load_prompts(paths: Mapping[str, str | Path] | None = None) -> PromptSet:
-    """Defaults plus the user's files (`{name: path}`), every one checked now."""
+def load_prompts(
+    paths: Mapping[str, str | Path] | None = None, layout: PromptLayout = DEFAULT_LAYOUT
+) -> PromptSet:
+    """Defaults (of `layout`) plus the user's files (`{name: path}`), every one checked now."""
+    if layout not in PROMPT_LAYOUTS:
+        raise PromptError(f"no prompt layout {layout!r}; known: {', '.join(PROMPT_LAYOUTS)}")
     overrides = {name: load_template(name, p) for name, p in (paths or {}).items()}
-    return PromptSet(overrides)
+    return PromptSet(overrides, layout)
 
 
 def default_prompts() -> PromptSet:
