@@ -29,6 +29,7 @@ from lbi_icl.agent.prompt import (
 from lbi_icl.data import Document, Step, Task, Trajectory
 from lbi_icl.envs.base import Env, StepResult
 from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message, Usage
+from lbi_icl.prompts import default_template
 from lbi_icl.retrieval.base import RetrievalResult, RetrievedItem, Retriever, StepContext
 
 ACTIONS = ["go forward", "turn left", "turn right"]
@@ -370,9 +371,29 @@ def _reference() -> RetrievalResult:
     )
 
 
-def test_prompt_layout_sections_in_order() -> None:
+_PER_STEP = [
+    SECTION_HISTORY,
+    "Action: go forward",
+    SECTION_CURRENT,
+    "You are at cell 1 of 3.",
+    "Answer with a reason and an action",
+]
+_OBJECTIVE = [SECTION_OBJECTIVE, "reach the end of the corridor"]
+_EXAMPLES = [SECTION_REFERENCE, "EXAMPLE BLOCK"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "order"),
+    [
+        (None, [*_OBJECTIVE, *_EXAMPLES, *_PER_STEP]),  # the default: stable_first
+        ("stable_first", [*_OBJECTIVE, *_EXAMPLES, *_PER_STEP]),
+        ("examples_first", [*_EXAMPLES, *_OBJECTIVE, *_PER_STEP]),  # the paper's
+    ],
+)
+def test_prompt_layout_sections_in_order(layout: str | None, order: list[str]) -> None:
     llm = FakeLLM([FORWARD])
-    _run(CorridorEnv(goal=3), llm, FixedRetriever(_reference()))
+    extra = {} if layout is None else {"prompt_layout": layout}
+    _, logs = _run(CorridorEnv(goal=3), llm, FixedRetriever(_reference()), **extra)
     system, user = llm.calls[1]
     assert (
         system.role == "system"
@@ -380,19 +401,11 @@ def test_prompt_layout_sections_in_order() -> None:
     )
     assert "Reason:" in system.content and "Action:" in system.content
     text = user.content
-    order = [
-        SECTION_REFERENCE,
-        "EXAMPLE BLOCK",
-        SECTION_OBJECTIVE,
-        "reach the end of the corridor",
-        SECTION_HISTORY,
-        "Action: go forward",
-        SECTION_CURRENT,
-        "You are at cell 1 of 3.",
-        "Answer with a reason and an action",
-    ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
+    # the step log names the template of the layout the prompt was rendered from
+    used = default_template("agent_user", layout or "stable_first").sha256  # type: ignore[arg-type]
+    assert logs[1].prompt_templates["agent_user"] == used
 
 
 def test_reference_section_omitted_when_nothing_retrieved() -> None:

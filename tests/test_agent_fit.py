@@ -13,7 +13,7 @@ from lbi_icl.agent.fit import (
     join_reference,
     split_reference,
 )
-from lbi_icl.agent.prompt import SECTION_REFERENCE, HistoryEntry
+from lbi_icl.agent.prompt import SECTION_OBJECTIVE, SECTION_REFERENCE, HistoryEntry
 from lbi_icl.retrieval.model import clean_query
 
 REFERENCE = (
@@ -29,8 +29,18 @@ HISTORY = [
 ]
 
 
-def _fit(context: int | None, reference: str = REFERENCE, history_steps: int = 4):
-    cfg = AgentConfig(context_tokens=context, max_output_tokens=50, history_steps=history_steps)
+def _fit(
+    context: int | None,
+    reference: str = REFERENCE,
+    history_steps: int = 4,
+    layout: str = "stable_first",
+):
+    cfg = AgentConfig(
+        context_tokens=context,
+        max_output_tokens=50,
+        history_steps=history_steps,
+        prompt_layout=layout,  # type: ignore[arg-type]
+    )
     return fit_messages(
         action_space_text="Actions: go, stop.",
         instruction="Reach the exit of the maze.",
@@ -56,17 +66,21 @@ def test_no_context_means_no_fitting() -> None:
     assert "Document 1" in full.messages[1].content
 
 
-def test_examples_go_first_lowest_rank_first_then_history() -> None:
-    full = _fit(None)
+@pytest.mark.parametrize("layout", ["stable_first", "examples_first"])
+def test_examples_go_first_lowest_rank_first_then_history(layout: str) -> None:
+    full = _fit(None, layout=layout)
+    objective = full.messages[1].content.index(SECTION_OBJECTIVE)
+    examples = full.messages[1].content.index(SECTION_REFERENCE)
+    assert (objective < examples) == (layout == "stable_first")
     # room for everything but the document and the third example
     budget = full.tokens - estimate_tokens(full.messages[1:]) // 3
-    r = _fit(budget + 50)
+    r = _fit(budget + 50, layout=layout)
     assert r.items_dropped >= 1 and r.history_dropped == 0 and r.tokens <= budget
     user = r.messages[1].content
     assert "Example 1 " in user and "Document 1" not in user
     # tighter: all examples gone, then the oldest history steps
-    bare = _fit(None, reference="", history_steps=0)
-    r = _fit(bare.tokens + 50 + 80)
+    bare = _fit(None, reference="", history_steps=0, layout=layout)
+    r = _fit(bare.tokens + 50 + 80, layout=layout)
     user = r.messages[1].content
     assert SECTION_REFERENCE not in user and r.items_dropped == 4
     assert 1 <= r.history_dropped < 4
@@ -74,9 +88,10 @@ def test_examples_go_first_lowest_rank_first_then_history() -> None:
     assert "Reach the exit of the maze." in user  # the instruction is never cut
 
 
-def test_impossible_fit_is_a_clear_error() -> None:
+@pytest.mark.parametrize("layout", ["stable_first", "examples_first"])
+def test_impossible_fit_is_a_clear_error(layout: str) -> None:
     with pytest.raises(PromptTooLongError, match=r"without any retrieved example or history"):
-        _fit(60)
+        _fit(60, layout=layout)
 
 
 @pytest.mark.parametrize(
