@@ -129,6 +129,55 @@ def test_edited_template_refuses_resume(tmp_path: Path, capsys: pytest.CaptureFi
     assert "different settings (prompts.agent_system: " in err and " → " in err
 
 
+def test_prompt_layout_is_recorded_reported_and_a_change_refuses_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from lbi_icl.runner.report import report
+
+    cfg = _write(tmp_path / "run.yaml", _base(tmp_path, "run"))
+    run = tmp_path / "run"
+    assert cli_main(["run", "--config", str(cfg), "--no-progress"]) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["prompt_layout"] == "stable_first"  # the default
+    assert manifest["fingerprint"]["agent"]["prompt_layout"] == "stable_first"
+    assert manifest["config"]["agent"]["prompt_layout"] == "stable_first"
+    assert "prompt layout: stable_first (objective first" in report(run, "md")
+    assert cli_main(["run", "--config", str(cfg), "--no-progress"]) == 0  # same: resumes
+    capsys.readouterr()
+
+    paper = ["--set", "agent.prompt_layout=examples_first"]
+    assert cli_main(["run", "--config", str(cfg), "--no-progress", *paper]) == 1
+    err = capsys.readouterr().err
+    assert 'agent.prompt_layout: "stable_first" → "examples_first"' in err
+    assert "--set agent.prompt_layout=stable_first for the run's prompt layout" in err
+
+    # a run made before the setting existed: no prompt_layout anywhere, the paper's layout
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(manifest["sessions"]) == 2  # the refused attempt wrote no session
+    for key in ("fingerprint", "config"):
+        del manifest[key]["agent"]["prompt_layout"]
+    del manifest["prompt_layout"]
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert "prompt layout: examples_first (the paper's" in report(run, "md")
+    assert cli_main(["run", "--config", str(cfg), "--no-progress"]) == 1  # now stable_first
+    assert 'agent.prompt_layout: "examples_first" → "stable_first"' in capsys.readouterr().err
+    assert cli_main(["run", "--config", str(cfg), "--no-progress", *paper]) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["prompt_layout"] == "examples_first"
+    assert len(manifest["sessions"]) == 3
+
+    # `lbi ablate` and config files take it too; a wrong name stops before any episode
+    other = _write(
+        tmp_path / "paper.yaml",
+        {**_base(tmp_path, "paper"), "agent": {"prompt_layout": "examples_first"}},
+    )
+    assert build_config(other).agent.prompt_layout == "examples_first"
+    bad = ["--set", "agent.prompt_layout=sideways"]
+    assert cli_main(["ablate", "--config", str(other), "--no-progress", *bad]) == 1
+    assert "agent.prompt_layout" in capsys.readouterr().err
+    assert not (tmp_path / "paper").exists()
+
+
 @pytest.mark.parametrize(
     ("prompts", "template", "expected"),
     [
@@ -178,6 +227,7 @@ def test_every_shipped_config_loads(path: Path, tmp_path: Path) -> None:
         r = cfg.retrieval
         assert (r["m1"], r["m2"], r["rag_max_docs"]) == (5, 5, 50)
         assert {"observation", "model", "agentic", "rag", "none"} <= set(cfg.strategies)
+        assert cfg.agent.prompt_layout == "examples_first"  # the paper's prompt too
 
 
 def test_beyond_paper_config_runs_offline_with_its_prompt(tmp_path: Path) -> None:

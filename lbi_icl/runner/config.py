@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lbi_icl.agent.base import AgentConfig
+from lbi_icl.prompts.specs import LEGACY_LAYOUT
 from lbi_icl.runner.results import LLM_CACHE
 
 if TYPE_CHECKING:
@@ -172,11 +173,12 @@ class RunConfig(BaseModel):
         return self.retrieval_llm or (self.llm if self.policy == "llm" else None)
 
     def prompt_set(self) -> PromptSet:
-        """The run's prompt templates (defaults + `prompts`), each file checked now."""
+        """The run's prompt templates (the defaults of `agent.prompt_layout` + `prompts`),
+        each file checked now."""
         from lbi_icl.prompts import PromptError, load_prompts
 
         try:
-            return load_prompts(self.prompts)
+            return load_prompts(self.prompts, layout=self.agent.prompt_layout)
         except PromptError as e:
             raise ConfigError(str(e)) from e
 
@@ -188,6 +190,15 @@ class RunConfig(BaseModel):
         fp = self._settings_fingerprint()
         if self.prompts:
             fp["prompts"] = self.prompt_set().override_hashes()
+        return fp
+
+    @staticmethod
+    def upgrade_fingerprint(fp: dict[str, Any]) -> dict[str, Any]:
+        """A recorded fingerprint with the values of settings added since it was written:
+        a run made before `agent.prompt_layout` existed used the paper's layout."""
+        agent = fp.get("agent")
+        if isinstance(agent, dict) and "prompt_layout" not in agent:
+            fp = {**fp, "agent": {**agent, "prompt_layout": LEGACY_LAYOUT}}
         return fp
 
     def _settings_fingerprint(self) -> dict[str, Any]:

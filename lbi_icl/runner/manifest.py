@@ -132,6 +132,7 @@ def start_session(
             "workers": config.workers,
         }
     )
+    prompts = config.prompt_set()
     manifest = {
         "format": "lbi_icl.run/1",
         "lbi_icl_version": __version__,
@@ -139,7 +140,9 @@ def start_session(
         "config": json.loads(config.model_dump_json()),
         "fingerprint": config.fingerprint(),
         # the prompt templates the run's LLM calls use: name -> {source: default | path, sha256}
-        "prompts": config.prompt_set().describe(names_of("agent", "query")),
+        "prompts": prompts.describe(names_of("agent", "query")),
+        # the agent prompt's layout (agent.prompt_layout; 'custom': the user's agent_user)
+        "prompt_layout": prompts.layout_name(),
         "index_manifest_sha256": index_hash(config.index),
         "env": env_info or {},
         "versions": package_versions(),

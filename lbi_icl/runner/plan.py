@@ -150,13 +150,18 @@ def check_resume(config: RunConfig, previous: dict[str, Any] | None) -> None:
     if previous is None:
         _check_new_run_dir(Path(config.out))
         return
-    old = previous.get("fingerprint") or {}
+    old = RunConfig.upgrade_fingerprint(previous.get("fingerprint") or {})
     new = config.fingerprint()
     changes = setting_changes(old, new)
     if changes:
+        hint = ""
+        layout = (old.get("agent") or {}).get("prompt_layout")
+        if layout != config.agent.prompt_layout and isinstance(layout, str):
+            hint = f" (--set agent.prompt_layout={layout} for the run's prompt layout)"
         raise ConfigError(
             f"{config.out}: this run directory was made with different settings "
             f"({'; '.join(changes)}); use a new --out, or the original settings to resume"
+            f"{hint}"
         )
     old_hash = previous.get("index_manifest_sha256")
     new_hash = index_hash(config.index)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest, require_run_dir
-from lbi_icl.runner.report_data import policy_label, protocol_mismatch
+from lbi_icl.runner.report_data import policy_label, prompt_layout_of, protocol_mismatch
 from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
 
 SOLVED, FAILED, ERROR = 1, 0, -1
@@ -148,11 +148,12 @@ def compare_runs(
             )
         pairs = [(s, s) for s in common]
     rows = [compare_records(recs[0], sa, recs[1], sb) for sa, sb in pairs]
-    labels = []
-    for cfg, rs in zip(cfgs, recs, strict=True):
+    labels, layouts = [], []
+    for cfg, rs, manifest in zip(cfgs, recs, manifests, strict=True):
         policies = {r.policy for r in rs}
         policy = cfg.get("policy") or (next(iter(policies)) if len(policies) == 1 else None)
         labels.append(policy_label(policy, cfg.get("llm")))
+        layouts.append(prompt_layout_of(manifest, policy)[0])
     notes = [
         "rates are over the shared (task, seed) pairs: finished in both runs; "
         "p: exact McNemar test on only A vs only B"
@@ -163,6 +164,8 @@ def compare_runs(
     splits = [c.get("split") for c in cfgs]
     if splits[0] != splits[1]:
         notes.append(f"the runs are on different splits ({splits[0]} vs {splits[1]})")
+    if layouts[0] != layouts[1] and None not in layouts:
+        notes.append(f"the runs use different prompt layouts ({layouts[0]} vs {layouts[1]})")
     for r in rows:
         name = r.strategy_a if r.strategy_a == r.strategy_b else f"{r.strategy_a}:{r.strategy_b}"
         if r.a_not_shared or r.b_not_shared:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from lbi_icl.prompts.specs import LEGACY_LAYOUT
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.manifest import read_manifest
@@ -72,6 +73,9 @@ class Report(BaseModel):
     env_notes: list[str] = Field(default_factory=list)  # the env's run notes (manifest)
     run_notes: list[str] = Field(default_factory=list)  # e.g. why the run stopped (budget)
     protocol: str | None = None  # the env's evaluation protocol and its values (web envs)
+    # the agent prompt's layout (LLM policies): stable_first | examples_first | custom
+    prompt_layout: str | None = None
+    prompt_layout_source: str | None = None  # custom: the user's agent_user file
     episodes: list[EpisodeRecord] = Field(default_factory=list, exclude=True)
 
 
@@ -180,6 +184,21 @@ def _name(note: str) -> str:
     return note.removeprefix("protocol ").split(":")[0].split(" ")[0]
 
 
+def prompt_layout_of(manifest: dict, policy: str | None) -> tuple[str | None, str | None]:
+    """The layout of the run's agent prompts (None for the retrieval-only policy, which
+    sends none) and, for 'custom', the agent_user file; a manifest written before the
+    setting existed is the paper's layout."""
+    if policy != "llm" or not manifest:
+        return None, None
+    layout = manifest.get("prompt_layout")
+    if not isinstance(layout, str):
+        agent = (manifest.get("config") or {}).get("agent") or {}
+        layout = agent.get("prompt_layout") or LEGACY_LAYOUT
+    user = (manifest.get("prompts") or {}).get("agent_user") or {}
+    source = user.get("source") if layout == "custom" else None
+    return layout, source if isinstance(source, str) else None
+
+
 def _run_notes(manifest: dict) -> list[str]:
     """What the latest session says about how the run ended, when it did not complete."""
     sessions = manifest.get("sessions") or [{}]
@@ -207,6 +226,7 @@ def build_report(run_dir: str | Path) -> Report:
         ]
     policies = {r.policy for r in latest.values()}
     policy = cfg.get("policy") or (policies.pop() if len(policies) == 1 else None)
+    layout, layout_source = prompt_layout_of(manifest, policy)
     return Report(
         run=str(run),
         env=cfg.get("env"),
@@ -219,5 +239,7 @@ def build_report(run_dir: str | Path) -> Report:
         env_notes=list((manifest.get("env") or {}).get("notes") or []),
         run_notes=_run_notes(manifest),
         protocol=run_protocol(manifest),
+        prompt_layout=layout,
+        prompt_layout_source=layout_source,
         episodes=[r for s in order for r in by_strategy[s]],
     )

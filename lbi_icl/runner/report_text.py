@@ -103,6 +103,22 @@ def _title(rep: Report) -> str:
     return f"{where} — {rep.label}" if where else rep.label
 
 
+_LAYOUTS = {
+    "stable_first": "objective first, then the per-step parts (examples, history, "
+    "observation): system + objective are the prefix the prompt cache holds",
+    "examples_first": "the paper's: retrieved examples before the objective",
+}
+
+
+def _layout_note(rep: Report) -> str | None:
+    if rep.prompt_layout is None:
+        return None
+    if rep.prompt_layout == "custom":
+        return f"prompt layout: the run's own agent_user template ({rep.prompt_layout_source})"
+    what = _LAYOUTS.get(rep.prompt_layout)
+    return f"prompt layout: {rep.prompt_layout}" + (f" ({what})" if what else "")
+
+
 def _notes(rep: Report) -> list[str]:
     notes = [
         "success and its 95% CI (Wilson) are over finished episodes (errors excluded)",
@@ -115,6 +131,9 @@ def _notes(rep: Report) -> list[str]:
             "LLM; compare its strategies with each other, not with LLM results"
         )
     notes.append("retr ms: retrieval latency p50/p95 per step")
+    layout = _layout_note(rep)
+    if layout:
+        notes.append(layout)
     if _has_cache_tokens(rep):
         notes.append(
             "cache read/write: prompt tokens per episode read from / written to the "
