@@ -1,7 +1,9 @@
 """Prompt caching end to end: BabyAI runs with the LLM policy against the loopback provider
 of benchmarks/hosted (both wire protocols, the providers' cache accounting). The provider
 records the breakpoints each request carried; the cache tokens reach the step logs, the
-episode records and the report, and the run costs less with caching than without."""
+episode records and the report, and the run costs less with caching than without. With
+the stable-first prompt layout, the system text and the objective are cached across steps
+whose retrieved examples differ; with the paper's layout (examples first) they are not."""
 
 from __future__ import annotations
 
@@ -13,6 +15,13 @@ from pathlib import Path
 import pytest
 from llm_servers import clear_llm_env
 
+from lbi_icl.agent import make_policy, run_episode
+from lbi_icl.agent.base import AgentConfig
+from lbi_icl.agent.prompt import system_message
+from lbi_icl.data import Task
+from lbi_icl.envs.base import StepResult
+from lbi_icl.llm import make_llm
+from lbi_icl.retrieval.base import RetrievalResult, StepContext
 from lbi_icl.runner import RunConfig, latest_records, run_experiment
 from lbi_icl.runner.report import build_report, report
 
@@ -137,3 +146,115 @@ def test_provider_cache_minimum_and_lookback() -> None:
     }
     assert small.anthropic_usage(tiny, 0.0)[1:3] == (0, 0)  # under the minimum: not cached
     assert small.anthropic_usage(tiny, 1.0)[1:3] == (0, 0)
+
+
+# -- the prompt layout and the Anthropic breakpoints ------------------------------------------
+INSTRUCTION = "walk to the far end of the long corridor and stop there. " * 20  # ~290 tokens
+ACTION_SPACE = "Actions: go forward | turn left | turn right."
+
+
+class _Walk:
+    """Every step a new observation; episodes run to their step limit."""
+
+    name = "walk"
+
+    def __init__(self) -> None:
+        self.pos = 0
+
+    def reset(self, task: Task) -> str:
+        self.pos = 0
+        return f"You are at cell {self.pos}."
+
+    def step(self, action: str) -> StepResult:
+        self.pos += 1
+        return StepResult(observation=f"You are at cell {self.pos}.", reward=0.0, done=False)
+
+    def action_space_text(self) -> str:
+        return ACTION_SPACE
+
+    def valid_actions(self) -> list[str] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class _StepExamples:
+    """Examples that differ at every step (as an observation-keyed retrieval's do)."""
+
+    name = "observation"
+
+    def reset(self, task: Task) -> None:
+        pass
+
+    def retrieve(self, ctx: StepContext, llm: object = None) -> RetrievalResult:
+        text = (
+            "Examples of similar situations and the actions taken in them:\n\n"
+            f"Example 1 (found by observation, step {ctx.step})\n" + f"cell {ctx.step} " * 60
+        )
+        return RetrievalResult(strategy=self.name, rendered=text)
+
+
+def _episode(url: str, layout: str) -> None:
+    llm = make_llm("anthropic:claude-sonnet-4", base_url=url, cache_mode="off")
+    config = AgentConfig(max_steps=3, prompt_layout=layout)  # type: ignore[arg-type]
+    task = Task(id="walk-0", env="walk", instruction=INSTRUCTION, split="test")
+    policy = make_policy("llm", llm=llm)
+    result = run_episode(_Walk(), task, policy, _StepExamples(), config=config, seed=0)
+    assert result.error is None and result.policy_calls == 3
+
+
+def _cached_head(body: dict) -> str:
+    """The user message's text up to its last cache_control breakpoint ('' if none)."""
+    (user,) = body["messages"]
+    blocks = user["content"] if isinstance(user["content"], list) else []
+    marked = [i for i, b in enumerate(blocks) if "cache_control" in b]
+    return "".join(b["text"] for b in blocks[: marked[-1] + 1]) if marked else ""
+
+
+def test_stable_first_caches_system_and_objective_across_steps() -> None:
+    """Consecutive steps whose examples differ share system + objective only with the
+    objective first: the request marks a breakpoint after it and the next step reads it."""
+    system = system_message(ACTION_SPACE, "walk")
+    system_tokens = (len("<system>") + len(system)) // 4
+    objective_tokens = len(INSTRUCTION) // 4
+    # the system text alone is under the cache minimum, system + objective over it
+    minimum = system_tokens + objective_tokens // 2
+    settings = Settings(
+        latency_s=0.0, per_output_token_s=0.0, min_cache_tokens=minimum, keep_requests=True
+    )
+    with Provider(settings) as prov:
+        _episode(prov.anthropic_url, "stable_first")
+        stable, stable_served = prov.requests(), prov.stats()
+        prov.reset()
+        _episode(prov.anthropic_url, "examples_first")
+        paper, paper_served = prov.requests(), prov.stats()
+
+    def user_text(body: dict) -> str:
+        content = body["messages"][0]["content"]
+        return content if isinstance(content, str) else "".join(b["text"] for b in content)
+
+    objective = f"## Objective\n{INSTRUCTION.strip()}\n\n"
+    texts = [user_text(b) for b in stable]
+    assert all(t.startswith(objective + "## Additional information") for t in texts)
+    assert texts[1] != texts[2] and "step 1)" in texts[1] and "step 2)" in texts[2]
+    assert all(b["system"][0]["text"] == system for b in stable)  # the same system text
+    # steps 2 and 3 mark the shared head: system + objective (+ the examples' header line),
+    # never the examples that changed
+    for body in stable[1:]:
+        head = _cached_head(body)
+        assert head.startswith(objective) and "(found by" not in head
+        assert "cache_control" in body["system"][-1]
+    assert [s.breakpoints for s in stable_served] == [1, 2, 2]
+    # step 2 writes system + objective (over the minimum), step 3 reads it from the cache
+    assert stable_served[0].cache_write == 0 and stable_served[1].cache_write > 0
+    assert stable_served[2].cache_read == stable_served[1].cache_write
+    assert stable_served[2].cache_read >= system_tokens + objective_tokens
+
+    # the paper's layout: the examples come first and change, so the shared head ends
+    # before the objective, under the minimum: nothing is cached
+    assert all(user_text(b).startswith("## Additional information") for b in paper)
+    for body in paper[1:]:
+        head = _cached_head(body)
+        assert "## Objective" not in head
+    assert sum(s.cache_read + s.cache_write for s in paper_served) == 0

@@ -20,9 +20,11 @@ OpenAI chat completions (`POST /v1/chat/completions`) and Anthropic messages
   mostly run to their step limit), or a fixed `answer`.
 
 `GET /stats` returns what it served (per request: arrival time, protocol, model, status,
-tokens); `POST /reset` forgets the cache and the stats. Run it as a process
-(`python provider.py --port 0 ...` prints `PORT n` and serves until killed; it dies with
-its parent) or in a thread (`Provider(...).start()`, tests). Standard library only.
+tokens); `POST /reset` forgets the cache and the stats; with `keep_requests` the bodies
+themselves are kept (`Provider.requests()`: where the `cache_control` markers sit). Run it
+as a process (`python provider.py --port 0 ...` prints `PORT n` and serves until killed; it
+dies with its parent) or in a thread (`Provider(...).start()`, tests). Standard library
+only.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Settings:
     retry_after_s: float = 1.0  # for fail_429 (server_rpm says how long itself)
     answer: str | None = None
     seed: int = 0
+    keep_requests: bool = False  # keep every request body (`requests()`; tests, in-thread)
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Served:
 class _State:
     cache: dict[str, tuple[int, float]] = field(default_factory=dict)  # hash -> (tokens, expiry)
     served: list[Served] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # bodies (keep_requests)
     tat: float = 0.0  # server-side pacing (theoretical arrival time)
 
 
@@ -180,6 +184,11 @@ class Provider:
     def stats(self) -> list[Served]:
         with self._lock:
             return list(self._state.served)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request bodies served, in arrival order (only with `keep_requests`)."""
+        with self._lock:
+            return list(self._state.requests)
 
     def reset(self) -> None:
         with self._lock:
@@ -368,6 +377,8 @@ class Provider:
                     + s.per_output_token_s * out_tokens
                 )
                 with provider._lock:
+                    if s.keep_requests:
+                        provider._state.requests.append(body)
                     provider._state.served.append(
                         Served(
                             now,
@@ -408,11 +419,15 @@ def _error(protocol: str) -> dict[str, Any]:
     return {"error": {"message": "slow down", "type": "rate_limit_exceeded", "code": None}}
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=0)
     for f in Settings.__dataclass_fields__.values():
-        kind = {"float": float, "int": int, "str": str}.get(
+        kind = {"float": float, "int": int, "str": str, "bool": _flag}.get(
             str(f.type).split(" ")[0].replace("|", "").strip(), float
         )
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
