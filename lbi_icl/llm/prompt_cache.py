@@ -2,10 +2,18 @@
 
 Anthropic caches a prompt prefix only up to a `cache_control` breakpoint (at most 4 per
 request; a write costs 1.25x the input price, a read 0.1x). OpenAI caches prefixes of 1024+
-tokens by itself. `lbi`'s prompts are laid out stable-first: the system message (action
-space and answer format: the same for every step of every episode), then a user message
-whose head is stable while it stays the same (the reference block while the examples do
-not change, the objective) and whose tail changes every step (history, observation).
+tokens by itself. `lbi`'s agent prompts are laid out stable-first by default
+(`agent.prompt_layout = stable_first`, lbi_icl/prompts/specs.py): the system message (action
+space and answer format: the same at every step of every episode), then a user message that
+opens with the objective (the same at every step of an episode) and goes on with the
+per-step parts: the retrieved examples (the same from one step to the next only while
+retrieval returns the same ones), the interaction history, the current observation. So
+the head that consecutive steps share is at least system + objective, whatever was
+retrieved (the plan below writes it at an episode's 2nd step and reads it from the 3rd on).
+With the paper's layout (`examples_first`) the examples come before the objective: the
+shared head ends where the examples first differ, and the objective is in it only at steps
+whose examples did not change. Without retrieved examples (strategy `none`) both layouts
+are the same text. A user's own `agent_user` template decides its own layout.
 
 `PrefixTracker.plan` finds the stable head without knowing the prompt's layout: per thread
 (an episode runs on one thread, one step after another) and per system text, it remembers
