@@ -49,6 +49,7 @@ def record(args: argparse.Namespace, srv: Server, folder: Path) -> Path:
             "--llm-base-url", srv.base_url, "--llm-cache", str(folder / "record-cache.sqlite"),
             "--index", str(args.out / "index-expert"), "--retrieval", "agentic",
             "--out", str(run), "--max-steps", str(args.policy_calls), "--no-progress",
+            "--set", "agent.prompt_layout=examples_first",  # calls_for reads the paper's order
             *agent_sets(args), check=False)  # fmt: skip
     return run
 

@@ -150,8 +150,8 @@ def env_options(names: list[str], args: argparse.Namespace, agent: bool = True) 
 
 def prompt_files(args: argparse.Namespace) -> list[str]:
     """The layout's template overrides (written once into OUT/prompts)."""
-    if args.layout == "paper":
-        return []
+    if args.layout == "paper":  # the packaged templates in the paper's layout
+        return ["--set", "agent.prompt_layout=examples_first"]
     from lbi_icl.agent.prompt import system_message
     from lbi_icl.envs import make_env
 
