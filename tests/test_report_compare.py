@@ -101,3 +101,20 @@ def test_cli_report_two_runs_formats_and_exit_codes(pair, tmp_path, capsys):
     (tmp_path / "c" / "manifest.json").write_text(json.dumps({"config": {"env": "babyai"}}))
     assert cli_main(["report", str(a), str(tmp_path / "c")]) == 1
     assert "share no strategy name" in capsys.readouterr().err
+
+
+def test_different_prompt_layouts_are_noted(pair):
+    a, b = pair
+    assert not any("prompt layout" in n for n in compare_runs(a, b).notes)  # retrieval-only
+    for run, layout in ((a, "stable_first"), (b, None)):  # b: made before the setting
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["config"]["policy"] = "llm"
+        if layout is not None:
+            manifest["prompt_layout"] = layout
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    notes = compare_runs(a, b).notes
+    assert "the runs use different prompt layouts (stable_first vs examples_first)" in notes
+    manifest = json.loads((b / "manifest.json").read_text())
+    manifest["prompt_layout"] = "stable_first"
+    (b / "manifest.json").write_text(json.dumps(manifest))
+    assert not any("prompt layout" in n for n in compare_runs(a, b).notes)
