@@ -106,3 +106,122 @@ def test_the_expert_solves_a_sample_of_benchmark_episodes() -> None:
     finally:
         env.close()
     assert env.browser_pids() == []
+
+
+def _page(tree: tuple, goal: str, hidden: set[str] = frozenset()) -> Page:
+    """A DOM snapshot from a nested spec: (tag, {attrs}, child, ...); a str child is a text
+    node. Every element gets a bid; those in `hidden` are invisible."""
+    strings: list[str] = []
+    nodes: dict = {"parentIndex": [], "nodeType": [], "nodeName": [], "nodeValue": []}
+    nodes["attributes"] = []
+    props: dict = {}
+
+    def sid(s: str) -> int:
+        strings.append(s)
+        return len(strings) - 1
+
+    def add(node: tuple | str, parent: int) -> None:
+        i = len(nodes["nodeType"])
+        nodes["parentIndex"].append(parent)
+        if isinstance(node, str):
+            nodes["nodeType"].append(3)
+            nodes["nodeName"].append(sid("#text"))
+            nodes["nodeValue"].append(sid(node))
+            nodes["attributes"].append([])
+            return
+        tag, attrs, *kids = node
+        bid = str(i)
+        nodes["nodeType"].append(1)
+        nodes["nodeName"].append(sid(tag.upper()))
+        nodes["nodeValue"].append(-1)
+        flat = [sid(x) for kv in {**attrs, "bid": bid}.items() for x in kv]
+        nodes["attributes"].append(flat)
+        name = attrs.get("id", "")
+        shown = name not in hidden and not (parent >= 0 and props[str(parent)]["hidden"])
+        props[bid] = {
+            "visibility": 1.0 if shown else 0.0,
+            "bbox": [0, 0, 10, 10],
+            "hidden": not shown,
+        }
+        for kid in kids:
+            add(kid, i)
+
+    add(tree, -1)
+    return Page(
+        {
+            "dom_object": {"strings": strings, "documents": [{"nodes": nodes}]},
+            "extra_element_properties": props,
+        },
+        goal,
+    )
+
+
+def _tabs(tab1: list[str], tab2: list[str]) -> tuple:
+    def panel(n: int, words: list[str]) -> tuple:
+        return (
+            "div",
+            {"id": f"tabs-{n}", "role": "tabpanel"},
+            ("p", {}, *[("span", {"class": "alink"}, w) for w in words]),
+        )
+
+    tabs = (
+        "ul",
+        {},
+        *[
+            (
+                "li",
+                {"class": "ui-tab", "id": f"li-{n}"},
+                ("a", {"href": f"#tabs-{n}", "id": f"a-{n}"}, f"Tab #{n}"),
+            )
+            for n in (1, 2)
+        ],
+    )
+    return ("body", {}, ("div", {"id": "area"}, tabs, panel(1, tab1), panel(2, tab2)))
+
+
+def _clicked(page: Page, action: str | None) -> str:
+    m = re.fullmatch(r'click\("(\d+)"\)', action or "")
+    assert m, action
+    el = page.by_bid[m.group(1)]
+    return el.id or el.text()
+
+
+def test_link_solvers_click_the_exact_text_before_a_look_alike() -> None:
+    goal = 'Switch between the tabs to find and click on the link "sit".'
+    # a visible "Sit." (same word, other case and punctuation) and the exact "sit" hidden in
+    # tab 2: the task compares innerHTML exactly, so the answer is tab 2, then "sit"
+    page = _page(_tabs(["Sit.", "amet"], ["sit"]), goal, hidden={"tabs-2"})
+    assert _clicked(page, SOLVERS["click-tab-2"](page, {})) == "a-2"
+    page = _page(_tabs(["Sit.", "amet"], ["sit"]), goal)
+    assert _clicked(page, SOLVERS["click-tab-2-hard"](page, {})) == "sit"
+    # click-tab-2-medium empties tab 2 after choosing the link: the answer is that tab
+    page = _page(_tabs(["amet", "dolor"], []), goal, hidden={"tabs-2"})
+    assert _clicked(page, SOLVERS["click-tab-2-medium"](page, {})) == "li-2"
+    # a look-alike is still taken when no link has the exact text
+    page = _page(_tabs(["Sit.", "amet"], []), goal, hidden={"tabs-2"})
+    assert _clicked(page, SOLVERS["click-tab-2"](page, {})) == "Sit."
+    # click-collapsible-2: open the section holding the exact link (one open at a time)
+    sections = []
+    for n, words in ((1, ["Sit.", "amet"]), (2, ["sit"])):
+        sections.append(("h3", {"id": f"h-{n}"}, f"Section #{n}"))
+        body = ("p", {}, *[("span", {"class": "alink"}, w) for w in words])
+        sections.append(
+            ("div", {"id": f"s-{n}", "role": "tabpanel", "aria-labelledby": f"h-{n}"}, body)
+        )
+    page = _page(("body", {}, ("div", {"id": "area"}, *sections)), goal, hidden={"s-2"})
+    assert _clicked(page, SOLVERS["click-collapsible-2"](page, {})) == "h-2"
+    # click-link: all links on one page
+    page = _page(
+        (
+            "body",
+            {},
+            (
+                "div",
+                {"id": "area"},
+                ("span", {"class": "alink"}, "Proin."),
+                ("span", {"class": "alink"}, "proin"),
+            ),
+        ),
+        'Click on the link "proin".',
+    )
+    assert _clicked(page, SOLVERS["click-link"](page, {})) == "proin"
