@@ -176,10 +176,10 @@ def write_statements(cfg: BuildConfig, drafts: list[Draft], llm: LLM | None) -> 
         r["statement_writer"] = "template"
 
 
-def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
-    """Build (or resume) the task set into `cfg.out`: train.jsonl, test.jsonl, docs.jsonl,
-    repos/, build_report.json."""
-    start = time.perf_counter()
+def verified_drafts(cfg: BuildConfig) -> tuple[list[Draft], list[ProjectBuild], int]:
+    """Every project of `cfg` built (or read back from its cache) up to verified instances
+    without problem statements: the drafts sorted by instance id, the project builds and
+    the number of test runs made."""
     spec, spec_dir = load_spec(cfg.spec)
     projects = spec.projects
     if cfg.projects:
@@ -190,8 +190,6 @@ def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
             )
         projects = [p for p in projects if p.name in set(cfg.projects)]
     cfg.out.mkdir(parents=True, exist_ok=True)
-    report = BuildReport(out=str(cfg.out), seed=cfg.seed, workers=cfg.workers, runner=cfg.runner)
-    report.machine = _machine()
     # every project's virtualenv is the same (the host's packages, nothing installed), so
     # one fork server per worker thread serves them all
     venv = ensure_venv(cfg.cache_dir or default_cache_dir(), "taskset-builder")
@@ -206,6 +204,16 @@ def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
         (d for project_drafts, _ in results for d in project_drafts),
         key=lambda d: d.record["instance_id"],
     )
+    return drafts, builds, runner.runs
+
+
+def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
+    """Build (or resume) the task set into `cfg.out`: train.jsonl, test.jsonl, docs.jsonl,
+    repos/, build_report.json."""
+    start = time.perf_counter()
+    report = BuildReport(out=str(cfg.out), seed=cfg.seed, workers=cfg.workers, runner=cfg.runner)
+    report.machine = _machine()
+    drafts, builds, test_runs = verified_drafts(cfg)
     write_statements(cfg, drafts, llm)
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     for d in drafts:
@@ -222,7 +230,7 @@ def build_taskset(cfg: BuildConfig, *, llm: LLM | None = None) -> BuildReport:
     atomic_write_text(cfg.out / "docs.jsonl", "".join(d.model_dump_json() + "\n" for d in docs))
     shutil.rmtree(cfg.out / ".work", ignore_errors=True)
     report.projects = [pb.report for pb in builds]
-    report.test_runs = runner.runs
+    report.test_runs = test_runs
     report.seconds = round(time.perf_counter() - start, 2)
     if hasattr(os, "getloadavg"):
         report.machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
