@@ -6,8 +6,10 @@ process) with hosted-like latency, rate limits and cache accounting. Three measu
    each point is a fresh process, so its peak memory gives memory per worker;
 2. cost: billed cost per 20-step episode with prompt caching against the same tokens
    without it, for `none` and `agentic`, over both wire protocols, with the paper's prompt
-   (providers' cache minimums; no minimum, what caching could do if short prefixes were
-   cached) and with the environment's documents in the system message;
+   (layout examples_first) and the stable-first layout (providers' cache minimums; no
+   minimum, what caching could do if short prefixes were cached), with the environment's
+   documents in the system message and with them after each task's instruction (a long
+   objective), both layouts;
 3. rate: the request rate the provider observed against `--rpm` with 64 workers (never
    above it), and what happens without a client limit against a provider enforcing one.
 
@@ -87,16 +89,21 @@ def build_index(root: Path, train_tasks: int) -> Path:
     return index
 
 
-def docs_system_prompt(root: Path) -> Path:
-    """The default system template with BabyAI's documents appended (a longer stable head)."""
+def babyai_docs() -> str:
     from lbi_icl.envs import make_env
-    from lbi_icl.prompts import default_prompts
 
     env = make_env("babyai")
     try:
-        docs = "\n\n".join(f"### {d.title}\n{d.text}" for d in env.documents())
+        return "\n\n".join(f"### {d.title}\n{d.text}" for d in env.documents())
     finally:
         env.close()
+
+
+def docs_system_prompt(root: Path) -> Path:
+    """The default system template with BabyAI's documents appended (a longer stable head)."""
+    from lbi_icl.prompts import default_prompts
+
+    docs = babyai_docs()
     text = default_prompts()["agent_system"].text.rstrip()
     path = root / "agent_system_docs.txt"
     path.write_text(f"{text}\n\n## Documentation\n\n{docs.replace('$', '$$')}\n", "utf-8")
@@ -228,21 +235,64 @@ def _uncached_cost(spec: str, recs: list[Any]) -> float:
 
 def phase_cost(args: argparse.Namespace, out: Path, index: Path) -> list[dict[str, Any]]:
     from lbi_icl.envs import make_env
-    from lbi_icl.runner import latest_records, run_experiment
 
     env = make_env("babyai")
     tasks = env.tasks("test")[: args.cost_episodes]
     env.close()
     docs = docs_system_prompt(out)
-    prompts = {"paper": {}, "docs": {"agent_system": docs}}
+    # a long objective (a stand-in for a swe problem statement): BabyAI's documents after
+    # each task's instruction
+    manual = babyai_docs()
+    long_tasks = [
+        t.model_copy(update={"instruction": f"{t.instruction}\n\n{manual}"}) for t in tasks
+    ]
+    # prompt variant -> (template overrides, agent.prompt_layout, tasks)
+    variants = {
+        "paper": ({}, "examples_first", tasks),
+        "stable-first": ({}, "stable_first", tasks),
+        "docs": ({"agent_system": docs}, "examples_first", tasks),
+        "docs+stable-first": ({"agent_system": docs}, "stable_first", tasks),
+        "long objective": ({}, "examples_first", long_tasks),
+        "long objective+stable-first": ({}, "stable_first", long_tasks),
+    }
+    wanted = [x.strip() for x in args.cost_prompts.split(",") if x.strip()]
     rows = []
     cases = [
         ("provider minimum", None, "paper"),
+        ("provider minimum", None, "stable-first"),
         ("no minimum", 0, "paper"),
+        ("no minimum", 0, "stable-first"),
         ("provider minimum", None, "docs"),
+        ("provider minimum", None, "docs+stable-first"),
+        ("provider minimum", None, "long objective"),
+        ("provider minimum", None, "long objective+stable-first"),
     ]
-    for minimum_label, minimum, prompt in cases:
-        with ProviderProc(latency_s=0.0, per_output_token_s=0.0, min_cache_tokens=minimum) as prov:
+    by_minimum: dict[Any, list[str]] = {}
+    for _, minimum, prompt in cases:
+        if prompt in wanted:
+            by_minimum.setdefault(minimum, []).append(prompt)
+    for minimum, names in by_minimum.items():
+        minimum_label = "provider minimum" if minimum is None else "no minimum"
+        _cost_runs(args, out, index, minimum, minimum_label, names, variants, rows)
+    return rows
+
+
+def _cost_runs(
+    args: argparse.Namespace,
+    out: Path,
+    index: Path,
+    minimum: int | None,
+    minimum_label: str,
+    names: list[str],
+    variants: dict[str, tuple[dict[str, Path], str, list[Any]]],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Every protocol x strategy x prompt variant against one provider (one cache minimum)."""
+    from lbi_icl.runner import latest_records, run_experiment
+
+    with ProviderProc(latency_s=0.0, per_output_token_s=0.0, min_cache_tokens=minimum) as prov:
+        for prompt in names:
+            overrides, layout, tasks = variants[prompt]
             for spec in (ANTHROPIC, OPENAI):
                 for strategy in ("none", "agentic"):
                     for mode in (
@@ -251,8 +301,9 @@ def phase_cost(args: argparse.Namespace, out: Path, index: Path) -> list[dict[st
                         else ("auto",)
                     ):
                         prov.reset()
+                        tag = prompt.replace("+", "-").replace(" ", "-")
                         run_dir = (
-                            out / f"cost-{spec.split(':')[0]}-{strategy}-{prompt}-{minimum}-{mode}"
+                            out / f"cost-{spec.split(':')[0]}-{strategy}-{tag}-{minimum}-{mode}"
                         )
                         cfg = config(
                             run_dir,
@@ -263,9 +314,12 @@ def phase_cost(args: argparse.Namespace, out: Path, index: Path) -> list[dict[st
                             index=index,
                             workers=args.cost_workers,
                             llm_cache_prompt=mode,
-                            prompts=prompts[prompt],
+                            prompts=overrides,
+                            agent={"prompt_layout": layout},
                         )
+                        t0 = time.monotonic()
                         run_experiment(cfg, tasks=tasks, show_progress=False)
+                        wall = time.monotonic() - t0
                         recs = list(latest_records(run_dir).values())
                         n = len(recs)
                         served = [s for s in prov.stats() if s["status"] == 200]
@@ -274,6 +328,7 @@ def phase_cost(args: argparse.Namespace, out: Path, index: Path) -> list[dict[st
                                 "protocol": spec,
                                 "strategy": strategy,
                                 "prompt": prompt,
+                                "layout": layout,
                                 "minimum": minimum_label,
                                 "cache_prompt": mode,
                                 "episodes": n,
@@ -285,10 +340,11 @@ def phase_cost(args: argparse.Namespace, out: Path, index: Path) -> list[dict[st
                                 "uncached_cost_per_episode": _uncached_cost(spec, recs) / n,
                                 "server_read": sum(s["cache_read"] for s in served),
                                 "client_read": sum(r.cache_read_tokens for r in recs),
+                                "wall_s": wall,
+                                "load": os.getloadavg()[0],
                             }
                         )
                         print(f"cost: {rows[-1]}", file=sys.stderr)
-    return rows
 
 
 # -- 3. rate ----------------------------------------------------------------------------
@@ -389,6 +445,7 @@ def render(res: dict[str, Any]) -> str:
             ("protocol", _f("protocol")),
             ("strategy", _f("strategy")),
             ("prompt", _f("prompt")),
+            ("layout", _f("layout")),
             ("cache minimum", _f("minimum")),
             ("cache_prompt", _f("cache_prompt")),
             ("steps", _f("steps_per_episode", "{:.1f}")),
@@ -445,6 +502,14 @@ def main() -> int:
     ap.add_argument("--per-token", type=float, default=0.01, help="s per answer token")
     ap.add_argument("--cost-episodes", type=int, default=8)
     ap.add_argument("--cost-workers", type=int, default=8)
+    ap.add_argument(
+        "--cost-prompts",
+        default="paper,stable-first,docs,docs+stable-first,long objective,"
+        "long objective+stable-first",
+        help="cost: the prompt variants (paper = the examples_first layout, stable-first, "
+        "docs = BabyAI's documents in the system message, long objective = the same "
+        "documents after each task's instruction; +stable-first: in that layout)",
+    )
     ap.add_argument("--rpm", type=float, default=600)
     ap.add_argument("--rate-episodes", type=int, default=64)
     ap.add_argument("--rate-workers", type=int, default=64)
