@@ -18,7 +18,7 @@ from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.evaluate import predicted_action
 from lbi_icl.retrieval.history import alignment, alignment_rows
 from lbi_icl.retrieval.task_aware import context_words, grounding, object_words
-from lbi_icl.runner.config import KNOWN_STRATEGIES, LLM_FREE_STRATEGIES
+from lbi_icl.runner.config import KNOWN_STRATEGIES
 
 KITCHEN = "You are in the kitchen. You see a stove, a pot, a cupboard and a brush."
 
@@ -82,7 +82,7 @@ def ctx(instruction: str, observation: str, history: list[Step] | None = None) -
 def test_registered_and_selectable_everywhere() -> None:
     assert STRATEGIES[:6] == ("none", "rag", "instruction", "observation", "model", "agentic")
     for name in ("task_aware", "history"):
-        assert name in STRATEGIES and name in KNOWN_STRATEGIES and name in LLM_FREE_STRATEGIES
+        assert name in STRATEGIES and name in KNOWN_STRATEGIES
     cfg = RetrievalConfig.model_validate({"task_aware": {"w_task": 2.5}, "history": {"decay": 1}})
     assert cfg.task_aware.w_task == 2.5 and cfg.history.decay == 1.0
     with pytest.raises(ValueError):

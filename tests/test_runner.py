@@ -93,16 +93,16 @@ def test_resume_skips_finished_and_retry_errors_replaces_latest(tmp_path):
     assert (wider.skipped, wider.ran, wider.episodes) == (8, 4, 12)
 
 
-def test_ablate_defaults_to_strategies_that_need_no_llm():
+def test_ablate_defaults_to_the_papers_six_with_or_without_an_llm():
     from lbi_icl.cli import build_parser
     from lbi_icl.commands.run import _config_from_args
-    from lbi_icl.runner.config import LLM_FREE_STRATEGIES
 
+    paper = ["none", "rag", "instruction", "observation", "model", "agentic"]
     base = ["ablate", "--env", "babyai", "--index", "idx", "--out", "o", "--tasks", "all"]
     cfg = _config_from_args(build_parser().parse_args(base))
-    assert cfg.strategies == list(LLM_FREE_STRATEGIES) and "model" not in cfg.strategies
+    assert cfg.strategies == paper
     with_llm = [*base, "--policy", "llm", "--llm", "scripted:x.jsonl"]
-    assert "model" in _config_from_args(build_parser().parse_args(with_llm)).strategies
+    assert _config_from_args(build_parser().parse_args(with_llm)).strategies == paper
     chosen = _config_from_args(build_parser().parse_args([*base, "--strategies", "none,rag"]))
     assert chosen.strategies == ["none", "rag"]
 

@@ -10,8 +10,8 @@ from typing import Any
 from lbi_icl.cli import CLIError, parse_key_values, parse_names
 from lbi_icl.commands.llm_flags import add_hosted_args, hosted_overrides
 from lbi_icl.commands.tables import print_table, table_console
+from lbi_icl.retrieval.strategies import ABLATE_DEFAULT
 
-ALL_STRATEGIES = "none,rag,instruction,observation,model,agentic"
 # Exit codes of `lbi run` / `lbi ablate` (docs/reliability.md): 0 every planned episode
 # finished; 1 bad input, nothing run; 3 finished, but some episodes ended in an error;
 # 4 stopped early: the first episodes all failed the same way; 5 stopped at the budget
@@ -57,8 +57,9 @@ def register(sub: Any) -> None:
         "--strategies",
         nargs="+",
         metavar="S",
-        help=f"names, comma- or space-separated (default: {ALL_STRATEGIES}; without an LLM, "
-        "'model' is left out because it needs one to write queries)",
+        help=f"names, comma- or space-separated (default: the paper's six, "
+        f"{','.join(ABLATE_DEFAULT)}, with or without an LLM: without one, model and agentic "
+        "write their queries from a template)",
     )
     a.set_defaults(handler=_run, ablate=True)
 
@@ -224,7 +225,7 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(args: argparse.Namespace) -> Any:
-    from lbi_icl.runner.config import LLM_FREE_STRATEGIES, ConfigError, build_config
+    from lbi_icl.runner.config import ConfigError, build_config
 
     named = args.tasks is not None or args.task_ids
     if not named and not any(_file_sets(args.config, k) for k in ("tasks", "task_ids")):
@@ -279,9 +280,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
         hint = f" (retrieval settings are dotted: --set retrieval.{bare[0]}=...)" if bare else ""
         raise CLIError(f"{e}{hint}") from e
     if args.ablate and args.strategies is None and not _file_sets(args.config, "strategies"):
-        has_writer = cfg.query_writer_spec() is not None
-        names = ALL_STRATEGIES.split(",") if has_writer else list(LLM_FREE_STRATEGIES)
-        cfg = cfg.model_copy(update={"strategies": names})
+        cfg = cfg.model_copy(update={"strategies": list(ABLATE_DEFAULT)})
         cfg = type(cfg).model_validate(cfg.model_dump())
     return cfg
 

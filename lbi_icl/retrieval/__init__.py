@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from lbi_icl._lazy import lazy_getattr
+from lbi_icl.retrieval.strategies import STRATEGIES, STRATEGY_TABLE
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
@@ -18,27 +19,7 @@ if TYPE_CHECKING:
     from lbi_icl.retrieval.base import Retriever
     from lbi_icl.retrieval.config import RetrievalConfig
 
-STRATEGIES = (
-    "none",
-    "rag",
-    "instruction",
-    "observation",
-    "model",
-    "agentic",
-    "task_aware",
-    "history",
-)
-
-_CLASSES = {
-    "none": ("lbi_icl.retrieval.none", "NoRetriever"),
-    "rag": ("lbi_icl.retrieval.rag", "RagRetriever"),
-    "instruction": ("lbi_icl.retrieval.instruction", "InstructionRetriever"),
-    "observation": ("lbi_icl.retrieval.observation", "ObservationRetriever"),
-    "model": ("lbi_icl.retrieval.model", "ModelRetriever"),
-    "agentic": ("lbi_icl.retrieval.agentic", "AgenticRetriever"),
-    "task_aware": ("lbi_icl.retrieval.task_aware", "TaskAwareRetriever"),
-    "history": ("lbi_icl.retrieval.history", "HistoryRetriever"),
-}
+_CLASSES = {s.name: (s.module, s.cls) for s in STRATEGY_TABLE}
 
 
 def make_retriever(

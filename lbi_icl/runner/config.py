@@ -24,33 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lbi_icl.agent.base import AgentConfig
 from lbi_icl.prompts.specs import LEGACY_LAYOUT
+from lbi_icl.retrieval.strategies import STRATEGIES
 from lbi_icl.runner.results import LLM_CACHE
 
 if TYPE_CHECKING:
     from lbi_icl.prompts import PromptSet
 
-# Mirrors lbi_icl.retrieval.STRATEGIES (the facade fixes this tuple); kept here so that
-# validating a config never imports the retrieval stack (torch, faiss).
-KNOWN_STRATEGIES: tuple[str, ...] = (
-    "none",
-    "rag",
-    "instruction",
-    "observation",
-    "model",
-    "agentic",
-    "task_aware",
-    "history",
-)
-# Strategies that need an LLM to write queries unless a template writer is configured.
-LLM_FREE_STRATEGIES: tuple[str, ...] = (
-    "none",
-    "rag",
-    "instruction",
-    "observation",
-    "agentic",
-    "task_aware",
-    "history",
-)
+KNOWN_STRATEGIES: tuple[str, ...] = STRATEGIES  # lbi_icl/retrieval/strategies.py
 
 
 class ConfigError(ValueError):
