@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from lbi_icl.data import Trajectory
 from lbi_icl.prompts.specs import DEFAULT_LAYOUT, PromptLayout
 
+# The run log's format version (lbi_icl/runner/runlog.py): written into the run manifest and
+# into every step-log and episodes.jsonl line. Raise it when a record's meaning changes in a
+# way old readers would get wrong, and add the upgrade of the version before to runlog.
+FORMAT_VERSION = 1
+
 StopReason = Literal[
     "done", "max_steps", "token_limit", "cost_limit", "wall_time", "unparsable", "error"
 ]
@@ -63,6 +68,7 @@ class AgentConfig(BaseModel):
 class StepLog(BaseModel):
     """Everything needed to trace one step back to what the model saw."""
 
+    format_version: int = FORMAT_VERSION  # the run log's (runner/runlog.py)
     step: int
     observation: str
     strategy: str

@@ -362,8 +362,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _report(args: argparse.Namespace) -> int:
     from lbi_icl.jsonl import DataError, atomic_write_text
-    from lbi_icl.runner.manifest import require_run_dir
     from lbi_icl.runner.report import build_report, report, rich_table
+    from lbi_icl.runner.runlog import require_run_dir
 
     if args.run_b is not None:
         return _compare(args)
@@ -434,7 +434,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from lbi_icl.jsonl import DataError
     from lbi_icl.runner import export_run
-    from lbi_icl.runner.manifest import require_run_dir
+    from lbi_icl.runner.runlog import require_run_dir
 
     if args.out.exists() and not args.overwrite:
         raise CLIError(f"--out {args.out}: exists; pass --overwrite to replace it")

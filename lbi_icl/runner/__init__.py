@@ -5,8 +5,8 @@ from __future__ import annotations
 from lbi_icl.runner.config import ConfigError, RunConfig, build_config, load_config_file
 from lbi_icl.runner.export import export_run
 from lbi_icl.runner.report import Report, build_report, report
-from lbi_icl.runner.results import EpisodeRecord, latest_records, read_records
 from lbi_icl.runner.run import RunSummary, run_experiment
+from lbi_icl.runner.runlog import EpisodeRecord, latest_records, read_records
 
 __all__ = [
     "ConfigError",

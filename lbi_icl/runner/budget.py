@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel
 
 from lbi_icl.agent.base import EpisodeResult
-from lbi_icl.runner.results import read_records
+from lbi_icl.runner.runlog import read_records
 
 if TYPE_CHECKING:
     from lbi_icl.runner.config import RunConfig

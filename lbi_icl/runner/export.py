@@ -8,10 +8,17 @@ import json
 from pathlib import Path
 
 from lbi_icl.data import Step, Trajectory
-from lbi_icl.envs.swe.predictions import Prediction, PredictionsError
-from lbi_icl.jsonl import DataError, DataProblem, iter_records
-from lbi_icl.runner.manifest import read_manifest, require_run_dir
-from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records, run_file
+from lbi_icl.envs.swe.predictions import Prediction, PredictionsError, submitted_diff
+from lbi_icl.jsonl import DataError, DataProblem
+from lbi_icl.runner.results import is_finished
+from lbi_icl.runner.runlog import (
+    EpisodeRecord,
+    iter_steps,
+    latest_records,
+    read_manifest,
+    require_run_dir,
+    run_file,
+)
 
 
 def _from_steps(run_dir: Path, rec: EpisodeRecord, instruction: str) -> Trajectory | None:
@@ -21,7 +28,7 @@ def _from_steps(run_dir: Path, rec: EpisodeRecord, instruction: str) -> Trajecto
         return None
     steps: list[Step] = []
     final = None
-    for lineno, row in iter_records(path, allow_torn_tail=True):
+    for lineno, row in iter_steps(path, allow_torn_tail=True):
         if isinstance(row, DataProblem):
             raise DataError([row])
         if row.get("action") is None:
@@ -101,13 +108,10 @@ def model_name(rec: EpisodeRecord) -> str:
 def _graded_diff(run_dir: Path, rec: EpisodeRecord) -> str:
     """The diff the episode's `submit` graded ("" when it never submitted)."""
     path = run_file(run_dir, rec.steps_log)
-    diff = ""
-    if path.exists():
-        for _, row in iter_records(path, allow_torn_tail=True):
-            info = row.get("info") if isinstance(row, dict) else None
-            if isinstance(info, dict) and isinstance(info.get("diff"), str):
-                diff = info["diff"]
-    return diff
+    if not path.exists():
+        return ""
+    rows = [row for _, row in iter_steps(path, allow_torn_tail=True) if isinstance(row, dict)]
+    return submitted_diff(rows) or ""
 
 
 def swebench_predictions(

@@ -1,5 +1,6 @@
 """manifest.json of a run: the full config and everything needed to reproduce it
-(lbi_icl version, git commit, index manifest hash, package versions, sessions).
+(lbi_icl version, git commit, index manifest hash, package versions, sessions) and the run
+log's format version. Written here, read by `runlog.read_manifest`.
 
 Secrets never reach disk (`lbi_icl.scrub`): the config holds no keys by design, URLs lose
 their user:password part and query values, and any string equal to the value of a
@@ -22,10 +23,11 @@ from lbi_icl import __version__
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.prompts import names_of
 from lbi_icl.runner.config import RunConfig
-from lbi_icl.runner.results import MANIFEST
+from lbi_icl.runner.runlog import FORMAT_VERSION, MANIFEST, read_manifest, require_run_dir
 from lbi_icl.scrub import REDACTED, scrub
 
-__all__ = ["REDACTED", "scrub"]
+# read_manifest / require_run_dir: the run log's reader (runlog.py), re-exported
+__all__ = ["REDACTED", "read_manifest", "require_run_dir", "scrub"]
 
 
 def now_iso() -> str:
@@ -93,31 +95,6 @@ def index_hash(index_dir: Path | None) -> str | None:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    p = Path(run_dir) / MANIFEST
-    if not p.exists():
-        return None
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, OSError, RecursionError) as e:
-        raise ValueError(f"{p}: not a readable run manifest, probably truncated ({e})") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a JSON object")
-    return data
-
-
-def require_run_dir(run_dir: str | Path) -> Path:
-    """`run_dir` must be a run directory (made by `lbi run` / `lbi ablate`)."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise FileNotFoundError(f"{run}: no such run directory")
-    if not (run / MANIFEST).is_file():
-        raise FileNotFoundError(
-            f"{run}: not a run directory (no {MANIFEST}; made by `lbi run` / `lbi ablate`)"
-        )
-    return run
-
-
 def start_session(
     config: RunConfig, *, env_info: dict[str, Any] | None = None, previous: dict | None = None
 ) -> dict[str, Any]:
@@ -134,7 +111,8 @@ def start_session(
     )
     prompts = config.prompt_set()
     manifest = {
-        "format": "lbi_icl.run/1",
+        "format_version": FORMAT_VERSION,  # the run log's (runlog.py)
+        "format": f"lbi_icl.run/{FORMAT_VERSION}",
         "lbi_icl_version": __version__,
         "git": git_commit(),
         "config": json.loads(config.model_dump_json()),

@@ -27,9 +27,9 @@ from pydantic import BaseModel, Field
 
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.config import KNOWN_STRATEGIES
-from lbi_icl.runner.manifest import read_manifest, require_run_dir
 from lbi_icl.runner.report_data import policy_label, prompt_layout_of, protocol_mismatch
-from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
+from lbi_icl.runner.results import is_finished
+from lbi_icl.runner.runlog import EpisodeRecord, latest_records, read_manifest, require_run_dir
 
 SOLVED, FAILED, ERROR = 1, 0, -1
 Key = tuple[str, int]

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from lbi_icl.prompts.specs import LEGACY_LAYOUT
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.config import KNOWN_STRATEGIES
-from lbi_icl.runner.manifest import read_manifest
-from lbi_icl.runner.results import EpisodeRecord, is_finished, latest_records
+from lbi_icl.runner.results import is_finished
+from lbi_icl.runner.runlog import EpisodeRecord, latest_records, read_manifest
 
 BASELINE = "none"
 RETRIEVAL_LABEL = "retrieval-only offline baseline (no LLM)"

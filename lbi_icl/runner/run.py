@@ -30,13 +30,7 @@ from lbi_icl.jsonl import JsonlAppender, atomic_write_text
 from lbi_icl.locks import hold
 from lbi_icl.runner.budget import Budget, check_budget_prices
 from lbi_icl.runner.config import ConfigError, RunConfig
-from lbi_icl.runner.manifest import (
-    end_session,
-    now_iso,
-    read_manifest,
-    start_session,
-    write_manifest,
-)
+from lbi_icl.runner.manifest import end_session, now_iso, start_session, write_manifest
 from lbi_icl.runner.plan import (
     check_resume,
     check_retrieval_options,
@@ -48,13 +42,13 @@ from lbi_icl.runner.pools import run_processes, run_threads
 from lbi_icl.runner.precheck import FailFast, check_llm, recover_run_dir
 from lbi_icl.runner.progress import EpisodeProgress as _Progress
 from lbi_icl.runner.report_data import protocol_mismatch
-from lbi_icl.runner.results import (
+from lbi_icl.runner.results import is_finished, steps_path, trajectory_path
+from lbi_icl.runner.runlog import (
     EPISODES,
     EpisodeRecord,
-    is_finished,
+    NewerFormatError,
     latest_records,
-    steps_path,
-    trajectory_path,
+    read_manifest,
 )
 from lbi_icl.runner.workers import EpisodeFn, Job, RealWorkerFactory, WorkerFactory
 from lbi_icl.scrub import scrub_text
@@ -118,6 +112,8 @@ def _run_locked(
     run_dir = Path(config.out)
     try:
         previous = read_manifest(run_dir)
+    except NewerFormatError as e:  # never appended to: this lbi_icl would misread it
+        raise ConfigError(f"{e}; cannot resume it") from e
     except ValueError as e:  # truncated / empty: nothing says what the episodes ran under
         raise ConfigError(f"{e}; use a new --out, or move {run_dir} away to start over") from e
     config.prompt_set()  # template files checked before anything else (ConfigError)
@@ -142,7 +138,10 @@ def _run_locked(
     selected = select_tasks(config, available)
     jobs = plan_jobs(config, selected)
 
-    done = latest_records(run_dir)
+    try:
+        done = latest_records(run_dir)
+    except NewerFormatError as e:
+        raise ConfigError(f"{e}; cannot resume it") from e
     todo = []
     for job in jobs:
         rec = done.get(job.key)
@@ -280,7 +279,8 @@ def _write_record(run_dir: Path, appender: JsonlAppender, job: Job, result: Epis
         trajectory_file=traj_file,
         finished_at=now_iso(),
     )
-    appender.write(rec.model_dump(mode="json", exclude={"trajectory"}))
+    line = rec.model_dump(mode="json", exclude={"trajectory"})
+    appender.write({"format_version": line.pop("format_version"), **line})  # first, as in steps
 
 
 def summary_json(summary: RunSummary) -> str:

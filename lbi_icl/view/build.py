@@ -36,10 +36,10 @@ from pydantic import BaseModel, Field
 
 from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.runner.config import KNOWN_STRATEGIES
-from lbi_icl.runner.manifest import read_manifest
 from lbi_icl.runner.report import policy_label, strategy_row
 from lbi_icl.runner.report_compare import outcome, pair_counts
-from lbi_icl.runner.results import EpisodeRecord, episode_slug, is_finished, latest_records
+from lbi_icl.runner.results import episode_slug, is_finished
+from lbi_icl.runner.runlog import EpisodeRecord, latest_records, read_manifest
 from lbi_icl.view.examples import ExampleSource, open_examples
 from lbi_icl.view.scales import score_label, scorer_labels
 from lbi_icl.view.search import write_search

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.jsonl import DataError, DataProblem, atomic_write_text, iter_records
-from lbi_icl.runner.results import EpisodeRecord, episode_slug, is_finished, run_file
+from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.runner.results import episode_slug, is_finished
+from lbi_icl.runner.runlog import EpisodeRecord, run_file
+from lbi_icl.runner.runlog import read_steps as read_step_log
 from lbi_icl.view.search import step_entries
 from lbi_icl.view.shards import write_shard
 
@@ -23,19 +25,14 @@ FORMAT = "lbi_icl.view/2"
 
 
 def read_steps(path: Path) -> tuple[list[Any], list[str]]:
-    """Step-log lines as written (any JSON object), and problems found, by line number."""
-    steps: list[Any] = []
-    problems: list[str] = []
-    if not path.exists():
-        return steps, [f"{path.name}: no step log (the episode wrote none)"]
-    try:
-        for n, value in iter_records(path):
-            if isinstance(value, DataProblem):
-                problems.append(f"{path.name}:{n}: {value.message}")
-            else:
-                steps.append(value)
-    except DataError as e:  # not UTF-8: the lines read so far are kept
-        problems += [f"{path.name}:{p.line}: {p.message}" for p in e.problems]
+    """Step-log lines as written (any JSON object, at the current format version: the run
+    log's reader), and the problems found, by line number; a newer format is an error."""
+    steps, found = read_step_log(path)
+    problems = []
+    for p in found:
+        where = f"{path.name}:{p.line}" if p.line else path.name
+        what = f"field '{p.field}': {p.message}" if p.field else p.message
+        problems.append(f"{where}: {what}")
     return steps, problems
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -30,6 +31,17 @@ class Prediction(BaseModel):
 
 class PredictionsError(ValueError):
     """A predictions file (or the run it should come from) is not usable; names the line."""
+
+
+def submitted_diff(steps: Iterable[dict[str, Any]]) -> str | None:
+    """The diff an episode's `submit` graded, from its step-log lines as written (the last
+    step's `info["diff"]`); None when the episode never submitted."""
+    diff = None
+    for row in steps:
+        info = row.get("info")
+        if isinstance(info, dict) and isinstance(info.get("diff"), str):
+            diff = info["diff"]
+    return diff
 
 
 def write_predictions(path: str | Path, preds: Iterable[Prediction]) -> int:

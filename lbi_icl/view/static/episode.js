@@ -9,6 +9,7 @@
     "input_tokens", "output_tokens", "cost_usd", "cached", "retrieval_s", "model_s", "env_s",
     "reason", "valid", "executed", "info", "retrieval_llm_s", "retrieval_input_tokens",
     "retrieval_output_tokens", "retrieval_cost_usd", "error", "prompt_templates",
+    "format_version", // the run log's version (runner/runlog.py), the same on every line
   ]);
 
   let h; // helpers from viewer.js
