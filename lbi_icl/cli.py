@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "envs",
     "synth",
     "run",
+    "rescore",
     "view",
     "heldout",
     "swe",

@@ -148,6 +148,12 @@ class BabyAIEnv:
     """BabyAI levels behind the `Env` protocol (see the module docstring)."""
 
     name = ENV_NAME
+    # why `lbi rescore` cannot score a BabyAI episode from its log (envs.base.OfflineScorer)
+    no_offline_score = (
+        "success is minigrid's reward, computed from the simulator's grid state; the step "
+        "log holds only the text view of it (replaying the actions would rerun the episode, "
+        "not re-score it)"
+    )
 
     def __init__(
         self,

@@ -62,6 +62,30 @@ class Env(Protocol):
     def close(self) -> None: ...
 
 
+class Rescored(BaseModel):
+    """An episode scored again from its run log (`lbi rescore`): the outcome on the env's
+    own scale, and anything a reader should know about how it was reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    success: bool
+    score: float | None = None
+    note: str = ""
+
+
+@runtime_checkable
+class OfflineScorer(Protocol):
+    """An optional capability of an env: score a finished episode again from what its run
+    log holds (the step-log lines as written, any format version upgraded), without the
+    live episode. `lbi rescore` uses it; an env without it is listed as one that cannot
+    rescore offline, with its class attribute `no_offline_score` (a sentence) saying why.
+
+    `rescore` returns None when this episode's log holds nothing to score (a swe episode
+    that never submitted); it may raise EnvError."""
+
+    def rescore(self, task: Task, steps: list[dict[str, Any]]) -> Rescored | None: ...
+
+
 def env_tasks(env: Env, split: str, n: int | None = None) -> list[Task]:
     """The first `n` tasks of `split` (all with None), asking for no more than needed when
     the env's `tasks()` takes a `limit` (listing can cost one reset per task). Raises

@@ -40,6 +40,11 @@ class ScienceWorldEnv:
     name = ENV_NAME
     # per Ray worker (`--executor ray`): the JVM simulator takes a core and ~1 GiB
     worker_resources: ClassVar[dict[str, Any]] = {"num_cpus": 1, "memory": 1.5 * 2**30}
+    # why `lbi rescore` cannot score a ScienceWorld episode from its log (envs.base)
+    no_offline_score = (
+        "the score comes from the simulator's task state inside the JVM (the goal sequence "
+        "it tracks), which the step log does not hold; only a replay could recompute it"
+    )
 
     def __init__(
         self,

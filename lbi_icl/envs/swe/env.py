@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
-from lbi_icl.envs.base import EnvError, StepResult
+from lbi_icl.envs.base import EnvError, Rescored, StepResult
 from lbi_icl.envs.swe.expert import expert_actions, noise_actions
 from lbi_icl.envs.swe.grading import grade
 from lbi_icl.envs.swe.harness import check_harness, swebench_grade
+from lbi_icl.envs.swe.predictions import Prediction, submitted_diff
 from lbi_icl.envs.swe.records import (
     SWEInstance,
     TaskRecordError,
@@ -44,6 +45,7 @@ from lbi_icl.envs.swe.records import (
     load_repo_map,
     resolve_repo,
 )
+from lbi_icl.envs.swe.regrade import grade_prediction
 from lbi_icl.envs.swe.sandbox import SANDBOX_UID, check_sandbox
 from lbi_icl.envs.swe.shell import run_shell
 from lbi_icl.envs.swe.submission import take_submission
@@ -281,6 +283,23 @@ class SWEEnv:
         return StepResult(
             observation=obs, reward=1.0 if result.success else 0.0, done=True, info=info
         )
+
+    def rescore(self, task: Task, steps: list[dict[str, Any]]) -> Rescored | None:
+        """The episode graded again from its log (`lbi rescore`): the diff its `submit`
+        graded, applied to a fresh checkout of the base commit and graded there like a
+        prediction (`lbi swe grade`); None when it never submitted."""
+        diff = submitted_diff(steps)
+        if diff is None:
+            return None
+        pred = Prediction(instance_id=task.id, model_name_or_path="lbi rescore", model_patch=diff)
+        graded = grade_prediction(self, task, pred)
+        notes = [graded.error or ""]
+        if graded.excluded:
+            notes.append("excluded: " + ", ".join(graded.excluded))
+        if self.harness != "local":
+            notes.append(f"graded by the local grader (the run used harness={self.harness})")
+        note = "; ".join(n for n in notes if n)
+        return Rescored(success=graded.resolved, score=graded.score, note=note)
 
     def run_notes(self) -> list[str]:
         """What a reader of this run's results must know (manifest and report)."""

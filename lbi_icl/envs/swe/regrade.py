@@ -1,20 +1,37 @@
 """`lbi swe grade`: a predictions file graded here, never trusted more than an agent — each
 patch applied to a fresh checkout of its base commit, then taken through the same submission
 filter and clean-checkout grader as an episode's `submit` (predictions.py holds the format
-alone, so the env's modules can write predictions without importing the env back)."""
+alone, so the env's modules can write predictions without importing the env back). The
+same grading re-scores a run's swe episodes from their recorded diffs (`SWEEnv.rescore`,
+`lbi rescore`), so this module knows the env only by what it uses (`GradingEnv`)."""
 
 from __future__ import annotations
 
 import subprocess
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from lbi_icl.data import Task
 from lbi_icl.envs.base import EnvError
-from lbi_icl.envs.swe.env import SWEEnv
 from lbi_icl.envs.swe.grading import grade
 from lbi_icl.envs.swe.predictions import Prediction
+from lbi_icl.envs.swe.records import SWEInstance
 from lbi_icl.envs.swe.submission import Submission, encode_diff, take_submission
+from lbi_icl.envs.swe.workspace import Workspace
+
+
+class GradingEnv(Protocol):
+    """What grading needs of a `SWEEnv`: a reset that makes a fresh workspace at the task's
+    base commit, that workspace and instance, the test timeout, and close."""
+
+    ws: Workspace | None
+    instance: SWEInstance | None
+    test_timeout: float
+
+    def reset(self, task: Task) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class GradedPrediction(BaseModel):
@@ -28,7 +45,7 @@ class GradedPrediction(BaseModel):
     error: str | None = None
 
 
-def grade_prediction(env: SWEEnv, task: Task, pred: Prediction) -> GradedPrediction:
+def grade_prediction(env: GradingEnv, task: Task, pred: Prediction) -> GradedPrediction:
     """Grade one prediction with `env`'s local grader (a `SWEEnv`): a fresh workspace at the
     base commit, the patch applied there, then the same submission filter and grader as
     an episode's `submit`."""
