@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_runner_helpers import FakeEpisode, make_tasks
+from test_runner_helpers import FakeEpisode, make_tasks, outcome
 
 from lbi_icl.agent.base import FORMAT_VERSION
 from lbi_icl.cli import main as cli_main
@@ -182,3 +182,71 @@ def test_rescore_of_a_babyai_run_says_it_cannot_and_why(tmp_path, capsys):
     (run / "manifest.json").write_text(json.dumps({"config": {"env": "fake"}}))
     assert cli_main(["rescore", str(run)]) == 0
     assert "cannot rescore offline: fake: unknown environment" in capsys.readouterr().out
+
+
+class _StepCountEnv:
+    """An env whose score is a pure function of the logged steps (success: 3 steps or more),
+    so it can rescore offline; task 'task/1' is gone from its split."""
+
+    name = "stepcount"
+
+    def __init__(self, tasks: int = 3) -> None:
+        self._tasks = [t for t in make_tasks(tasks, env=self.name) if t.id != "task/1"]
+
+    def tasks(self, split: str):
+        return list(self._tasks)
+
+    def reset(self, task):
+        return ""
+
+    def step(self, action: str):
+        raise NotImplementedError
+
+    def action_space_text(self) -> str:
+        return ""
+
+    def valid_actions(self):
+        return None
+
+    def documents(self):
+        return []
+
+    def demonstrate(self, task, *, max_steps: int = 100):
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def rescore(self, task, steps):
+        from lbi_icl.envs.base import Rescored
+
+        assert all(s["format_version"] == 1 for s in steps)  # upgraded lines
+        n = len(steps)
+        return Rescored(success=n >= 3, score=float(n), note=f"{n} steps")
+
+
+def test_rescore_through_an_envs_offline_scorer(tmp_path, capsys):
+    from lbi_icl.envs.registry import register_env, unregister_env
+    from lbi_icl.runner.runlog import read_record_file
+
+    register_env("stepcount", _StepCountEnv)
+    try:
+        cfg = RunConfig(env="stepcount", out=tmp_path / "run", strategies=["none"], index=None)
+        tasks = make_tasks(3, env="stepcount")
+        run_experiment(cfg, tasks=tasks, episode_fn=FakeEpisode(), show_progress=False)
+        run = cfg.out
+        _strip_versions(run)  # an old run rescores too
+        before = (run / "episodes.jsonl").read_bytes()
+        assert cli_main(["rescore", str(run), "--out", str(tmp_path / "new.jsonl")]) == 0
+    finally:
+        unregister_env("stepcount")
+    out = capsys.readouterr().out
+    old = {t.id: outcome("none", t.id, 0) for t in tasks}  # (steps, success) as run
+    new = {tid: (n >= 3, float(n)) for tid, (n, _) in old.items() if tid != "task/1"}
+    changed = sum(new[t] != (old[t][1], float(old[t][1])) for t in new)
+    assert f"{changed} of 2 rescored episodes changed" in out
+    assert "its task is not in the env's split" in out
+    got = {r.task_id: (r.success, r.score) for r in read_record_file(tmp_path / "new.jsonl")}
+    success = old["task/1"][1]  # not rescored: the run's own outcome, with the reason
+    assert got == new | {"task/1": (success, float(success))}
+    assert (run / "episodes.jsonl").read_bytes() == before
