@@ -1,5 +1,3 @@
-import sys
+from lbi_icl.cli import entry
 
-from lbi_icl.cli import main
-
-sys.exit(main())
+entry()
