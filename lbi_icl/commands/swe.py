@@ -109,10 +109,10 @@ def _prompt_files(items: list[str]) -> dict[str, str]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from lbi_icl.cli import CLIError
+    from lbi_icl.commands.tables import print_table
     from lbi_icl.envs.swe.taskset.build import BuildConfig, build_taskset
     from lbi_icl.envs.swe.taskset.spec import SpecError
 
@@ -161,7 +161,7 @@ def _build(args: argparse.Namespace) -> int:
             str(p.test_runs),
             f"{p.seconds:.0f}",
         )
-    Console().print(t)
+    print_table(t)
     print(f"train: {report.counts.get('train', 0)}  test: {report.counts.get('test', 0)}")
     print("kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(report.kinds.items())))
     return 0
