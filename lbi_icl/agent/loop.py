@@ -1,10 +1,11 @@
 """The agent loop: one episode of observe → retrieve → prompt → policy → parse → act.
 
-Stopping (checked before every policy call, in this order, after `done`):
-`max_steps` policy calls, `max_total_tokens` (policy + query-writer tokens), `max_cost_usd`
-(known costs only; a warning is logged when a price is unknown), `max_wall_s` (checked
-between steps, a running step is not interrupted); after a step, `max_unparsable`
-consecutive answers that produced no executable action.
+Stopping (`limits.py`, checked before every policy call, in this order): `done`,
+`max_unparsable` consecutive answers that produced no executable action, `max_steps` policy
+calls, `max_total_tokens` (policy + query-writer tokens), `max_cost_usd` (known costs only;
+a warning is logged when a price is unknown), `max_wall_s` (between steps; a guarded env
+also cuts a running step at it). The bookkeeping (step logs, totals, the result) is
+`recorder.py`'s.
 
 An exception from the environment, the retriever or the policy ends the episode with
 stop_reason 'error' and a message naming the task and step; it is never raised out of
@@ -17,61 +18,34 @@ reports `success`, an episode succeeds when it ended `done` with a positive last
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lbi_icl.agent.base import AgentConfig, EpisodeResult, StepLog, StopReason
-from lbi_icl.agent.fit import fit_messages
-from lbi_icl.agent.metering import EpisodeTotals, Meter, MeteredLLM
+from lbi_icl.agent.fit import FitResult, fit_messages
+from lbi_icl.agent.limits import Limits
+from lbi_icl.agent.metering import Meter, MeteredLLM
 from lbi_icl.agent.parse import parse_action
 from lbi_icl.agent.policies import Policy, PolicyInput, PolicyOutput
-from lbi_icl.agent.prompt import HistoryEntry, messages_as_dicts, prompt_sha256
+from lbi_icl.agent.prompt import HistoryEntry
+from lbi_icl.agent.recorder import EpisodeRecorder, json_safe
 from lbi_icl.agent.visual import visual_observation, with_images
-from lbi_icl.data import Step, Task, Trajectory
-from lbi_icl.envs.base import Env, StepResult, episode_task
-from lbi_icl.envs.guard import EnvWallTime, GuardedEnv
+from lbi_icl.data import Step, Task
+from lbi_icl.envs.base import Env, episode_task
 from lbi_icl.llm.base import LLM
-from lbi_icl.prompts import PromptSet, default_prompts, names_of
+from lbi_icl.prompts import PromptSet, default_prompts
 from lbi_icl.retrieval.base import RetrievalResult, Retriever, StepContext
 
-logger = logging.getLogger(__name__)
-
 T = TypeVar("T")
-
-NOTE_UNPARSABLE = (
-    "(your answer could not be parsed, so nothing was done; answer as 'Reason: ...' "
-    "then 'Action: ...')"
-)
-
-
-def _note_invalid(action: str) -> str:
-    return f"({action!r} is not a valid action here, so nothing was done)"
-
-
-QUERY_TEMPLATES = list(names_of("query"))  # recorded when an LLM wrote the step's query
 
 
 class _StepFailure(Exception):
     """Internal: a component failed; the message names task, step and component."""
 
 
-def _json_safe(info: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-serializable part of an env's info dict (step logs are written as JSON)."""
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue
-        out[str(key)] = value
-    return out
-
-
 class _Episode:
-    """State of one episode; `run()` is the loop."""
+    """State of one episode; `run()` is the loop, `_step_body()` one step."""
 
     def __init__(
         self,
@@ -88,23 +62,22 @@ class _Episode:
         self.env, self.task, self.policy, self.retriever = env, task, policy, retriever
         # the packaged agent_user of the config's layout (step logs record its hash)
         self.prompts = (prompts or default_prompts()).with_layout(config.prompt_layout)
-        self.config, self.seed, self.on_step = config, seed, on_step
+        self.config, self.seed = config, seed
         self.metered = MeteredLLM(retrieval_llm) if retrieval_llm is not None else None
-        self.strategy = str(getattr(retriever, "name", "unknown"))
-        self.policy_name = str(getattr(policy, "name", type(policy).__name__))
-        self.policy_kind = str(getattr(policy, "kind", "custom"))
-        self.env_name = str(getattr(env, "name", task.env))
-        self.totals = EpisodeTotals()
-        self.executed: list[Step] = []
-        self.shown: list[HistoryEntry] = []
+        self.record = EpisodeRecorder(
+            task_id=task.id,
+            env_name=env.name,
+            strategy=retriever.name,
+            policy=policy,
+            seed=seed,
+            prompts=self.prompts,
+            log_prompts=config.log_prompts,
+            on_step=on_step,
+        )
+        self.limits = Limits(config, task.id)
+        self.executed: list[Step] = []  # the steps sent to the env (the trajectory's)
+        self.shown: list[HistoryEntry] = []  # the history the prompt shows, notes included
         self.observation: str | None = None
-        self.done = False
-        self.last_reward: float | None = None
-        self.success_flag: bool | None = None
-        self.score: float | None = None
-        self.calls = 0
-        self.bad_in_a_row = 0
-        self._warned_cost = False
         self._step_index = 0
         self.action_space = ""
 
@@ -121,35 +94,7 @@ class _Episode:
         try:
             return self._guard(what, fn, *args)
         finally:
-            self.totals.env_s += time.perf_counter() - start
-
-    def _limit_reached(self, started: float) -> StopReason | None:
-        cfg, tot = self.config, self.totals
-        if self.calls >= cfg.max_steps:
-            return "max_steps"
-        if cfg.max_total_tokens is not None and tot.tokens >= cfg.max_total_tokens:
-            return "token_limit"
-        if cfg.max_cost_usd is not None:
-            if tot.cost_unknown and not self._warned_cost:
-                self._warned_cost = True
-                logger.warning(
-                    "task %s: some LLM prices are unknown; the cost limit counts known costs",
-                    self.task.id,
-                )
-            if tot.cost_usd >= cfg.max_cost_usd:
-                return "cost_limit"
-        if cfg.max_wall_s is not None and time.monotonic() - started >= cfg.max_wall_s:
-            return "wall_time"
-        return None
-
-    def _record_result(self, res: StepResult) -> None:
-        self.done = res.done
-        self.last_reward = res.reward
-        if "success" in res.info and res.info["success"] is not None:
-            self.success_flag = bool(res.info["success"])
-        score = res.info.get("score")
-        if isinstance(score, int | float) and not isinstance(score, bool):
-            self.score = float(score)
+            self.record.env_time(time.perf_counter() - start)
 
     def _retrieve(self, ctx: StepContext) -> RetrievalResult:
         result = self.retriever.retrieve(ctx, self.metered)
@@ -165,315 +110,137 @@ class _Episode:
 
     def _valid_actions(self) -> list[str] | None:
         cfg = self.config
-        wanted = (
-            getattr(self.policy, "needs_valid_actions", False)
-            or cfg.require_valid_action
-            or cfg.list_valid_actions
-        )
-        if not wanted:
+        if not (
+            self.policy.needs_valid_actions or cfg.require_valid_action or cfg.list_valid_actions
+        ):
             return None
         valid = self._timed_env("env.valid_actions", self.env.valid_actions)
         return list(valid) if valid else None  # an empty list cannot be matched against
 
+    def _fit(
+        self, obs: str, retrieval: RetrievalResult, valid: list[str] | None, visual: Any
+    ) -> FitResult:
+        return fit_messages(
+            action_space_text=self.action_space,
+            instruction=self.task.instruction,
+            observation=visual[0] if visual else obs,
+            history=self.shown,
+            reference=retrieval.rendered,
+            config=self.config,
+            env_name=self.record.env_name,
+            valid_actions=valid,
+            prompts=self.prompts,
+        )
+
     # -- one step ----------------------------------------------------------------------
     def _step(self) -> None:
         assert self.observation is not None
-        index = self._step_index
-        obs = self.observation
-        rec: dict[str, Any] = {
-            "step": index,
-            "observation": obs,
-            "strategy": self.strategy,
-            "prompt_sha256": "",
-            "raw_output": "",
-            "action": None,
-            "parsed": False,
-        }
+        self.record.begin(self._step_index, self.observation)
         try:
-            self._step_body(index, obs, rec)
+            self._step_body(self._step_index, self.observation)
         except _StepFailure as failure:
-            rec["error"] = str(failure)
-            self._emit(rec)
+            self.record.emit(error=str(failure))
             raise
-        self._emit(rec)
+        self.record.emit()
 
-    def _step_body(self, index: int, obs: str, rec: dict[str, Any]) -> None:
-        cfg, tot = self.config, self.totals
+    def _step_body(self, index: int, obs: str) -> None:
+        """observe → retrieve → fit the prompt → act → parse and validate → env.step;
+        `self.record` keeps the books of every stage."""
+        cfg, record = self.config, self.record
         ctx = StepContext(
             instruction=self.task.instruction,
             observation=obs,
             history=list(self.executed),
             step=len(self.executed),
             task_id=self.task.id,
-            env=self.env_name,
+            env=record.env_name,
         )
         start = time.perf_counter()
         retrieval: RetrievalResult = self._guard("retrieval", self._retrieve, ctx)
         wall = time.perf_counter() - start
         meter = self.metered.take() if self.metered is not None else Meter()
-        retrieval_s = max(0.0, wall - meter.seconds)
-        tot.retrieval_s += retrieval_s
-        tot.retrieval_llm_s += meter.seconds
-        tot.retrieval_latencies_s.append(retrieval_s)
-        tot.retrieval_input_tokens += meter.input_tokens
-        tot.retrieval_output_tokens += meter.output_tokens
-        cost = None if meter.cost_unknown else meter.cost_usd
-        tot.add_call(meter, False, cost, calls=meter.calls)
-        tot.cached_calls += meter.cached_calls
-        rec.update(
-            strategy=retrieval.strategy or self.strategy,
-            queries=dict(retrieval.queries),
-            retrieved=[
-                {
-                    "id": it.id,
-                    "score": it.score,
-                    "rank": it.rank,
-                    "strategy": it.strategy,
-                    "kind": it.kind,
-                    "matched_step": it.matched_step,
-                    "span": list(it.span) if it.span is not None else None,
-                    "query_writer": it.query_writer,
-                }
-                for it in retrieval.items
-            ],
-            dropped=[
-                {"id": it.id, "rank": it.rank, "strategy": it.strategy, "tokens": it.tokens}
-                for it in retrieval.dropped
-            ],
-            retrieval_s=retrieval_s,
-            retrieval_llm_s=meter.seconds,
-            retrieval_input_tokens=meter.input_tokens,
-            retrieval_output_tokens=meter.output_tokens,
-            retrieval_cost_usd=(None if meter.cost_unknown or not meter.calls else meter.cost_usd),
-        )
+        record.retrieval(retrieval, wall, meter)
 
-        env_before = tot.env_s
         valid = self._valid_actions()
         visual = self._guard("screenshot", visual_observation, self.env, self.policy, cfg)
-        fit = self._guard(
-            "prompt",
-            lambda: fit_messages(
-                action_space_text=self.action_space,
-                instruction=self.task.instruction,
-                observation=visual[0] if visual else obs,
-                history=self.shown,
-                reference=retrieval.rendered,
-                config=cfg,
-                env_name=self.env_name,
-                valid_actions=valid,
-                prompts=self.prompts,
-            ),
-        )
+        fit = self._guard("prompt", self._fit, obs, retrieval, valid, visual)
         messages = fit.messages
         if visual:  # the screenshot(s) go with the current observation, the last message
             messages = self._guard("images", with_images, messages, visual[1])
-            rec["images"] = list(visual[1])
-        used = list(fit.templates)
-        if str(retrieval.queries.get("query_writer", "")).startswith("llm:"):
-            used += QUERY_TEMPLATES
-        rec.update(
-            prompt_sha256=prompt_sha256(messages),
-            prompt_templates=self.prompts.hashes(sorted(used)),
-            prompt_tokens_est=fit.tokens,
-            fit_items_dropped=fit.items_dropped,
-            fit_history_dropped=fit.history_dropped,
-        )
-        if fit.items_dropped or fit.history_dropped:
-            logger.info(
-                "task %s step %d: prompt fitted to %s tokens: %d retrieved item(s) and %d "
-                "history step(s) left out",
-                self.task.id,
-                index,
-                fit.budget,
-                fit.items_dropped,
-                fit.history_dropped,
-            )
-        if cfg.log_prompts:
-            rec["prompt"] = messages_as_dicts(messages)
+        record.prompt(fit, messages, retrieval.queries, visual[1] if visual else [])
 
         start = time.perf_counter()
-        self.calls += 1
-        out: PolicyOutput = self._guard(
-            "policy",
-            self._act,
-            PolicyInput(
-                messages=messages,
-                context=ctx,
-                retrieval=retrieval,
-                valid_actions=valid,
-                seed=self.seed,
-                task_id=self.task.id,
-                call=index,
-                max_output_tokens=cfg.max_output_tokens,
-            ),
+        record.totals.policy_calls += 1
+        request = PolicyInput(
+            messages=messages,
+            context=ctx,
+            retrieval=retrieval,
+            valid_actions=valid,
+            seed=self.seed,
+            task_id=self.task.id,
+            call=index,
+            max_output_tokens=cfg.max_output_tokens,
         )
+        out: PolicyOutput = self._guard("policy", self._act, request)
         model_s = time.perf_counter() - start
-        tot.model_s += model_s
-        tot.add_call(out, out.cached, out.cost_usd)
         parsed = parse_action(out.text, valid)
-        tot.parsed_calls += int(parsed.parsed)
-        tot.valid_calls += int(parsed.parsed and parsed.valid is not False)
-        logger.info(
-            "task %s step %d: parsed=%s valid=%s action=%r (parsed %d/%d so far)",
-            self.task.id,
-            index,
-            parsed.parsed,
-            parsed.valid,
-            parsed.action,
-            tot.parsed_calls,
-            self.calls,
-        )
-        rec.update(
-            raw_output=out.text,
-            action=parsed.action,
-            parsed=parsed.parsed,
-            reason=parsed.reason,
-            valid=parsed.valid,
-            input_tokens=out.input_tokens,
-            output_tokens=out.output_tokens,
-            cost_usd=out.cost_usd,
-            cached=out.cached,
-            model_s=model_s,
-            cache_read_tokens=out.cache_read_tokens,
-            cache_write_tokens=out.cache_write_tokens,
-        )
+        record.answer(out, model_s, parsed)
 
         executable = parsed.parsed and not (cfg.require_valid_action and parsed.valid is False)
-        if not executable:
-            self.bad_in_a_row += 1
-            note = NOTE_UNPARSABLE if not parsed.parsed else _note_invalid(parsed.action or "")
+        self.limits.answered(executable)
+        if not executable:  # not sent; the history shows a note instead
+            note = record.refused(parsed)
             self.shown.append(HistoryEntry(step=index, observation=obs, action=note))
-            rec["env_s"] = tot.env_s - env_before
             return
         action = parsed.action or ""
         try:
             res = self._timed_env("env.step", self.env.step, action)
         finally:
-            rec["env_s"] = tot.env_s - env_before
-        self.bad_in_a_row = 0
-        self._record_result(res)
+            record.env_done()
+        record.stepped(res)
+        info, reward = json_safe(res.info), float(res.reward)
         self.executed.append(
-            Step(
-                observation=obs,
-                action=action,
-                thought=parsed.reason,
-                reward=float(res.reward),
-                info=_json_safe(res.info),
-            )
+            Step(observation=obs, action=action, thought=parsed.reason, reward=reward, info=info)
         )
         self.shown.append(HistoryEntry(step=index, observation=obs, action=action))
         self.observation = res.observation
-        rec.update(
-            executed=True,
-            next_observation=res.observation,
-            reward=float(res.reward),
-            done=res.done,
-            info=_json_safe(res.info),
-        )
-
-    def _emit(self, rec: dict[str, Any]) -> None:
-        log = StepLog(**rec)
-        if log.error:
-            logger.warning("%s", log.error)
-        if self.on_step is not None:
-            self.on_step(log)
 
     # -- the episode -------------------------------------------------------------------
     def run(self) -> EpisodeResult:
-        started = time.monotonic()
         stop: StopReason | None = None
         error: str | None = None
-        if isinstance(self.env, GuardedEnv) and self.config.max_wall_s is not None:
-            self.env.deadline = started + self.config.max_wall_s  # no step outlives the limit
+        self.limits.arm(self.env)
         try:
             self.observation = self._timed_env("env.reset", self.env.reset, self.task)
             # the env's own goal (MiniWoB's utterance) is the instruction from here on
             self.task = self._guard("env.episode_goal", episode_task, self.env, self.task)
-            reset = getattr(self.policy, "reset", None)  # optional for custom policies
+            # optional: a custom policy needs only name, kind, needs_valid_actions and act
+            reset = getattr(self.policy, "reset", None)
             if reset is not None:
                 self._guard("policy.reset", reset, self.task, self.seed)
             self._guard("retriever.reset", self.retriever.reset, self.task)
             self.action_space = self._guard("env.action_space_text", self.env.action_space_text)
             while True:
-                stop = self._limit_reached(started)
+                stop = self.limits.stop_reason(self.record.totals, done=self.record.outcome.done)
                 if stop is not None:
                     break
                 self._step()
                 self._step_index += 1
-                if self.done:
-                    stop = "done"
-                    break
-                if self.bad_in_a_row and self.bad_in_a_row >= self.config.max_unparsable:
-                    stop = "unparsable"
-                    break
         except _StepFailure as failure:
-            if isinstance(failure.__cause__, EnvWallTime):  # a step cut at max_wall_s
+            if self.limits.cut_by_wall_time(failure):  # a step cut at max_wall_s
                 stop, error = "wall_time", None
             else:
                 stop, error = "error", str(failure)
         finally:
-            if isinstance(self.env, GuardedEnv):
-                self.env.deadline = None
+            self.limits.disarm(self.env)
         assert stop is not None
-        return self._result(stop, error, time.monotonic() - started)
-
-    def _success(self, stop: StopReason) -> bool:
-        if stop == "error":
-            return False
-        if self.success_flag is not None:
-            return self.success_flag
-        return self.done and (self.last_reward or 0.0) > 0
-
-    def _result(self, stop: StopReason, error: str | None, duration: float) -> EpisodeResult:
-        tot = self.totals
-        success = self._success(stop)
-        trajectory = Trajectory(
-            id=f"run-{self.env_name}-{self.task.id}-{self.strategy}-{self.policy_kind}-s{self.seed}",
-            env=self.env_name,
-            instruction=self.task.instruction,
-            steps=list(self.executed),
+        return self.record.result(
+            task=self.task,
+            steps=self.executed,
             final_observation=self.observation,
-            outcome="success" if success else "failure",
-            source={"kind": "agent_run", "task_id": self.task.id},
-            split=self.task.split,
-            metadata={
-                "task_id": self.task.id,
-                "strategy": self.strategy,
-                "policy": self.policy_name,
-                "seed": self.seed,
-                "stop_reason": stop,
-                "score": self.score,
-            },
-        )
-        return EpisodeResult(
-            task_id=self.task.id,
-            env=self.env_name,
-            strategy=self.strategy,
-            policy=self.policy_name,
-            seed=self.seed,
-            success=success,
-            score=self.score,
-            steps=len(self.executed),
-            input_tokens=tot.input_tokens,
-            output_tokens=tot.output_tokens,
-            cost_usd=None if tot.cost_unknown else tot.cost_usd,
-            cached_calls=tot.cached_calls,
-            duration_s=duration,
-            retrieval_s=tot.retrieval_s,
-            model_s=tot.model_s,
-            env_s=tot.env_s,
-            retrieval_latencies_s=list(tot.retrieval_latencies_s),
-            retrieval_input_tokens=tot.retrieval_input_tokens,
-            retrieval_output_tokens=tot.retrieval_output_tokens,
-            policy_calls=self.calls,
-            parsed_calls=tot.parsed_calls,
-            valid_calls=tot.valid_calls,
-            retrieval_llm_s=tot.retrieval_llm_s,
-            cache_read_tokens=tot.cache_read_tokens,
-            cache_write_tokens=tot.cache_write_tokens,
-            stop_reason=stop,
+            stop=stop,
             error=error,
-            trajectory=trajectory,
+            duration_s=self.limits.elapsed(),
         )
 
 

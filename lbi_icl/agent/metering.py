@@ -1,11 +1,11 @@
 """Meters the query-writing LLM inside an episode: calls, tokens, cost and seconds, taken
-per step by the loop (`MeteredLLM.take`); `EpisodeTotals`, the episode's running sums."""
+per step by the loop (`MeteredLLM.take`); the episode's sums are `recorder.EpisodeTotals`."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lbi_icl.llm.base import LLM, GenerationParams, LLMResponse, Message
@@ -61,45 +61,3 @@ class MeteredLLM:
 
     def __getattr__(self, name: str) -> Any:  # anything else a retriever may read
         return getattr(self.inner, name)
-
-
-@dataclass
-class EpisodeTotals:
-    """Running totals of one episode (policy + query writer)."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    retrieval_input_tokens: int = 0
-    retrieval_output_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_unknown: bool = False
-    cached_calls: int = 0
-    retrieval_s: float = 0.0
-    retrieval_llm_s: float = 0.0
-    model_s: float = 0.0
-    env_s: float = 0.0
-    parsed_calls: int = 0
-    valid_calls: int = 0
-    retrieval_latencies_s: list[float] = field(default_factory=list)
-    cache_read_tokens: int = 0  # prompt-cache tokens (policy + query writer), part of input
-    cache_write_tokens: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def add_call(self, usage: Any, cached: bool, cost: float | None, *, calls: int = 1) -> None:
-        """Count LLM calls' tokens and cost (`usage`: a `PolicyOutput` or a `Meter`)."""
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_tokens += usage.cache_read_tokens
-        self.cache_write_tokens += usage.cache_write_tokens
-        self.cached_calls += int(cached)
-        if calls:
-            self.add_cost(cost)
-
-    def add_cost(self, cost: float | None) -> None:
-        if cost is None:
-            self.cost_unknown = True
-        else:
-            self.cost_usd += cost
