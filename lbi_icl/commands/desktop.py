@@ -69,9 +69,9 @@ def _build(args: argparse.Namespace) -> int:
         )
     except (ValueError, ImportError) as e:
         raise CLIError(str(e)) from e
-    from rich.console import Console
+    from lbi_icl.commands.tables import print_text
 
-    Console().print(
+    print_text(
         f"{args.out}: {counts['train']} train + {counts['test']} test tasks "
         f"({counts['files_written']} files written)"
     )
@@ -79,11 +79,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from lbi_icl.cli import CLIError
+    from lbi_icl.commands.tables import print_table, table_console
     from lbi_icl.envs import make_env
     from lbi_icl.envs.base import EnvError
 
@@ -91,7 +91,7 @@ def _check(args: argparse.Namespace) -> int:
         env = make_env(args.env, **_options(args.env_option))
     except (ValueError, ImportError) as e:
         raise CLIError(str(e)) from e
-    console = Console()
+    console = table_console()
     try:
         runnable = env.tasks(args.split)
         try:
@@ -116,7 +116,7 @@ def _check(args: argparse.Namespace) -> int:
     table.add_column("e.g.")
     for reason, ids in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
         table.add_row(escape(reason), str(len(ids)), escape(ids[0]))
-    console.print(table)
+    print_table(table, console=console)
     console.print(f"local desktop: {escape(ready)}")
     return 0 if runnable else 1
 
