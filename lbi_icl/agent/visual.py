@@ -4,21 +4,26 @@ the image parts that carry it (web envs with `obs=screenshot|som|axtree+som`).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from lbi_icl.agent.base import AgentConfig
-from lbi_icl.llm.base import ImagePart, Message, accepts_images
+from lbi_icl.agent.policies import Policy
+from lbi_icl.envs.base import Env
+from lbi_icl.llm.base import LLM, ImagePart, Message, accepts_images
 
 
-def visual_observation(env: Any, policy: Any, config: AgentConfig) -> tuple[str, list[str]] | None:
+def visual_observation(
+    env: Env, policy: Policy, config: AgentConfig
+) -> tuple[str, list[str]] | None:
     """(text, PNG paths) of the current observation for the policy's model: the env's
     `visual_observation()` when `config.images` is "on", or "auto" and the policy's LLM
     takes images (`llm.base.accepts_images`, by model name); None otherwise, and then the
     model reads the text observation, accessibility tree included."""
-    llm = getattr(policy, "llm", None)
+    # optional capabilities, hence getattr: only a policy that asks an LLM has `llm` (the
+    # retrieval policy has none), only an env with screenshots has `visual_observation`
+    llm: LLM | None = getattr(policy, "llm", None)
     if config.images == "off" or llm is None:
         return None
-    if config.images == "auto" and not accepts_images(str(getattr(llm, "spec", ""))):
+    if config.images == "auto" and not accepts_images(llm.spec):
         return None
     try:
         get = getattr(env, "visual_observation", None)
