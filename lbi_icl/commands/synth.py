@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
         "--explorers",
         default=None,
         help=f"comma list of {', '.join(EXPLORERS)} (default: llm with --llm, "
-        "else expert,noisy_expert; miniwob: coverage)",
+        "else expert,noisy_expert; miniwob: expert, coverage where a task has no solver)",
     )
     p.add_argument("--epsilon", type=float, default=0.2, help="detour rate of noisy_expert")
     p.add_argument(
