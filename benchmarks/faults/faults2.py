@@ -434,6 +434,8 @@ def case_hanging_env_step(ws: Workspace) -> Result:
         "run",
         "--env",
         "hangenv",
+        "--tasks",
+        "all",
         "--policy",
         "llm",
         "--llm",

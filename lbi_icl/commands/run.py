@@ -286,11 +286,15 @@ def _config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _file_sets(path: Path | None, key: str) -> bool:
+    """Whether the config file sets `key` (a bad file is the user's one-line error)."""
     if path is None:
         return False
-    from lbi_icl.runner.config import load_config_file
+    from lbi_icl.runner.config import ConfigError, load_config_file
 
-    return key in load_config_file(path)
+    try:
+        return key in load_config_file(path)
+    except ConfigError as e:
+        raise CLIError(str(e)) from e
 
 
 def _run(args: argparse.Namespace) -> int:
