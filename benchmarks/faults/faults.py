@@ -642,7 +642,9 @@ def case_killed_session(ws: Workspace) -> Result:
         sys.executable,
         "-m",
         "lbi_icl.cli",
-        *run_args(out, "--tasks", "4", "--max-steps", "64"),
+        # enough episodes that the run is still going when its first one is written (4 could
+        # all finish within one poll on an idle machine, and there was nothing left to kill)
+        *run_args(out, "--tasks", "40", "--max-steps", "64"),
     ]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=CODE)
     deadline = time.monotonic() + 120
@@ -651,7 +653,7 @@ def case_killed_session(ws: Workspace) -> Result:
     p.send_signal(signal.SIGKILL)
     p.wait()
     (out / ".episodes.jsonl.abc.tmp").write_text("half")  # an interrupted atomic write
-    rc, _, _ = lbi(*run_args(out, "--tasks", "4", "--max-steps", "64"))
+    rc, _, _ = lbi(*run_args(out, "--tasks", "40", "--max-steps", "64"))
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
     states = [s["status"] for s in sessions]
     tmp_left = list(out.rglob("*.tmp"))
