@@ -96,14 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         label = task_label(traj.task_id, traj.metadata) or "(none)"
         code = index.meta_code("label", label)
         for i, step in enumerate(traj.steps):
-            ctx = StepContext(
-                instruction=traj.instruction,
-                observation=step.observation,
-                history=list(traj.steps[:i]),
-                step=i,
-                task_id=traj.task_id,
-                env=traj.env,
-            )
+            ctx = StepContext.at(traj, i)
             items = retriever.retrieve(ctx, None).items[: args.k]
             preds = [predicted_action(it) for it in items]
             gold = exact_action(step.action)

@@ -7,7 +7,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lbi_icl.data import Step, Task
+from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.llm.base import LLM
 
 
@@ -22,6 +22,19 @@ class StepContext(BaseModel):
     step: int = 0
     task_id: str | None = None
     env: str | None = None
+
+    @classmethod
+    def at(cls, traj: Trajectory, i: int) -> StepContext:
+        """The context at step `i` of a recorded trajectory (held-out evaluation): its
+        observation, the steps before it as history."""
+        return cls(
+            instruction=traj.instruction,
+            observation=traj.steps[i].observation,
+            history=list(traj.steps[:i]),
+            step=i,
+            task_id=traj.task_id,
+            env=traj.env,
+        )
 
 
 class RetrievedItem(BaseModel):

@@ -210,14 +210,7 @@ def evaluate_retrieval(
                 step_traj.append(t_no)
                 if s_no == 0:
                     keys.add(t_no, traj, i)
-                ctx = StepContext(
-                    instruction=traj.instruction,
-                    observation=step.observation,
-                    history=list(traj.steps[:i]),
-                    step=i,
-                    task_id=traj.task_id,
-                    env=traj.env,
-                )
+                ctx = StepContext.at(traj, i)
                 res = retriever.retrieve(ctx, llm)
                 items = res.items[:k]
                 writer = res.queries.get("query_writer")
