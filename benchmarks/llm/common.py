@@ -85,6 +85,22 @@ class Server:
         self.extra_args = extra_args or []
         self.server: Any = None
 
+    @classmethod
+    def from_args(cls, args: Any, default_name: str) -> Server:
+        """The server the suites' shared flags describe (`--model`, `--threads`, ...)."""
+        return cls(
+            model=args.model,
+            alias=args.alias,
+            name=args.server_name or default_name,
+            ctx=args.ctx,
+            threads=args.threads,
+            log_file=args.out / "server.log",
+            autogroup_nice=args.autogroup_nice,
+            base_url=args.base_url,
+            keep=args.keep_server,
+            extra_args=args.server_args.split(),
+        )
+
     def __enter__(self) -> Server:
         if self.base_url:
             return self

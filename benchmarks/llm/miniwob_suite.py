@@ -351,18 +351,7 @@ def run_suite(args: argparse.Namespace) -> int:
             stage_data_expert(args)
         llm_stages = {"ablate-expert", "data-llm", "ablate-llm", "speed"} & set(stages)
         if llm_stages:
-            with Server(
-                model=args.model,
-                alias=args.alias,
-                name=args.server_name or "bench-llm-miniwob",
-                ctx=args.ctx,
-                threads=args.threads,
-                log_file=args.out / "server.log",
-                autogroup_nice=args.autogroup_nice,
-                base_url=args.base_url,
-                keep=args.keep_server,
-                extra_args=args.server_args.split(),
-            ) as srv:
+            with Server.from_args(args, "bench-llm-miniwob") as srv:
                 if "speed" in stages:
                     from miniwob_speed import stage_speed
 

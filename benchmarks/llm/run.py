@@ -312,18 +312,7 @@ def main() -> int:
     if "data" in stages:
         stage_data(args)
     if "retrieval" in stages or "ablation" in stages:
-        with Server(
-            model=args.model,
-            alias=args.alias,
-            name=args.server_name or "bench-llm",
-            ctx=args.ctx,
-            threads=args.threads,
-            log_file=args.out / "server.log",
-            autogroup_nice=args.autogroup_nice,
-            base_url=args.base_url,
-            keep=args.keep_server,
-            extra_args=args.server_args.split(),
-        ) as srv:
+        with Server.from_args(args, "bench-llm") as srv:
             if "retrieval" in stages:
                 stage_retrieval(args, srv.base_url)
             if "ablation" in stages:
