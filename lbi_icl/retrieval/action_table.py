@@ -5,13 +5,12 @@ action blob (about 1 s per 1M rows on this machine); cached per `ExampleIndex` o
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lbi_icl.index.load import ExampleIndex
+from lbi_icl.retrieval.per_index import PerIndex
 
 
 def norm_action(action: str) -> str:
@@ -121,14 +120,5 @@ def build_action_table(index: ExampleIndex) -> ActionTable:
     )
 
 
-_TABLES: weakref.WeakKeyDictionary[ExampleIndex, ActionTable] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def action_table(index: ExampleIndex) -> ActionTable:
-    """The index's action table, built on first use (thread-safe, one per index object)."""
-    with _LOCK:
-        table = _TABLES.get(index)
-        if table is None:
-            table = _TABLES[index] = build_action_table(index)
-        return table
+# the index's action table, built on first use (thread-safe, one per index object)
+action_table: PerIndex[ActionTable] = PerIndex(build_action_table)

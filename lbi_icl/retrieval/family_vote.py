@@ -19,14 +19,13 @@ an empty table (no vote).
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from lbi_icl.index.load import ExampleIndex
+from lbi_icl.retrieval.per_index import PerIndex
 from lbi_icl.tokenizer import tokenize
 
 MAX_ROOTS = 50_000  # roots read for the vote (an index with more votes on a sample)
@@ -102,14 +101,5 @@ def build_family_table(index: ExampleIndex) -> FamilyTable:
     return FamilyTable(labels=labels[first], postings=postings, idf=idf)
 
 
-_TABLES: weakref.WeakKeyDictionary[ExampleIndex, FamilyTable] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def family_table(index: ExampleIndex) -> FamilyTable:
-    """The index's family table, built on first use (thread-safe, one per index object)."""
-    with _LOCK:
-        table = _TABLES.get(index)
-        if table is None:
-            table = _TABLES[index] = build_family_table(index)
-        return table
+# the index's family table, built on first use (thread-safe, one per index object)
+family_table: PerIndex[FamilyTable] = PerIndex(build_family_table)

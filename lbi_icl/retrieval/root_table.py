@@ -16,14 +16,13 @@ cached like the action table.
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval.action_table import ActionTable, action_table
+from lbi_icl.retrieval.per_index import PerIndex
 
 _WINDOW = re.compile(r"/w(\d+)-(\d+)(?:/|$)")
 
@@ -114,15 +113,9 @@ def build_root_table(index: ExampleIndex, table: ActionTable) -> RootTable:
     return out
 
 
-_TABLES: weakref.WeakKeyDictionary[ExampleIndex, RootTable] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+def _build(index: ExampleIndex) -> RootTable:
+    return build_root_table(index, action_table(index))
 
 
-def root_table(index: ExampleIndex) -> RootTable:
-    """The index's root table, built on first use (thread-safe, one per index object)."""
-    table = action_table(index)
-    with _LOCK:
-        roots = _TABLES.get(index)
-        if roots is None:
-            roots = _TABLES[index] = build_root_table(index, table)
-        return roots
+# the index's root table, built on first use (thread-safe, one per index object)
+root_table: PerIndex[RootTable] = PerIndex(_build)
