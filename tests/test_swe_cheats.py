@@ -193,7 +193,8 @@ def test_the_recorded_diff_is_exactly_what_was_graded(env, taskset, tmp_path):
         if json.loads(x)["instance_id"] == task.id
     )
     _run(env, _write(".gitignore", "/*.bin\n"))
-    _run(env, "head -c 64 /dev/urandom > blob.bin")
+    # A NUL byte makes git call the file binary (random bytes alone have no NUL 78% of the time).
+    _run(env, "{ printf 'PK\\000\\001'; head -c 64 /dev/urandom; } > blob.bin")
     apply_fix = f"printf '%s' {shlex.quote(rec['patch'])} | git apply -"
     assert _run(env, apply_fix).startswith("exit code 0")
     info = _submit(env)
@@ -207,7 +208,7 @@ def test_the_recorded_diff_is_exactly_what_was_graded(env, taskset, tmp_path):
         if patch:
             apply = ["git", "-C", str(clone), "apply", "--binary", "-"]
             subprocess.run(apply, input=patch.encode(), check=True)
-    assert (clone / "blob.bin").stat().st_size == 64
+    assert (clone / "blob.bin").stat().st_size == 4 + 64
     tests = rec["FAIL_TO_PASS"] + rec["PASS_TO_PASS"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
