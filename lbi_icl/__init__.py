@@ -6,7 +6,7 @@ so `import lbi_icl` stays fast and never imports torch.
 
 from __future__ import annotations
 
-from lbi_icl._lazy import lazy_getattr
+from lbi_icl.util.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -17,14 +17,14 @@ _EXPORTS: dict[str, str] = {
     "Trajectory": "lbi_icl.data",
     "Document": "lbi_icl.data",
     "Task": "lbi_icl.data",
-    "DataError": "lbi_icl.jsonl",
-    "DataProblem": "lbi_icl.jsonl",
-    "read_jsonl": "lbi_icl.jsonl",
-    "read_trajectories": "lbi_icl.jsonl",
-    "read_documents": "lbi_icl.jsonl",
-    "write_jsonl": "lbi_icl.jsonl",
-    "JsonlAppender": "lbi_icl.jsonl",
-    "dataset_stats": "lbi_icl.data_stats",
+    "DataError": "lbi_icl.data.jsonl",
+    "DataProblem": "lbi_icl.data.jsonl",
+    "read_jsonl": "lbi_icl.data.jsonl",
+    "read_trajectories": "lbi_icl.data.jsonl",
+    "read_documents": "lbi_icl.data.jsonl",
+    "write_jsonl": "lbi_icl.data.jsonl",
+    "JsonlAppender": "lbi_icl.data.jsonl",
+    "dataset_stats": "lbi_icl.data.stats",
     # llm
     "LLM": "lbi_icl.llm.base",
     "Message": "lbi_icl.llm.base",

@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(parser, argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from lbi_icl.scrub import install_log_filter, scrub_text
+    from lbi_icl.util.scrub import install_log_filter, scrub_text
 
     install_log_filter()  # URLs in log lines (httpx logs each request) lose their secrets
     set_wide_tables(getattr(args, "wide", False))
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    from lbi_icl.locks import LockHeldError
+    from lbi_icl.util.locks import LockHeldError
 
     try:
         return int(handler(args) or 0)

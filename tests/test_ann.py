@@ -148,7 +148,7 @@ def test_exact_search_bypasses_the_engines(hnsw_index: Path) -> None:
 
 def test_cli_builds_the_graph_on_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from lbi_icl.cli import main
-    from lbi_icl.jsonl import write_jsonl
+    from lbi_icl.data.jsonl import write_jsonl
 
     data = tmp_path / "t.jsonl"
     write_jsonl(data, _trajectories(60, 4))

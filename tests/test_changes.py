@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lbi_icl.changes import setting_changes
+from lbi_icl.util.changes import setting_changes
 
 
 def test_nested_keys_are_dotted_and_values_shown() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from lbi_icl import DataError, JsonlAppender, Step, Trajectory, read_jsonl, write_jsonl
 from lbi_icl.cli import main
-from lbi_icl.data_stats import dataset_stats
+from lbi_icl.data.stats import dataset_stats
 
 SAMPLES = Path(__file__).resolve().parents[1] / "lbi_icl" / "samples"
 

@@ -10,7 +10,7 @@ import pytest
 from test_runner_helpers import FakeEpisode, make_tasks
 
 from lbi_icl.cli import main as cli_main
-from lbi_icl.jsonl import read_trajectories
+from lbi_icl.data.jsonl import read_trajectories
 from lbi_icl.runner import RunConfig, run_experiment
 
 pytest.importorskip("pyarrow")

@@ -178,7 +178,7 @@ def test_bad_precision_and_missing_openvino_are_clear_errors(monkeypatch) -> Non
 
 @pytest.fixture(scope="module")
 def openvino_index(embedder: OpenVinoMiniLMEmbedder, tmp_path_factory) -> Path:
-    from lbi_icl.jsonl import read_trajectories
+    from lbi_icl.data.jsonl import read_trajectories
 
     path = tmp_path_factory.mktemp("ov") / "idx"
     build_index_from(list(read_trajectories(FIXTURE_TRAJS)), path, embedder=embedder)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lbi_icl.cli import main
+from lbi_icl.data.jsonl import read_trajectories
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index import build_index, load_index
-from lbi_icl.jsonl import read_trajectories
 from lbi_icl.retrieval.evaluate import action_verb, evaluate_retrieval
 
 FIX = Path(__file__).parent / "fixtures" / "retrieval"

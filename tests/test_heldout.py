@@ -11,8 +11,8 @@ import pytest
 
 from lbi_icl.cli import main
 from lbi_icl.data import Task, Trajectory
+from lbi_icl.data.jsonl import read_trajectories
 from lbi_icl.envs.base import StepResult
-from lbi_icl.jsonl import read_trajectories
 from lbi_icl.retrieval.heldout import demonstrate_split
 from lbi_icl.retrieval.heldout_gold import gold_path_trajectory
 

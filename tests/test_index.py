@@ -24,7 +24,7 @@ from lbi_icl.index import (
 )
 from lbi_icl.index.bm25 import Bm25sIndex, RankBm25Index, build_bm25s
 from lbi_icl.index.docs import chunk_document
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 FIX = Path(__file__).parent / "fixtures" / "retrieval"
 TRAJ = FIX / "trajectories.jsonl"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lbi_icl.tokenizer as tk
+import lbi_icl.util.tokenizer as tk
 from lbi_icl.data import Step, Trajectory
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index import IndexFormatError, add_to_index, build_index, build_index_from, load_index
@@ -23,7 +23,7 @@ from lbi_icl.index.bm25 import (
     build_bm25s,
     build_bm25s_reference,
 )
-from lbi_icl.tokenizer import TokenEncoder, tokenize
+from lbi_icl.util.tokenizer import TokenEncoder, tokenize
 
 AWKWARD = [
     "",

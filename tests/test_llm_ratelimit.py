@@ -11,9 +11,9 @@ from bisect import bisect_left
 import pytest
 from llm_servers import AnthropicStubServer, OpenAIStubServer, StubReply, clear_llm_env
 
-from lbi_icl.cancel import Cancelled, cancel_scope
 from lbi_icl.llm import LLMConfigError, Message, make_llm
 from lbi_icl.llm.ratelimit import RateLimiter, RateLimits, shared_limiter
+from lbi_icl.util.cancel import Cancelled, cancel_scope
 
 USER = [Message(role="user", content="say hello please")]
 

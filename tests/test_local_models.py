@@ -178,7 +178,7 @@ def test_stop_never_signals_a_process_that_reused_the_pid(tmp_path, monkeypatch,
     import subprocess
 
     from lbi_icl.cli import main as cli_main
-    from lbi_icl.locks import process_start
+    from lbi_icl.util.locks import process_start
 
     monkeypatch.setenv("LBI_CACHE_DIR", str(tmp_path / "cache"))
     other = subprocess.Popen(["sleep", "60"])

@@ -156,8 +156,8 @@ def test_real_model_writes_eval_retrieval_queries_and_replays(
     server, babyai_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from lbi_icl.cli import main as cli_main
+    from lbi_icl.data.jsonl import write_jsonl
     from lbi_icl.envs import make_env
-    from lbi_icl.jsonl import write_jsonl
 
     env = make_env("babyai", levels=["BabyAI-GoToRedBallGrey-v0"])
     try:

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lbi_icl.checks import check_records
 from lbi_icl.data import Trajectory
+from lbi_icl.data.checks import check_records
+from lbi_icl.data.jsonl import lone_surrogate_at
 from lbi_icl.index.errors import IndexFormatError
 from lbi_icl.index.invariants import check_finite, check_offsets, check_step_table
-from lbi_icl.jsonl import lone_surrogate_at
-from lbi_icl.locks import LockHeldError, hold, lock_path
 from lbi_icl.retrieval.base import RetrievedItem
 from lbi_icl.retrieval.select import interleave
 from lbi_icl.runner.precheck import FailFast
-from lbi_icl.scrub import ScrubFilter, scrub, scrub_text
+from lbi_icl.util.locks import LockHeldError, hold, lock_path
+from lbi_icl.util.scrub import ScrubFilter, scrub, scrub_text
 
 
 def test_scrub_url_credentials_and_query_values() -> None:
@@ -46,7 +46,7 @@ def test_lock_second_holder_fails_naming_first(tmp_path: Path, via_symlink: bool
         other = tmp_path / "alias"
         other.symlink_to(target)
     code = (
-        "import sys, time\nfrom lbi_icl.locks import hold\n"
+        "import sys, time\nfrom lbi_icl.util.locks import hold\n"
         "with hold(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
     )
     p = subprocess.Popen(

@@ -11,7 +11,7 @@ import pytest
 from test_runner_helpers import FakeEpisode, make_tasks
 
 from lbi_icl.cli import main as cli_main
-from lbi_icl.jsonl import JsonlAppender, read_trajectories
+from lbi_icl.data.jsonl import JsonlAppender, read_trajectories
 from lbi_icl.runner import RunConfig, build_report, export_run, report, run_experiment
 from lbi_icl.runner import significance as stats
 from lbi_icl.runner.report import policy_label

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from lbi_icl.data import Step, Trajectory
+from lbi_icl.data.jsonl import write_jsonl
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index import build_index, load_index
 from lbi_icl.index.load import ExampleIndex
-from lbi_icl.jsonl import write_jsonl
 from lbi_icl.retrieval import RetrievalConfig, StepContext, make_retriever
 from lbi_icl.retrieval.evaluate import predicted_action
 from lbi_icl.retrieval.family_vote import family_table

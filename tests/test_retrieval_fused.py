@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from lbi_icl.data import Step, Trajectory
+from lbi_icl.data.jsonl import write_jsonl
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index import build_index, load_index
 from lbi_icl.index.load import ExampleIndex
-from lbi_icl.jsonl import write_jsonl
 from lbi_icl.retrieval import STRATEGIES, RetrievalConfig, StepContext, make_retriever
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.evaluate import predicted_action

@@ -70,7 +70,7 @@ def test_table_cells_show_the_latency_ratio_and_the_wilson_interval() -> None:
 
 
 def test_compare_indexes_pairs_two_indexes_on_the_same_steps(tmp_path: Path) -> None:
-    from lbi_icl.jsonl import read_trajectories, write_jsonl
+    from lbi_icl.data.jsonl import read_trajectories, write_jsonl
 
     a, b = tmp_path / "a", tmp_path / "b"
     build_index([FIX / "trajectories.jsonl"], a, embedder=HashEmbedder(64))
@@ -90,7 +90,7 @@ def test_compare_indexes_pairs_two_indexes_on_the_same_steps(tmp_path: Path) -> 
 
 @pytest.mark.babyai
 def test_refilter_reproduces_a_synthesis_and_changes_only_the_filter(tmp_path: Path) -> None:
-    from lbi_icl.jsonl import read_trajectories
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.synth.config import SynthConfig
     from lbi_icl.synth.pipeline import synthesize
 

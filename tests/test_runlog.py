@@ -15,7 +15,7 @@ from test_runner_helpers import FakeEpisode, make_tasks, outcome
 
 from lbi_icl.agent.base import FORMAT_VERSION
 from lbi_icl.cli import main as cli_main
-from lbi_icl.jsonl import DataProblem
+from lbi_icl.data.jsonl import DataProblem
 from lbi_icl.runner import ConfigError, RunConfig, run_experiment
 from lbi_icl.runner.report_compare import compare_runs, render_comparison
 from lbi_icl.runner.runlog import latest_records, read_manifest, upgrade

@@ -9,8 +9,8 @@ import logging
 import pytest
 from rich.console import Console
 
-from lbi_icl import status as status_mod
-from lbi_icl.status import status
+from lbi_icl.util import status as status_mod
+from lbi_icl.util.status import status
 
 
 def test_status_logs_and_runs_the_block(caplog: pytest.LogCaptureFixture) -> None:

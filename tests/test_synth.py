@@ -15,8 +15,8 @@ import pytest
 
 from lbi_icl.cli import main
 from lbi_icl.data import Document, Step, Task, Trajectory
+from lbi_icl.data.jsonl import read_trajectories
 from lbi_icl.envs.base import StepResult
-from lbi_icl.jsonl import read_trajectories
 from lbi_icl.llm import ScriptedLLM
 from lbi_icl.llm.base import Message
 from lbi_icl.synth import (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lbi_icl.jsonl import JsonlAppender
+from lbi_icl.data.jsonl import JsonlAppender
 from lbi_icl.runner.results import episode_key, steps_path
 
 MARKER = "purple-zebra-7Q"  # in one step's observation only: A, rag, t3, step 1

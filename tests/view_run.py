@@ -30,8 +30,8 @@ def make_run(root: Path) -> Path:
     data, docs, index, run = (root / n for n in ("data.jsonl", "docs.jsonl", "index", "run"))
     _run([*f"synthesize --env babyai --tasks {TRAIN_TASKS} --seed 1 --no-progress".split(),
           "--out", str(data)])  # fmt: skip
+    from lbi_icl.data.jsonl import write_jsonl
     from lbi_icl.envs import make_env
-    from lbi_icl.jsonl import write_jsonl
 
     env = make_env("babyai")
     try:

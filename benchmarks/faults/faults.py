@@ -130,7 +130,7 @@ def run_args(out: Path, *extra: str) -> list[str]:
 
 # ------------------------------------------------------------------ item 1: locks
 HOLDER = (
-    "import sys, time\nfrom lbi_icl.locks import hold\n"
+    "import sys, time\nfrom lbi_icl.util.locks import hold\n"
     "with hold(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
 )
 

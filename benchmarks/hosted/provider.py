@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     args = ap.parse_args(argv)
     try:  # die with the benchmark that started us
-        from lbi_icl.lifetime import arm_parent_death_signal
+        from lbi_icl.util.lifetime import arm_parent_death_signal
 
         arm_parent_death_signal()
     except ImportError:

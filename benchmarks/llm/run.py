@@ -65,8 +65,8 @@ def stage_data(args: argparse.Namespace) -> None:
 
 
 def write_dev_gold(path: Path, want_steps: int, per_traj: int) -> None:
+    from lbi_icl.data.jsonl import write_jsonl
     from lbi_icl.envs import make_env
-    from lbi_icl.jsonl import write_jsonl
 
     env = make_env("scienceworld")
     trajs = []

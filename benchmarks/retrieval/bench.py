@@ -157,10 +157,10 @@ def _load_embedder(name: str) -> tuple[Any, float]:
 def worker_build(args: argparse.Namespace) -> None:
     """Build the index from the corpus file; report the phase split and peak memory."""
     t0 = time.perf_counter()
+    import lbi_icl.data.jsonl as jsonl_mod
     import lbi_icl.index.bm25.write as bm25_write_mod
     import lbi_icl.index.build as build_mod
     import lbi_icl.index.write as write_mod
-    import lbi_icl.jsonl as jsonl_mod
     from lbi_icl.index import build_index
 
     import_s = time.perf_counter() - t0
@@ -317,8 +317,8 @@ def worker_serve(args: argparse.Namespace) -> None:
 
 def worker_throughput(args: argparse.Namespace) -> None:
     """Real-embedder throughput on the kinds of texts an index embeds (unique texts/s)."""
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import description_text
-    from lbi_icl.jsonl import read_trajectories
 
     inner, model_load_s = _load_embedder(args.embedder)
     instr: dict[str, None] = {}
@@ -555,7 +555,7 @@ def run_engines(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from bm25_engines import compare_engines
     from synth_corpus import CorpusSpec, cached_corpus
 
-    from lbi_icl.jsonl import read_trajectories
+    from lbi_icl.data.jsonl import read_trajectories
 
     spec = CorpusSpec(n_pairs=n, seed=args.seed)
     corpus, probes = cached_corpus(spec, Path(args.cache_dir))

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import proposed
 
 from lbi_icl.index import load_index
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 
 def _postings(bm: Any, query: str, keep: Callable[[int], bool]) -> int:

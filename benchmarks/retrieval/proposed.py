@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lbi_icl.index.bm25.rank import _rank
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 
 def capped_top_k(

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.data import Step, Trajectory
-from lbi_icl.jsonl import atomic_write_text, write_jsonl
+from lbi_icl.data.jsonl import atomic_write_text, write_jsonl
 
 
 def _words(text: str) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lbi_icl.jsonl import read_trajectories, write_jsonl
+    from lbi_icl.data.jsonl import read_trajectories, write_jsonl
     from lbi_icl.synth.failed_steps import cut_failed_steps, failed_test
     from lbi_icl.synth.filters import content_key, drop_repeated_steps
 

@@ -25,8 +25,8 @@ def step_clusters(trajs: list[Any]) -> list[int]:
 def compare(
     index_a: Path, index_b: Path, heldout: Path, strategies: list[str], k: int, boot: int
 ) -> dict[str, Any]:
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import load_index
-    from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval.bootstrap import paired_difference
     from lbi_icl.retrieval.evaluate import evaluate_retrieval
 

@@ -24,7 +24,7 @@ def hits(report: dict[str, Any], strategy: str, path: Path) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lbi_icl.jsonl import read_trajectories
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.retrieval.bootstrap import paired_difference
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

@@ -51,9 +51,9 @@ def classify(index: Any, table: Any, label_code: int | None, gold: str, last: st
 
 def main(argv: list[str] | None = None) -> int:
     from lbi_icl.data import Task
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import load_index
     from lbi_icl.index.write import task_label
-    from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval import make_retriever
     from lbi_icl.retrieval.action_table import action_table
     from lbi_icl.retrieval.base import StepContext

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lbi_icl.jsonl import read_trajectories, write_jsonl
+    from lbi_icl.data.jsonl import read_trajectories, write_jsonl
 
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 3 or not args[2].isdigit() or int(args[2]) < 1:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 
 def refilter(src: Path, dst: Path, failed_filter: bool | None, env_check: bool) -> dict[str, int]:
-    from lbi_icl.jsonl import read_trajectories, write_jsonl
+    from lbi_icl.data.jsonl import read_trajectories, write_jsonl
     from lbi_icl.synth.config import SynthConfig, SynthReport
     from lbi_icl.synth.pipeline import _Run, paths_for
 

@@ -38,8 +38,8 @@ def pct_ci(v: float | None, ci: list[float] | tuple[float, float] | None) -> str
 def evaluate_case(
     env: str, index_dir: Path, heldout: Path, strategies: list[str], k: int, boot: int
 ) -> dict[str, Any]:
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import load_index
-    from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval.evaluate import evaluate_retrieval
 
     index = load_index(index_dir)

@@ -37,8 +37,8 @@ def grid(kind: str, strategy: str) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import load_index
-    from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval.config import RetrievalConfig
     from lbi_icl.retrieval.evaluate import evaluate_retrieval
 

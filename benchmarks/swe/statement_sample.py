@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.swe.taskset.build import BuildConfig, verified_drafts
-from lbi_icl.jsonl import atomic_write_text
 
 MESSAGE_CHARS = 400  # a failure message is cut to this many characters in the fixture
 

@@ -46,10 +46,10 @@ def register(sub: Any) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from lbi_icl.checks import check_rows
     from lbi_icl.data import Trajectory
-    from lbi_icl.dataset_io import input_kind, iter_table_records
-    from lbi_icl.jsonl import DataError, write_jsonl
+    from lbi_icl.data.checks import check_rows
+    from lbi_icl.data.dataset_io import input_kind, iter_table_records
+    from lbi_icl.data.jsonl import DataError, write_jsonl
 
     if not args.out.name.endswith((".jsonl", ".jsonl.gz")):
         raise CLIError(f"--out {args.out}: must end in .jsonl or .jsonl.gz")
@@ -76,9 +76,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from lbi_icl.checks import check_records
     from lbi_icl.data import Document, Trajectory
-    from lbi_icl.jsonl import DataError
+    from lbi_icl.data.checks import check_records
+    from lbi_icl.data.jsonl import DataError
 
     model = Trajectory if args.kind == "trajectory" else Document
     bad_lines = good = printed = 0
@@ -107,8 +107,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from lbi_icl.data_stats import dataset_stats
-    from lbi_icl.jsonl import DataError
+    from lbi_icl.data.jsonl import DataError
+    from lbi_icl.data.stats import dataset_stats
 
     try:
         st = dataset_stats(args.files)

@@ -64,8 +64,8 @@ def _eval(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from lbi_icl.commands.index import user_errors
+    from lbi_icl.data.jsonl import read_trajectories
     from lbi_icl.index import load_index
-    from lbi_icl.jsonl import read_trajectories
     from lbi_icl.retrieval.config import RetrievalConfig
     from lbi_icl.retrieval.evaluate import evaluate_retrieval
     from lbi_icl.runner.config import _set_dotted

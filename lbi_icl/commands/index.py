@@ -91,9 +91,9 @@ def _positive_int(text: str) -> int:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's input errors into CLIError (message, exit 1, no traceback)."""
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.embed import EmbedderError
     from lbi_icl.index.errors import IndexBuildError, IndexFormatError
-    from lbi_icl.jsonl import DataError
 
     try:
         yield

@@ -39,8 +39,8 @@ def _rescore(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from lbi_icl.commands.tables import print_table, print_text
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.envs.base import EnvError
-    from lbi_icl.jsonl import DataError
     from lbi_icl.runner.rescore import rescore_run
 
     options = parse_key_values(args.env_option, "--env-option")

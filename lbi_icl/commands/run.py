@@ -299,7 +299,7 @@ def _file_sets(path: Path | None, key: str) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
 
-    from lbi_icl.jsonl import DataError
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.runner import ConfigError, run_experiment
     from lbi_icl.runner.report import build_report, rich_table
 
@@ -365,7 +365,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from lbi_icl.jsonl import DataError, atomic_write_text
+    from lbi_icl.data.jsonl import DataError, atomic_write_text
     from lbi_icl.runner.report import build_report, report, rich_table
     from lbi_icl.runner.runlog import require_run_dir
 
@@ -395,8 +395,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _write_view(run_dir: Path) -> Path:
     """Build (or refresh) RUN/view/, which report.html links to; returns its index.html."""
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.index import IndexFormatError
-    from lbi_icl.jsonl import DataError
     from lbi_icl.view import build_view
 
     try:
@@ -408,7 +408,7 @@ def _write_view(run_dir: Path) -> Path:
 
 def _compare(args: argparse.Namespace) -> int:
     """`lbi report A B`: two runs on their shared (task, seed) pairs (report_compare.py)."""
-    from lbi_icl.jsonl import DataError, atomic_write_text
+    from lbi_icl.data.jsonl import DataError, atomic_write_text
     from lbi_icl.runner.report_compare import compare_runs, comparison_table, render_comparison
 
     pairs = []
@@ -436,7 +436,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from lbi_icl.jsonl import DataError
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.runner import export_run
     from lbi_icl.runner.runlog import require_run_dir
 
@@ -452,7 +452,7 @@ def _export(args: argparse.Namespace) -> int:
             n = write_predictions(args.out, preds)
             print(f"wrote {n} predictions to {args.out} (SWE-bench format)")
             return 0
-        from lbi_icl.dataset_io import output_format
+        from lbi_icl.data.dataset_io import output_format
 
         fmt = output_format(args.out, args.format)
         n = export_run(args.run_dir, args.out, include_all=args.all, fmt=fmt)

@@ -197,11 +197,11 @@ def _grade(args: argparse.Namespace) -> int:
 
     from lbi_icl.cli import CLIError, parse_key_values
     from lbi_icl.commands.tables import print_table
+    from lbi_icl.data.jsonl import atomic_write_text
     from lbi_icl.envs import make_env
     from lbi_icl.envs.base import EnvError
     from lbi_icl.envs.swe.predictions import PredictionsError, read_predictions
     from lbi_icl.envs.swe.regrade import grade_prediction
-    from lbi_icl.jsonl import atomic_write_text
 
     options = parse_key_values(args.env_option, "--env-option")
     options["tasks_file"] = str(args.tasks_file)

@@ -46,8 +46,8 @@ def register(sub: Any) -> None:
 
 def _build(args: argparse.Namespace, *, progress: bool) -> tuple[Any, bool]:
     """Build the viewer of a run, or of every run in a folder; (result, is_folder)."""
+    from lbi_icl.data.jsonl import DataError
     from lbi_icl.index import IndexFormatError
-    from lbi_icl.jsonl import DataError
     from lbi_icl.view import build_runs_view, build_view, is_run_dir
 
     folder = args.run_dir.is_dir() and not is_run_dir(args.run_dir)

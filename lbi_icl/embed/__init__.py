@@ -15,7 +15,7 @@ Both embed identical texts once per call and return rows in input order.
 Modules: `base.py` (the protocol, shared helpers, `HashEmbedder`), `sbert.py`
 (`SentenceTransformerEmbedder`), `onnx_minilm.py` (`OnnxMiniLMEmbedder`, extra `[fast]`),
 `openvino_minilm.py` (`OpenVinoMiniLMEmbedder`, extra `[fast]`),
-`load.py` (`load_embedder`). Nothing here imports the index: both use `lbi_icl.tokenizer`.
+`load.py` (`load_embedder`). Nothing here imports the index: both use `lbi_icl.util.tokenizer`.
 """
 
 from lbi_icl.embed.base import (

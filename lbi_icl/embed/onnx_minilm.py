@@ -53,7 +53,7 @@ BACKENDS = ("onnx", "onnx-int8")
 
 def onnx_cache_dir() -> Path:
     """Root folder of lbi_icl's local caches (exported models)."""
-    from lbi_icl.cache_dir import cache_root
+    from lbi_icl.util.cache_dir import cache_root
 
     return cache_root()
 

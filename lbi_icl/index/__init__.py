@@ -6,7 +6,7 @@ until a function is used).
 
 from __future__ import annotations
 
-from lbi_icl._lazy import lazy_getattr
+from lbi_icl.util.lazy import lazy_getattr
 
 _EXPORTS = {
     "build_index": "lbi_icl.index.build",
@@ -22,7 +22,7 @@ _EXPORTS = {
     "IndexConfig": "lbi_icl.index.manifest",
     "IndexManifest": "lbi_icl.index.manifest",
     "BM25Params": "lbi_icl.index.bm25",
-    "tokenize": "lbi_icl.tokenizer",
+    "tokenize": "lbi_icl.util.tokenizer",
     "query_index": "lbi_icl.index.query",
 }
 

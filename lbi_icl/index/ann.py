@@ -110,7 +110,7 @@ class Fp16Scan:
 
         if len(self._parts) == 1:
             return one(self._parts[0])
-        from lbi_icl.pools import shared_pool
+        from lbi_icl.util.thread_pools import shared_pool
 
         other = shared_pool("dense", 2).submit(one, self._parts[1])
         first = one(self._parts[0])

@@ -38,7 +38,7 @@ from lbi_icl.index.write import (
     description_text,
     task_label,
 )
-from lbi_icl.locks import hold
+from lbi_icl.util.locks import hold
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex
@@ -135,7 +135,7 @@ def build_index(
     config: IndexConfig | None = None,
 ) -> IndexManifest:
     """Build an index from trajectory JSONL files (and documentation JSONL files)."""
-    from lbi_icl.checks import read_checked_documents, read_checked_trajectories
+    from lbi_icl.data.checks import read_checked_documents, read_checked_trajectories
 
     traj_paths = [Path(p) for p in trajectories]
     doc_paths = [Path(p) for p in docs or []]
@@ -184,7 +184,7 @@ def _add_locked(
     trajectories: list[Path] | list[str] | Iterable[Trajectory],
     embedder: Embedder | None,
 ) -> IndexManifest:
-    from lbi_icl.checks import read_checked_trajectories
+    from lbi_icl.data.checks import read_checked_trajectories
     from lbi_icl.index.load import load_index
 
     started = time.perf_counter()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lbi_icl.pools import shared_pool
+from lbi_icl.util.thread_pools import shared_pool
 
 SPLIT_MIN_ELEMENTS = 8 << 20  # 32 MiB of float32: below this one thread is as fast
 

@@ -339,7 +339,7 @@ class ExampleIndex:
     @property
     def chunks(self) -> list[Chunk]:
         if self._chunks is None:
-            from lbi_icl.jsonl import DataError, read_jsonl
+            from lbi_icl.data.jsonl import DataError, read_jsonl
 
             path = self.path / L.DOC_CHUNKS
             if not path.exists():

@@ -44,6 +44,6 @@ def read_json(path: Path) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-    from lbi_icl.jsonl import atomic_write_text
+    from lbi_icl.data.jsonl import atomic_write_text
 
     atomic_write_text(path, json.dumps(value, ensure_ascii=False))

@@ -214,7 +214,7 @@ def _write_docs(
     chunks_text: list[str] = []
     n_docs = 0
     seen: set[str] = set()
-    from lbi_icl.jsonl import write_jsonl
+    from lbi_icl.data.jsonl import write_jsonl
 
     def chunks() -> Iterator[object]:
         nonlocal n_docs

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.cancel import Cancelled, cancelled, wait_or_cancel
 from lbi_icl.llm.base import GenerationParams, LLMResponse, Message, Usage
 from lbi_icl.llm.cache import (
     CachedResponse,
@@ -47,6 +46,7 @@ from lbi_icl.llm.prompt_cache import (
 from lbi_icl.llm.ratelimit import RateLimits, estimate_tokens, shared_limiter
 from lbi_icl.llm.retry import Backoff, Failure
 from lbi_icl.llm.usage import UsageTotals
+from lbi_icl.util.cancel import Cancelled, cancelled, wait_or_cancel
 
 log = logging.getLogger("lbi_icl.llm")
 

@@ -14,7 +14,7 @@ limit rules again.
 One limiter per (backend, model, base URL) per process (`shared_limiter`), so the policy
 and the query writer of a run count against the same limit. A run whose workers are
 separate processes (Ray actors, `--parallel process`) gives each its `share` of the limit.
-Waits observe the thread's cancel scope (`lbi_icl.cancel`), so Ctrl-C does not sit them out.
+Waits observe the thread's cancel scope (`lbi_icl.util.cancel`), so Ctrl-C does not sit them out.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lbi_icl.cancel import Cancelled, cancelled, wait_or_cancel
 from lbi_icl.llm.errors import LLMConfigError
+from lbi_icl.util.cancel import Cancelled, cancelled, wait_or_cancel
 
 CHARS_PER_TOKEN = 4.0  # prompt-token estimate before the provider says (English text)
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lbi_icl.jsonl import DataError, DataProblem, iter_json_lines
+from lbi_icl.data.jsonl import DataError, DataProblem, iter_json_lines
 from lbi_icl.llm.base import GenerationParams, LLMResponse, Message, Usage
 from lbi_icl.llm.core import LLMInfo, coerce_messages
 from lbi_icl.llm.errors import LLMConfigError, LLMError, ScriptExhaustedError

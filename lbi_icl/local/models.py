@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.cache_dir import cache_root
+from lbi_icl.util.cache_dir import cache_root
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.lifetime import arm_parent_death_signal
 from lbi_icl.local.models import cache_root
-from lbi_icl.locks import pid_alive, process_start
+from lbi_icl.util.lifetime import arm_parent_death_signal
+from lbi_icl.util.locks import pid_alive, process_start
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from lbi_icl._lazy import lazy_getattr
 from lbi_icl.retrieval.strategies import STRATEGIES, STRATEGY_TABLE
+from lbi_icl.util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from lbi_icl.index.load import ExampleIndex

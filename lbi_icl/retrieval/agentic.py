@@ -19,12 +19,12 @@ import numpy as np
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
-from lbi_icl.pools import shared_pool
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.common import dense_fetch, observation_fetch
 from lbi_icl.retrieval.config import RetrievalConfig
 from lbi_icl.retrieval.model import ModelRetriever, template_query, write_query
 from lbi_icl.retrieval.select import Selector, collect, interleave, rrf
+from lbi_icl.util.thread_pools import shared_pool
 
 
 class AgenticRetriever(ModelRetriever):

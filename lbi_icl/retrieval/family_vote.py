@@ -26,7 +26,7 @@ import numpy as np
 
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval.per_index import PerIndex
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 MAX_ROOTS = 50_000  # roots read for the vote (an index with more votes on a sample)
 

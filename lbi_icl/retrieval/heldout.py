@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from lbi_icl.data import Trajectory
+from lbi_icl.data.jsonl import write_jsonl
 from lbi_icl.envs.base import Env, env_tasks
 from lbi_icl.index.write import task_label
-from lbi_icl.jsonl import write_jsonl
 from lbi_icl.retrieval.heldout_gold import WHOLE, mark, whole_expert_path
 
 log = logging.getLogger(__name__)

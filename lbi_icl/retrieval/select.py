@@ -16,7 +16,7 @@ from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.config import RetrievalConfig
 from lbi_icl.retrieval.render import count_tokens, render_block, render_item
-from lbi_icl.tokenizer import token_set
+from lbi_icl.util.tokenizer import token_set
 
 
 @dataclass

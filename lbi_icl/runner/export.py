@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from lbi_icl.data import Step, Trajectory
+from lbi_icl.data.jsonl import DataError, DataProblem
 from lbi_icl.envs.swe.predictions import Prediction, PredictionsError, submitted_diff
-from lbi_icl.jsonl import DataError, DataProblem
 from lbi_icl.runner.results import is_finished
 from lbi_icl.runner.runlog import (
     EpisodeRecord,
@@ -94,7 +94,7 @@ def export_run(
         if traj is not None:
             trajs.append(Trajectory.model_validate(traj.model_dump()))
     trajs.sort(key=lambda t: t.id)
-    from lbi_icl.dataset_io import write_trajectories
+    from lbi_icl.data.dataset_io import write_trajectories
 
     return write_trajectories(out, trajs, fmt)  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 (lbi_icl version, git commit, index manifest hash, package versions, sessions) and the run
 log's format version. Written here, read by `runlog.read_manifest`.
 
-Secrets never reach disk (`lbi_icl.scrub`): the config holds no keys by design, URLs lose
+Secrets never reach disk (`lbi_icl.util.scrub`): the config holds no keys by design, URLs lose
 their user:password part and query values, and any string equal to the value of a
 secret-looking environment variable (…KEY, …TOKEN, …SECRET, …PASSWORD) is replaced.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl import __version__
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.prompts import names_of
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.runlog import FORMAT_VERSION, MANIFEST, read_manifest, require_run_dir
-from lbi_icl.scrub import REDACTED, scrub
+from lbi_icl.util.scrub import REDACTED, scrub
 
 # read_manifest / require_run_dir: the run log's reader (runlog.py), re-exported
 __all__ = ["REDACTED", "read_manifest", "require_run_dir", "scrub"]

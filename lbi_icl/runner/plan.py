@@ -10,13 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.changes import setting_changes
 from lbi_icl.data import Task
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import index_hash
 from lbi_icl.runner.results import EPISODES, LLM_CACHE, MANIFEST
 from lbi_icl.runner.workers import Job
-from lbi_icl.status import status
+from lbi_icl.util.changes import setting_changes
+from lbi_icl.util.status import status
 
 log = logging.getLogger(__name__)
 

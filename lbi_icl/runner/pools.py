@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lbi_icl.lifetime import arm_parent_death_signal
 from lbi_icl.runner.workers import EpisodeFn, Job, ThreadWorkers, WorkerFactory, execute_job
+from lbi_icl.util.lifetime import arm_parent_death_signal
 
 if TYPE_CHECKING:
     from lbi_icl.agent.base import EpisodeResult
@@ -190,7 +190,7 @@ def run_threads(
 ) -> bool:
     """Run `jobs` on `config.workers` threads; True when stopped early. On Ctrl-C (or a set
     `stop`), in-flight episodes get `STOP_GRACE_S` to reach their next step boundary (an
-    LLM back-off ends at once: `lbi_icl.cancel`); what has not finished by then is left to
+    LLM back-off ends at once: `lbi_icl.util.cancel`); what has not finished by then is left to
     its daemon thread and rerun on resume. A second Ctrl-C ends the wait at once."""
     workers = ThreadWorkers(factory)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lbi_icl.agent.base import EpisodeResult
 from lbi_icl.cluster.actors import ActorExecutor
 from lbi_icl.cluster.session import env_worker_resources, ray_session
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.runner.pools import completed_in_window
 from lbi_icl.runner.results import steps_path
 from lbi_icl.runner.workers import Job, WorkerFactory, error_result, execute_job

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lbi_icl.scrub import scrub_text
+from lbi_icl.util.scrub import scrub_text
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lbi_icl.agent.base import AgentConfig
-from lbi_icl.jsonl import write_jsonl
+from lbi_icl.data.jsonl import write_jsonl
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.report import build_report, rich_table
 from lbi_icl.runner.run import RunSummary, run_experiment

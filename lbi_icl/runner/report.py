@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.runner.report_data import (
     BASELINE,
     RETRIEVAL_LABEL,

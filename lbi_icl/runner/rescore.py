@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from lbi_icl.data import Task
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.base import EnvError, OfflineScorer, Rescored
 from lbi_icl.envs.registry import UnknownEnvError, env_factory, make_env
-from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.runner.results import is_finished
 from lbi_icl.runner.runlog import (
     EpisodeRecord,

@@ -26,8 +26,7 @@ from pydantic import BaseModel, Field
 
 from lbi_icl.agent.base import EpisodeResult
 from lbi_icl.data import Task
-from lbi_icl.jsonl import JsonlAppender, atomic_write_text
-from lbi_icl.locks import hold
+from lbi_icl.data.jsonl import JsonlAppender, atomic_write_text
 from lbi_icl.runner.budget import Budget, check_budget_prices
 from lbi_icl.runner.config import ConfigError, RunConfig
 from lbi_icl.runner.manifest import end_session, now_iso, start_session, write_manifest
@@ -51,7 +50,8 @@ from lbi_icl.runner.runlog import (
     read_manifest,
 )
 from lbi_icl.runner.workers import EpisodeFn, Job, RealWorkerFactory, WorkerFactory
-from lbi_icl.scrub import scrub_text
+from lbi_icl.util.locks import hold
+from lbi_icl.util.scrub import scrub_text
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator
 
 from lbi_icl.agent.base import FORMAT_VERSION, EpisodeResult
-from lbi_icl.jsonl import DataError, DataProblem, iter_records
+from lbi_icl.data.jsonl import DataError, DataProblem, iter_records
 
 MANIFEST = "manifest.json"
 EPISODES = "episodes.jsonl"

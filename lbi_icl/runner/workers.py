@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lbi_icl.agent.base import EpisodeResult, StepLog
-from lbi_icl.cancel import Cancelled, cancel_scope
 from lbi_icl.data import Task
-from lbi_icl.jsonl import JsonlAppender
+from lbi_icl.data.jsonl import JsonlAppender
 from lbi_icl.runner.config import RunConfig
 from lbi_icl.runner.results import EpisodeSpec, steps_path
-from lbi_icl.scrub import scrub_text
-from lbi_icl.status import status
+from lbi_icl.util.cancel import Cancelled, cancel_scope
+from lbi_icl.util.scrub import scrub_text
+from lbi_icl.util.status import status
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 environment or self-instruct, rollouts, backward construction, filters — each stage
 swappable, every stage counted, streamed and resumable. See `pipeline.py`."""
 
-from lbi_icl.seeds import stable_seed
 from lbi_icl.synth.backward import (
     LLMRelabeler,
     all_windows,
@@ -15,6 +14,7 @@ from lbi_icl.synth.config import COUNT_KEYS, SynthConfig, SynthReport
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps, parse_judgement
 from lbi_icl.synth.pipeline import SynthConflictError, paths_for, synthesize
 from lbi_icl.synth.relabelers import NoRelabelerError, get_checker, get_relabeler
+from lbi_icl.util.seeds import stable_seed
 
 __all__ = [
     "COUNT_KEYS",

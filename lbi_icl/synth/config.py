@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lbi_icl.prompts import PromptSet, load_prompts, names_of
-from lbi_icl.seeds import stable_seed as stable_seed  # its home before seeds.py
+from lbi_icl.util.seeds import stable_seed as stable_seed  # its home before seeds.py
 
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 

@@ -23,14 +23,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.changes import setting_changes
 from lbi_icl.data import Trajectory
+from lbi_icl.data.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from lbi_icl.envs.base import Env, env_tasks
-from lbi_icl.jsonl import JsonlAppender, atomic_write_text, read_jsonl, write_jsonl
 from lbi_icl.llm.base import LLM
-from lbi_icl.locks import hold
 from lbi_icl.prompts import names_of
-from lbi_icl.status import status
 from lbi_icl.synth.backward import LLMRelabeler, select_windows, window_example
 from lbi_icl.synth.base import Relabeler, WindowChecker
 from lbi_icl.synth.config import SynthConfig, SynthReport, stable_seed
@@ -42,6 +39,9 @@ from lbi_icl.synth.ray_rollouts import SynthExecutor, task_rollouts
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.self_instruct import SynthTask, self_instruct
 from lbi_icl.synth.usage import CountedLLM
+from lbi_icl.util.changes import setting_changes
+from lbi_icl.util.locks import hold
+from lbi_icl.util.status import status
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 from lbi_icl.runner.report import policy_label, strategy_row
 from lbi_icl.runner.report_compare import outcome, pair_counts

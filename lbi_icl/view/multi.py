@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from lbi_icl.jsonl import DataError, atomic_write_text
+from lbi_icl.data.jsonl import DataError, atomic_write_text
 from lbi_icl.view.build import VIEW_DIR, build_view, copy_static, is_run_dir, static_text
 from lbi_icl.view.shards import fnv1a, write_shard
 from lbi_icl.view.steps import FORMAT, prune

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.view.shards import shard_text
 
 SHARD_CHARS = 1_000_000

@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.jsonl import atomic_write_text
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.runner.results import episode_slug, is_finished
 from lbi_icl.runner.runlog import EpisodeRecord, run_file
 from lbi_icl.runner.runlog import read_steps as read_step_log

@@ -15,7 +15,7 @@ import signal
 import time
 from pathlib import Path
 
-from lbi_icl.lifetime import arm_parent_death_signal
+from lbi_icl.util.lifetime import arm_parent_death_signal
 
 _PROC = Path("/proc")
 

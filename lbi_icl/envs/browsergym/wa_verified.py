@@ -49,9 +49,9 @@ from typing import Any
 from browsergym.core.registration import register_task
 from browsergym.core.task import AbstractBrowserTask
 
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.browsergym.verified import GYM_ID
 from lbi_icl.envs.browsergym.verified import SITES as SITE_SETTINGS
-from lbi_icl.jsonl import atomic_write_text
 
 RESPONSE_FORMAT = (
     "When you are done, call send_msg_to_user with one JSON object (WebArena-Verified's "

@@ -17,11 +17,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lbi_icl.cache_dir import cache_root
 from lbi_icl.data import Document, Task
 from lbi_icl.envs.desktop.docs import app_documents
 from lbi_icl.envs.desktop.env import DesktopEnv
 from lbi_icl.envs.desktop.tasks import OSWorldTask, examples_root
+from lbi_icl.util.cache_dir import cache_root
 
 
 class DesktopTasksEnv(DesktopEnv):

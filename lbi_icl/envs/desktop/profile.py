@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lbi_icl.cache_dir import cache_root
+from lbi_icl.util.cache_dir import cache_root
 
 # (configuration path, property, type, value)
 SETTINGS: list[tuple[str, str, str, str]] = [

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi_icl.envs.desktop import deps, profile
-from lbi_icl.lifetime import arm_parent_death_signal
+from lbi_icl.util.lifetime import arm_parent_death_signal
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.base import EnvError
 from lbi_icl.envs.scienceworld.table import _installed_version
-from lbi_icl.jsonl import atomic_write_text
 
 
 class GoldPaths:

@@ -71,7 +71,7 @@ def _write_table(path: Path, table: dict[str, Any]) -> None:
 
 
 def _user_cache_dir() -> Path:
-    from lbi_icl.cache_dir import cache_root
+    from lbi_icl.util.cache_dir import cache_root
 
     return cache_root()
 

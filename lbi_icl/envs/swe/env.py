@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
+from lbi_icl.data.jsonl import read_documents
 from lbi_icl.envs.base import EnvError, Rescored, StepResult
 from lbi_icl.envs.swe.expert import expert_actions, noise_actions
 from lbi_icl.envs.swe.grading import grade
@@ -51,7 +52,6 @@ from lbi_icl.envs.swe.shell import run_shell
 from lbi_icl.envs.swe.submission import take_submission
 from lbi_icl.envs.swe.validate import validate_local
 from lbi_icl.envs.swe.workspace import Workspace, default_cache_dir
-from lbi_icl.jsonl import read_documents
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbi_icl.jsonl import atomic_write_text, read_jsonl
+from lbi_icl.data.jsonl import atomic_write_text, read_jsonl
 
 FORMAT = "swebench-predictions"
 

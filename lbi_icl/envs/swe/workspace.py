@@ -39,7 +39,7 @@ _JUNK = ("__pycache__/", "*.pyc", ".pytest_cache/", ".lbi_*")
 
 
 def default_cache_dir() -> Path:
-    from lbi_icl.cache_dir import cache_root
+    from lbi_icl.util.cache_dir import cache_root
 
     return cache_root() / "swe"
 

@@ -9,7 +9,7 @@
   format of its own, so it is rebuilt from the stored texts at load time (slow; for small
   indexes and tests only).
 
-Both use `lbi_icl.tokenizer.tokenize`, k1=1.5, b=0.75 and the Lucene idf
+Both use `lbi_icl.util.tokenizer.tokenize`, k1=1.5, b=0.75 and the Lucene idf
 `log(1 + (N - df + 0.5) / (df + 0.5))` (always positive, so a term found in most
 observations still counts a little); rank-bm25's Okapi idf is replaced by that formula, so
 the two engines rank the same (their scores differ by the constant factor k1 + 1).

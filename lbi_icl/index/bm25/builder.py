@@ -13,7 +13,7 @@ import numpy as np
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.errors import IndexFormatError
 from lbi_icl.index.npyio import load_npy, read_json, save_npy
-from lbi_icl.tokenizer import TokenEncoder
+from lbi_icl.util.tokenizer import TokenEncoder
 
 TF_FILE = "tf.lbi.npy"  # term frequency of every stored (term, doc) entry, in CSC order
 LENGTHS_FILE = "doc_lengths.lbi.npy"  # tokens per document (int32)

@@ -7,7 +7,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lbi_icl.tokenizer import TOKENIZER_ID
+from lbi_icl.util.tokenizer import TOKENIZER_ID
 
 EngineName = Literal["bm25s", "rank-bm25"]
 

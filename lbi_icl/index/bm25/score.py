@@ -17,7 +17,7 @@ from lbi_icl.index.bm25.rank import _rank
 from lbi_icl.index.content import ContentChecks, PostingChecks
 from lbi_icl.index.errors import IndexFormatError
 from lbi_icl.index.npyio import read_json
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from lbi_icl.index.bm25.builder import TF_FILE, BM25Builder, _SavedCounts
 from lbi_icl.index.bm25.params import BM25Params
 from lbi_icl.index.errors import IndexFormatError
-from lbi_icl.tokenizer import tokenize
+from lbi_icl.util.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 

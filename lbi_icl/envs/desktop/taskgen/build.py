@@ -18,9 +18,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.desktop.taskgen.spec import APP_DOMAIN, HOME, Family, GenTask, postconfig
-from lbi_icl.jsonl import atomic_write_text
-from lbi_icl.seeds import stable_seed
+from lbi_icl.util.seeds import stable_seed
 
 FORMAT = 1
 

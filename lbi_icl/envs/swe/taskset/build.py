@@ -32,12 +32,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.data import Document
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.swe.taskset.project import Draft, ProjectBuild
 from lbi_icl.envs.swe.taskset.runner import TestRunner
 from lbi_icl.envs.swe.taskset.spec import ProjectSpec, load_spec
 from lbi_icl.envs.swe.taskset.statement import llm_statement, offline_statement
 from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv
-from lbi_icl.jsonl import atomic_write_text
 from lbi_icl.llm.base import LLM
 from lbi_icl.prompts import load_prompts
 

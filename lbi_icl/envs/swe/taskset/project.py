@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.swe.taskset import gitrepo
 from lbi_icl.envs.swe.taskset.candidates import Relevance, select
 from lbi_icl.envs.swe.taskset.combine import Bug, combine
 from lbi_icl.envs.swe.taskset.spec import ProjectSpec, copy_local, extract_sdist, fetch_sdist
 from lbi_icl.envs.swe.taskset.testsplit import NotSeparable, split_tests
 from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv, shell_environment
-from lbi_icl.jsonl import atomic_write_text
-from lbi_icl.seeds import stable_seed
+from lbi_icl.util.seeds import stable_seed
 
 if TYPE_CHECKING:
     from lbi_icl.envs.swe.taskset.build import BuildConfig, ProjectReport

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from lbi_icl.jsonl import read_trajectories
+from lbi_icl.data.jsonl import read_trajectories
 
 
 class DatasetStats(BaseModel):

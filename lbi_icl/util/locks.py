@@ -52,7 +52,7 @@ def lock_path(target: Path) -> Path:
 
 
 def _holder_info() -> dict[str, Any]:
-    from lbi_icl.scrub import scrub  # the command line may hold a URL with a secret
+    from lbi_icl.util.scrub import scrub  # the command line may hold a URL with a secret
 
     return {
         "pid": os.getpid(),

@@ -3,6 +3,11 @@
 Synthetic examples, expert demonstrations and the agent's own logged runs are all
 `Trajectory` objects, so anything a run produces can be indexed again. Models are strict:
 unknown fields and wrong types are errors, never silently dropped or coerced.
+
+The models live here, in the package itself, so `from lbi_icl.data import Trajectory` names
+the contract; the modules beside them read and write it: `jsonl.py` (JSON Lines),
+`checks.py` (the checks every data input passes), `dataset_io.py` (Parquet and Hugging Face
+folders), `stats.py` (counts over trajectory files).
 """
 
 from __future__ import annotations

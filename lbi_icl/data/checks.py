@@ -3,7 +3,7 @@ what `lbi index build` refuses.
 
 On top of the schema (`lbi_icl.data`), a record must be usable downstream (a lone
 surrogate such as `\\ud800`, which parses as JSON but cannot be written back as UTF-8, is
-refused one level lower, by `lbi_icl.jsonl`, for every reader):
+refused one level lower, by `lbi_icl.data.jsonl`, for every reader):
 - a trajectory has at least one step (a 0-step example indexes as nothing);
 - ids are unique within a file, and a file holds at least one record.
 """
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from lbi_icl.data import Document, Trajectory
-from lbi_icl.jsonl import DataError, DataProblem, _problems_from_validation, iter_records
+from lbi_icl.data.jsonl import DataError, DataProblem, _problems_from_validation, iter_records
 
 M = TypeVar("M", bound=BaseModel)
 

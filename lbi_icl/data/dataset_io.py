@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lbi_icl.data import Trajectory
-from lbi_icl.jsonl import DataError, DataProblem, _parse, write_jsonl
+from lbi_icl.data.jsonl import DataError, DataProblem, _parse, write_jsonl
 
 Format = Literal["jsonl", "parquet", "hf"]
 COLUMNS = ("id", "env", "instruction", "outcome", "split", "task_id", "source_kind", "n_steps")
