@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from lbi_icl.data import Document, Trajectory
-from lbi_icl.data.jsonl import DataError, DataProblem, _problems_from_validation, iter_records
+from lbi_icl.data.jsonl import DataError, DataProblem, iter_records, validate_record
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,10 +49,9 @@ def check_rows(
         if isinstance(rec, DataProblem):
             yield line, [rec]
             continue
-        try:
-            item = model.model_validate(rec)
-        except ValidationError as e:
-            yield line, _problems_from_validation(label, line, e)
+        item = validate_record(label, line, rec, model)
+        if isinstance(item, list):
+            yield line, item
             continue
         problems = usability_problems(label, line, rec, item)
         item_id = getattr(item, "id", None)

@@ -166,6 +166,18 @@ def _parse(path: str, lineno: int, raw: str, *, objects: bool = True) -> Any | D
     return value
 
 
+def validate_record(
+    label: str, line: int, rec: dict[str, Any], model: type[M]
+) -> M | list[DataProblem]:
+    """One record against `model`'s schema: the instance, or one problem per bad field
+    (`label` names the source). `read_jsonl` and `data/checks.py` (which adds the
+    usability checks) both go through it, so their schema problems read the same."""
+    try:
+        return model.model_validate(rec)
+    except ValidationError as e:
+        return _problems_from_validation(label, line, e)
+
+
 def validate_records(
     path: str | Path, model: type[M], *, allow_torn_tail: bool = False
 ) -> Iterator[tuple[int, M | list[DataProblem]]]:
@@ -174,10 +186,7 @@ def validate_records(
         if isinstance(rec, DataProblem):
             yield lineno, [rec]
             continue
-        try:
-            yield lineno, model.model_validate(rec)
-        except ValidationError as e:
-            yield lineno, _problems_from_validation(str(path), lineno, e)
+        yield lineno, validate_record(str(path), lineno, rec, model)
 
 
 def read_jsonl(path: str | Path, model: type[M], *, allow_torn_tail: bool = False) -> Iterator[M]:

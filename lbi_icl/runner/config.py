@@ -9,6 +9,13 @@ user's files; a relative FILE in a config file is relative to that file's folder
 command line, `--set prompts.NAME=FILE`, to the working directory). Every file is checked
 when the config is built: unknown name, missing file or an unknown `$variable` is a
 ConfigError naming the file.
+
+`check_config` is the one entry point for checking a config before any episode: everything
+that needs only the config (templates, retrieval options, the budget's prices), called by
+`run_experiment`, which the CLI and the library both use (configs built in code get the
+same checks as `lbi run`). What needs more than the config (the run directory, the env's
+task list, a reachable LLM) is checked by `runner/plan.py` and `runner/precheck.py` once
+the run starts.
 """
 
 from __future__ import annotations
@@ -272,12 +279,70 @@ def build_config(
             loc = ".".join(str(x) for x in err["loc"]) or "(config)"
             lines.append(f"{where}: field '{loc}': {err['msg']}")
         raise ConfigError("\n".join(lines)) from e
-    try:  # every template file is read and checked before any episode
+    try:  # template files checked here too, to name the file the setting came from
         config.prompt_set()
     except ConfigError as e:
         where = str(file) if file is not None else "command line"
         raise ConfigError(f"{where}: field 'prompts': {e}") from e
     return config
+
+
+def check_config(config: RunConfig) -> None:
+    """Every check of `config` that needs nothing else, each a one-line `ConfigError`:
+    prompt template files (read and checked), retrieval options, a cost budget's prices.
+    `run_experiment` calls it before anything else, for the CLI and the library alike."""
+    config.prompt_set()
+    check_retrieval_options(config)
+    check_budget_prices(config)
+
+
+# Retrieval options each strategy reads: a value below 1 leaves it nothing to retrieve.
+_STRATEGY_USES: dict[str, tuple[str, ...]] = {
+    "observation": ("m1",),
+    "model": ("m2",),
+    "agentic": ("m1", "m2"),
+    "instruction": ("k_instruction",),
+    "rag": ("rag_max_docs",),
+}
+
+
+def check_retrieval_options(config: RunConfig) -> None:
+    """`retrieval:` holds valid `RetrievalConfig` fields, and none leaves a configured
+    strategy with nothing to retrieve."""
+    from lbi_icl.retrieval import RetrievalConfig
+
+    try:
+        rcfg = RetrievalConfig(**config.retrieval)
+    except ValidationError as e:
+        errs = "; ".join(
+            f"retrieval.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        keys = ", ".join(RetrievalConfig.model_fields)
+        raise ConfigError(f"bad retrieval option: {errs} (valid keys: {keys})") from e
+    for strategy in config.strategies:
+        for key in _STRATEGY_USES.get(strategy, ()):
+            if getattr(rcfg, key) < 1:
+                raise ConfigError(
+                    f"retrieval.{key}={getattr(rcfg, key)} leaves strategy {strategy!r} with "
+                    "nothing to retrieve; use a value >= 1 or leave the strategy out"
+                )
+
+
+def check_budget_prices(config: RunConfig) -> None:
+    """A cost budget needs a price for every model the run calls (runner/budget.py counts
+    the records' cost against it)."""
+    if config.max_cost_usd is None:
+        return
+    from lbi_icl.llm import parse_spec, price_for
+
+    specs = {config.llm if config.policy == "llm" else None, config.query_writer_spec()}
+    for spec in sorted(s for s in specs if s):
+        backend, model = parse_spec(spec)
+        if backend != "scripted" and price_for(model) is None:
+            raise ConfigError(
+                f"--max-cost needs the price of {spec}, which the price table does not "
+                "know (lbi_icl.llm.register_price), or a --max-tokens budget instead"
+            )
 
 
 def _resolve_prompt_paths(data: dict[str, Any], file: Path) -> None:

@@ -1,5 +1,6 @@
 """Planning a run: which tasks, which jobs (task-major, strategies innermost), and the
-checks made before any episode (retrieval options, resume compatibility, env readiness).
+checks before any episode that need more than the config (resume compatibility, the run
+directory, env readiness; the config's own checks are `runner.config.check_config`).
 """
 
 from __future__ import annotations
@@ -52,35 +53,6 @@ def plan_jobs(config: RunConfig, tasks: Iterable[Task]) -> list[Job]:
         for seed in config.seed_list()
         for s in config.strategies
     ]
-
-
-def check_retrieval_options(config: RunConfig) -> None:
-    from pydantic import ValidationError
-
-    from lbi_icl.retrieval import RetrievalConfig
-
-    try:
-        rcfg = RetrievalConfig(**config.retrieval)
-    except ValidationError as e:
-        errs = "; ".join(
-            f"retrieval.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        keys = ", ".join(RetrievalConfig.model_fields)
-        raise ConfigError(f"bad retrieval option: {errs} (valid keys: {keys})") from e
-    uses = {
-        "observation": ("m1",),
-        "model": ("m2",),
-        "agentic": ("m1", "m2"),
-        "instruction": ("k_instruction",),
-        "rag": ("rag_max_docs",),
-    }
-    for strategy in config.strategies:
-        for key in uses.get(strategy, ()):
-            if getattr(rcfg, key) < 1:
-                raise ConfigError(
-                    f"retrieval.{key}={getattr(rcfg, key)} leaves strategy {strategy!r} with "
-                    "nothing to retrieve; use a value >= 1 or leave the strategy out"
-                )
 
 
 def _check_new_run_dir(run_dir: Path) -> None:

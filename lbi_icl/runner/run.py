@@ -27,12 +27,11 @@ from pydantic import BaseModel, Field
 from lbi_icl.agent.base import EpisodeResult
 from lbi_icl.data import Task
 from lbi_icl.data.jsonl import JsonlAppender, atomic_write_text
-from lbi_icl.runner.budget import Budget, check_budget_prices
-from lbi_icl.runner.config import ConfigError, RunConfig
+from lbi_icl.runner.budget import Budget
+from lbi_icl.runner.config import ConfigError, RunConfig, check_config
 from lbi_icl.runner.manifest import end_session, now_iso, start_session, write_manifest
 from lbi_icl.runner.plan import (
     check_resume,
-    check_retrieval_options,
     list_tasks,
     plan_jobs,
     select_tasks,
@@ -116,12 +115,8 @@ def _run_locked(
         raise ConfigError(f"{e}; cannot resume it") from e
     except ValueError as e:  # truncated / empty: nothing says what the episodes ran under
         raise ConfigError(f"{e}; use a new --out, or move {run_dir} away to start over") from e
-    config.prompt_set()  # template files checked before anything else (ConfigError)
+    check_config(config)  # what the config alone can get wrong: templates, options, prices
     check_resume(config, previous)
-    try:
-        check_budget_prices(config)  # a cost budget it could not count is refused now
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
     recover_run_dir(run_dir, previous)
 
     if episode_fn is not None:
@@ -151,7 +146,6 @@ def _run_locked(
     if on_plan is not None:
         on_plan(len(selected), len(jobs), skipped)
 
-    check_retrieval_options(config)
     budget = Budget.for_run(config, run_dir)
     if isinstance(factory, RealWorkerFactory) and todo:
         # Fail before the first episode on an unreachable LLM or a bad index.
