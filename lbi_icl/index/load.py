@@ -328,13 +328,6 @@ class ExampleIndex:
             self._bm25[field] = engine
         return engine
 
-    def use_bm25_engine(self, engine: Literal["bm25s", "rank-bm25"]) -> None:
-        """Switch the BM25 engine for this loaded index (rank-bm25 is rebuilt in memory)."""
-        self.manifest = self.manifest.model_copy(
-            update={"bm25": self.manifest.bm25.model_copy(update={"engine": engine})}
-        )
-        self._bm25.clear()
-
     # -- docs ------------------------------------------------------------------------
     @property
     def chunks(self) -> list[Chunk]:

@@ -64,14 +64,6 @@ def _holder_info() -> dict[str, Any]:
     }
 
 
-def read_holder(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _read_fd(fd: int) -> dict[str, Any]:
     try:
         data = json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8") or "{}")

@@ -373,8 +373,3 @@ def build_view(
         meta=meta,
         outcomes=table,
     )
-
-
-def remove_view(run_dir: str | Path) -> None:
-    """Delete RUN_DIR/view (a generated folder; `lbi view` rebuilds it)."""
-    shutil.rmtree(Path(run_dir) / VIEW_DIR, ignore_errors=True)

@@ -124,11 +124,6 @@ def kill_groups(groups: list[int], pids: list[int], *, wait_s: float = 5.0) -> l
     return left
 
 
-def count_named(substring: str) -> int:
-    """How many live processes have `substring` in their command name (tests, benchmarks)."""
-    return sum(1 for pid, (_, _, comm) in _table().items() if substring in comm and alive([pid]))
-
-
 def rss_mb(pids: list[int]) -> float:
     """Summed resident memory of `pids` in MiB (shared pages counted once per process)."""
     total = 0

@@ -249,16 +249,6 @@ class BrowserSession:
     def action_space_text(self) -> str:
         return str(self.action_set.describe(with_long_description=False, with_examples=True))
 
-    def raw_observation(self) -> dict[str, Any] | None:
-        """The last BrowserGym observation without arrays (tests, benchmarks)."""
-        if self.last_obs is None:
-            return None
-        return {
-            k: _plain(v)
-            for k, v in self.last_obs.items()
-            if k not in ("screenshot", "dom_object", "axtree_object", "extra_element_properties")
-        }
-
     def browser_pids(self) -> list[int]:
         return procs.descendants(os.getpid())
 

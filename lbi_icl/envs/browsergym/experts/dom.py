@@ -55,11 +55,6 @@ class El:
                 parts.append(el.value_text)
         return _SPACE.sub(" ", " ".join(parts)).strip()
 
-    def own_text(self) -> str:
-        """Text of the direct text-node children only."""
-        t = " ".join(c.value_text for c in self.children if c.tag == "#text")
-        return _SPACE.sub(" ", t).strip()
-
     @property
     def value(self) -> str:
         return self.input_value if self.input_value is not None else self.attrs.get("value", "")

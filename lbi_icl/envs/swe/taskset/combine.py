@@ -32,9 +32,6 @@ class Bug:
     def first(self) -> Mutation:
         return self.parts[0]
 
-    def functions(self) -> list[str]:
-        return [m.function for m in self.parts]
-
     def files(self) -> dict[str, str]:
         """The mutated text of every file the bug touches."""
         by_file: dict[str, list[Mutation]] = {}

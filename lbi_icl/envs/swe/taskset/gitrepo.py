@@ -93,11 +93,6 @@ def commit_changes(
     return commit
 
 
-def commit_file_change(repo: Path, parent: str, rel: str, text: str, message: str, ref: str) -> str:
-    """`commit_changes` for one file."""
-    return commit_changes(repo, parent, {rel: text}, message, ref)
-
-
 def tree_of(repo: Path, rev: str) -> str:
     return run_git(repo, "rev-parse", f"{rev}^{{tree}}").strip()
 

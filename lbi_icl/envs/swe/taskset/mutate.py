@@ -91,12 +91,6 @@ class Mutation:
         blob = f"{self.file}\x1f{self.function}\x1f{self.kind}\x1f{self.line}\x1f{self.mutated}"
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
-    @property
-    def end_line(self) -> int:
-        """The last line of the original text the change touches."""
-        data = self.source.encode("utf-8")
-        return data.count(b"\n", 0, max(self.start, self.end - 1)) + 1
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mutation):
             return NotImplemented

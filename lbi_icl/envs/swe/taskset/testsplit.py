@@ -205,15 +205,3 @@ def split_tests(texts: dict[str, str], failing: list[str]) -> dict[str, str | No
         except SyntaxError as e:
             raise NotSeparable(f"{file}: {e}") from e
     return out
-
-
-def source_of_test(text: str, node: str) -> str | None:
-    """The source of a test function (decorators included), or None."""
-    try:
-        tree = ast.parse(text)
-        fn, _ = find_test(tree, parse_node(node))
-    except (SyntaxError, NotSeparable):
-        return None
-    lines = text.splitlines(keepends=True)
-    first = min([d.lineno for d in fn.decorator_list] + [fn.lineno]) - 1
-    return "".join(lines[first : fn.end_lineno or fn.lineno])
