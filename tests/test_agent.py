@@ -361,14 +361,10 @@ def _reference() -> RetrievalResult:
         query="cell 0",
         matched_step=0,
         span=(0, 1),
-        window=[Step(observation="You are at cell 0 of 3.", action="go forward")],
+        instruction="EXAMPLE BLOCK: at cell 0 the agent turned",
+        window=[Step(observation="You are at cell 0 of 3.", action="turn right")],
     )
-    return RetrievalResult(
-        strategy="observation",
-        items=[item],
-        queries={"observation": "cell 0"},
-        rendered="EXAMPLE BLOCK: at cell 0 the agent went forward",
-    )
+    return RetrievalResult(strategy="observation", items=[item], queries={"observation": "cell 0"})
 
 
 _PER_STEP = [
@@ -834,14 +830,14 @@ def test_prompt_is_fitted_to_the_context_and_answer_is_capped() -> None:
         CorridorEnv(goal=1),
         llm,
         FixedRetriever(_reference()),
-        context_tokens=40 + 215,  # 228 tokens with the reference, 198 without
+        context_tokens=40 + 200,  # 216 tokens with the reference, 151 without
         max_output_tokens=40,
     )
     assert result.error is None and result.success
     assert llm.params[0] is not None and llm.params[0].max_tokens == 40
     _system, user = llm.calls[0]
     assert "EXAMPLE BLOCK" not in user.content  # the reference went first
-    assert logs[0].fit_items_dropped == 1 and 0 < (logs[0].prompt_tokens_est or 0) <= 215
+    assert logs[0].fit_items_dropped == 1 and 0 < (logs[0].prompt_tokens_est or 0) <= 200
 
 
 def test_a_prompt_that_cannot_fit_ends_the_episode_with_a_clear_error() -> None:

@@ -18,10 +18,10 @@ from llm_servers import clear_llm_env
 from lbi_icl.agent import make_policy, run_episode
 from lbi_icl.agent.base import AgentConfig
 from lbi_icl.agent.prompt import system_message
-from lbi_icl.data import Task
+from lbi_icl.data import Step, Task
 from lbi_icl.envs.base import StepResult
 from lbi_icl.llm import make_llm
-from lbi_icl.retrieval.base import RetrievalResult, StepContext
+from lbi_icl.retrieval.base import RetrievalResult, RetrievedItem, StepContext
 from lbi_icl.runner import RunConfig, latest_records, run_experiment
 from lbi_icl.runner.report import build_report, report
 
@@ -188,11 +188,18 @@ class _StepExamples:
         pass
 
     def retrieve(self, ctx: StepContext, llm: object = None) -> RetrievalResult:
-        text = (
-            "Examples of similar situations and the actions taken in them:\n\n"
-            f"Example 1 (found by observation, step {ctx.step})\n" + f"cell {ctx.step} " * 60
+        item = RetrievedItem(
+            id=f"ex-{ctx.step}",
+            score=1.0 + ctx.step,  # the item's first line differs from step to step
+            rank=0,
+            strategy="observation",
+            query=ctx.observation,
+            matched_step=0,
+            span=(0, 1),
+            instruction=f"step {ctx.step}",
+            window=[Step(observation=f"cell {ctx.step} " * 60, action="go forward")],
         )
-        return RetrievalResult(strategy=self.name, rendered=text)
+        return RetrievalResult(strategy=self.name, items=[item])
 
 
 def _episode(url: str, layout: str) -> None:
@@ -237,7 +244,7 @@ def test_stable_first_caches_system_and_objective_across_steps() -> None:
     objective = f"## Objective\n{INSTRUCTION.strip()}\n\n"
     texts = [user_text(b) for b in stable]
     assert all(t.startswith(objective + "## Additional information") for t in texts)
-    assert texts[1] != texts[2] and "step 1)" in texts[1] and "step 2)" in texts[2]
+    assert texts[1] != texts[2] and "Task: step 1\n" in texts[1] and "Task: step 2\n" in texts[2]
     assert all(b["system"][0]["text"] == system for b in stable)  # the same system text
     # steps 2 and 3 mark the shared head: system + objective (+ the examples' header line),
     # never the examples that changed

@@ -12,7 +12,9 @@ from lbi_icl.index import build_index, load_index
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm import ScriptedLLM
 from lbi_icl.retrieval import STRATEGIES, RetrievalConfig, StepContext, make_retriever
+from lbi_icl.retrieval.base import RetrievalResult
 from lbi_icl.retrieval.model import template_query
+from lbi_icl.retrieval.render import render_reference
 
 FIX = Path(__file__).parent / "fixtures" / "retrieval"
 DOOR_OBS = "The red door is right in front of you. It is closed."
@@ -41,10 +43,15 @@ def ids(result) -> list[str]:  # type: ignore[no-untyped-def]
     return [it.id for it in result.items]
 
 
+def shown(result: RetrievalResult) -> str:
+    """The reference block the prompt builder renders from the result's items."""
+    return render_reference(result.items, observation_chars=result.observation_chars)
+
+
 def test_strategy_names_and_factory(index: ExampleIndex) -> None:
     assert STRATEGIES[:6] == ("none", "rag", "instruction", "observation", "model", "agentic")
     res = make_retriever("none", None).retrieve(ctx(DOOR_OBS))
-    assert res.items == [] and res.rendered == "" and res.strategy == "none"
+    assert res.items == [] and shown(res) == "" and res.strategy == "none"
     with pytest.raises(ValueError, match="needs an index"):
         make_retriever("observation", None)
     with pytest.raises(ValueError, match="unknown retrieval strategy"):
@@ -58,8 +65,8 @@ def test_observation_returns_the_matching_example_with_window(index: ExampleInde
     assert top.matched_step == 1 and top.span == (0, 2)
     assert top.window[top.matched_step - top.span[0]].action == "open door"
     assert "ex-other-env" not in ids(res)  # same_env filter
-    assert "[t] Observation: The red door is right in front of you" in res.rendered
-    assert "[t-1] Observation: You see a red door 2 steps forward." in res.rendered
+    assert "[t] Observation: The red door is right in front of you" in shown(res)
+    assert "[t-1] Observation: You see a red door 2 steps forward." in shown(res)
     assert res.latency_s > 0 and res.llm_latency_s == 0
     # window size is configurable
     narrow = make_retriever("observation", index, RetrievalConfig(window_before=0, window_after=0))
@@ -158,7 +165,7 @@ def test_budget_drops_lowest_ranks_first(index: ExampleIndex) -> None:
     assert ids(res) == ids(full)[:2]
     assert [it.id for it in res.dropped] == ids(full)[2:]
     assert [it.rank for it in res.dropped] == list(range(2, len(full.items)))
-    assert res.dropped[0].instruction not in res.rendered
+    assert res.dropped[0].instruction not in shown(res)
 
 
 def test_instruction_strategy_is_fixed_per_episode(index: ExampleIndex) -> None:
@@ -181,7 +188,7 @@ def test_rag_retrieves_docs_once(index: ExampleIndex) -> None:
         assert ids(a) == ids(b) and ids(a)[0] == "doc-doors#0"
         assert all(it.kind == "document" for it in a.items)
         assert "doc-other#0" not in ids(a)  # other env's docs are filtered
-        assert "Documentation:" in a.rendered and "Document 1: Doors" in a.rendered
+        assert "Documentation:" in shown(a) and "Document 1: Doors" in shown(a)
 
 
 def test_mmr_reranks_within_admitted_pool(index: ExampleIndex) -> None:
@@ -198,9 +205,9 @@ def test_rendering_is_shared_by_strategies(index: ExampleIndex) -> None:
     c = ctx(DOOR_OBS, instruction="open the red door")
     for name in ("instruction", "observation", "model", "agentic"):
         res = make_retriever(name, index).retrieve(c)
-        assert res.rendered.startswith("Examples of similar situations")
-        assert "Example 1 (found by" in res.rendered and "Task: " in res.rendered
-        assert "[t] Observation:" in res.rendered
+        assert shown(res).startswith("Examples of similar situations")
+        assert "Example 1 (found by" in shown(res) and "Task: " in shown(res)
+        assert "[t] Observation:" in shown(res)
         assert all(it.tokens > 0 for it in res.items)
 
 

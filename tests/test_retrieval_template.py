@@ -13,6 +13,7 @@ from lbi_icl.index import build_index, load_index
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval import RetrievalConfig, StepContext, make_retriever
 from lbi_icl.retrieval.model import first_words, template_query
+from lbi_icl.retrieval.render import render_reference
 
 FIX = Path(__file__).parent / "fixtures" / "retrieval"
 # a long observation: the door sentence first, then 60 words of clutter
@@ -108,7 +109,7 @@ def test_agentic_prefetches_the_template_embedding(index: ExampleIndex, fusion: 
         assert [(it.id, it.score, it.strategy) for it in got.items] == [
             (it.id, it.score, it.strategy) for it in want.items
         ]
-        assert got.rendered == want.rendered
+        assert render_reference(got.items) == render_reference(want.items)
         # embedded once, on the prefetch thread, and reused by the model part
         assert slow.threads[template_query(c, 48)].startswith("lbi-query-embed")
     # an LLM-written query is not known in advance: embedded on the caller's thread

@@ -1,36 +1,40 @@
-"""Fit the per-step prompt into the model's context window.
+"""The prompt builder: renders the step's prompt from typed parts and fits it into the model's
+context window.
 
-With `AgentConfig.context_tokens` set, the rendered prompt (system + user message) plus the
-tokens reserved for the answer (`max_output_tokens`, default 512) must fit in it. When it
-does not, the parts that can go, go in this order:
+The retrieved items arrive as `RetrievedItem`s (never as text) and are rendered here, by
+`retrieval/render.py`. With `AgentConfig.context_tokens` set, the prompt (system + user
+message) plus the tokens reserved for the answer (`max_output_tokens`, default
+`DEFAULT_OUTPUT_TOKENS`) must fit in it. When it does not, parts are dropped by structure,
+in this order:
 
-1. the retrieval block, lowest-ranked example (or document) first;
+1. retrieved items, lowest-ranked first (the highest `rank`; examples and documents alike);
 2. the interaction history, oldest step first (down to none, "(N earlier steps not shown)");
 
 and when the system message, objective, current observation and answer format alone are too
 long, `PromptTooLongError` says by how much; the instruction is never truncated silently.
+Headings and templates play no part in what is dropped: a renamed heading or a user's own
+template fits the same way.
 
-Token counts are estimated as ceil(characters / `chars_per_token`) + 4 per message
-(no tokenizer dependency); the default 3.0 characters per token over-counts English for
-Qwen/Llama-style tokenizers a little, leaving a margin. The server's `usage` gives the true
-count afterwards (StepLog.input_tokens).
+Token counts are the project's one estimate (`util.tokenizer.estimate_tokens`, at
+`AgentConfig.chars_per_token`) per message plus `MESSAGE_OVERHEAD` for the chat template's
+role markers. The server's `usage` gives the true count afterwards (StepLog.input_tokens);
+docs/agent.md has how far the estimate is off for a local model's tokenizer.
 """
 
 from __future__ import annotations
 
-import math
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lbi_icl.agent.base import AgentConfig
-from lbi_icl.agent.prompt import HistoryEntry, render_prompt
+from lbi_icl.agent.base import DEFAULT_OUTPUT_TOKENS, AgentConfig
+from lbi_icl.agent.prompt import HistoryEntry, RenderedPrompt, render_prompt
 from lbi_icl.llm.base import Message
 from lbi_icl.prompts import PromptSet
+from lbi_icl.retrieval.base import DEFAULT_OBSERVATION_CHARS, RetrievedItem
+from lbi_icl.retrieval.render import render_reference
+from lbi_icl.util.tokenizer import estimate_tokens
 
-DEFAULT_OUTPUT_TOKENS = 512
-MESSAGE_OVERHEAD = 4
-_ITEM_START = re.compile(r"\n\n(?=(?:Example|Document) \d+\b)")
-_HEADERS = ("Examples of similar situations and the actions taken in them:", "Documentation:")
+MESSAGE_OVERHEAD = 4  # chat-template tokens around each message (role markers)
 
 
 class PromptTooLongError(ValueError):
@@ -45,31 +49,12 @@ class FitResult:
     items_dropped: int = 0  # retrieved examples/documents left out to fit
     history_dropped: int = 0  # history steps left out (beyond `history_steps`) to fit
     templates: tuple[str, ...] = ()  # prompt template names the final prompt used
+    items_shown: int = 0  # retrieved items the prompt shows
 
 
-def estimate_tokens(messages: list[Message], chars_per_token: float = 3.0) -> int:
-    return sum(math.ceil(len(m.content) / chars_per_token) + MESSAGE_OVERHEAD for m in messages)
-
-
-def split_reference(reference: str) -> list[str]:
-    """The retrieval block cut into its items (the section headers stay with the item that
-    follows them), so items can be dropped from the end."""
-    text = reference.strip()
-    out: list[str] = []
-    for chunk in _ITEM_START.split(text) if text else []:
-        if out and out[-1].rstrip() in _HEADERS:  # a header travels with its first item
-            out[-1] = f"{out[-1]}\n\n{chunk}"
-        else:
-            out.append(chunk)
-    return out
-
-
-def join_reference(chunks: list[str]) -> str:
-    text = "\n\n".join(chunks).rstrip()
-    for header in _HEADERS:  # a header whose items were all dropped goes too
-        if text.endswith(header):
-            text = text[: -len(header)].rstrip()
-    return text
+def estimate_prompt_tokens(messages: list[Message], chars_per_token: float) -> int:
+    """Estimated tokens of a prompt: each message's text plus its chat-template overhead."""
+    return sum(estimate_tokens(m.content, chars_per_token) + MESSAGE_OVERHEAD for m in messages)
 
 
 def fit_messages(
@@ -78,54 +63,49 @@ def fit_messages(
     instruction: str,
     observation: str,
     history: list[HistoryEntry],
-    reference: str,
+    items: Sequence[RetrievedItem] = (),
+    observation_chars: int = DEFAULT_OBSERVATION_CHARS,
     config: AgentConfig,
     env_name: str | None = None,
     valid_actions: list[str] | None = None,
     prompts: PromptSet | None = None,
 ) -> FitResult:
-    """`render_prompt`, shrunk to `config.context_tokens` (see the module docstring)."""
-    used: tuple[str, ...] = ()
+    """The step's prompt with `items` (rendered with `observation_chars` characters per
+    example observation), shrunk to `config.context_tokens` (see the module docstring)."""
+    ranked = sorted(items, key=lambda it: it.rank)  # stable: equal ranks keep their order
+    cpt = config.chars_per_token
 
-    def render(ref: str, cfg: AgentConfig) -> list[Message]:
-        nonlocal used
+    def render(n_items: int, cfg: AgentConfig) -> tuple[RenderedPrompt, int]:
         rendered = render_prompt(
             action_space_text=action_space_text,
             instruction=instruction,
             observation=observation,
             history=history,
-            reference=ref,
+            reference=render_reference(ranked[:n_items], observation_chars=observation_chars),
             config=cfg,
             env_name=env_name,
             valid_actions=valid_actions,
             prompts=prompts,
         )
-        used = rendered.templates
-        return rendered.messages
+        return rendered, estimate_prompt_tokens(rendered.messages, cpt)
 
-    cpt = config.chars_per_token
-    messages = render(reference, config)
-    tokens = estimate_tokens(messages, cpt)
+    shown = len(ranked)
+    prompt, tokens = render(shown, config)
     if config.context_tokens is None:
-        return FitResult(messages, tokens, None, templates=used)
+        return FitResult(
+            prompt.messages, tokens, None, templates=prompt.templates, items_shown=shown
+        )
     reserve = config.max_output_tokens or DEFAULT_OUTPUT_TOKENS
     budget = config.context_tokens - reserve
-    if tokens <= budget:
-        return FitResult(messages, tokens, budget, templates=used)
-    chunks = split_reference(reference)
-    dropped = 0
-    while chunks and tokens > budget:
-        chunks.pop()
-        dropped += 1
-        messages = render(join_reference(chunks), config)
-        tokens = estimate_tokens(messages, cpt)
-    shown = min(config.history_steps, len(history))
-    cut = 0
-    while tokens > budget and shown > 0:
+    while shown > 0 and tokens > budget:  # 1. the lowest-ranked item goes first
         shown -= 1
+        prompt, tokens = render(shown, config)
+    steps = min(config.history_steps, len(history))
+    cut = 0
+    while tokens > budget and steps > 0:  # 2. then the oldest history step
+        steps -= 1
         cut += 1
-        messages = render("", config.model_copy(update={"history_steps": shown}))
-        tokens = estimate_tokens(messages, cpt)
+        prompt, tokens = render(0, config.model_copy(update={"history_steps": steps}))
     if tokens > budget:
         raise PromptTooLongError(
             f"the prompt needs ~{tokens} tokens without any retrieved example or history "
@@ -134,4 +114,12 @@ def fit_messages(
             f"{reserve} reserved for the answer); raise context_tokens or lower "
             "current_observation_chars / max_output_tokens"
         )
-    return FitResult(messages, tokens, budget, dropped, cut, used)
+    return FitResult(
+        prompt.messages,
+        tokens,
+        budget,
+        items_dropped=len(ranked) - shown,
+        history_dropped=cut,
+        templates=prompt.templates,
+        items_shown=shown,
+    )

@@ -20,6 +20,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lbi_icl.agent.base import DEFAULT_OUTPUT_TOKENS
 from lbi_icl.agent.parse import normalize_action
 from lbi_icl.data import Step, Task
 from lbi_icl.llm.base import LLM, GenerationParams, Message
@@ -85,7 +86,7 @@ class LLMPolicy:
     def __init__(self, llm: LLM, *, params: GenerationParams | None = None) -> None:
         self.llm = llm
         self.name = f"llm:{llm.spec}"
-        self.params = params or GenerationParams(max_tokens=512)
+        self.params = params or GenerationParams(max_tokens=DEFAULT_OUTPUT_TOKENS)
 
     def reset(self, task: Task, seed: int) -> None:
         pass

@@ -8,9 +8,9 @@ system: the environment's action-space text and the answer format.
 user, `stable_first` (the default), in this order:
   1. `Objective` — the task instruction (the same at every step of an episode: with the
      system message, the prefix a provider's prompt cache holds, llm/prompt_cache.py);
-  2. `Additional information for reference` — the retrieval block
-     (`RetrievalResult.rendered`); the whole section is left out when the block is empty
-     (strategy `none`);
+  2. `Additional information for reference` — the retrieved items as `agent/fit.py`
+     rendered them (`retrieval/render.py`), after fitting; the whole section is left out
+     when there are none (strategy `none`);
   3. `Interaction history` — the last `history_steps` steps, each observation truncated to
      `observation_chars` characters (head kept, a `[... N more characters]` marker added);
      older steps are summarized as a count;
@@ -33,7 +33,7 @@ from lbi_icl.agent.base import AgentConfig
 from lbi_icl.llm.base import Message
 from lbi_icl.prompts import PromptSet, default_prompts
 
-# The default templates' fixed texts (tests and agent/fit.py look for them).
+# The default templates' fixed texts (tests look for them; fitting does not).
 ANSWER_FORMAT = "Reason: <why this action, in one or two sentences>\nAction: <exactly one action>"
 SECTION_REFERENCE = "## Additional information for reference"
 SECTION_OBJECTIVE = "## Objective"

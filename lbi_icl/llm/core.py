@@ -43,7 +43,7 @@ from lbi_icl.llm.prompt_cache import (
     CachePrompt,
     PrefixTracker,
 )
-from lbi_icl.llm.ratelimit import RateLimits, estimate_tokens, shared_limiter
+from lbi_icl.llm.ratelimit import RateLimits, request_tokens, shared_limiter
 from lbi_icl.llm.retry import Backoff, Failure
 from lbi_icl.llm.usage import UsageTotals
 from lbi_icl.util.cancel import Cancelled, cancelled, wait_or_cancel
@@ -367,7 +367,7 @@ class RemoteLLM:
                 with self._slots:
                     if self.rate_limits.tpm is not None:
                         chars = sum(len(m.content) for m in msgs)
-                        estimate = estimate_tokens(chars, params.max_tokens)
+                        estimate = request_tokens(chars, params.max_tokens)
                     started = self.limiter.acquire(estimate)  # paces; waits out a pause
                     text, usage = self._send(msgs, params, plan)
                 self.limiter.succeeded()

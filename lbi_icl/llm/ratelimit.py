@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.llm.errors import LLMConfigError
 from lbi_icl.util.cancel import Cancelled, cancelled, wait_or_cancel
-
-CHARS_PER_TOKEN = 4.0  # prompt-token estimate before the provider says (English text)
+from lbi_icl.util.tokenizer import CHARS_PER_TOKEN
 
 
 class RateLimits(BaseModel):
@@ -170,8 +169,9 @@ class RateLimiter:
             return self._stats.model_copy()
 
 
-def estimate_tokens(chars: int, max_tokens: int) -> float:
-    """What a request takes from the token budget before its usage is known."""
+def request_tokens(chars: int, max_tokens: int) -> float:
+    """What a request takes from the token budget before its usage is known: its prompt
+    at the project's one estimate (`util.tokenizer`, unrounded) plus the answer's cap."""
     return chars / CHARS_PER_TOKEN + max_tokens
 
 

@@ -48,7 +48,7 @@ _EXPORTS = {
     "RetrievedItem": "lbi_icl.retrieval.base",
     "RetrievalResult": "lbi_icl.retrieval.base",
     "render_item": "lbi_icl.retrieval.render",
-    "count_tokens": "lbi_icl.retrieval.render",
+    "render_reference": "lbi_icl.retrieval.render",
     "template_query": "lbi_icl.retrieval.model",
 }
 

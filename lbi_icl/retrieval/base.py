@@ -1,5 +1,6 @@
 """The retrieval protocol shared by every strategy (none, rag, instruction, observation,
-model, agentic) and the value types the agent loop logs."""
+model, agentic) and the value types the agent loop logs and the prompt builder renders
+(`retrieval/render.py`): retrieval returns typed items, never prompt text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.data import Step, Task, Trajectory
 from lbi_icl.llm.base import LLM
+
+# characters of each example observation the prompt shows (RetrievalConfig's default)
+DEFAULT_OBSERVATION_CHARS = 600
 
 
 class StepContext(BaseModel):
@@ -51,18 +55,23 @@ class RetrievedItem(BaseModel):
     span: tuple[int, int] | None = None  # steps [start, end) of the example shown
     instruction: str | None = None  # the example's instruction (documents: the title)
     window: list[Step] = Field(default_factory=list)  # the steps in `span`, for policies
+    # examples whose window reaches the end: the example's last observation and outcome
+    final_observation: str | None = None
+    outcome: str | None = None
     text: str | None = None  # documents: the chunk text
-    tokens: int = 0
+    tokens: int = 0  # estimated tokens of the rendered item (the retrieval token budget's)
 
 
 class RetrievalResult(BaseModel):
-    """What one retrieval call produced, ready to log and to put in the prompt."""
+    """What one retrieval call produced: the items in rank order, to log, to vote on
+    (retrieval policy) and for the prompt builder to render and shrink (agent/fit.py)."""
 
     strategy: str
     items: list[RetrievedItem] = Field(default_factory=list)
     dropped: list[RetrievedItem] = Field(default_factory=list)  # cut by the token budget
     queries: dict[str, str] = Field(default_factory=dict)
-    rendered: str = ""  # the 'additional information for reference' block
+    # characters of each example observation the prompt shows (max_observation_chars)
+    observation_chars: int = DEFAULT_OBSERVATION_CHARS
     latency_s: float = 0.0
     llm_latency_s: float = 0.0  # query-writing LLM time, excluded from retrieval latency
 

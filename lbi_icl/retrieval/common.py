@@ -17,8 +17,9 @@ from lbi_icl.retrieval.select import Hit, Selector, allowed_examples, collect, f
 
 
 class BaseRetriever:
-    """Times each call (LLM query-writing time reported apart), renders through
-    `retrieval.render`, and applies the token budget. Subclasses implement `_select`."""
+    """Times each call (LLM query-writing time reported apart) and applies the token budget
+    (`select.finalize`); the items go to the prompt builder unrendered. Subclasses implement
+    `_select`."""
 
     name = "base"
     # the query writer's templates (model, agentic); `make_retriever(..., prompts=)` sets it
@@ -43,14 +44,14 @@ class BaseRetriever:
         start = time.perf_counter()
         self._llm_s = 0.0
         items, queries = self._select(ctx, llm)
-        kept, dropped, rendered = finalize(items, self.index, self.config)
+        kept, dropped = finalize(items, self.index, self.config)
         wall = time.perf_counter() - start
         return RetrievalResult(
             strategy=self.name,
             items=kept,
             dropped=dropped,
             queries=queries,
-            rendered=rendered,
+            observation_chars=self.config.max_observation_chars,
             latency_s=max(0.0, wall - self._llm_s),
             llm_latency_s=self._llm_s,
         )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.data import Outcome
+from lbi_icl.retrieval.base import DEFAULT_OBSERVATION_CHARS
 from lbi_icl.retrieval.fused_config import HistoryConfig, TaskAwareConfig
 
 
@@ -23,7 +24,9 @@ class RetrievalConfig(BaseModel):
     # what a hit shows
     window_before: int = Field(2, ge=0, description="steps shown before the matched step")
     window_after: int = Field(2, ge=0, description="steps shown after the matched step")
-    max_observation_chars: int = Field(600, ge=20, description="observation text cut per step")
+    max_observation_chars: int = Field(
+        DEFAULT_OBSERVATION_CHARS, ge=20, description="observation text cut per step"
+    )
     # selection
     dedup: bool = Field(True, description="drop a hit whose rendered text repeats an earlier one")
     one_per_source: bool = Field(True, description="at most one hit per source trajectory")
@@ -36,7 +39,10 @@ class RetrievalConfig(BaseModel):
     source_kinds: list[str] | None = Field(None, description="only these source kinds")
     # prompt budget
     token_budget: int | None = Field(
-        3000, ge=0, description="approx. tokens of examples in the prompt (None: no limit)"
+        3000,
+        ge=0,
+        description="estimated tokens (util.tokenizer.estimate_tokens) of examples in the "
+        "prompt (None: no limit)",
     )
     # optional ranking extras
     fusion: Literal["none", "rrf"] = Field(

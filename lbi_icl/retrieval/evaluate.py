@@ -13,8 +13,8 @@ steps[:i], observation o_i, task id, env) and the gold next action is a_i. Per s
 - same-task precision@k: share of the k slots filled by examples with the held-out
   trajectory's task label (`metadata['task']`, else the task id without its last
   '/'-part); only when the held-out trajectory has one.
-- tokens injected per step (rendered examples, ceil(chars / 4)), items per step, and
-  retrieval latency p50 / p95 (query-writing LLM time excluded).
+- tokens injected per step (rendered examples, `util.tokenizer.estimate_tokens`), items
+  per step, and retrieval latency p50 / p95 (query-writing LLM time excluded).
 - 95% intervals (`retrieval.bootstrap`: cluster bootstrap over held-out trajectories,
   seeded) of hit@k exact / verb and same-task precision, and the paired difference of each
   strategy against a baseline (default: agentic when evaluated) on the same steps.

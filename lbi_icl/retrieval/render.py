@@ -1,4 +1,9 @@
-"""The one place retrieved examples and documents become prompt text (every strategy).
+"""The one place retrieved examples and documents become prompt text.
+
+Retrieval hands over typed items (`RetrievedItem`: id, window of steps, score, rank, the
+strategy that found it); the prompt builder (`agent/fit.py`) renders the items it keeps
+with `render_reference`, and the retrieval token budget (`select.finalize`) sizes each item
+with `item_tokens`. Nothing parses this text back: fitting drops items, not text.
 
 An example hit renders as its instruction and the steps of its window, each marked relative
 to the matched step (`t` is the step whose observation matched, `t-1` the one before, ...):
@@ -11,22 +16,19 @@ to the matched step (`t` is the step whose observation matched, `t-1` the one be
           Action: go forward
     [end] Observation: You see a red ball 1 step right. (outcome: success)
 
-A document hit renders as its title and chunk text. Token counts are estimated as
-ceil(characters / 4) (no tokenizer dependency; the budget is approximate by design).
+A document hit renders as its title and chunk text. Items are numbered by their position in
+the list rendered (rank order), examples and documents together.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
-from lbi_icl.retrieval.base import RetrievedItem
+from lbi_icl.retrieval.base import DEFAULT_OBSERVATION_CHARS, RetrievedItem
+from lbi_icl.util.tokenizer import estimate_tokens
 
 EXAMPLES_HEADER = "Examples of similar situations and the actions taken in them:"
 DOCS_HEADER = "Documentation:"
-
-
-def count_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -39,13 +41,9 @@ def _mark(offset: int) -> str:
 
 
 def render_item(
-    item: RetrievedItem,
-    number: int,
-    *,
-    max_observation_chars: int = 600,
-    final_observation: str | None = None,
-    outcome: str | None = None,
+    item: RetrievedItem, number: int, *, observation_chars: int = DEFAULT_OBSERVATION_CHARS
 ) -> str:
+    """One item as the prompt shows it (`number`: its position in the block, from 1)."""
     if item.kind == "document":
         return f"Document {number}: {item.instruction or item.id}\n{item.text or ''}".rstrip()
     lines = [
@@ -56,16 +54,29 @@ def render_item(
     anchor = item.matched_step if item.matched_step is not None else start
     for i, step in enumerate(item.window):
         mark = f"[{_mark(start + i - anchor)}]"
-        lines.append(f"{mark} Observation: {_cut(step.observation, max_observation_chars)}")
+        lines.append(f"{mark} Observation: {_cut(step.observation, observation_chars)}")
         lines.append(f"{' ' * len(mark)} Action: {step.action}")
-    if final_observation is not None:
-        tail = f" (outcome: {outcome})" if outcome else ""
-        lines.append(f"[end] Observation: {_cut(final_observation, max_observation_chars)}{tail}")
+    if item.final_observation is not None:
+        tail = f" (outcome: {item.outcome})" if item.outcome else ""
+        lines.append(f"[end] Observation: {_cut(item.final_observation, observation_chars)}{tail}")
     return "\n".join(lines)
 
 
-def render_block(items: list[RetrievedItem], texts: list[str]) -> str:
-    """Join already-rendered items under their section headers (examples, then documents)."""
+def item_tokens(
+    item: RetrievedItem, number: int, *, observation_chars: int = DEFAULT_OBSERVATION_CHARS
+) -> int:
+    """Estimated tokens of the item's text (`util.tokenizer.estimate_tokens`)."""
+    return estimate_tokens(render_item(item, number, observation_chars=observation_chars))
+
+
+def render_reference(
+    items: Sequence[RetrievedItem], *, observation_chars: int = DEFAULT_OBSERVATION_CHARS
+) -> str:
+    """The reference block: the items numbered in list order, examples under their header,
+    then documents under theirs; "" for no items."""
+    texts = [
+        render_item(it, n, observation_chars=observation_chars) for n, it in enumerate(items, 1)
+    ]
     examples = [t for it, t in zip(items, texts, strict=True) if it.kind == "example"]
     docs = [t for it, t in zip(items, texts, strict=True) if it.kind == "document"]
     parts = []

@@ -15,7 +15,7 @@ from lbi_icl.data import Trajectory
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
 from lbi_icl.retrieval.config import RetrievalConfig
-from lbi_icl.retrieval.render import count_tokens, render_block, render_item
+from lbi_icl.retrieval.render import item_tokens
 from lbi_icl.util.tokenizer import token_set
 
 
@@ -242,28 +242,24 @@ def mmr(
 
 def finalize(
     items: list[RetrievedItem], index: ExampleIndex | None, config: RetrievalConfig
-) -> tuple[list[RetrievedItem], list[RetrievedItem], str]:
-    """Render every item, then fill the token budget in rank order: the first item that does
-    not fit is dropped with every lower-ranked one (so the lowest ranks always go first)."""
+) -> tuple[list[RetrievedItem], list[RetrievedItem]]:
+    """Rank the items, give each example whose window reaches its end the example's last
+    observation and outcome, then fill the token budget in rank order: the first item that
+    does not fit is dropped with every lower-ranked one (so the lowest ranks always go
+    first). Returns (kept, dropped); the prompt builder renders the kept ones."""
     kept: list[RetrievedItem] = []
-    texts: list[str] = []
     dropped: list[RetrievedItem] = []
     used = 0
     for rank, item in enumerate(items):
         item.rank = rank
-        final_obs = outcome = None
         if item.kind == "example" and index is not None and item.span is not None:
             traj = index.get(item.id)
             if item.span[1] == len(traj.steps) and traj.final_observation is not None:
-                final_obs, outcome = traj.final_observation, traj.outcome
-        text = render_item(
-            item,
-            len(kept) + 1,
-            max_observation_chars=config.max_observation_chars,
-            final_observation=final_obs,
-            outcome=outcome,
+                item.final_observation, item.outcome = traj.final_observation, traj.outcome
+        # numbered as the prompt would number it after the items kept so far
+        item.tokens = item_tokens(
+            item, len(kept) + 1, observation_chars=config.max_observation_chars
         )
-        item.tokens = count_tokens(text)
         if dropped or (
             config.token_budget is not None and used + item.tokens > config.token_budget
         ):
@@ -271,5 +267,4 @@ def finalize(
             continue
         used += item.tokens
         kept.append(item)
-        texts.append(text)
-    return kept, dropped, render_block(kept, texts)
+    return kept, dropped

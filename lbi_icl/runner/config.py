@@ -182,10 +182,20 @@ class RunConfig(BaseModel):
     @staticmethod
     def upgrade_fingerprint(fp: dict[str, Any]) -> dict[str, Any]:
         """A recorded fingerprint with the values of settings added since it was written:
-        a run made before `agent.prompt_layout` existed used the paper's layout."""
+        a run made before `agent.prompt_layout` existed used the paper's layout. Without
+        `agent.context_tokens` nothing is fitted, so `agent.chars_per_token` changes no
+        episode: a run recorded with another value (the default was 3.0) resumes."""
         agent = fp.get("agent")
         if isinstance(agent, dict) and "prompt_layout" not in agent:
             fp = {**fp, "agent": {**agent, "prompt_layout": LEGACY_LAYOUT}}
+        agent = fp.get("agent")
+        if (
+            isinstance(agent, dict)
+            and agent.get("context_tokens") is None
+            and "chars_per_token" in agent
+        ):
+            cpt = AgentConfig.model_fields["chars_per_token"].default
+            fp = {**fp, "agent": {**agent, "chars_per_token": cpt}}
         return fp
 
     def _settings_fingerprint(self) -> dict[str, Any]:

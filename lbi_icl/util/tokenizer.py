@@ -4,10 +4,16 @@ Rule (documented in docs/retrieval.md): lowercase, split into runs of ASCII lett
 (`[a-z0-9]+`; punctuation and other characters separate tokens), drop a short fixed list of
 English stopwords. No stemming: environment observations are short and exact object names
 ("red ball", "sink3") matter more than morphology. Numbers are kept ("3 steps").
+
+Also the one estimate of how many tokens an LLM reads for a text (`estimate_tokens`), used by
+the retrieval token budget, prompt fitting and the rate limiter alike. No exact tokenizer is
+available offline for every backend (hosted models' are not), so it is
+ceil(characters / `CHARS_PER_TOKEN`); docs/agent.md has how far it is off for a real one.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -67,6 +73,18 @@ def tokenize(text: str) -> list[str]:
 
 def token_set(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
+
+
+# English prose and environment text run at about 3.5-4 characters per token for BPE
+# tokenizers (Qwen2.5's: 3.5-3.7 on BabyAI prompts); tables and code run denser, down to
+# ~2 (a run's `agent.chars_per_token` lowers it for fitting). 4 is also what the retrieval
+# budgets, the rate limiter and the recorded benchmark numbers were measured with.
+CHARS_PER_TOKEN = 4.0
+
+
+def estimate_tokens(text: str, chars_per_token: float = CHARS_PER_TOKEN) -> int:
+    """LLM tokens of `text`, estimated: ceil(characters / chars_per_token)."""
+    return math.ceil(len(text) / chars_per_token)
 
 
 # -- batch encoding (index builds) ------------------------------------------------------
