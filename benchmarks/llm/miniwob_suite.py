@@ -183,6 +183,7 @@ def agent_sets(args: argparse.Namespace) -> list[str]:
     sets = {
         "agent.context_tokens": args.ctx,
         "agent.max_output_tokens": args.max_output_tokens,
+        "agent.chars_per_token": 3.0,  # the recorded runs' fitting estimate (default now 4)
         "agent.history_steps": 3,
         "agent.observation_chars": 300,
         "agent.current_observation_chars": args.max_tree_chars + 400,

@@ -138,6 +138,8 @@ def ablation_args(args: argparse.Namespace, base_url: str) -> list[str]:
         "--set", "retrieval.query_max_tokens=32", "--set", "retrieval.query_max_words=24",
         # the layout the recorded numbers (README) were made with; the default is stable_first
         "--set", "agent.prompt_layout=examples_first",
+        # and the fitting estimate they were made with (the default is now 4, util/tokenizer)
+        "--set", "agent.chars_per_token=3.0",
     ]  # fmt: skip
 
 
