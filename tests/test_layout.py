@@ -3,7 +3,7 @@ every module, and no import cycles (between modules, and between the top-level p
 names tell the data flow: `embed/`, `index/`, `retrieval/`, `runner/`, ...).
 
 Read from the source with `ast` (nothing is imported), so the checks are fast and see the
-lazy imports inside functions too.
+lazy imports inside functions and the `if TYPE_CHECKING:` ones too.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ def _is_type_checking(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _statements(body: list[ast.stmt], lazy: bool) -> Iterator[ast.stmt]:
+def _statements(body: list[ast.stmt], lazy: bool, typing: bool = False) -> Iterator[ast.stmt]:
     """Import statements that run: the module body with its if / try / with blocks, and with
-    `lazy` also those inside functions and classes; never `if TYPE_CHECKING:` blocks."""
+    `lazy` also those inside functions and classes; `if TYPE_CHECKING:` blocks only with
+    `typing`."""
     for node in body:
-        if _is_type_checking(node):
+        if _is_type_checking(node) and not typing:
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
@@ -52,16 +53,19 @@ def _statements(body: list[ast.stmt], lazy: bool) -> Iterator[ast.stmt]:
                 for c in children:
                     if isinstance(c, ast.ExceptHandler | ast.match_case):
                         nested += c.body
-                yield from _statements(nested, lazy)
+                yield from _statements(nested, lazy, typing)
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path], *, lazy: bool) -> set[str]:
-    """The lbi_icl modules that importing (`lazy`: or running) `name` imports: each named
-    module and the packages above it that are not also above `name` (Python runs their
-    `__init__` first); `from P import m` counts the submodule `P.m`, not `P`."""
+def imports_of(
+    name: str, path: Path, modules: dict[str, Path], *, lazy: bool, typing: bool = False
+) -> set[str]:
+    """The lbi_icl modules that importing (`lazy`: or running; `typing`: or type-checking)
+    `name` imports: each named module and the packages above it that are not also above
+    `name` (Python runs their `__init__` first); `from P import m` counts the submodule
+    `P.m`, not `P`."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    for node in _statements(ast.parse(path.read_text(encoding="utf-8")).body, lazy):
+    for node in _statements(ast.parse(path.read_text(encoding="utf-8")).body, lazy, typing):
         if isinstance(node, ast.Import):
             targets.update(a.name for a in node.names)
             continue
@@ -107,9 +111,12 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def module_graph(pkg: Path = PKG, *, lazy: bool) -> dict[str, set[str]]:
+def module_graph(pkg: Path = PKG, *, lazy: bool, typing: bool = False) -> dict[str, set[str]]:
     modules = module_files(pkg)
-    return {name: imports_of(name, path, modules, lazy=lazy) for name, path in modules.items()}
+    return {
+        name: imports_of(name, path, modules, lazy=lazy, typing=typing)
+        for name, path in modules.items()
+    }
 
 
 def part_of(module: str) -> str:
@@ -118,9 +125,10 @@ def part_of(module: str) -> str:
 
 
 def part_graph(pkg: Path = PKG) -> dict[str, set[str]]:
-    """Top-level parts of lbi_icl and which parts each imports, lazy imports included."""
+    """Top-level parts of lbi_icl and which parts each imports, lazy and TYPE_CHECKING
+    imports included."""
     graph: dict[str, set[str]] = {}
-    for name, targets in module_graph(pkg, lazy=True).items():
+    for name, targets in module_graph(pkg, lazy=True, typing=True).items():
         src = part_of(name)
         graph.setdefault(src, set()).update(
             part_of(t) for t in targets if part_of(t) not in (src, "lbi_icl")
@@ -144,6 +152,13 @@ def test_no_import_cycle_between_modules() -> None:
     """Top-level imports only (what runs on `import`): a cycle here is an import-order bug."""
     cycle = find_cycle(module_graph(lazy=False))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_import_cycle_between_modules_counting_every_import() -> None:
+    """Imports inside functions and under `if TYPE_CHECKING:` too: a cycle that only a lazy
+    import keeps from failing still ties the two modules into one."""
+    cycle = find_cycle(module_graph(lazy=True, typing=True))
+    assert cycle is None, "import cycle (lazy or typing imports): " + " -> ".join(cycle or [])
 
 
 def test_no_import_cycle_between_top_level_parts() -> None:
@@ -241,9 +256,14 @@ def test_module_graph_rules(tmp_path: Path) -> None:
         },
     )
     graph = module_graph(pkg, lazy=False)
-    assert graph["lbi_icl.p.m"] == {"lbi_icl.p.n"}  # TYPE_CHECKING imports do not count
+    assert graph["lbi_icl.p.m"] == {"lbi_icl.p.n"}  # TYPE_CHECKING imports do not count ...
     cycle = find_cycle(graph)
     assert cycle is not None and set(cycle) == {"lbi_icl.a", "lbi_icl.b"}
+    typed = module_graph(pkg, lazy=True, typing=True)  # ... unless asked for
+    assert typed["lbi_icl.p.m"] == {"lbi_icl.p.n", "lbi_icl.p.q"}
+    del typed["lbi_icl.a"]
+    cycle = find_cycle(typed)
+    assert cycle is not None and set(cycle) == {"lbi_icl.p.m", "lbi_icl.p.q"}
 
 
 def test_architecture_check_finds_an_unnamed_module(tmp_path: Path) -> None:

@@ -135,18 +135,18 @@ def test_workarena_probes_the_instance_and_never_prints_the_password(
 def test_webarena_verified_with_sites_runs_or_names_what_is_missing(
     no_settings, local_site, monkeypatch, tmp_path, capsys
 ) -> None:
-    from lbi_icl.envs.browsergym import wa_local
+    from lbi_icl.envs.browsergym import webarena
 
     for key in WA_SETTINGS:
         monkeypatch.setenv(key, local_site)
     # packaged tasks sign in through browsergym.webarena, which downloads punkt_tab on import
-    monkeypatch.setattr(wa_local, "nltk_punkt_available", lambda: False)
+    monkeypatch.setattr(webarena, "nltk_punkt_available", lambda: False)
     with pytest.raises(SitesNotReadyError, match="punkt_tab"):
         WebArenaVerifiedEnv().check_ready()
     rc, err, episodes = _run("webarena_verified", tmp_path, capsys)
     assert rc == 1 and "nltk.downloader punkt_tab" in err
     assert not episodes.exists() or episodes.read_text() == ""
-    monkeypatch.setattr(wa_local, "nltk_punkt_available", lambda: True)
+    monkeypatch.setattr(webarena, "nltk_punkt_available", lambda: True)
     WebArenaVerifiedEnv().check_ready()  # nothing left to refuse: episodes are scored
 
 

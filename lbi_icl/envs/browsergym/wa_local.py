@@ -22,7 +22,7 @@ from browsergym.core.registration import register_task
 from browsergym.core.task import AbstractBrowserTask
 
 from lbi_icl.envs.browsergym.wa_judge import installed as judge_installed
-from lbi_icl.envs.browsergym.webarena import evaluator_needs
+from lbi_icl.envs.browsergym.webarena import evaluator_needs, nltk_punkt_available
 
 GYM_ID = "browsergym/lbi.webarena_local"
 
@@ -50,16 +50,6 @@ def _check_needs(config: dict[str, Any]) -> None:
                 "'punkt_tab' data; install it ahead with `python -m nltk.downloader "
                 "punkt_tab` (nothing is downloaded at run time)"
             )
-
-
-def nltk_punkt_available() -> bool:
-    try:
-        import nltk
-
-        nltk.data.find("tokenizers/punkt_tab")
-        return True
-    except (ImportError, LookupError):
-        return False
 
 
 class LocalWebArenaTask(AbstractBrowserTask):

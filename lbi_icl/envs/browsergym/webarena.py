@@ -141,6 +141,18 @@ def load_configs(path: Path, *, trusted: bool = True) -> list[dict[str, Any]]:
     return data
 
 
+def nltk_punkt_available() -> bool:
+    """Whether nltk's 'punkt_tab' data is installed (WebArena's evaluator and
+    browsergym.webarena's import need it; nothing here downloads it)."""
+    try:
+        import nltk
+
+        nltk.data.find("tokenizers/punkt_tab")
+        return True
+    except (ImportError, LookupError):
+        return False
+
+
 def evaluator_needs(config: dict[str, Any]) -> list[str]:
     """What the evaluators of `config` need beyond the page: 'OPENAI_API_KEY' for
     fuzzy_match (WebArena asks an OpenAI model), 'nltk punkt_tab' for a must_include list
@@ -339,15 +351,13 @@ class WebArenaEnv(BrowserGymEnv):
                     "--policy llm --llm SPEC (the run's LLM judges), or --env-option "
                     "judge_llm='\"SPEC\"', or set OPENAI_API_KEY for WebArena's own judge"
                 )
-        if self.task_configs is None and self.needs_punkt:
-            from lbi_icl.envs.browsergym.wa_local import nltk_punkt_available
-
-            if not nltk_punkt_available():  # browsergym.webarena fetches it on import
-                raise SitesNotReadyError(
-                    f"{self.name}: {self.session_module} needs nltk's 'punkt_tab' data and "
-                    "downloads it when imported; install it ahead with `python -m "
-                    "nltk.downloader punkt_tab` (nothing is downloaded at run time)"
-                )
+        # browsergym.webarena fetches punkt_tab on import
+        if self.task_configs is None and self.needs_punkt and not nltk_punkt_available():
+            raise SitesNotReadyError(
+                f"{self.name}: {self.session_module} needs nltk's 'punkt_tab' data and "
+                "downloads it when imported; install it ahead with `python -m "
+                "nltk.downloader punkt_tab` (nothing is downloaded at run time)"
+            )
         self._ready = True
 
     def session_modules(self) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 
-from lbi_icl.envs.swe.taskset.mutate import Collector
+from lbi_icl.envs.swe.taskset.spans import Collector
 
 _SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Delete)
 _ELSE = re.compile(r"^\s*else\s*:")

@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from lbi_icl.envs.swe.taskset.mutate import BLOCK_KINDS, Mutation, find_mutations
+from lbi_icl.envs.swe.taskset.mutate import BLOCK_KINDS, find_mutations
+from lbi_icl.envs.swe.taskset.spans import Mutation
 
 _WORD = re.compile(r"\w+")
 

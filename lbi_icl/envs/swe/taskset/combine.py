@@ -10,7 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from lbi_icl.envs.swe.taskset.mutate import Mutation
+from lbi_icl.envs.swe.taskset.spans import Mutation
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,47 @@ fixed tree (where the instance's test files were run and pass).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 from lbi_icl.envs.swe.taskset import gitrepo
+from lbi_icl.envs.swe.taskset.combine import Bug
+from lbi_icl.envs.swe.taskset.spec import ProjectSpec
 from lbi_icl.envs.swe.taskset.testsplit import split_tests
 
-if TYPE_CHECKING:
-    from lbi_icl.envs.swe.taskset.project import Candidate, Draft, ProjectBuild
+
+@dataclass
+class Candidate:
+    bug: Bug
+    test_files: list[str]
+
+    @property
+    def key(self) -> str:
+        return self.bug.key
 
 
-def make_instance(pb: ProjectBuild, c: Candidate, res: dict[str, Any], fix: str) -> Draft:
-    from lbi_icl.envs.swe.taskset.project import Draft
+@dataclass
+class Draft:
+    """A verified instance before its problem statement is written."""
 
+    record: dict[str, Any]
+    messages: dict[str, str]
+    test_texts: dict[str, str]  # the failing tests' files where they pass
+
+
+class BuiltProject(Protocol):
+    """What `make_instance` reads of a project's build (`project.ProjectBuild`): typed by
+    its members, so this module needs nothing above it."""
+
+    p: ProjectSpec
+    repo: Path
+    repo_name: str
+    id_prefix: str
+    test_texts: dict[str, str]
+
+
+def make_instance(pb: BuiltProject, c: Candidate, res: dict[str, Any], fix: str) -> Draft:
     bug = c.bug
     iid = f"{pb.id_prefix}-{bug.key}"
     f2p, p2p = res["fail_to_pass"], res["pass_to_pass"]

@@ -16,21 +16,21 @@ import random
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi_icl.data.jsonl import atomic_write_text
 from lbi_icl.envs.swe.taskset import gitrepo
+from lbi_icl.envs.swe.taskset.build_config import BuildConfig, ProjectReport
 from lbi_icl.envs.swe.taskset.candidates import Relevance, select
 from lbi_icl.envs.swe.taskset.combine import Bug, combine
+from lbi_icl.envs.swe.taskset.instance import Candidate, Draft, make_instance
 from lbi_icl.envs.swe.taskset.spec import ProjectSpec, copy_local, extract_sdist, fetch_sdist
 from lbi_icl.envs.swe.taskset.testsplit import NotSeparable, split_tests
 from lbi_icl.envs.swe.workspace import default_cache_dir, ensure_venv, shell_environment
 from lbi_icl.util.seeds import stable_seed
 
 if TYPE_CHECKING:
-    from lbi_icl.envs.swe.taskset.build import BuildConfig, ProjectReport
     from lbi_icl.envs.swe.taskset.runner import BuildRun, TestRunner
 
 log = logging.getLogger(__name__)
@@ -38,25 +38,6 @@ log = logging.getLogger(__name__)
 MIN_CPU_S = 10.0
 CACHE_VERSION = 2  # bump when a cached result's meaning changes
 MIN_WALL_S = 120.0
-
-
-@dataclass
-class Candidate:
-    bug: Bug
-    test_files: list[str]
-
-    @property
-    def key(self) -> str:
-        return self.bug.key
-
-
-@dataclass
-class Draft:
-    """A verified instance before its problem statement is written."""
-
-    record: dict[str, Any]
-    messages: dict[str, str]
-    test_texts: dict[str, str]  # the failing tests' files where they pass
 
 
 def files_under(root: Path, entries: list[str], test: bool) -> list[str]:
@@ -107,8 +88,6 @@ class ProjectBuild:
     def __init__(
         self, cfg: BuildConfig, project: ProjectSpec, spec_dir: Path, runner: TestRunner
     ) -> None:
-        from lbi_icl.envs.swe.taskset.build import ProjectReport
-
         self.cfg, self.p, self.spec_dir, self.runner = cfg, project, spec_dir, runner
         self.repo = cfg.out / "repos" / project.name
         self.cache = cfg.out / ".cache" / project.name
@@ -367,8 +346,6 @@ class ProjectBuild:
 
     # -- the whole project --------------------------------------------------------------
     def build(self) -> tuple[list[Draft], list[str]]:
-        from lbi_icl.envs.swe.taskset.instance import make_instance
-
         start = time.perf_counter()
         fix = self.prepare()
         tests = [
