@@ -213,6 +213,46 @@ def test_architecture_names_every_module() -> None:
     assert not missing, f"docs/ARCHITECTURE.md does not name these modules: {missing}"
 
 
+def architecture_layers(text: str) -> list[list[str]]:
+    """The parts on each line of the `## Layers` block, top line first: `x/` is the part
+    `lbi_icl.x`, `x.py` the root module `lbi_icl.x` (`__init__.py`: `lbi_icl`); names end
+    where two spaces start the line's description."""
+    section = text.split("## Layers", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    out = []
+    for line in block.splitlines():
+        names = line.split("  ", 1)[0].split()
+        out.append(
+            [
+                "lbi_icl"
+                if n == "__init__.py"
+                else "lbi_icl." + n.removesuffix("/").removesuffix(".py")
+                for n in names
+            ]
+        )
+    return out
+
+
+def layer_violations(graph: dict[str, set[str]], layers: list[list[str]]) -> list[str]:
+    """Where the part graph breaks the documented layers: a part that imports a part on
+    its own line or above it, and parts the block leaves out or names but do not exist."""
+    level = {part: len(layers) - i for i, line in enumerate(layers) for part in line}
+    out = [f"{p}: not in the Layers block" for p in sorted(set(graph) - set(level))]
+    out += [f"{p}: no such part" for p in sorted(set(level) - set(graph))]
+    for part, targets in sorted(graph.items()):
+        for t in sorted(targets):
+            if part in level and t in level and level[t] >= level[part]:
+                out.append(f"{part} imports {t}, which is not below it")
+    return out
+
+
+def test_architecture_layers_match_the_import_graph() -> None:
+    """The Layers picture is the part graph: each line imports only lines below it."""
+    layers = architecture_layers(ARCHITECTURE.read_text(encoding="utf-8"))
+    bad = layer_violations(part_graph(), layers)
+    assert not bad, "docs/ARCHITECTURE.md, ## Layers: " + "; ".join(bad)
+
+
 # ------------------------------------------------------------- the checks catch what they claim
 
 
@@ -286,6 +326,24 @@ def test_architecture_check_finds_an_unnamed_module(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert undocumented_modules(pkg, doc) == ["lbi_icl/__init__.py", "lbi_icl/index/dense.py"]
+
+
+def test_layer_check_finds_an_upward_import() -> None:
+    block = "runner/  runs\nindex/ embed/  indexes, vectors\nutil/  helpers\n"
+    text = f"## Layers\n\n```text\n{block}```\n"
+    layers = architecture_layers(text)
+    assert layers == [["lbi_icl.runner"], ["lbi_icl.index", "lbi_icl.embed"], ["lbi_icl.util"]]
+    graph = {
+        "lbi_icl.runner": {"lbi_icl.index"},
+        "lbi_icl.index": {"lbi_icl.embed", "lbi_icl.util"},  # same line: not below
+        "lbi_icl.embed": {"lbi_icl.util"},
+        "lbi_icl.util": set(),
+        "lbi_icl.view": {"lbi_icl.runner"},
+    }
+    assert layer_violations(graph, layers) == [
+        "lbi_icl.view: not in the Layers block",
+        "lbi_icl.index imports lbi_icl.embed, which is not below it",
+    ]
 
 
 def test_architecture_names_no_missing_file() -> None:
