@@ -5,7 +5,7 @@ and only the filter differs. No environment is started (the environment check, w
 a simulator, is kept off; pass --env-check to run it).
 
     python benchmarks/retrieval_quality/refilter.py OUT.jsonl NEW.jsonl \\
-        [--failed-filter on|off] [--env-check]
+        [--failed-filter on|off] [--env-check] [--set KEY=JSON ...]
 
 OUT.jsonl is a `lbi synthesize` output (its OUT.report.json holds the configuration and
 OUT.raw.jsonl the raw trajectories); NEW.jsonl gets the examples and NEW.report.json the
@@ -21,7 +21,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 
-def refilter(src: Path, dst: Path, failed_filter: bool | None, env_check: bool) -> dict[str, int]:
+def refilter(
+    src: Path,
+    dst: Path,
+    failed_filter: bool | None,
+    env_check: bool,
+    settings: dict[str, object] | None = None,
+) -> dict[str, int]:
     from lbi_icl.data.jsonl import read_trajectories, write_jsonl
     from lbi_icl.synth.config import SynthConfig, SynthReport
     from lbi_icl.synth.pipeline import _Run, paths_for
@@ -32,6 +38,7 @@ def refilter(src: Path, dst: Path, failed_filter: bool | None, env_check: bool) 
     update: dict[str, object] = {"env_check": env_check}
     if failed_filter is not None:
         update["failed_filter"] = failed_filter
+    update.update(settings or {})
     config = config.model_copy(update=update)
     report = SynthReport(config=config, output=str(dst))
     env: object = SimpleNamespace(name=config.env)
@@ -64,9 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path, help="new examples file (.jsonl)")
     ap.add_argument("--failed-filter", choices=["on", "off"], default=None)
     ap.add_argument("--env-check", action="store_true")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="another stage 3-4 setting of SynthConfig, e.g. repeat_filter=false",
+    )
     a = ap.parse_args(argv)
     ff = None if a.failed_filter is None else a.failed_filter == "on"
-    counts = refilter(a.src, a.dst, ff, a.env_check)
+    settings = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item!r}: expected KEY=JSON")
+        settings[key] = json.loads(value)
+    counts = refilter(a.src, a.dst, ff, a.env_check, settings)
     print(json.dumps(counts))
     return 0
 

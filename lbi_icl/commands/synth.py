@@ -43,6 +43,13 @@ def register(sub: Any) -> None:
         default=None,
         help="default: self_instruct with --llm, else env",
     )
+    p.add_argument(
+        "--task-order",
+        choices=["first", "spread"],
+        default=None,
+        help="env tasks: the first N, or N spread over each task family's variations "
+        "(default: spread for scienceworld, else first)",
+    )
     p.add_argument("--tasks-per-document", type=int, default=3)
     p.add_argument(
         "--explorers",
@@ -52,7 +59,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--epsilon", type=float, default=0.2, help="detour rate of noisy_expert")
     p.add_argument(
-        "--max-steps", type=int, default=None, help="rollout step limit (default 40; miniwob 10)"
+        "--max-steps",
+        type=int,
+        default=None,
+        help="rollout step limit (default 40; miniwob 10; scienceworld 250: whole expert paths)",
     )
     p.add_argument(
         "--step-timeout",
@@ -149,6 +159,7 @@ def build_config(args: argparse.Namespace) -> Any:
             tasks=args.tasks,
             seed=args.seed,
             task_source=args.task_source,
+            task_order=args.task_order,
             tasks_per_document=args.tasks_per_document,
             explorers=explorers,
             epsilon=args.epsilon,

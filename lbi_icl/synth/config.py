@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lbi_icl.prompts import PromptSet, load_prompts, names_of
+from lbi_icl.synth.task_order import TaskOrder
 from lbi_icl.util.seeds import stable_seed as stable_seed  # its home before seeds.py
 
 Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
@@ -16,8 +17,12 @@ Explorer = Literal["expert", "noisy_expert", "random", "coverage", "llm"]
 # Offline defaults per environment (used when --explorers / --max-steps are not given):
 # MiniWoB's scripted expert where a task has a solver, element-by-element coverage
 # elsewhere (the env's `expert_fallback`).
+# ScienceWorld: whole expert paths (gold paths run to ~150 steps; 40 cut every long task's
+# second half out of the data) over variations spread across each task type (the first
+# ones repeat one object); chosen on the dev held-out set (benchmarks/retrieval_quality).
 ENV_SYNTH_DEFAULTS: dict[str, dict[str, Any]] = {
     "miniwob": {"explorers": ["expert"], "max_steps": 10},
+    "scienceworld": {"max_steps": 250, "task_order": "spread"},
 }
 DEFAULT_EXPLORERS: tuple[Explorer, ...] = ("expert", "noisy_expert")
 DEFAULT_MAX_STEPS = 40
@@ -39,6 +44,9 @@ class SynthConfig(BaseModel):
     # 1. tasks
     # left out: "self_instruct" with an `llm`, else "env" (`_defaults`)
     task_source: TaskSource = "env"
+    # which env tasks (task_source "env"): the first N, or N spread over each family's
+    # variations (synth/task_order.py); left out: the env's default, else "first"
+    task_order: TaskOrder = "first"
     tasks_per_document: int = Field(default=3, ge=1)
     # 2. rollouts: every task is rolled out once per explorer, in this order (left out:
     # ["llm"] with an `llm`, else the env's default, else expert + noisy_expert)
@@ -91,6 +99,8 @@ class SynthConfig(BaseModel):
             out["max_steps"] = env_defaults.get("max_steps", DEFAULT_MAX_STEPS)
         if out.get("task_source") is None:
             out["task_source"] = "self_instruct" if with_llm else "env"
+        if out.get("task_order") is None:
+            out["task_order"] = env_defaults.get("task_order", "first")
         if out.get("writer") is None:
             out["writer"] = "llm" if with_llm else "offline"
         return out
@@ -115,8 +125,11 @@ class SynthConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Changes with every setting and with the text of an overridden prompt template
-        (without overrides it is what it was before templates existed)."""
+        (without overrides, and with task_order "first", it is what it was before those
+        settings existed)."""
         data = self.model_dump(mode="json", exclude={"prompts", "step_timeout_s"})
+        if self.task_order == "first":  # what every config was before the setting existed
+            del data["task_order"]
         if self.prompts:
             data["prompt_templates"] = self.prompt_set().override_hashes()
         blob = json.dumps(data, sort_keys=True)

@@ -38,6 +38,7 @@ from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.ray_rollouts import SynthExecutor, task_rollouts
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.self_instruct import SynthTask, self_instruct
+from lbi_icl.synth.task_order import spread_tasks
 from lbi_icl.synth.usage import CountedLLM
 from lbi_icl.util.changes import setting_changes
 from lbi_icl.util.locks import hold
@@ -418,7 +419,10 @@ def _run(
                 )
         else:
             with status(f"listing {config.env}'s {config.split} tasks…", enabled=shown):
-                listed = env_tasks(env, config.split, config.tasks)
+                if config.task_order == "spread":
+                    listed = spread_tasks(env_tasks(env, config.split), config.tasks)
+                else:
+                    listed = env_tasks(env, config.split, config.tasks)
             tasks = [SynthTask(uid=t.id, task=t) for t in listed]
         run._time("tasks", t0)
         report.counts["tasks"] = len(tasks)
