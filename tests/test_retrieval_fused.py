@@ -93,7 +93,7 @@ def test_task_aware_puts_the_agents_own_task_family_first(families: ExampleIndex
     c = ctx("boil the water in a pot", KITCHEN)
     plain = make_retriever("observation", families, RetrievalConfig(m1=3)).retrieve(c)
     assert predicted_action(plain.items[0]) == "open cupboard"  # BM25 tie: first rows win
-    cfg = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0})
+    cfg = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0, "observation_share": 0.0})
     res = make_retriever("task_aware", families, cfg).retrieve(c)
     assert [predicted_action(it) for it in res.items] == ["pick up pot"] * 3
     assert all(it.id.startswith("boil") and it.strategy == "task_aware" for it in res.items)
@@ -105,9 +105,37 @@ def test_task_aware_puts_the_agents_own_task_family_first(families: ExampleIndex
 def test_task_aware_with_only_bm25_weight_ranks_like_observation(families: ExampleIndex) -> None:
     c = ctx("boil the water in a pot", "You hold the pot.")
     zero = {"w_instruction": 0.0, "w_task": 0.0, "w_ground": 0.0, "query_last_action": False}
-    fused = make_retriever("task_aware", families, RetrievalConfig(m1=4, task_aware=zero))
+    only = RetrievalConfig(m1=4, task_aware={**zero, "observation_share": 0.0})
+    fused = make_retriever("task_aware", families, only)
     plain = make_retriever("observation", families, RetrievalConfig(m1=4))
     assert [it.id for it in fused.retrieve(c).items] == [it.id for it in plain.retrieve(c).items]
+    # with the default share the same examples come, 3 fused and 1 plain, interleaved
+    mixed = make_retriever("task_aware", families, RetrievalConfig(m1=4, task_aware=zero))
+    got = mixed.retrieve(c).items
+    want = [it.id for it in plain.retrieve(c).items]
+    assert [it.id for it in got] == [want[0], want[3], want[1], want[2]]
+
+
+def test_observation_share_fills_slots_with_the_papers_observation_hits(
+    families: ExampleIndex,
+) -> None:
+    """2 of 5 slots (share 0.4, rounded down) hold plain BM25 hits (BM25 ties favour the
+    paint family, which the fused ranking puts after boil); no example twice; 0 of 2 slots
+    with m1 = 2."""
+    c = ctx("boil the water in a pot", KITCHEN)
+    fused_only = make_retriever(
+        "task_aware", families, RetrievalConfig(m1=3, task_aware={"observation_share": 0.0})
+    ).retrieve(c)
+    assert all(it.id.startswith("boil") for it in fused_only.items)
+    for name in ("task_aware", "history"):
+        res = make_retriever(name, families, RetrievalConfig(m1=5)).retrieve(c)
+        ids = [it.id for it in res.items]
+        assert len(ids) == len(set(ids)) == 5
+        kinds = [it.strategy for it in res.items]
+        assert kinds == [name, "observation", name, "observation", name], kinds
+        assert [it.id[:4] for it in res.items] == ["boil", "pain", "boil", "pain", "boil"]
+        two = make_retriever(name, families, RetrievalConfig(m1=2)).retrieve(c)
+        assert [it.strategy for it in two.items] == [name, name]
 
 
 def test_grounding_prefers_actions_about_what_the_agent_sees(families: ExampleIndex) -> None:
@@ -210,11 +238,12 @@ def test_action_cap_spreads_the_slots_over_different_next_actions(
     families: ExampleIndex,
 ) -> None:
     c = ctx("boil the water in a pot", KITCHEN)
-    plain = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0})
+    fused_only = {"w_ground": 0.0, "observation_share": 0.0}
+    plain = RetrievalConfig(m1=3, task_aware=fused_only)
     same = [predicted_action(it) for it in make_retriever("task_aware", families, plain)
             .retrieve(c).items]  # fmt: skip
     assert same == ["pick up pot"] * 3
-    capped = RetrievalConfig(m1=3, task_aware={"w_ground": 0.0, "action_cap": 1})
+    capped = RetrievalConfig(m1=3, task_aware={**fused_only, "action_cap": 1})
     got = [predicted_action(it) for it in make_retriever("task_aware", families, capped)
            .retrieve(c).items]  # fmt: skip
     assert got[0] == "pick up pot" and len(set(got)) == len(got) == 3

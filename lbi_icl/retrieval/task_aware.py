@@ -14,6 +14,7 @@ usual selection rules of `retrieval.select`).
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -24,10 +25,10 @@ from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
-from lbi_icl.retrieval.common import BaseRetriever
+from lbi_icl.retrieval.common import BaseRetriever, observation_fetch
 from lbi_icl.retrieval.family_vote import family_table
 from lbi_icl.retrieval.fused_config import TaskAwareConfig
-from lbi_icl.retrieval.select import Hit, Selector, collect
+from lbi_icl.retrieval.select import Hit, Selector, collect, interleave
 
 _WORDS = re.compile(r"[a-z0-9]+")
 # words that name the kind of action rather than what it acts on
@@ -294,12 +295,18 @@ class TaskAwareRetriever(BaseRetriever):
         hits = self.candidates(ctx, query)
         selector = Selector(index, self.config, ctx, self.mask(ctx))
         cap = self.settings.action_cap
+        plain = math.floor(self.config.m1 * self.settings.observation_share + 1e-9)
+        fused_slots = self.config.m1 - plain
         if cap is None:
             items = collect(
-                lambda k: hits[:k], self.config.m1, selector, overfetch=self.config.overfetch
+                lambda k: hits[:k], fused_slots, selector, overfetch=self.config.overfetch
             )
         else:
-            items = action_diverse(hits, self.config.m1, selector, cap, index)
+            items = action_diverse(hits, fused_slots, selector, cap, index)
+        if plain:  # the paper's observation retrieval fills the rest (no example twice)
+            fetch = observation_fetch(index, ctx.observation)
+            more = self.select_examples(fetch, plain, selector, index.n_steps)
+            items = interleave(items, more)
         return items, {"observation": query, "instruction": ctx.instruction}
 
 
