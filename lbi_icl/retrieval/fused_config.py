@@ -84,6 +84,12 @@ class TaskAwareConfig(BaseModel):
         "that the family prior ranks low (dev: ScienceWorld hit@5 exact +2.0 history, +3.9 "
         "task_aware; BabyAI +0.3 / +0.0)",
     )
+    observation_query: Literal["pool", "observation"] = Field(
+        "pool",
+        description="what ranks the `observation_share` slots: the step's own BM25 pool by "
+        "its BM25 score (the observation plus the last action; no second scoring of the "
+        "index) or a separate BM25 query of the observation alone (the paper's retriever)",
+    )
     action_cap: int | None = Field(
         None,
         ge=1,

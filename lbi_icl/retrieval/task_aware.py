@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -117,6 +118,8 @@ class TaskAwareRetriever(BaseRetriever):
         self._episode = None
         self._family: int | None = None  # the agent's family: named by its task id, or voted
         self._full: np.ndarray | None = None  # this step's BM25 score of every step row
+        empty = np.zeros(0, dtype=np.int64)
+        self._pool: tuple[np.ndarray, np.ndarray] = (empty, empty.astype(np.float64))
 
     @property
     def settings(self) -> TaskAwareConfig:
@@ -262,9 +265,23 @@ class TaskAwareRetriever(BaseRetriever):
             fused += extra
         return rows, ex, pos, fused
 
+    def bm25_fetch(self, query: str) -> Callable[[int], list[Hit]]:
+        """The step's candidate pool ranked by its BM25 score alone (ties by step row), as
+        observation hits: the plain BM25 ranking at no second scoring of the index."""
+        index = self._need_index()
+        rows, scores = self._pool
+        order = np.lexsort((rows, -scores))
+        rows, scores = rows[order], scores[order]
+        hits = [
+            Hit(int(e), float(sc), "observation", query, None, int(p))
+            for e, sc, p in zip(index.step_example[rows], scores, index.step_pos[rows], strict=True)
+        ]
+        return lambda k: hits[:k]
+
     def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
         """The pool, scored and sorted by the fused score (ties by step row)."""
         rows0, scores0 = self.pool_rows(ctx, query)
+        self._pool = (rows0, np.asarray(scores0, dtype=np.float64))
         if len(rows0) == 0:
             return []
         top = float(np.max(scores0))
@@ -303,8 +320,11 @@ class TaskAwareRetriever(BaseRetriever):
             )
         else:
             items = action_diverse(hits, fused_slots, selector, cap, index)
-        if plain:  # the paper's observation retrieval fills the rest (no example twice)
-            fetch = observation_fetch(index, ctx.observation)
+        if plain:  # BM25 alone fills the rest (no example twice)
+            if self.settings.observation_query == "observation":
+                fetch = observation_fetch(index, ctx.observation)
+            else:
+                fetch = self.bm25_fetch(query)
             more = self.select_examples(fetch, plain, selector, index.n_steps)
             items = interleave(items, more)
         return items, {"observation": query, "instruction": ctx.instruction}
