@@ -217,7 +217,7 @@ class _StepCountEnv:
     def close(self) -> None:
         pass
 
-    def rescore(self, task, steps):
+    def rescore(self, task, steps, files):
         from lbi_icl.envs.base import Rescored
 
         assert all(s["format_version"] == 1 for s in steps)  # upgraded lines

@@ -5,6 +5,8 @@ benchmark, and nothing more. Third parties register their own through the
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,17 +75,33 @@ class Rescored(BaseModel):
     note: str = ""
 
 
+class CannotRescore(EnvError):
+    """This episode cannot be scored from what its run log holds (its evaluator reads the
+    live site or desktop, the log predates what is needed, ...); the message says why, in
+    one sentence that `lbi rescore` shows as the episode's note."""
+
+
+# `files` of OfflineScorer.rescore: a path the episode's log names (relative to the run
+# directory) -> that file; ValueError when it leads outside the run directory
+RunFiles = Callable[[str], Path]
+
+
 @runtime_checkable
 class OfflineScorer(Protocol):
     """An optional capability of an env: score a finished episode again from what its run
-    log holds (the step-log lines as written, any format version upgraded), without the
-    live episode. `lbi rescore` uses it; an env without it is listed as one that cannot
-    rescore offline, with its class attribute `no_offline_score` (a sentence) saying why.
+    log holds (the step-log lines as written, any format version upgraded, and the files
+    the env saved in the run directory at the episode's end, found through `files`),
+    without the live episode. `lbi rescore` uses it. An env without it -- or whose class
+    sets `no_offline_score` (a sentence saying why), which wins over an inherited
+    `rescore` -- is listed as one that cannot rescore offline.
 
     `rescore` returns None when this episode's log holds nothing to score (a swe episode
-    that never submitted); it may raise EnvError."""
+    that never submitted); it raises CannotRescore when this episode cannot be scored
+    offline (the reason is shown), and may raise EnvError."""
 
-    def rescore(self, task: Task, steps: list[dict[str, Any]]) -> Rescored | None: ...
+    def rescore(
+        self, task: Task, steps: list[dict[str, Any]], files: RunFiles
+    ) -> Rescored | None: ...
 
 
 def env_tasks(env: Env, split: str, n: int | None = None) -> list[Task]:

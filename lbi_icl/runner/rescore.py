@@ -1,6 +1,10 @@
 """`lbi rescore RUN`: a run's episodes scored again from its run log, by the env when it
-can score offline (`envs.base.OfflineScorer`: today `swe`, which grades the recorded diff
-on a fresh checkout), into a new results file beside episodes.jsonl — never over it.
+can score offline (`envs.base.OfflineScorer`: `swe` grades the recorded diff on a fresh
+checkout; `webarena` runs WebArena's string_match / url_match on the final answer and URL
+the episode recorded; the desktop envs run OSWorld's metric on the result files saved in
+the run directory at the episode's end), into a new results file beside episodes.jsonl —
+never over it. An episode the env cannot score offline (its evaluator reads the live site
+or desktop) keeps its run outcome, with the env's reason (`envs.base.CannotRescore`).
 
 The new file has episodes.jsonl's format (`runlog.read_record_file` reads it): one line
 per episode (the latest record per key) with the rescored `success` / `score`, and a
@@ -20,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from lbi_icl.data import Task
 from lbi_icl.data.jsonl import atomic_write_text
-from lbi_icl.envs.base import EnvError, OfflineScorer, Rescored
+from lbi_icl.envs.base import CannotRescore, EnvError, OfflineScorer, Rescored
 from lbi_icl.envs.registry import UnknownEnvError, env_factory, make_env
 from lbi_icl.runner.results import is_finished
 from lbi_icl.runner.runlog import (
@@ -89,16 +93,33 @@ def default_out(run: Path) -> Path:
 
 
 def offline_scorer(env_name: str) -> tuple[Any, str | None]:
-    """The env's factory and, when it cannot score offline, why (None: it can)."""
+    """The env's factory and, when it cannot score offline, why (None: it can). A class
+    that says why it cannot (`no_offline_score`) cannot, even when it inherits `rescore`
+    (VisualWebArena from WebArena, MiniWoB from nothing)."""
     try:
         factory = env_factory(env_name)
     except UnknownEnvError:
         return None, "unknown environment (not registered here)"
     except ImportError as e:
         return None, f"not installed here ({e})"
+    why = getattr(factory, "no_offline_score", None)
+    if why:
+        return factory, str(why)
     if callable(getattr(factory, "rescore", None)):
         return factory, None
-    return factory, str(getattr(factory, "no_offline_score", None) or NO_SCORER)
+    return factory, NO_SCORER
+
+
+def _files(run: Path) -> Any:
+    """`OfflineScorer.rescore`'s `files`: a run-relative path a log names -> the file,
+    never outside the run directory (`runlog.run_file`)."""
+
+    def resolve(rel: str) -> Path:
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+            raise ValueError(f"{rel!r}: not a path relative to the run directory")
+        return run_file(run, rel)
+
+    return resolve
 
 
 def _rescore_one(
@@ -107,12 +128,14 @@ def _rescore_one(
     if not is_finished(rec):
         return None, "ended in an infrastructure error: nothing was scored"
     if task is None:
-        return None, "its task is not in the env's split any more"
+        return None, "its task is not in the env's split here (gone, or refused on this machine)"
     steps, problems = read_steps(run_file(run, rec.steps_log), allow_torn_tail=True)
     if problems:
         return None, f"step log not read: {problems[0]}"
     try:
-        res = env.rescore(task, steps)
+        res = env.rescore(task, steps, _files(run))
+    except CannotRescore as e:
+        return None, f"not rescored: {e}"
     except EnvError as e:
         return None, f"rescoring failed: {e}"
     if res is None:

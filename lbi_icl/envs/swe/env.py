@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
 from lbi_icl.data.jsonl import read_documents
-from lbi_icl.envs.base import EnvError, Rescored, StepResult
+from lbi_icl.envs.base import EnvError, Rescored, RunFiles, StepResult
 from lbi_icl.envs.swe.expert import expert_actions, noise_actions
 from lbi_icl.envs.swe.grading import grade
 from lbi_icl.envs.swe.harness import check_harness, swebench_grade
@@ -284,10 +284,11 @@ class SWEEnv:
             observation=obs, reward=1.0 if result.success else 0.0, done=True, info=info
         )
 
-    def rescore(self, task: Task, steps: list[dict[str, Any]]) -> Rescored | None:
+    def rescore(self, task: Task, steps: list[dict[str, Any]], files: RunFiles) -> Rescored | None:
         """The episode graded again from its log (`lbi rescore`): the diff its `submit`
         graded, applied to a fresh checkout of the base commit and graded there like a
-        prediction (`lbi swe grade`); None when it never submitted."""
+        prediction (`lbi swe grade`); None when it never submitted. (`files`: unused, the
+        diff is in the log.)"""
         diff = submitted_diff(steps)
         if diff is None:
             return None
