@@ -364,7 +364,22 @@ class BrowserGymEnv:
             info["eval"] = out["task_info"]
         if "judge" in out["task_info"]:  # WebArena's fuzzy_match judged by an LLM
             info["judge"] = out["task_info"]["judge"]
+        if done:  # what the episode ended on, for graders that need no live page
+            info["final_state"] = self.final_state(out)
         return StepResult(observation=self.observation, reward=reward, done=done, info=info)
+
+    def final_state(self, out: dict[str, Any]) -> dict[str, Any]:
+        """The last step's `info["final_state"]` (`lbi rescore` grades it offline where the
+        task's evaluator needs nothing else: WebArena's string_match / url_match): the
+        active page's URL, every open tab's URL, and the last chat message -- the agent's
+        answer when it is `{"role": "assistant"}` (send_msg_to_user) or `"infeasible"`
+        (report_infeasible), as BrowserGym's WebArena tasks read it."""
+        chat = out.get("chat") or []
+        return {
+            "url": out["url"],
+            "open_urls": list(out.get("open_urls") or []),
+            "last_message": chat[-1] if chat else None,
+        }
 
     def _effect(self, action: str, before: str, out: dict[str, Any]) -> dict[str, Any]:
         """What the action did, for the offline relabeler: verb, target element, text."""

@@ -126,6 +126,12 @@ class MiniWoBEnv(BrowserGymEnv):
     # protocol lbi: page loads and the task's set-up get 30 s instead of the task's 5 s
     default_timeout_ms = 30000
     URL_TOKEN = "miniwob://"  # the pages' base URL as observations, logs and indexes say it
+    # why `lbi rescore` cannot score a MiniWoB episode from its log (envs.base.OfflineScorer)
+    no_offline_score = (
+        "the reward is computed by the task page's own script from the live DOM (what was "
+        "typed, clicked or selected, checked by the page's JavaScript); the step log holds "
+        "only the text view of the page, so only a replay could recompute it"
+    )
 
     def __init__(
         self,

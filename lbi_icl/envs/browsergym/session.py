@@ -203,6 +203,7 @@ class BrowserSession:
             "error": error or None,
             "stats": stats,
             "url": str(obs.get("url") or ""),
+            "open_urls": [str(u) for u in obs.get("open_pages_urls") or []],
             "task_info": _plain(task_info),
             "screenshot": self._shot(obs, shot),
             "chat": [

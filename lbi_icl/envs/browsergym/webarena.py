@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Task
-from lbi_icl.envs.base import EnvError
+from lbi_icl.envs.base import EnvError, Rescored, RunFiles
 from lbi_icl.envs.browsergym.env import BrowserGymEnv
 from lbi_icl.envs.browsergym.protocol import check_protocol, repeat_seeds, webarena_protocol
 from lbi_icl.envs.browsergym.session import SessionConfig
 from lbi_icl.envs.browsergym.site_reset import MODES, reset_sites
+from lbi_icl.envs.browsergym.wa_rescore import Grader, rescore_episode
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class WebArenaEnv(BrowserGymEnv):
         self.probe_timeout_s = probe_timeout_s
         self._configs: list[dict[str, Any]] | None = None
         self._ready = False
+        self._grader = Grader()  # WebArena's evaluators in a child, for `rescore`
 
     def configs(self) -> list[dict[str, Any]]:
         if self._configs is None:
@@ -402,6 +404,21 @@ class WebArenaEnv(BrowserGymEnv):
         return cfg.model_copy(
             update={"judge": {"spec": self.judge_llm, "base_url": self.judge_base_url}}
         )
+
+    def final_state(self, out: dict[str, Any]) -> dict[str, Any]:
+        """The page, tabs and answer (`BrowserGymEnv`) and the `WA_*` site URLs the task's
+        config was rendered and checked with: what `rescore` needs besides the config."""
+        sites = {k: v for k, v in self.session_environ().items() if k in WA_SETTINGS}
+        return {**super().final_state(out), "sites": sites}
+
+    def rescore(self, task: Task, steps: list[dict[str, Any]], files: RunFiles) -> Rescored | None:
+        """`lbi rescore`: string_match / url_match graded again from the recorded final state
+        by WebArena's evaluators; program_html and LLM-judged answers are not (wa_rescore)."""
+        return rescore_episode(self, self._grader, task, steps)
+
+    def close(self) -> None:
+        self._grader.close()
+        super().close()
 
     def fuzzy_tasks(self) -> int:
         """Configs whose answer an LLM judges (fuzzy_match, or an N/A with a reason)."""

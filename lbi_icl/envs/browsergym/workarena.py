@@ -37,6 +37,10 @@ class WorkArenaEnv(BrowserGymEnv):
     name = "workarena"
     benchmark = "workarena"
     default_step_limit = 30
+    no_offline_score = (
+        "WorkArena validates an episode by querying the live ServiceNow instance (its records "
+        "and the page), which the run log does not hold"
+    )
 
     def __init__(
         self,
