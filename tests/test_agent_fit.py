@@ -23,7 +23,7 @@ from lbi_icl.prompts import load_prompts
 from lbi_icl.retrieval import render
 from lbi_icl.retrieval.base import RetrievedItem
 from lbi_icl.retrieval.model import clean_query
-from lbi_icl.util.tokenizer import CHARS_PER_TOKEN, estimate_tokens
+from lbi_icl.util.tokenizer import estimate_tokens
 
 PKG = Path(__file__).resolve().parents[1] / "lbi_icl"
 
@@ -143,7 +143,7 @@ def test_never_over_budget_when_dropping_can_fit() -> None:
             continue
         r = _fit(context)
         assert r.budget == budget and r.tokens <= budget
-        assert r.tokens == estimate_prompt_tokens(r.messages, CHARS_PER_TOKEN)
+        assert r.tokens == estimate_prompt_tokens(r.messages)
         if r.items_shown < len(ITEMS):  # the next item would not have fitted
             assert _fit(None, items=ITEMS[: r.items_shown + 1]).tokens > budget
         if r.history_dropped:  # history is cut only once every item is gone
@@ -182,17 +182,27 @@ def test_impossible_fit_is_a_clear_error(layout: str) -> None:
 
 def test_estimate_is_the_one_in_util_tokenizer() -> None:
     assert estimate_tokens("x" * 9) == 3 and estimate_tokens("x" * 8) == 2  # ceil(chars / 4)
-    assert estimate_tokens("x" * 9, 3.0) == 3 and estimate_tokens("") == 0
+    assert estimate_tokens("room 12, 3") == 7 and estimate_tokens("") == 0  # pieces
+    assert estimate_tokens("x" * 9, 3.0) == 3 and estimate_tokens("room 12, 3", 4.0) == 3
     r = _fit(None)
     assert r.tokens == sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in r.messages)
-    assert AgentConfig().chars_per_token == CHARS_PER_TOKEN
+    assert AgentConfig().chars_per_token is None  # fitting uses the one estimate
+    r3 = fit_messages(  # a recorded run's ratio replaces it
+        action_space_text="Actions: go, stop.",
+        instruction="Reach room 12.",
+        observation="You are in room 3.",
+        history=HISTORY,
+        items=ITEMS,
+        config=AgentConfig(chars_per_token=3.0),
+    )
+    assert r3.tokens == sum(-(-len(m.content) // 3) + MESSAGE_OVERHEAD for m in r3.messages)
     item = _example(0)
     assert render.item_tokens(item, 1) == estimate_tokens(render.render_item(item, 1))
 
 
 # What only the one estimate may do: define a characters-per-token ratio or an estimate
 # function, or divide a length (or a character count) by a ratio; each pattern with the
-# files allowed to match it (the rate limiter's unrounded form uses the same constant).
+# files allowed to match it.
 # And the agent's default answer cap (synthesis has its own generation lengths).
 _ONE_PLACE = [
     (re.compile(r"^\s*CHARS_PER_TOKEN\s*[:=]", re.M), "", {"util/tokenizer.py"}),
@@ -201,7 +211,7 @@ _ONE_PLACE = [
     (
         re.compile(r"(chars|len\([^()]*\))\s*/(?!/)\s*(chars_per_token|CHARS_PER_TOKEN)"),
         "",
-        {"util/tokenizer.py", "llm/ratelimit.py"},
+        {"util/tokenizer.py"},
     ),
     (re.compile(r"\b512\b"), "agent/", {"agent/base.py"}),
 ]

@@ -8,6 +8,9 @@ and how many prompts were over the budget (context - reserved answer tokens) and
 context itself. Offline; needs the `local-llm` extra and a GGUF (default: the fixture).
 
     python benchmarks/llm/fit_tokens.py --run before=runs/fit-before --run after=runs/fit-after
+
+`--count-texts FILE` (re)writes the real token counts of a JSON file of texts (the
+estimator's test fixture, tests/fixtures/token_counts.json: plain text, no chat template).
 """
 
 from __future__ import annotations
@@ -57,6 +60,23 @@ def gguf_counter(model: Path) -> Counter:
         return len(llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
     return count
+
+
+def text_counter(model: Path) -> Callable[[str], int]:
+    """Real tokens of a plain text (no chat template, no BOS) by the GGUF's tokenizer."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(model), vocab_only=True, verbose=False)
+    return lambda text: len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+def count_texts(path: Path, model: Path) -> None:
+    """Set each record's `tokens` in `path` ({"texts": [{"text": ..., ...}]}) to its real count."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    count = text_counter(model)
+    for rec in data["texts"]:
+        rec["tokens"] = count(rec["text"])
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _steps(run: Path) -> Iterable[dict[str, Any]]:
@@ -118,13 +138,19 @@ def table(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR (repeatable)")
+    ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (repeatable)")
+    ap.add_argument("--count-texts", type=Path, default=None, help="JSON of texts to count")
     ap.add_argument("--model", default=None, help="GGUF path or fixture name (default fixture)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     from lbi_icl.local.models import DEFAULT_FIXTURE, resolve_model
 
-    count = gguf_counter(resolve_model(args.model or DEFAULT_FIXTURE))
+    model = resolve_model(args.model or DEFAULT_FIXTURE)
+    if args.count_texts:
+        count_texts(args.count_texts, model)
+    if not args.run:
+        return 0
+    count = gguf_counter(model)
     rows: list[Row] = []
     for spec in args.run:
         name, _, path = spec.partition("=")

@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from lbi_icl.data import Trajectory
 from lbi_icl.prompts.specs import DEFAULT_LAYOUT, PromptLayout
-from lbi_icl.util.tokenizer import CHARS_PER_TOKEN
 
 # The run log's format version (lbi_icl/runner/runlog.py): written into the run manifest and
 # into every step-log and episodes.jsonl line. Raise it when a record's meaning changes in a
@@ -44,12 +43,14 @@ class AgentConfig(BaseModel):
     # counts toward `max_unparsable` like an unparsable answer. False: send it anyway.
     require_valid_action: bool = True
     # Local / small-context models (agent/fit.py): the model's context window in tokens
-    # (None: the prompt is not fitted), the answer's token cap (None: DEFAULT_OUTPUT_TOKENS)
-    # and the characters per token of the one token estimate (util/tokenizer.py) used to
-    # fit; lower it for text that tokenizes densely (tables, code).
+    # (None: the prompt is not fitted) and the answer's token cap (None:
+    # DEFAULT_OUTPUT_TOKENS). Fitting counts tokens with the one estimate
+    # (util/tokenizer.estimate_tokens); `chars_per_token` replaces it with
+    # ceil(characters / chars_per_token), the estimate runs recorded before used (3.0; 4.0
+    # briefly), so that they resume with the same prompts.
     context_tokens: int | None = Field(None, ge=1)
     max_output_tokens: int | None = Field(None, ge=1)
-    chars_per_token: float = Field(CHARS_PER_TOKEN, gt=0)
+    chars_per_token: float | None = Field(None, gt=0)
     # Screenshots of envs with a visual observation (web `obs=screenshot|som|axtree+som`)
     # go to the LLM as image parts: "auto" when its model takes images (by name,
     # llm.base.accepts_images), "on" always, "off" never (the text observation instead).

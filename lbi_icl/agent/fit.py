@@ -15,10 +15,11 @@ long, `PromptTooLongError` says by how much; the instruction is never truncated 
 Headings and templates play no part in what is dropped: a renamed heading or a user's own
 template fits the same way.
 
-Token counts are the project's one estimate (`util.tokenizer.estimate_tokens`, at
-`AgentConfig.chars_per_token`) per message plus `MESSAGE_OVERHEAD` for the chat template's
-role markers. The server's `usage` gives the true count afterwards (StepLog.input_tokens);
-docs/agent.md has how far the estimate is off for a local model's tokenizer.
+Token counts are the project's one estimate (`util.tokenizer.estimate_tokens`; a run's
+`AgentConfig.chars_per_token` replaces it with characters / that) per message plus
+`MESSAGE_OVERHEAD` for the chat template's role markers. The server's `usage` gives the
+true count afterwards (StepLog.input_tokens); docs/agent.md has how far the estimate is off
+for a local model's tokenizer.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class FitResult:
     items_shown: int = 0  # retrieved items the prompt shows
 
 
-def estimate_prompt_tokens(messages: list[Message], chars_per_token: float) -> int:
+def estimate_prompt_tokens(messages: list[Message], chars_per_token: float | None = None) -> int:
     """Estimated tokens of a prompt: each message's text plus its chat-template overhead."""
     return sum(estimate_tokens(m.content, chars_per_token) + MESSAGE_OVERHEAD for m in messages)
 

@@ -366,8 +366,8 @@ class RemoteLLM:
             try:
                 with self._slots:
                     if self.rate_limits.tpm is not None:
-                        chars = sum(len(m.content) for m in msgs)
-                        estimate = request_tokens(chars, params.max_tokens)
+                        texts = (m.content for m in msgs)
+                        estimate = request_tokens(texts, params.max_tokens)
                     started = self.limiter.acquire(estimate)  # paces; waits out a pause
                     text, usage = self._send(msgs, params, plan)
                 self.limiter.succeeded()

@@ -22,13 +22,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbi_icl.llm.errors import LLMConfigError
 from lbi_icl.util.cancel import Cancelled, cancelled, wait_or_cancel
-from lbi_icl.util.tokenizer import CHARS_PER_TOKEN
+from lbi_icl.util.tokenizer import estimate_tokens
 
 
 class RateLimits(BaseModel):
@@ -169,10 +169,11 @@ class RateLimiter:
             return self._stats.model_copy()
 
 
-def request_tokens(chars: int, max_tokens: int) -> float:
-    """What a request takes from the token budget before its usage is known: its prompt
-    at the project's one estimate (`util.tokenizer`, unrounded) plus the answer's cap."""
-    return chars / CHARS_PER_TOKEN + max_tokens
+def request_tokens(texts: Iterable[str], max_tokens: int) -> float:
+    """What a request takes from the token budget before its usage is known: its prompt's
+    texts at the project's one estimate (`util.tokenizer.estimate_tokens`) plus the answer's
+    cap."""
+    return float(sum(estimate_tokens(t) for t in texts) + max_tokens)
 
 
 _REGISTRY: dict[tuple[str, str, str], RateLimiter] = {}

@@ -184,7 +184,8 @@ class RunConfig(BaseModel):
         """A recorded fingerprint with the values of settings added since it was written:
         a run made before `agent.prompt_layout` existed used the paper's layout. Without
         `agent.context_tokens` nothing is fitted, so `agent.chars_per_token` changes no
-        episode: a run recorded with another value (the default was 3.0) resumes."""
+        episode: a run recorded with a value (the default was 3.0, then 4.0, now none: the
+        one estimate) resumes."""
         agent = fp.get("agent")
         if isinstance(agent, dict) and "prompt_layout" not in agent:
             fp = {**fp, "agent": {**agent, "prompt_layout": LEGACY_LAYOUT}}
