@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lbi_icl.data import Document, Step, Task, Trajectory
-from lbi_icl.envs.base import EnvError, StepResult
-from lbi_icl.envs.desktop import actions, scoring
+from lbi_icl.envs.base import EnvError, Rescored, RunFiles, StepResult
+from lbi_icl.envs.desktop import actions, final_files, scoring
 from lbi_icl.envs.desktop.a11y_text import linearize, nodes
 from lbi_icl.envs.desktop.client import DesktopClient, ServerError
 from lbi_icl.envs.desktop.docs import action_space_text, app_documents
@@ -59,6 +59,7 @@ class DesktopEnv:
         ready_timeout_s: float = 30.0,
         instructions: str = "plain",
         domains: list[str] | None = None,
+        keep_files_mb: float = 50.0,
     ):
         if action_space not in ("pyautogui", "computer_13"):
             raise ValueError(f"action_space must be pyautogui or computer_13, not {action_space!r}")
@@ -75,6 +76,11 @@ class DesktopEnv:
         self.ready_timeout_s = ready_timeout_s
         self.instructions = instructions
         self.domains = set(domains) if domains else None
+        # the result files the metrics read, saved at the episode's end into the run
+        # directory for `lbi rescore` (final_files.py); bound by the runner (`bind_run`)
+        self.keep_files_mb = keep_files_mb
+        self.run_dir: Path | None = None
+        self._final_state: dict[str, Any] | None = None
         self._defs: dict[str, OSWorldTask] = {}
         self.refused: dict[str, list[str]] = {}  # task id -> reasons (local desktop only)
         self._session: Any = None
@@ -151,6 +157,19 @@ class DesktopEnv:
             raise EnvError(f"{self.name}: no task {task.id!r} in {self.tasks_dir}")
         return self._defs[task.id]
 
+    def bind_run(self, config: Any) -> None:
+        """Called by the runner: result files are saved under the run folder."""
+        out = getattr(config, "out", None)
+        if out:
+            self.run_dir = Path(out)
+
+    def rescore(self, task: Task, steps: list[dict[str, Any]], files: RunFiles) -> Rescored | None:
+        """`lbi rescore`: the task's own metrics on the result files the episode saved in the
+        run directory, with its offline `expected`; live-desktop metrics are not (final_files)."""
+        return final_files.rescore_episode(
+            self._def(task), steps, files, self.paths, self.action_space
+        )
+
     def check_ready(self) -> None:
         if self.server:
             client = DesktopClient(self.server, self.token)
@@ -198,6 +217,7 @@ class DesktopEnv:
         spec = self._def(task)
         self.current_task, self.step_count, self.done = task, 0, False
         self._spec = spec
+        self._final_state = None
         t0 = time.perf_counter()
         try:
             self.client = self._connect()
@@ -311,6 +331,8 @@ class DesktopEnv:
         }
         if score is not None:
             info["score"], info["success"], info["eval_s"] = score, score >= 1.0, eval_s
+            if self._final_state is not None:  # the result files saved for `lbi rescore`
+                info["final_state"], self._final_state = self._final_state, None
         shot = self._screenshot()
         if shot:
             info["screenshot"] = shot
@@ -325,8 +347,12 @@ class DesktopEnv:
             if cached is not None and cached.is_dir():  # OSWorld's cache/<task id>/ layout:
                 shutil.copytree(cached, cache, dirs_exist_ok=True)  # cloud_file reads it
             genv = scoring.GetterEnv(controller=self.client, cache_dir=cache, paths=self.paths)
+            keep = final_files.Keeper(int(self.keep_files_mb * 2**20)) if self.run_dir else None
             try:
-                return scoring.evaluate(self._spec, self.client, genv, last_action)
+                score = scoring.evaluate(self._spec, self.client, genv, last_action, keep)
+                if keep is not None and self.run_dir is not None and self.current_task:
+                    self._final_state = keep.save(self.run_dir, self.current_task.id)
+                return score
             except ServerError:
                 raise
             except Exception as e:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,8 @@ def _local_file(env: GetterEnv, config: dict[str, Any]) -> str:
     return str(dest)
 
 
-def _getter(config: dict[str, Any] | None) -> Any:
+def getter_of(config: dict[str, Any] | None) -> Any:
+    """The getter function for a result / expected config (None for none)."""
     if not config:
         return None
     gtype = str(config.get("type", ""))
@@ -76,12 +78,47 @@ def _as_list(value: Any, n: int) -> list[Any]:
     return [value] * n if value is None else [value]
 
 
+KeepFn = Callable[[int, dict[str, Any], Any], None]
+NOT_FOUND = object()  # what `keep` gets when a result getter raised FileNotFoundError
+
+
 def evaluate(
-    task: OSWorldTask, client: DesktopClient, genv: GetterEnv, last_action: str | None
+    task: OSWorldTask,
+    client: DesktopClient,
+    genv: GetterEnv,
+    last_action: str | None,
+    keep: KeepFn | None = None,
 ) -> float:
+    """The episode's score on the live desktop. `keep(i, result config, state)` sees each
+    result getter's output (NOT_FOUND when it raised FileNotFoundError) before metric `i`
+    reads it: the desktop env saves result files for `lbi rescore` (final_files.py)."""
     ev = task.evaluator
     if ev.postconfig:
         run_steps(ev.postconfig, client, genv.paths, task.id)
+
+    def result_of(i: int, cfg: dict[str, Any]) -> Any:
+        try:
+            state = getter_of(cfg)(genv, cfg)
+        except FileNotFoundError:
+            if keep is not None:
+                keep(i, cfg, NOT_FOUND)
+            raise
+        if keep is not None:
+            keep(i, cfg, state)
+        return state
+
+    return combine(task, last_action, result_of, lambda _i, cfg: getter_of(cfg)(genv, cfg))
+
+
+def combine(
+    task: OSWorldTask,
+    last_action: str | None,
+    result_of: Callable[[int, dict[str, Any]], Any],
+    expected_of: Callable[[int, dict[str, Any]], Any],
+) -> float:
+    """Steps 2-4 above: the metrics on what `result_of` / `expected_of` give for metric i's
+    getter config (live: the getters on the desktop; `lbi rescore`: the saved files)."""
+    ev = task.evaluator
     if ev.func == "infeasible":
         return 1.0 if last_action == "FAIL" else 0.0
     if last_action == "FAIL":
@@ -100,10 +137,12 @@ def evaluate(
             "options do not have as many entries"
         )
     scores: list[float] = []
-    for name, res_cfg, exp_cfg, opts in zip(names, results, expected, options, strict=True):
+    for i, (name, res_cfg, exp_cfg, opts) in enumerate(
+        zip(names, results, expected, options, strict=True)
+    ):
         metric = evaluators.load("metric", name)
         try:
-            result_state = _getter(res_cfg)(genv, res_cfg) if res_cfg else None
+            result_state = result_of(i, res_cfg) if res_cfg else None
         except FileNotFoundError:
             log.info("task %s: result file not found", task.id)
             if ev.conj == "and" or not many:
@@ -111,7 +150,7 @@ def evaluate(
             scores.append(0.0)
             continue
         if exp_cfg:
-            expected_state = _getter(exp_cfg)(genv, exp_cfg)
+            expected_state = expected_of(i, exp_cfg)
             score = float(metric(result_state, expected_state, **(opts or {})))
         else:
             score = float(metric(result_state, **(opts or {})))
