@@ -14,12 +14,15 @@ def register(sub: Any) -> None:
     r = sub.add_parser(
         "rescore",
         help="score a run's episodes again from its log (swe: the recorded diff on a fresh "
-        "checkout) into a new results file beside episodes.jsonl",
+        "checkout; webarena: the recorded answer and URL; desktop: the saved result files) "
+        "into a new results file beside episodes.jsonl",
         description="Re-scores the latest episode of every (strategy, task, seed) of RUN with "
         "the env's offline scorer, writes the new outcomes to RUN/rescore-<UTC time>.jsonl "
         "(or --out; episodes.jsonl is never touched, nothing is overwritten) and prints old "
-        "vs new per episode with the number that changed. An env that cannot score offline "
-        "(BabyAI, ScienceWorld, web, desktop today) is named with the reason; exit 0.",
+        "vs new per episode with the number that changed. An episode its env cannot score "
+        "offline (WebArena's program_html, a desktop metric on the live desktop) keeps its "
+        "outcome with the reason; an env that cannot score offline at all (BabyAI, "
+        "ScienceWorld, MiniWoB++, ...) is named with the reason; exit 0.",
     )
     r.add_argument("run_dir", type=Path, help="a run directory (`lbi run|ablate --out`)")
     r.add_argument("--out", type=Path, help="where the new results go (must not exist)")
