@@ -72,6 +72,29 @@ def test_expert_scores_one(env, family: str) -> None:  # type: ignore[no-untyped
     assert saved, "the expert's Ctrl+S shows as a file difference"
 
 
+def test_a_live_episode_saves_its_result_file_and_rescores_from_it(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`lbi rescore`'s desktop path end to end: the expert's episode, bound to a run folder,
+    saves the xlsx compare_table read; the metric on that file alone scores it again."""
+    from types import SimpleNamespace
+
+    task = _task(env, "calc-fill-value")
+    env.bind_run(SimpleNamespace(out=str(tmp_path)))
+    try:
+        demo = env.demonstrate(task)
+    finally:
+        env.run_dir = None
+    assert demo is not None and demo.metadata["score"] == 1.0
+    final = demo.steps[-1].info["final_state"]
+    (row,) = final["results"]
+    assert row["getter"] == "vm_file" and (tmp_path / row["value"]).is_file()
+    steps = [
+        {"step": i, "action": s.action, "done": i == len(demo.steps) - 1, "info": s.info}
+        for i, s in enumerate(demo.steps)
+    ]
+    res = env.rescore(task, steps, lambda rel: tmp_path / rel)
+    assert res is not None and (res.success, res.score) == (True, 1.0)
+
+
 def test_done_at_once_scores_zero_and_fail_on_infeasible_scores_one(env) -> None:  # type: ignore[no-untyped-def]
     env.reset(_task(env, "calc-clear-cell"))
     res = env.step("DONE")
