@@ -19,6 +19,7 @@ from lbi_icl.envs.run_guard import env_for_run
 from lbi_icl.runner import RunConfig, latest_records, run_experiment
 
 BUILT: list[int] = []
+BOUND: list[int] = []  # one entry per env that `bind_run` set up for a run
 
 
 class SlowEnv:
@@ -64,6 +65,9 @@ class SlowEnv:
                           final_observation="at 2", outcome="success", source={"kind": "expert"},
                           metadata={"task_id": task.id})  # fmt: skip
 
+    def bind_run(self, config: object) -> None:
+        BOUND.append(id(self))
+
     def close(self) -> None:
         pass
 
@@ -81,6 +85,7 @@ def slowenv(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(relabelers.BUILTIN_RELABELERS, "slowenv", __name__)
     register_env("slowenv", SlowEnv, overwrite=True)
     BUILT.clear()
+    BOUND.clear()
     script = tmp_path / "go.json"
     script.write_text(json.dumps({"default": "Reason: go.\nAction: go"}))
     yield f"scripted:{script}"
@@ -99,6 +104,9 @@ def test_a_hanging_step_is_an_error_and_the_run_goes_on(slowenv, tmp_path):
     assert "task 't1', step 1 ('go'): step timed out after 1s" in bad.error
     # built to list the tasks, by the worker, and once more after the hang
     assert summary.errors == 1 and len(BUILT) == 3
+    # every env was set up for the run (`bind_run`), the one the guard rebuilt after the
+    # hang too
+    assert len(BOUND) == 3
 
 
 def test_step_timeout_flag_and_env_declared_limits(slowenv, tmp_path):

@@ -37,6 +37,10 @@ from lbi_icl.data import Document, Task, Trajectory
 from lbi_icl.envs.base import Env, EnvError, StepResult
 
 log = logging.getLogger(__name__)
+# env methods that set an env up for the run (the runner's `bind_run`: the run folder, the
+# run's LLM): a guard that rebuilds the env after a hang or crash calls them again, so the
+# fresh env is set up like the one it replaces
+REPLAYED = frozenset({"bind_run"})
 
 
 class EnvWallTime(EnvError):
@@ -313,6 +317,8 @@ class GuardedEnv:
         # monotonic time at which reset/step calls stop (the agent loop sets the episode's
         # max_wall_s here): a step cannot outlive the episode's wall-time limit
         self.deadline: float | None = None
+        # calls that set the env up for the run (`REPLAYED`), made again on a rebuilt env
+        self._setup_calls: list[tuple[str, tuple[Any, ...]]] = []
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -345,6 +351,8 @@ class GuardedEnv:
             self._runner = _ThreadRunner(f"lbi-env-{self.name}")
         self._ready = True
         self._broken = None
+        for method, args in self._setup_calls:  # a rebuilt env gets the run's set-up again
+            self._call(method, *args, timeout_s=self.call_timeout_s)
 
     def _invalidate(self, reason: str) -> None:
         self._ready = False
@@ -452,7 +460,15 @@ class GuardedEnv:
                 return value
         elif not self._call("__lbi_callable__", name, timeout_s=self.call_timeout_s):
             return self._call("__lbi_getattr__", name, timeout_s=self.call_timeout_s)
+        if name in REPLAYED:
+            return partial(self._setup_call, name)
         return partial(self._call, name, timeout_s=self.call_timeout_s)
+
+    def _setup_call(self, name: str, *args: Any) -> Any:
+        """A `REPLAYED` call: made now, and again on every env built after a failure."""
+        out = self._call(name, *args, timeout_s=self.call_timeout_s)
+        self._setup_calls.append((name, args))
+        return out
 
     def __enter__(self) -> GuardedEnv:
         return self
