@@ -17,7 +17,13 @@ from lbi_icl.retrieval import STRATEGIES, RetrievalConfig, StepContext, make_ret
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.evaluate import predicted_action
 from lbi_icl.retrieval.history import alignment, alignment_rows
-from lbi_icl.retrieval.task_aware import context_words, grounding, object_words
+from lbi_icl.retrieval.task_aware import (
+    candidate_rows,
+    context_words,
+    grounding,
+    object_words,
+    top_rows,
+)
 from lbi_icl.runner.config import KNOWN_STRATEGIES
 
 KITCHEN = "You are in the kitchen. You see a stove, a pot, a cupboard and a brush."
@@ -301,3 +307,24 @@ def test_top_rows_breaks_ties_by_lower_index() -> None:
     assert list(top_rows(scores, 1)) == [1]
     assert list(top_rows(scores, 10)) == [1, 2, 3, 4, 6, 0, 5]
     assert list(top_rows(np.zeros(0), 3)) == []
+
+
+@pytest.mark.parametrize("n", [7, 3_000, 9_000, 70_000])
+def test_top_rows_is_a_stable_sort_of_the_scores(n: int) -> None:
+    """The block-maxima shortcut picks exactly what a full sort picks (highest first, lower
+    row first among ties), with ties and runs of zeros as BM25 vectors have them."""
+    rng = np.random.default_rng(n)
+    for trial in range(40):
+        scores = np.zeros(n, dtype=np.float32)
+        hit = rng.choice(n, int(rng.integers(0, n + 1)), replace=False)
+        values = rng.integers(1, 6, len(hit)) if trial % 2 else rng.random(len(hit))
+        scores[hit] = values.astype(np.float32)
+        k = int(rng.integers(1, min(n, 600) + 3))
+        want = np.lexsort((np.arange(n), -scores))[:k]
+        assert np.array_equal(top_rows(scores, k), want), (n, k, len(hit))
+    # past 8 blocks, the candidates are a small superset of the top k
+    if n >= 70_000:
+        scores = rng.random(n).astype(np.float32)
+        cand = candidate_rows(scores, 50)
+        assert 50 <= len(cand) < n // 10
+        assert set(np.lexsort((np.arange(n), -scores))[:50]) <= set(cand)
