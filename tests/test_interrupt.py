@@ -36,7 +36,11 @@ def test_first_ctrl_c_ends_a_run_waiting_on_the_llm(tmp_path, reply):
         argv += ["--llm-base-url", srv.base_url, "--out", str(out), "--no-progress"]
         env = {k: v for k, v in os.environ.items() if k not in LLM_ENV_VARS}
         env["OPENAI_API_KEY"] = "sk-loopback"
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        # a shell that started pytest in the background passes SIGINT down as ignored
+        dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=dfl
+        )
         try:
             deadline = time.monotonic() + 120
             while not srv.requests and time.monotonic() < deadline:

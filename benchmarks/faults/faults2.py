@@ -245,8 +245,16 @@ def case_ctrl_c_silent_llm(ws: Workspace) -> Result:
         ]
         env = {k: v for k, v in os.environ.items() if k not in LLM_ENV_VARS}
         env.update(OPENAI_API_KEY="sk-x", PYTHONPATH=str(CODE), HF_HUB_OFFLINE="1")
+        # a shell that started this in the background passes SIGINT down as ignored
+        dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
         proc = subprocess.Popen(
-            argv, cwd=CODE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            argv,
+            cwd=CODE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=dfl,
         )
         try:
             deadline = time.monotonic() + 120
