@@ -295,11 +295,17 @@ class TaskAwareRetriever(BaseRetriever):
         rows, scores = self._pool
         order = np.lexsort((rows, -scores))
         rows, scores = rows[order], scores[order]
-        hits = [
-            Hit(int(e), float(sc), "observation", query, None, int(p))
-            for e, sc, p in zip(index.step_example[rows], scores, index.step_pos[rows], strict=True)
-        ]
-        return lambda k: hits[:k]
+
+        def fetch(k: int) -> list[Hit]:  # only the hits asked for (the pool holds ~1k rows)
+            top = rows[:k]
+            return [
+                Hit(int(e), float(sc), "observation", query, None, int(p))
+                for e, sc, p in zip(
+                    index.step_example[top], scores[:k], index.step_pos[top], strict=True
+                )
+            ]
+
+        return fetch
 
     def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
         """The pool, scored and sorted by the fused score (ties by step row)."""
