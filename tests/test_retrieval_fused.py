@@ -12,13 +12,13 @@ from lbi_icl.data import Step, Trajectory
 from lbi_icl.data.jsonl import write_jsonl
 from lbi_icl.embed import HashEmbedder
 from lbi_icl.index import build_index, load_index
+from lbi_icl.index.bm25 import block_bound_rows
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.retrieval import STRATEGIES, RetrievalConfig, StepContext, make_retriever
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.evaluate import predicted_action
 from lbi_icl.retrieval.history import alignment, alignment_rows
 from lbi_icl.retrieval.task_aware import (
-    candidate_rows,
     context_words,
     grounding,
     object_words,
@@ -325,6 +325,6 @@ def test_top_rows_is_a_stable_sort_of_the_scores(n: int) -> None:
     # past 8 blocks, the candidates are a small superset of the top k
     if n >= 70_000:
         scores = rng.random(n).astype(np.float32)
-        cand = candidate_rows(scores, 50)
+        cand = block_bound_rows(scores, 50)
         assert 50 <= len(cand) < n // 10
         assert set(np.lexsort((np.arange(n), -scores))[:50]) <= set(cand)

@@ -87,17 +87,24 @@ class BaseRetriever:
         return picked
 
 
+def step_hits(
+    index: ExampleIndex, rows: np.ndarray, scores: np.ndarray, strategy: str, query: str
+) -> list[Hit]:
+    """One hit per ranked step row: its example, matched at that step."""
+    ex = index.step_example[rows]
+    pos = index.step_pos[rows]
+    return [
+        Hit(int(e), float(s), strategy, query, None, int(p))
+        for e, s, p in zip(ex, scores, pos, strict=True)
+    ]
+
+
 def observation_fetch(index: ExampleIndex, observation: str) -> Callable[[int], list[Hit]]:
     """BM25 of the current observation against every step observation in the index."""
 
     def fetch(k: int) -> list[Hit]:
         rows, scores = index.bm25("observation").top_k(observation, k)
-        ex = index.step_example[rows]
-        pos = index.step_pos[rows]
-        return [
-            Hit(int(e), float(s), "observation", observation, None, int(p))
-            for e, s, p in zip(ex, scores, pos, strict=True)
-        ]
+        return step_hits(index, rows, scores, "observation", observation)
 
     return fetch
 

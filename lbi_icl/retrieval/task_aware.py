@@ -21,12 +21,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from lbi_icl.index.bm25 import block_bound_rows
 from lbi_icl.index.build import task_label
 from lbi_icl.index.load import ExampleIndex
 from lbi_icl.llm.base import LLM
 from lbi_icl.retrieval.action_table import action_table
 from lbi_icl.retrieval.base import RetrievedItem, StepContext
-from lbi_icl.retrieval.common import BaseRetriever, observation_fetch
+from lbi_icl.retrieval.common import BaseRetriever, observation_fetch, step_hits
 from lbi_icl.retrieval.family_vote import family_table
 from lbi_icl.retrieval.fused_config import TaskAwareConfig
 from lbi_icl.retrieval.select import Hit, Selector, collect, interleave
@@ -70,13 +71,13 @@ def context_words(ctx: StepContext, steps: int = 3) -> frozenset[str]:
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest scores (ties by lower index), in that order. The exact
-    selection runs over `candidate_rows` only (at 1M rows a partition of all of them took
+    selection runs over `block_bound_rows` only (at 1M rows a partition of all of them took
     ~9 ms a call, the fused strategies' largest cost)."""
     n = len(scores)
     if n == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
     if k < n:
-        cand = candidate_rows(scores, k)
+        cand = block_bound_rows(scores, k)
         part = scores[cand]
         kth = part[np.argpartition(-part, k - 1)[k - 1]]
         above = cand[part > kth]
@@ -86,25 +87,6 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
         cand = np.arange(n)
     order = np.lexsort((cand, -scores[cand]))
     return cand[order][:k].astype(np.int64)
-
-
-BLOCK = 1024
-
-
-def candidate_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows (in row order) that hold the k largest scores and every row tied with the k-th:
-    the rows at or above the k-th largest of the maxima of blocks of `BLOCK` rows — k
-    blocks each hold a row that high, so the k-th largest score is at least that. All rows
-    when there are fewer than k blocks."""
-    n = len(scores)
-    blocks = n // BLOCK
-    if blocks < k or n <= 8 * BLOCK:
-        return np.arange(n, dtype=np.int64)
-    maxima = scores[: blocks * BLOCK].reshape(blocks, BLOCK).max(axis=1)
-    if blocks * BLOCK < n:
-        maxima = np.append(maxima, scores[blocks * BLOCK :].max())
-    bound = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
-    return np.flatnonzero(scores >= bound).astype(np.int64)
 
 
 def family_code(index: ExampleIndex, task_id: str | None) -> int | None:
@@ -296,16 +278,8 @@ class TaskAwareRetriever(BaseRetriever):
         order = np.lexsort((rows, -scores))
         rows, scores = rows[order], scores[order]
 
-        def fetch(k: int) -> list[Hit]:  # only the hits asked for (the pool holds ~1k rows)
-            top = rows[:k]
-            return [
-                Hit(int(e), float(sc), "observation", query, None, int(p))
-                for e, sc, p in zip(
-                    index.step_example[top], scores[:k], index.step_pos[top], strict=True
-                )
-            ]
-
-        return fetch
+        # only the hits asked for (the pool holds ~1k rows)
+        return lambda k: step_hits(index, rows[:k], scores[:k], "observation", query)
 
     def candidates(self, ctx: StepContext, query: str) -> list[Hit]:
         """The pool, scored and sorted by the fused score (ties by step row)."""

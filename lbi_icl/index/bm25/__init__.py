@@ -23,7 +23,7 @@ folder), `cache.py` (`DenseColumns`), `score.py` (`Bm25sIndex`, `RankBm25Index`)
 from lbi_icl.index.bm25.builder import LENGTHS_FILE, TF_FILE, BM25Builder
 from lbi_icl.index.bm25.cache import DENSE_CACHE_MB, DENSE_DF_FRAC, DenseColumns
 from lbi_icl.index.bm25.params import BM25Index, BM25Params, EngineName
-from lbi_icl.index.bm25.rank import top_candidates
+from lbi_icl.index.bm25.rank import block_bound_rows, top_candidates
 from lbi_icl.index.bm25.score import Bm25sIndex, RankBm25Index
 from lbi_icl.index.bm25.write import build_bm25s, build_bm25s_reference, extend_bm25s
 
@@ -39,6 +39,7 @@ __all__ = [
     "DenseColumns",
     "EngineName",
     "RankBm25Index",
+    "block_bound_rows",
     "build_bm25s",
     "build_bm25s_reference",
     "extend_bm25s",
