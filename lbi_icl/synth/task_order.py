@@ -37,19 +37,19 @@ def van_der_corput(i: int) -> float:
 
 
 def spread_positions(n: int) -> list[int]:
-    """A permutation of range(n) whose every prefix is spread over the whole range."""
-    seen: set[int] = set()
+    """A permutation of range(n) whose every prefix is spread over the whole range: the
+    van der Corput points of the first power of two m >= n, scaled to n, repeats dropped
+    (each of the n intervals of width 1/n holds one of the m points, so all n appear)."""
+    if n <= 0:
+        return []
+    m = 1 << (n - 1).bit_length()
     out: list[int] = []
-    i = 0
-    while len(out) < n:
+    seen: set[int] = set()
+    for i in range(m):
         pos = int(van_der_corput(i) * n)
-        i += 1
         if pos not in seen:
             seen.add(pos)
             out.append(pos)
-        if i > 4 * n + 64:  # (never reached: the sequence is dense) fill what is left
-            out.extend(p for p in range(n) if p not in seen)
-            break
     return out
 
 
