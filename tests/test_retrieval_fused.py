@@ -328,3 +328,32 @@ def test_top_rows_is_a_stable_sort_of_the_scores(n: int) -> None:
         cand = block_bound_rows(scores, 50)
         assert 50 <= len(cand) < n // 10
         assert set(np.lexsort((np.arange(n), -scores))[:50]) <= set(cand)
+
+
+@pytest.fixture(scope="module")
+def polling(tmp_path_factory: pytest.TempPathFactory) -> ExampleIndex:
+    """One observation met early in a short trajectory and late in a long one, with a
+    different next action in each: only the step number tells the two points apart."""
+    grows = "The plant grows."
+    long = [(f"You wait, turn {i}.", "wait") for i in range(10)] + [(grows, "measure plant")]
+    trajs = [
+        traj("late", "grow", "grow a plant", long),
+        traj("early", "grow", "grow a plant", [(long[0][0], "wait"), (grows, "water plant")]),
+    ]
+    return build(tmp_path_factory.mktemp("poll"), trajs)
+
+
+@pytest.mark.parametrize(("step", "want"), [(1, "water plant"), (10, "measure plant")])
+def test_position_prior_prefers_the_same_step_of_the_example(
+    polling: ExampleIndex, step: int, want: str
+) -> None:
+    waited = [Step(observation=f"You wait, turn {i}.", action="wait") for i in range(step)]
+    c = ctx("grow a plant", "The plant grows.", waited)
+    only_position = {"w_ground": 0.0, "w_history": 0.0, "query_last_action": False}
+    cfg = RetrievalConfig(m1=2, history={**only_position, "w_position": 2.0})
+    res = make_retriever("history", polling, cfg).retrieve(c)
+    assert predicted_action(res.items[0]) == want
+    assert res.items[0].score > res.items[1].score
+    off = RetrievalConfig(m1=2, history={**only_position, "w_position": 0.0})
+    tied = make_retriever("history", polling, off).retrieve(c)
+    assert tied.items[0].score == pytest.approx(tied.items[1].score)

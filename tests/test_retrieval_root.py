@@ -81,11 +81,15 @@ def test_root_alignment_picks_the_same_point_of_the_right_root(index: ExampleInd
         instruction="walk", observation=HALL, history=history, step=3, task_id=None, env="toy"
     )
 
-    def best(on: bool) -> str | None:
-        cfg = RetrievalConfig(m1=1, history={"root_alignment": on, "w_instruction": 0.0})
+    def best(on: bool, w_position: float = 0.0) -> str | None:
+        over = {"root_alignment": on, "w_instruction": 0.0, "w_position": w_position}
+        cfg = RetrievalConfig(m1=1, history=over)
         return predicted_action(make_retriever("history", index, cfg).retrieve(ctx).items[0])
 
     # within windows, neither door row has an action before it: a tie, the first row wins
     assert best(False) == "open door to kitchen"
     # in their roots, only the garden door follows 'pick up seed', 'go to hallway'
     assert best(True) == "open door to garden"
+    # the position prior reads root positions too: the garden door is step 3 of its root,
+    # the agent's step; the kitchen door is step 2 of its own
+    assert best(False, w_position=2.0) == "open door to garden"

@@ -102,6 +102,12 @@ class HistoryConfig(TaskAwareConfig):
     """`history`: `task_aware` plus sequence alignment of the candidate's preceding actions
     with the agent's recent actions (same point of a similar trajectory)."""
 
+    pool: int = Field(
+        800,
+        ge=1,
+        description="BM25 candidate step rows re-ranked per step (twice task_aware's: the "
+        "alignment and position terms find the same point among more of them)",
+    )
     history_steps: int = Field(3, ge=1, description="agent actions aligned (most recent first)")
     decay: float = Field(
         0.5, gt=0.0, le=1.0, description="weight of the j-th previous action: decay^(j-1)"
@@ -120,4 +126,15 @@ class HistoryConfig(TaskAwareConfig):
         True,
         description="also take as candidates the step rows that follow the agent's last "
         "action in their example (the best `pool` of them by BM25)",
+    )
+    w_position: float = Field(
+        2.0,
+        ge=0.0,
+        description="weight of the step-position prior: a candidate whose step number in its "
+        "root trajectory is near the agent's own step number scores up to this much more",
+    )
+    position_scale: float = Field(
+        20.0,
+        gt=0.0,
+        description="steps apart at which the position prior reaches 0 (linear fall-off)",
     )

@@ -112,6 +112,30 @@ class HistoryRetriever(TaskAwareRetriever):
         return [np.union1d(after, groups[0]) if groups else after]
 
     def extra_terms(self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
+        aligned = self.alignment_term(ctx, rows, pos)
+        prior = self.position_term(ctx, rows, pos)
+        if aligned is None or prior is None:
+            return prior if aligned is None else aligned
+        return aligned + prior
+
+    def position_term(
+        self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray
+    ) -> np.ndarray | None:
+        """Long tasks repeat one observation for dozens of steps (polling a thermometer,
+        waiting for a plant); the agent's step number tells which phase it is in, so a
+        candidate at about the same step of its root trajectory is more likely the same
+        point. Linear fall-off to 0 at `position_scale` steps apart."""
+        s = self.settings
+        if not s.w_position:
+            return None
+        roots = root_table(self._need_index())
+        step_in_root = np.where(roots.root[rows] >= 0, roots.pos[rows], pos)
+        gap = np.abs(step_in_root - ctx.step) / s.position_scale
+        return s.w_position * np.maximum(0.0, 1.0 - gap)
+
+    def alignment_term(
+        self, ctx: StepContext, rows: np.ndarray, pos: np.ndarray
+    ) -> np.ndarray | None:
         s = self.settings
         if not s.w_history:
             return None
