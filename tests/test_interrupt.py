@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from llm_servers import LLM_ENV_VARS, OpenAIStubServer, StubReply
 
+from lbi_icl.util.lifetime import interruptible_child
+
 pytest.importorskip("minigrid")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +38,13 @@ def test_first_ctrl_c_ends_a_run_waiting_on_the_llm(tmp_path, reply):
         argv += ["--llm-base-url", srv.base_url, "--out", str(out), "--no-progress"]
         env = {k: v for k, v in os.environ.items() if k not in LLM_ENV_VARS}
         env["OPENAI_API_KEY"] = "sk-loopback"
-        # a shell that started pytest in the background passes SIGINT down as ignored
-        dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=dfl
+            argv,
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=interruptible_child,
         )
         try:
             deadline = time.monotonic() + 120

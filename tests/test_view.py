@@ -222,11 +222,11 @@ def test_cli_serve_answers_on_loopback_and_stops_on_ctrl_c(tmp_path):
     import subprocess
     import sys
 
+    from lbi_icl.util.lifetime import interruptible_child
+
     run = _fake_run(tmp_path, tasks=1)
     cmd = [sys.executable, "-m", "lbi_icl", "view", str(run), "--serve", "--no-progress"]
-    # a shell that started pytest in the background may pass SIGINT down as ignored
-    dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=dfl)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible_child)
     try:
         url = None
         for line in proc.stdout:

@@ -485,12 +485,13 @@ def test_live_refresh_under_serve(browser, tmp_path):
 
     from view_pairs import make_pair, write_episode
 
+    from lbi_icl.util.lifetime import interruptible_child
+
     root = tmp_path / "runs"
     a, _ = make_pair(root)
     cmd = [sys.executable, "-m", "lbi_icl", "view", str(root), "--serve", "--no-progress"]
     cmd += ["--interval", "0.3"]
-    dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=dfl)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=interruptible_child)
     errors: list[str] = []
     try:
         url = None

@@ -233,6 +233,8 @@ def case_readers_stay_inside(ws: Workspace) -> Result:
 def case_ctrl_c_silent_llm(ws: Workspace) -> Result:
     from llm_servers import LLM_ENV_VARS, OpenAIStubServer, StubReply
 
+    from lbi_icl.util.lifetime import interruptible_child
+
     d = ws.fresh()
     with OpenAIStubServer([StubReply(text="Action: go forward", delay_s=600)]) as srv:
         argv = [
@@ -245,8 +247,6 @@ def case_ctrl_c_silent_llm(ws: Workspace) -> Result:
         ]
         env = {k: v for k, v in os.environ.items() if k not in LLM_ENV_VARS}
         env.update(OPENAI_API_KEY="sk-x", PYTHONPATH=str(CODE), HF_HUB_OFFLINE="1")
-        # a shell that started this in the background passes SIGINT down as ignored
-        dfl = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
         proc = subprocess.Popen(
             argv,
             cwd=CODE,
@@ -254,7 +254,7 @@ def case_ctrl_c_silent_llm(ws: Workspace) -> Result:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=dfl,
+            preexec_fn=interruptible_child,
         )
         try:
             deadline = time.monotonic() + 120

@@ -21,3 +21,12 @@ def arm_parent_death_signal(sig: int = signal.SIGKILL) -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def interruptible_child() -> None:
+    """`preexec_fn` for a child that a test or harness stops with Ctrl-C (SIGINT): a shell
+    that started the parent in the background hands SIGINT down *ignored*, and Python then
+    never installs its KeyboardInterrupt handler; reset it to the default, and let the child
+    die with its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    arm_parent_death_signal()
