@@ -47,3 +47,33 @@ def test_llm_benchmark_report_stage(tmp_path: Path, capsys) -> None:
     assert data["retrieval"]["model/llm"]["query_writers"] == {
         f"llm:scripted:{script}": data["retrieval"]["model/llm"]["steps"]
     }
+
+
+def test_miniwob_report_counts_a_repeated_page_once(monkeypatch) -> None:
+    """BrowserGym draws seeds with replacement: two repeats of one task can play the same
+    page; the MiniWoB report keeps the lowest repeat per (strategy, page, seed)."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_report import one_per_page, page_of
+
+    assert page_of("click-option/seed-31/rep-1") == "click-option/seed-31"
+    assert page_of("click-option/seed-31") == "click-option/seed-31"
+
+    def rec(task_id: str, strategy: str = "none", seed: int = 0) -> SimpleNamespace:
+        return SimpleNamespace(task_id=task_id, strategy=strategy, seed=seed)
+
+    recs = [
+        rec("click-option/seed-31/rep-1"),
+        rec("click-option/seed-31/rep-0"),
+        rec("click-option/seed-2/rep-2"),
+        rec("click-option/seed-31/rep-1", strategy="agentic"),
+        rec("click-option/seed-31/rep-1", seed=1),
+    ]
+    kept = sorted((r.strategy, r.task_id, r.seed) for r in one_per_page(recs))
+    assert kept == [
+        ("agentic", "click-option/seed-31/rep-1", 0),
+        ("none", "click-option/seed-2/rep-2", 0),
+        ("none", "click-option/seed-31/rep-0", 0),
+        ("none", "click-option/seed-31/rep-1", 1),
+    ]

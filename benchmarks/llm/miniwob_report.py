@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,32 @@ INDEXES = ("expert", "llm")
 
 # -- the ablation ---------------------------------------------------------------------------
 def records(run: Path) -> list[Any]:
+    """The run's finished episodes, one per page (`one_per_page`)."""
+    return one_per_page(all_records(run))
+
+
+def all_records(run: Path) -> list[Any]:
     if not (run / "episodes.jsonl").exists():
         return []
     from lbi_icl.runner.results import is_finished, latest_records
 
     return [r for r in latest_records(run).values() if is_finished(r)]
+
+
+def page_of(task_id: str) -> str:
+    """`click-option/seed-31/rep-1` -> `click-option/seed-31`: the page a repeat plays."""
+    return re.sub(r"/rep-\d+$", "", task_id)
+
+
+def one_per_page(recs: list[Any]) -> list[Any]:
+    """Keep one episode per (strategy, page, run seed), the lowest repeat. BrowserGym's
+    protocol draws each task's seeds with replacement, so two repeats can play the same
+    page; at temperature 0 (and from the response cache) they are the same episode, and
+    counting both would count one observation twice in n, the CIs and McNemar."""
+    first: dict[tuple[str, str, int], Any] = {}
+    for r in sorted(recs, key=lambda r: r.task_id):
+        first.setdefault((r.strategy, page_of(r.task_id), r.seed), r)
+    return list(first.values())
 
 
 def by_pair(recs: list[Any], strategy: str) -> dict[tuple[str, int], Any]:
@@ -101,7 +123,18 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
         {r.strategy for r in recs}, key=lambda s: (order.index(s) if s in order else 9, s)
     )
     rows = [strategy_row(run, s, recs, base) for s in strategies]
-    lines = [
+    repeats = len(all_records(run)) - len(recs)
+    lines = (
+        []
+        if not repeats
+        else [
+            f"n counts distinct pages: {repeats} finished episode(s) replayed a page another "
+            "repeat of the same task already played (BrowserGym's seeds are drawn with "
+            "replacement) and are counted once.",
+            "",
+        ]
+    )
+    lines += [
         "| strategy | n | success % (95% CI) | vs none, pts (95% CI) | McNemar p (+/-) | "
         "mean steps | parsed/valid % | accepted % | s/call policy | s/call query | "
         "s/call env | tok/call policy in | tok/call query in | tok/call out | s/episode |",

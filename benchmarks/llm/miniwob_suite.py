@@ -91,7 +91,13 @@ involves). Answer with the query only."""
 
 def add_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--suite miniwob")
-    g.add_argument("--test-episodes", type=int, default=60, help="test (task, seed) pairs")
+    g.add_argument(
+        "--test-episodes",
+        type=int,
+        default=62,
+        help="test tasks, in the protocol's order: its first 62 are 60 distinct pages (its "
+        "seeds are drawn with replacement; the report counts a repeated page once)",
+    )
     g.add_argument("--expert-tasks", type=int, default=90, help="train tasks for the experts")
     g.add_argument("--llm-tasks", type=int, default=32, help="self-instructed tasks")
     g.add_argument("--llm-tasks-per-document", type=int, default=1)
