@@ -12,6 +12,10 @@ with J = min(history_steps, len(history)); match = 1 for the same action (whites
 collapsed, case-insensitive), `verb_credit` for the same verb only, 0 otherwise, and 0
 for j > p (the example window starts after that point). With no history yet the agent is
 at the start of its task: alignment = 1 for candidates at their example's first step.
+
+Plus a step-position prior, w_position * max(0, 1 - |q - t| / position_scale), with q the
+candidate's step in its root trajectory and t the agent's step number: it tells apart the
+phases of a long task whose observation repeats.
 """
 
 from __future__ import annotations
