@@ -12,9 +12,7 @@ def top_candidates(scores: np.ndarray, k: int) -> np.ndarray:
     """Rows that may be among the `k` best of `scores` (a superset of the top k, ties
     included), cheaply: `block_bound_rows` where k is small beside the row count (usually a
     handful of rows), else every row."""
-    if k <= 0 or len(scores) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if k * _BLOCK * 4 > len(scores):
+    if k > 0 and k * _BLOCK * 4 > len(scores):
         return np.arange(len(scores), dtype=np.int64)
     return block_bound_rows(scores, k)
 
