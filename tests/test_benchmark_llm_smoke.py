@@ -57,8 +57,8 @@ def test_miniwob_report_counts_a_repeated_page_once(monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH.parent))
     from miniwob_report import one_per_page, page_of
 
-    assert page_of("click-option/seed-31/rep-1") == "click-option/seed-31"
-    assert page_of("click-option/seed-31") == "click-option/seed-31"
+    assert page_of("click-option/seed-31/rep-1") == ("click-option/seed-31", 1)
+    assert page_of("click-option/seed-31") == ("click-option/seed-31", 0)
 
     def rec(task_id: str, strategy: str = "none", seed: int = 0) -> SimpleNamespace:
         return SimpleNamespace(task_id=task_id, strategy=strategy, seed=seed)
@@ -69,6 +69,8 @@ def test_miniwob_report_counts_a_repeated_page_once(monkeypatch) -> None:
         rec("click-option/seed-2/rep-2"),
         rec("click-option/seed-31/rep-1", strategy="agentic"),
         rec("click-option/seed-31/rep-1", seed=1),
+        rec("click-option/seed-4/rep-10"),
+        rec("click-option/seed-4/rep-2"),
     ]
     kept = sorted((r.strategy, r.task_id, r.seed) for r in one_per_page(recs))
     assert kept == [
@@ -76,4 +78,5 @@ def test_miniwob_report_counts_a_repeated_page_once(monkeypatch) -> None:
         ("none", "click-option/seed-2/rep-2", 0),
         ("none", "click-option/seed-31/rep-0", 0),
         ("none", "click-option/seed-31/rep-1", 1),
+        ("none", "click-option/seed-4/rep-2", 0),
     ]

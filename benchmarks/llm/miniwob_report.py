@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,11 @@ def all_records(run: Path) -> list[Any]:
     return [r for r in latest_records(run).values() if is_finished(r)]
 
 
-def page_of(task_id: str) -> str:
-    """`click-option/seed-31/rep-1` -> `click-option/seed-31`: the page a repeat plays."""
-    return re.sub(r"/rep-\d+$", "", task_id)
+def page_of(task_id: str) -> tuple[str, int]:
+    """`click-option/seed-31/rep-1` -> (`click-option/seed-31`, 1): the page a repeat
+    plays, and which repeat (0 without one)."""
+    page, _, rep = task_id.rpartition("/rep-")
+    return (page, int(rep)) if page and rep.isdigit() else (task_id, 0)
 
 
 def one_per_page(recs: list[Any]) -> list[Any]:
@@ -50,8 +51,8 @@ def one_per_page(recs: list[Any]) -> list[Any]:
     page; at temperature 0 (and from the response cache) they are the same episode, and
     counting both would count one observation twice in n, the CIs and McNemar."""
     first: dict[tuple[str, str, int], Any] = {}
-    for r in sorted(recs, key=lambda r: r.task_id):
-        first.setdefault((r.strategy, page_of(r.task_id), r.seed), r)
+    for r in sorted(recs, key=lambda r: page_of(r.task_id)):
+        first.setdefault((r.strategy, page_of(r.task_id)[0], r.seed), r)
     return list(first.values())
 
 
@@ -114,7 +115,8 @@ def strategy_row(
 
 
 def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
-    recs = records(run)
+    every = all_records(run)
+    recs = one_per_page(every)
     if not recs:
         return [f"({title}: no finished episodes yet)"], []
     base = by_pair(recs, "none")
@@ -123,7 +125,7 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
         {r.strategy for r in recs}, key=lambda s: (order.index(s) if s in order else 9, s)
     )
     rows = [strategy_row(run, s, recs, base) for s in strategies]
-    repeats = len(all_records(run)) - len(recs)
+    repeats = len(every) - len(recs)
     lines = (
         []
         if not repeats
