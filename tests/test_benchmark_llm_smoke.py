@@ -80,3 +80,31 @@ def test_miniwob_report_counts_a_repeated_page_once(monkeypatch) -> None:
         ("none", "click-option/seed-31/rep-1", 1),
         ("none", "click-option/seed-4/rep-2", 0),
     ]
+
+
+def test_miniwob_suite_progress_counts_a_retried_episode_once(tmp_path: Path, monkeypatch) -> None:
+    """`--retry-errors` appends a second line for an errored episode; progress counts the
+    last line per episode, not every line."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_suite import progress
+
+    eps = tmp_path / "ablate-expert" / "episodes.jsonl"
+    eps.parent.mkdir()
+
+    def line(task: str, strategy: str, success: bool, error: str | None = None) -> str:
+        key = f"{strategy}|{task}|0"
+        row = {"key": key, "task_id": task, "seed": 0, "strategy": strategy}
+        return json.dumps({**row, "success": success, "error": error})
+
+    eps.write_text(
+        "\n".join([
+            line("click-tab/seed-1", "agentic", False, error="server went away"),
+            line("click-tab/seed-2", "agentic", True),
+            line("click-tab/seed-1", "none", False),
+            line("click-tab/seed-1", "agentic", True),  # the retry
+            "{not json",  # a line cut by a kill is skipped
+        ])
+        + "\n"
+    )  # fmt: skip
+    state = progress(tmp_path)
+    assert state["ablate-expert"] == {"agentic": "2/2", "none": "0/1"}

@@ -304,16 +304,16 @@ def progress(out: Path) -> dict[str, Any]:
             }
         eps = out / f"ablate-{which}" / "episodes.jsonl"
         if eps.exists():
-            per: dict[str, list[int]] = {}
+            # An episode rerun with --retry-errors appends a second line: the last one counts.
+            per: dict[str, dict[str, bool]] = {}
             for line in eps.read_text().splitlines():
                 try:
                     r = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                s = per.setdefault(r["strategy"], [0, 0])
-                s[0] += 1
-                s[1] += int(bool(r.get("success")))
-            state[f"ablate-{which}"] = {k: f"{v[1]}/{v[0]}" for k, v in per.items()}
+                key = r.get("key") or f"{r['task_id']}|{r.get('seed')}"
+                per.setdefault(r["strategy"], {})[key] = bool(r.get("success"))
+            state[f"ablate-{which}"] = {k: f"{sum(v.values())}/{len(v)}" for k, v in per.items()}
     return state
 
 
