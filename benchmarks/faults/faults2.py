@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from faults import CODE, ROOT, Case, Result, Workspace, lbi, one_line_error, run_args
+from faults_harness import CODE, ROOT, Case, Result, Workspace, lbi, one_line_error, run_args
 
 sys.path.insert(0, str(ROOT / "tests"))
 # a viewer data shard: one lbiData(name, json-string) call (tests/test_view.py)
@@ -195,14 +195,14 @@ def case_serve_stop_reused_pid(ws: Workspace) -> Result:
 
 
 def case_symlinked_out(ws: Workspace) -> Result:
-    from faults import _holder
+    from faults_harness import start_holder
 
     d = ws.fresh()
     real = d / "run"
     real.mkdir()
     alias = d / "alias"
     alias.symlink_to(real)
-    holder = _holder(real)
+    holder = start_holder(real)
     try:
         rc, _, err = lbi(*run_args(alias))
         return one_line_error(rc, err, f"pid {holder.pid}")
