@@ -108,3 +108,17 @@ def test_miniwob_suite_progress_counts_a_retried_episode_once(tmp_path: Path, mo
     )  # fmt: skip
     state = progress(tmp_path)
     assert state["ablate-expert"] == {"agentic": "2/2", "none": "0/1"}
+
+
+def test_miniwob_suite_runs_the_controls_on_the_expert_index_only(monkeypatch) -> None:
+    from argparse import Namespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_suite import strategies
+
+    args = Namespace(mw_strategies="none,agentic", mw_expert_controls="random")
+    assert strategies(args, "expert") == "none,agentic,random"
+    assert strategies(args, "llm") == "none,agentic"
+    assert strategies(Namespace(mw_strategies="none,random", mw_expert_controls="random"),
+                      "expert") == "none,random"  # fmt: skip
+    assert strategies(Namespace(mw_strategies="none", mw_expert_controls=""), "expert") == "none"

@@ -55,7 +55,8 @@ def test_cli_build_info_query_add_eval(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["heldout_ids_in_index"] == 3  # we just added them: the report says so
     names = [s["strategy"] for s in report["strategies"]]
     assert names == [
-        "none", "rag", "instruction", "observation", "model", "agentic", "task_aware", "history"
+        "none", "rag", "instruction", "observation", "model", "agentic", "task_aware", "history",
+        "random",
     ]  # fmt: skip
     by = {s["strategy"]: s for s in report["strategies"]}
     assert by["none"]["hit_exact"] is None and by["none"]["tokens_per_step"] == 0

@@ -10,7 +10,8 @@ data-expert,data-llm, `ablation` = ablate-expert,ablate-llm):
 - `ablate-expert`: `lbi ablate` on the test tasks (BrowserGym's protocol: the benchmark's
   own seeds, action set miniwob_all) with the model as policy and query writer, strategies
   none, instruction, observation, agentic and task_aware, paired on the same (task, seed),
-  over the expert index -> OUT/ablate-expert.
+  over the expert index, plus the control `random` (windows drawn at random: the examples'
+  format without their relevance) -> OUT/ablate-expert.
 - `data-llm`: Algorithm 1 with the model in every LLM stage — self-instruct from the
   documents, LLM rollouts, LLM backward construction, the committee (the same model) —
   `lbi synthesize --env miniwob --llm ... --committee ... --llm-base-url ...`, then
@@ -57,6 +58,9 @@ EXTRA_TRAIN_NAMES = [
     "odd-or-even", "unicode-test",
 ]  # fmt: skip
 STRATEGIES = ["none", "instruction", "observation", "agentic", "task_aware"]
+# Run on the expert index only: `random` (windows drawn at random, same shape and budget as
+# `observation`) tells the examples' format from their relevance where the effect is.
+EXPERT_CONTROLS = ["random"]
 ALL_STAGES = ["data-expert", "speed", "ablate-expert", "data-llm", "ablate-llm", "report"]
 ALIASES = {"data": ["data-expert", "data-llm"], "ablation": ["ablate-expert", "ablate-llm"]}
 
@@ -106,6 +110,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--llm-windows-per-trajectory", type=int, default=6)
     g.add_argument("--policy-calls", type=int, default=6, help="policy calls per episode")
     g.add_argument("--mw-strategies", default=",".join(STRATEGIES))
+    g.add_argument(
+        "--mw-expert-controls",
+        default=",".join(EXPERT_CONTROLS),
+        help="control strategies added to the expert-index ablation only ('' for none)",
+    )
     g.add_argument(
         "--layout",
         choices=["shared-prefix", "paper"],
@@ -257,13 +266,21 @@ def stage_data_llm(args: argparse.Namespace, srv: Server) -> None:
 
 
 # -- the ablation ---------------------------------------------------------------------------
+def strategies(args: argparse.Namespace, which: str) -> str:
+    """The index's strategy list: the compared ones, plus the controls on the expert index."""
+    names = [s for s in args.mw_strategies.split(",") if s]
+    if which == "expert":
+        names += [s for s in args.mw_expert_controls.split(",") if s and s not in names]
+    return ",".join(names)
+
+
 def ablation_cmd(args: argparse.Namespace, srv: Server, which: str) -> list[str]:
     return [
         "ablate", "--env", "miniwob", "--split", "test", "--tasks", str(args.test_episodes),
         *env_options(TEST_NAMES, args),
         "--policy", "llm", "--llm", srv.spec, "--llm-base-url", srv.base_url,
         "--llm-cache", str(args.out / "llm_cache.sqlite"),
-        "--index", str(args.out / f"index-{which}"), "--strategies", args.mw_strategies,
+        "--index", str(args.out / f"index-{which}"), "--strategies", strategies(args, which),
         "--out", str(args.out / f"ablate-{which}"), "--max-steps", str(args.policy_calls),
         "--no-progress", *agent_sets(args), *prompt_files(args),
     ]  # fmt: skip

@@ -1,5 +1,6 @@
 """Retrieval strategies by name: none, rag, instruction, observation, model, agentic (the
-paper's), and task_aware, history (fused re-ranking, `task_aware.py` / `history.py`).
+paper's), task_aware, history (fused re-ranking, `task_aware.py` / `history.py`), and the
+control `random` (windows drawn at random, `random_windows.py`).
 
 `make_retriever(strategy, index, config)` is the one entry point; every strategy shares the
 selection rules of `retrieval.select` and the rendering of `retrieval.render`.

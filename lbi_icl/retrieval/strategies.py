@@ -70,6 +70,14 @@ STRATEGY_TABLE: tuple[Strategy, ...] = (
         False,
         "beyond the paper: task_aware aligned with the agent's action history",
     ),
+    Strategy(
+        "random",
+        "lbi_icl.retrieval.random_windows",
+        "RandomRetriever",
+        False,
+        False,
+        "control: m1 step windows drawn at random (the format without the relevance)",
+    ),
 )
 
 BY_NAME: dict[str, Strategy] = {s.name: s for s in STRATEGY_TABLE}
