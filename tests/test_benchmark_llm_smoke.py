@@ -122,3 +122,23 @@ def test_miniwob_suite_runs_the_controls_on_the_expert_index_only(monkeypatch) -
     assert strategies(Namespace(mw_strategies="none,random", mw_expert_controls="random"),
                       "expert") == "none,random"  # fmt: skip
     assert strategies(Namespace(mw_strategies="none", mw_expert_controls=""), "expert") == "none"
+
+
+def test_miniwob_suite_explorer_prompt_says_how_a_bid_is_written(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from argparse import Namespace
+
+    from lbi_icl.prompts import load_prompts
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_suite import explorer_options
+
+    opts = explorer_options(Namespace(out=tmp_path, explorer_prompt="bid-note"))
+    assert opts[0] == "--cut-failed-steps" and opts[1] == "--prompt"
+    name, path = opts[2].split("=", 1)
+    system = load_prompts({name: path}).render("rollout_system", env="miniwob", action_space="A")
+    assert 'click("13")' in system
+    assert system.startswith('You are an agent acting in the environment "miniwob".\nA\n')
+    packaged = explorer_options(Namespace(out=tmp_path, explorer_prompt="packaged"))
+    assert packaged == ["--cut-failed-steps"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from lbi_icl.data import Step, Trajectory
 from lbi_icl.synth.failed_steps import (
+    WEB_ENVS,
     babyai_failed,
     cut_failed_steps,
     failed_test,
     scienceworld_failed,
+    web_failed,
 )
 
 NO_MATCH = "No known action matches that input."
@@ -91,6 +93,47 @@ def test_babyai_no_op_moves_and_invalid_actions() -> None:
     )
     out, cut = cut_failed_steps(t, babyai_failed)
     assert cut == 1 and [s.action for s in out.steps] == ["turn left", "go forward"]
+
+
+def web_obs(tree: str, error: str | None = None) -> str:
+    """An observation as lbi_icl/envs/browsergym/text.render_observation writes it."""
+    from lbi_icl.envs.browsergym.text import render_observation
+
+    obs = {"axtree_txt": tree, "url": "miniwob://click-button.html", "last_action_error": error}
+    return render_observation(obs, "Click on the OK button.", max_tree_chars=4000)[0]
+
+
+def test_web_actions_browsergym_rejected_are_cut(monkeypatch) -> None:
+    from lbi_icl.envs.browsergym import text
+
+    monkeypatch.setattr(text, "tree_text", lambda obs, n: (obs["axtree_txt"], {}))
+    page = "RootWebArea 'Click Button Task'\n\t[13] button 'OK', clickable"
+    rejected = web_obs(page, "ValueError: Received an empty action.")
+    assert "Last action error: ValueError" in rejected  # the header the test reads
+    assert web_failed("click([13])", web_obs(page), rejected)
+    assert not web_failed('click("13")', web_obs(page), web_obs(page + "\n\tStaticText 'Done'"))
+    # page text that says so is not an error line: only the header above the tree counts
+    fake = page + "\nLast action error: none, this is page text"
+    assert not web_failed("click('13')", web_obs(page), web_obs(fake))
+    assert all(failed_test(env) is web_failed for env in WEB_ENVS)
+
+    t = Trajectory(
+        id="w",
+        env="miniwob",
+        instruction="Click OK",
+        steps=[
+            Step(observation=web_obs(page), action="click([13])"),
+            Step(observation=rejected, action="click([13])"),
+            Step(observation=rejected, action="click('13')"),
+        ],
+        final_observation=web_obs("RootWebArea 'Done'"),
+    )
+    out, cut = cut_failed_steps(t, failed_test("miniwob"))  # type: ignore[arg-type]
+    assert cut == 2 and [s.action for s in out.steps] == ["click('13')"]
+    assert out.steps[0].observation == web_obs(page)  # the state before, without the error
+    only_rejected = t.model_copy(update={"steps": t.steps[:2], "final_observation": rejected})
+    empty, cut = cut_failed_steps(only_rejected, web_failed)
+    assert cut == 2 and empty.steps == []
 
 
 def test_the_cli_keeps_failed_steps_unless_asked_to_cut_them() -> None:

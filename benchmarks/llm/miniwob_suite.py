@@ -15,7 +15,8 @@ data-expert,data-llm, `ablation` = ablate-expert,ablate-llm):
 - `data-llm`: Algorithm 1 with the model in every LLM stage — self-instruct from the
   documents, LLM rollouts, LLM backward construction, the committee (the same model) —
   `lbi synthesize --env miniwob --llm ... --committee ... --llm-base-url ...`, then
-  `lbi index build` -> OUT/index-llm.
+  `lbi index build` -> OUT/index-llm. The explorer's system prompt says how a bid is written
+  (`--explorer-prompt`), and steps BrowserGym rejected are cut (`--cut-failed-steps`).
 - `ablate-llm`: the same ablation over the LLM-synthesized index -> OUT/ablate-llm
   (`none` is in both runs; the shared response cache answers it the second time).
 - `speed` (after data-expert): what speeds CPU inference here, measured once on the
@@ -108,6 +109,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--llm-max-steps", type=int, default=5, help="LLM rollout step limit")
     g.add_argument("--llm-window-max", type=int, default=3)
     g.add_argument("--llm-windows-per-trajectory", type=int, default=6)
+    g.add_argument(
+        "--explorer-prompt",
+        choices=["bid-note", "packaged"],
+        default="bid-note",
+        help="the LLM explorer's system prompt: the packaged one with a note on how a bid is "
+        "written (default), or the packaged one as it is",
+    )
     g.add_argument("--policy-calls", type=int, default=6, help="policy calls per episode")
     g.add_argument("--mw-strategies", default=",".join(STRATEGIES))
     g.add_argument(
@@ -248,6 +256,32 @@ def stage_data_expert(args: argparse.Namespace) -> None:
         lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
 
 
+# The LLM explorer's system prompt: the packaged one plus how a bid is written. Without the
+# note the model copies the tree's `[13]` into `click([13])`, which BrowserGym rejects: the
+# first two self-instructed rollouts were rejected at every step.
+ROLLOUT_SYSTEM = """You are an agent acting in the environment "$env".
+$action_space
+
+An element's bid is the number in brackets before it in the accessibility tree, written as a
+quoted string: for `[13] button 'OK'` the action is click("13"); for `[14] textbox ''` it is
+fill("14", "some text").
+
+At every turn, think briefly, then give your action on the last line as
+Action: <action>"""
+
+
+def explorer_options(args: argparse.Namespace) -> list[str]:
+    """The LLM explorer's prompt and the failed-step filter (steps BrowserGym rejected)."""
+    out = ["--cut-failed-steps"]
+    if args.explorer_prompt == "bid-note":
+        path = args.out / "prompts" / "rollout_system.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != ROLLOUT_SYSTEM + "\n":
+            path.write_text(ROLLOUT_SYSTEM + "\n")
+        out += ["--prompt", f"rollout_system={path}"]
+    return out
+
+
 def stage_data_llm(args: argparse.Namespace, srv: Server) -> None:
     p = data_paths(args.out, "llm")
     p["data"].parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +294,7 @@ def stage_data_llm(args: argparse.Namespace, srv: Server) -> None:
             "--max-steps", str(args.llm_max_steps), "--window-max", str(args.llm_window_max),
             "--windows-per-trajectory", str(args.llm_windows_per_trajectory),
             "--out", str(p["data"]), *env_options(train_names(), args),
-            "--no-progress")  # fmt: skip
+            *explorer_options(args), "--no-progress")  # fmt: skip
     if not index_done(p["index"]):
         lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
 

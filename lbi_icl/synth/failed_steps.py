@@ -10,6 +10,9 @@ them teaches the agent actions that do nothing. Each environment has one documen
 - **babyai**: the action was invalid ("Invalid action ..."), or it was not `done` and the
   observation did not change at all (a no-op move: walking into a wall, picking up or
   toggling nothing, dropping with nothing carried).
+- **web** (miniwob and the WebArena family): BrowserGym rejected the action — the next
+  observation's header carries `Last action error: ...` (a malformed call such as
+  `click([13])`, an element id that does not exist); the page is unchanged.
 
 Environments without a test are left as they are. Cutting step i removes it and shows its
 observation in place of the failure message that followed it (a failed action leaves the
@@ -22,6 +25,7 @@ import re
 from collections.abc import Callable
 
 from lbi_icl.data import Trajectory
+from lbi_icl.envs.browsergym.text import ACTION_ERROR_LINE, TREE_LINE
 
 FailedTest = Callable[[str, str, str], bool]
 
@@ -56,9 +60,19 @@ def babyai_failed(action: str, before: str, after: str) -> bool:
     return action.strip().lower() != "done" and after == before
 
 
+def web_failed(action: str, before: str, after: str) -> bool:
+    """BrowserGym rejected the action: its error line is in the next observation's header
+    (above the accessibility tree, so page text cannot fake it)."""
+    header = after.split("\n" + TREE_LINE, 1)[0]
+    return any(line.startswith(ACTION_ERROR_LINE) for line in header.splitlines())
+
+
+WEB_ENVS = ("miniwob", "webarena", "webarena_verified", "visualwebarena", "workarena")
+
 FAILED_TESTS: dict[str, FailedTest] = {
     "scienceworld": scienceworld_failed,
     "babyai": babyai_failed,
+    **dict.fromkeys(WEB_ENVS, web_failed),
 }
 
 

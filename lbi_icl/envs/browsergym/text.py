@@ -296,6 +296,12 @@ def page_title(obs: dict[str, Any]) -> str:
     return str(titles[i] if 0 <= i < len(titles) else titles[-1])
 
 
+# The header line that says BrowserGym rejected the previous action (synth/failed_steps.py
+# reads it to cut that action from synthetic examples).
+ACTION_ERROR_LINE = "Last action error:"
+TREE_LINE = "Accessibility tree:"
+
+
 def render_observation(
     obs: dict[str, Any], goal: str, *, max_tree_chars: int
 ) -> tuple[str, dict[str, Any]]:
@@ -307,8 +313,8 @@ def render_observation(
         lines.append(tabs)
     error = str(obs.get("last_action_error") or "").strip()
     if error:
-        lines.append(f"Last action error: {error}")
-    lines.append("Accessibility tree:")
+        lines.append(f"{ACTION_ERROR_LINE} {error}")
+    lines.append(TREE_LINE)
     lines.append(tree)
     stats["error"] = bool(error)
     return "\n".join(lines), stats
