@@ -142,3 +142,27 @@ def test_miniwob_suite_explorer_prompt_says_how_a_bid_is_written(
     assert system.startswith('You are an agent acting in the environment "miniwob".\nA\n')
     packaged = explorer_options(Namespace(out=tmp_path, explorer_prompt="packaged"))
     assert packaged == ["--cut-failed-steps"]
+
+
+def test_miniwob_report_pairs_each_strategy_with_the_random_control(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import miniwob_report
+
+    def rec(strategy: str, page: int, success: bool) -> SimpleNamespace:
+        return SimpleNamespace(
+            strategy=strategy, task_id=f"click-tab/seed-{page}/rep-0", seed=0, success=success
+        )
+
+    wins = {"none": [0, 0, 0, 0], "random": [1, 0, 0, 0], "agentic": [1, 1, 1, 0]}
+    recs = [rec(s, i, bool(w)) for s, ws in wins.items() for i, w in enumerate(ws)]
+    recs.append(rec("observation", 0, True))  # paired on one page only
+    monkeypatch.setattr(miniwob_report, "all_records", lambda run: recs)
+    rows = miniwob_report.control_table(Path("unused"))
+    assert rows[2].startswith("| agentic | 4 | 75.0 | 25.0 | +50.0 (")
+    assert rows[2].endswith("| 0.5 (2/0) |")  # two pages only agentic solves
+    assert rows[3].startswith("| observation | 1 | 100.0 | 100.0 | +0.0 (")
+    assert len(rows) == 4  # none and the control itself get no row
+    monkeypatch.setattr(miniwob_report, "all_records", lambda run: recs[:4])
+    assert miniwob_report.control_table(Path("unused")) == []  # no control in the run

@@ -159,6 +159,35 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
     return lines, rows
 
 
+def control_table(run: Path, control: str = "random") -> list[str]:
+    """Each example strategy paired against the control (examples drawn at random): what
+    choosing examples by relevance adds over their format alone."""
+    recs = one_per_page(all_records(run))
+    base = by_pair(recs, control)
+    if not base:
+        return []
+    lines = [
+        f"| strategy | pairs | success % | {control} % | vs {control}, pts (95% CI) | "
+        "McNemar p (+/-) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in sorted({r.strategy for r in recs} - {"none", control}):
+        mine = by_pair(recs, s)
+        pairs = sorted(set(mine) & set(base))
+        if not pairs:
+            continue
+        a = [mine[k].success for k in pairs]
+        b = [base[k].success for k in pairs]
+        a_only, b_only, p = mcnemar(a, b)
+        d = paired_diff_ci(a, b)
+        lines.append(
+            f"| {s} | {len(pairs)} | {100 * sum(a) / len(a):.1f} | {100 * sum(b) / len(b):.1f} "
+            f"| {100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f}) | "
+            f"{p:.3g} ({a_only}/{b_only}) |"
+        )
+    return lines
+
+
 def cross_index(out: Path) -> list[str]:
     """Each strategy over the expert vs the LLM-synthesized index, on shared pairs."""
     a_recs, b_recs = records(out / "ablate-expert"), records(out / "ablate-llm")
@@ -345,6 +374,9 @@ def stage_report(args: argparse.Namespace) -> None:
         lines, rows = ablation_table(out / f"ablate-{which}", f"ablate-{which}")
         md += [f"## Ablation, {which}-synthesized index", "", *lines, ""]
         data[f"ablate-{which}"] = rows
+        control = control_table(out / f"ablate-{which}")
+        if control:
+            md += [f"Against the `random` control ({which} index, same pages):", "", *control, ""]
         pairs = side_by_side(out / f"ablate-{which}")
         if pairs:
             md += [f"Paired episodes, none vs agentic ({which} index; discordant first):", ""]
