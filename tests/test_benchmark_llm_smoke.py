@@ -166,3 +166,26 @@ def test_miniwob_report_pairs_each_strategy_with_the_random_control(monkeypatch)
     assert len(rows) == 4  # none and the control itself get no row
     monkeypatch.setattr(miniwob_report, "all_records", lambda run: recs[:4])
     assert miniwob_report.control_table(Path("unused")) == []  # no control in the run
+
+
+def test_miniwob_data_table_says_what_each_filter_removed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_report import data_table
+
+    data = tmp_path / "data"
+    data.mkdir()
+    counts = {"raw_trajectories": 2, "raw_steps": 5, "examples_backward": 9,
+              "failed_steps_cut": 3, "examples_with_failed_steps": 2, "dropped_all_failed": 1,
+              "dropped_committee": 2, "examples_final": 6}  # fmt: skip
+    report = {"counts": counts, "complete": False, "seconds": {"rollouts": 360}}
+    state = {"tasks_done": 2, "tasks": [1, 2, 3], "report": report}
+    (data / "llm.jsonl.state.json").write_text(json.dumps(state))
+    (data / "llm.raw.jsonl").write_text('{"outcome": "success"}\n{"outcome": "failure"}\n')
+    lines, cols = data_table(tmp_path)
+    col = cols["llm"]
+    assert col["tasks done"] == "2 of 3 (partial)"
+    assert col["- steps BrowserGym rejected, cut (in examples)"] == "3 (2)"
+    assert col["- examples left with no step"] == 1 and col["- rejected by the committee"] == 2
+    assert col["rollouts that solved their MiniWoB task"] == "1 of 2"
+    assert col["hours (synthesis wall time so far)"] == "0.10"
+    assert lines[0] == "| | LLM (Algorithm 1) |"

@@ -295,6 +295,10 @@ def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
             "rollouts that solved their MiniWoB task": f"{solved} of {rollouts}",
             "windows": c.get("windows", 0),
             "relabels (examples after backward construction)": c.get("examples_backward", 0),
+            "- steps BrowserGym rejected, cut (in examples)": f"{c.get('failed_steps_cut', 0)} "
+            f"({c.get('examples_with_failed_steps', 0)})",
+            "- examples left with no step": c.get("dropped_all_failed", 0),
+            "- failed the environment check": c.get("dropped_env_check", 0),
             "- repeated steps removed (steps)": c.get("repeat_steps_removed", 0),
             "- rejected by the committee": c.get("dropped_committee", 0),
             "- exact duplicates": c.get("dropped_duplicates", 0),
