@@ -11,21 +11,20 @@ from faults_harness import FIXTURES, Result, Workspace, lbi, one_line_error, run
 
 
 # ------------------------------------------------------------------ item 5: tracebacks
+def validate_and_build(path: Path, index: Path) -> tuple[int, str, int, str]:
+    """`lbi data validate` and `lbi index build` on one file: (rc, stderr) of each."""
+    rc1, _, e1 = lbi("data", "validate", str(path))
+    rc2, _, e2 = lbi(
+        "index", "build", "--trajectories", str(path), "--out", str(index), "--embedder", "hash:32"
+    )
+    return rc1, e1, rc2, e2
+
+
 def bad_input(make: Callable[[Path], Path]):
     def run(ws: Workspace) -> Result:
         d = ws.fresh()
         path = make(d)
-        rc1, _, e1 = lbi("data", "validate", str(path))
-        rc2, _, e2 = lbi(
-            "index",
-            "build",
-            "--trajectories",
-            str(path),
-            "--out",
-            str(d / "i"),
-            "--embedder",
-            "hash:32",
-        )
+        rc1, e1, rc2, e2 = validate_and_build(path, d / "i")
         a, b = one_line_error(rc1, e1, path.name), one_line_error(rc2, e2, path.name)
         return Result(f"validate {a.observed} | build {b.observed}", a.ok and b.ok)
 
@@ -95,17 +94,7 @@ def validator_and_builder(make: Callable[[Path], Path], needle: str):
     def run(ws: Workspace) -> Result:
         d = ws.fresh()
         path = make(d)
-        rc1, _, e1 = lbi("data", "validate", str(path))
-        rc2, _, e2 = lbi(
-            "index",
-            "build",
-            "--trajectories",
-            str(path),
-            "--out",
-            str(d / "i"),
-            "--embedder",
-            "hash:32",
-        )
+        rc1, e1, rc2, e2 = validate_and_build(path, d / "i")
         ok = rc1 == 1 and rc2 == 1 and needle in e1 and needle in e2
         ok = ok and "Traceback" not in e1 + e2 and not (d / "i").exists()
         return Result(f"validate exit {rc1}, build exit {rc2}; both say {needle!r}: {ok}", ok)

@@ -144,7 +144,7 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
     ]
     for r in rows:
         d = r.get("diff")
-        vs = "–" if not d else f"{100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f})"
+        vs = "–" if not d else fmt_diff(d)
         p = "–" if "p" not in r else f"{r['p']:.3g} ({r['a_only']}/{r['b_only']})"
         succ = "–" if r["success"] is None else f"{100 * r['success']:.1f} ({fmt_ci(r['ci'])})"
         acc = "–" if r["accepted"] is None else f"{100 * r['accepted']:.0f}"
@@ -157,6 +157,30 @@ def ablation_table(run: Path, title: str) -> tuple[list[str], list[dict]]:
             f"{r['s_per_episode']:.0f} |"
         )
     return lines, rows
+
+
+def fmt_diff(d: tuple[float, float, float]) -> str:
+    return f"{100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f})"
+
+
+def paired_row(
+    name: str, left: dict[tuple[str, int], Any], right: dict[tuple[str, int], Any], sign: int
+) -> str | None:
+    """`| name | pairs | left % | right % | difference (CI) | McNemar p (+/-) |` over the
+    pairs both hold; the difference is left - right (sign 1) or right - left (sign -1)."""
+    keys = sorted(set(left) & set(right))
+    if not keys:
+        return None
+    xl = [left[k].success for k in keys]
+    xr = [right[k].success for k in keys]
+    x, y = (xl, xr) if sign > 0 else (xr, xl)
+    x_only, y_only, p = mcnemar(x, y)
+    d = paired_diff_ci(x, y)
+    assert d is not None
+    return (
+        f"| {name} | {len(keys)} | {100 * sum(xl) / len(keys):.1f} | "
+        f"{100 * sum(xr) / len(keys):.1f} | {fmt_diff(d)} | {p:.3g} ({x_only}/{y_only}) |"
+    )
 
 
 def control_table(run: Path, control: str = "random") -> list[str]:
@@ -172,19 +196,9 @@ def control_table(run: Path, control: str = "random") -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for s in sorted({r.strategy for r in recs} - {"none", control}):
-        mine = by_pair(recs, s)
-        pairs = sorted(set(mine) & set(base))
-        if not pairs:
-            continue
-        a = [mine[k].success for k in pairs]
-        b = [base[k].success for k in pairs]
-        a_only, b_only, p = mcnemar(a, b)
-        d = paired_diff_ci(a, b)
-        lines.append(
-            f"| {s} | {len(pairs)} | {100 * sum(a) / len(a):.1f} | {100 * sum(b) / len(b):.1f} "
-            f"| {100 * d[0]:+.1f} ({100 * d[1]:+.1f} to {100 * d[2]:+.1f}) | "
-            f"{p:.3g} ({a_only}/{b_only}) |"
-        )
+        row = paired_row(s, by_pair(recs, s), base, sign=1)
+        if row:
+            lines.append(row)
     return lines
 
 
@@ -199,20 +213,9 @@ def cross_index(out: Path) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for s in sorted({r.strategy for r in a_recs} & {r.strategy for r in b_recs}):
-        a, b = by_pair(a_recs, s), by_pair(b_recs, s)
-        keys = sorted(set(a) & set(b))
-        if not keys:
-            continue
-        xa = [a[k].success for k in keys]
-        xb = [b[k].success for k in keys]
-        b_only, a_only, p = mcnemar(xb, xa)
-        d = paired_diff_ci(xb, xa)
-        assert d is not None
-        lines.append(
-            f"| {s} | {len(keys)} | {100 * sum(xa) / len(keys):.1f} | "
-            f"{100 * sum(xb) / len(keys):.1f} | {100 * d[0]:+.1f} ({100 * d[1]:+.1f} to "
-            f"{100 * d[2]:+.1f}) | {p:.3g} ({b_only}/{a_only}) |"
-        )
+        row = paired_row(s, by_pair(a_recs, s), by_pair(b_recs, s), sign=-1)
+        if row:
+            lines.append(row)
     return lines
 
 
