@@ -179,7 +179,6 @@ def prompt_files(args: argparse.Namespace) -> list[str]:
     from lbi_icl.envs import make_env
 
     folder = args.out / "prompts"
-    folder.mkdir(parents=True, exist_ok=True)
     subsets = [x.strip() for x in args.action_subsets.split(",") if x.strip()]
     env = make_env("miniwob", **({"action_subsets": subsets} if subsets else {}))
     try:
@@ -194,11 +193,18 @@ def prompt_files(args: argparse.Namespace) -> list[str]:
     }
     out: list[str] = []
     for name, text in files.items():
-        path = folder / f"{name}.txt"
-        if not path.exists() or path.read_text() != text + "\n":
-            path.write_text(text + "\n")
-        out += ["--prompt", f"{name}={path}"]
+        out += ["--prompt", f"{name}={write_template(folder, name, text)}"]
     return out
+
+
+def write_template(folder: Path, name: str, text: str) -> Path:
+    """OUT/prompts/NAME.txt, rewritten only when its text changed (the run fingerprint holds
+    the template's hash, so a resumed run sees the same file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.txt"
+    if not path.exists() or path.read_text() != text + "\n":
+        path.write_text(text + "\n")
+    return path
 
 
 def agent_sets(args: argparse.Namespace) -> list[str]:
@@ -274,10 +280,7 @@ def explorer_options(args: argparse.Namespace) -> list[str]:
     """The LLM explorer's prompt and the failed-step filter (steps BrowserGym rejected)."""
     out = ["--cut-failed-steps"]
     if args.explorer_prompt == "bid-note":
-        path = args.out / "prompts" / "rollout_system.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != ROLLOUT_SYSTEM + "\n":
-            path.write_text(ROLLOUT_SYSTEM + "\n")
+        path = write_template(args.out / "prompts", "rollout_system", ROLLOUT_SYSTEM)
         out += ["--prompt", f"rollout_system={path}"]
     return out
 

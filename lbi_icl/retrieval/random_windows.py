@@ -26,13 +26,11 @@ def step_seed(ctx: StepContext) -> int:
 
 def random_fetch(index: ExampleIndex, seed: int) -> Callable[[int], list[Hit]]:
     """Step rows in one seeded random order; `fetch(k)` is its first k (a prefix, as
-    `collect` expects of a ranked source). The order is drawn on the first fetch."""
-    order: list[np.ndarray] = []
+    `collect` expects of a ranked source)."""
+    order = np.random.default_rng(seed).permutation(index.n_steps)
 
     def fetch(k: int) -> list[Hit]:
-        if not order:
-            order.append(np.random.default_rng(seed).permutation(index.n_steps))
-        rows = order[0][:k]
+        rows = order[:k]
         return step_hits(index, rows, np.zeros(len(rows)), "random", "")
 
     return fetch
