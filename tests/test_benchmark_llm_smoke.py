@@ -108,6 +108,11 @@ def test_miniwob_suite_progress_counts_a_retried_episode_once(tmp_path: Path, mo
     )  # fmt: skip
     state = progress(tmp_path)
     assert state["ablate-expert"] == {"agentic": "2/2", "none": "0/1"}
+    assert "ablate-note" not in state  # not started
+    note = tmp_path / "ablate-expert-note" / "episodes.jsonl"
+    note.parent.mkdir()
+    note.write_text(line("click-tab/seed-1", "none", True) + "\n")
+    assert progress(tmp_path)["ablate-note"] == {"none": "1/1"}
 
 
 def test_miniwob_suite_runs_the_controls_on_the_expert_index_only(monkeypatch) -> None:
@@ -189,3 +194,71 @@ def test_miniwob_data_table_says_what_each_filter_removed(tmp_path: Path, monkey
     assert col["rollouts that solved their MiniWoB task"] == "1 of 2"
     assert col["hours (synthesis wall time so far)"] == "0.10"
     assert lines[0] == "| | LLM (Algorithm 1) |"
+
+
+def test_miniwob_suite_note_stage_tells_the_policy_how_a_bid_is_written(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """ablate-note's prompts: the packaged agent system message with the bid note after the
+    action space, and the query writer's system message still the agent's own (one cached
+    prefix); without the note no system template is overridden."""
+    from argparse import Namespace
+
+    from lbi_icl.agent.prompt import system_message
+    from lbi_icl.envs import make_env
+    from lbi_icl.prompts import load_prompts
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_suite import BID_NOTE, prompt_files, stages_of
+
+    args = Namespace(out=tmp_path, layout="shared-prefix", action_subsets="bid")
+    plain = dict(o.split("=", 1) for o in prompt_files(args)[1::2])
+    noted = dict(o.split("=", 1) for o in prompt_files(args, note=True)[1::2])
+    assert "agent_system" not in plain and "agent_system" in noted
+    assert Path(noted["agent_system"]).parent.name == "prompts-note"
+    env = make_env("miniwob", action_subsets=["bid"])
+    try:
+        action_space = env.action_space_text()
+    finally:
+        env.close()
+    prompts = load_prompts(noted)
+    system = system_message(action_space, "miniwob", prompts)
+    assert system == prompts.render("query_system")
+    assert system.index(BID_NOTE) > system.index("click(bid: str")
+    assert BID_NOTE not in system_message(action_space, "miniwob", load_prompts(plain))
+    assert stages_of("ablation") == ["ablate-expert", "ablate-llm", "ablate-note"]
+
+
+def test_miniwob_report_pairs_the_note_run_with_the_same_strategies_without(
+    monkeypatch,
+) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import miniwob_report
+
+    def rec(strategy: str, page: int, success: bool) -> SimpleNamespace:
+        return SimpleNamespace(
+            strategy=strategy, task_id=f"click-tab/seed-{page}/rep-0", seed=0, success=success
+        )
+
+    runs = {
+        "ablate-expert": {"none": [0, 0, 0], "agentic": [1, 1, 0], "random": [0, 1, 0]},
+        "ablate-expert-note": {"none": [1, 1, 0], "agentic": [1, 1, 1]},
+    }
+    recs = {k: [rec(s, i, bool(w)) for s, ws in v.items() for i, w in enumerate(ws)]
+            for k, v in runs.items()}  # fmt: skip
+    monkeypatch.setattr(miniwob_report, "all_records", lambda run: recs.get(run.name, []))
+    monkeypatch.setattr(
+        miniwob_report, "ablation_table", lambda run, title: ([f"table of {run.name}"], [])
+    )
+    lines = miniwob_report.note_check(Path("out"))
+    assert lines[2] == "table of ablate-expert-note"
+    pairs = [ln for ln in lines if ln.startswith("| ")]
+    assert pairs[0].startswith("| strategy | pairs | no note % | note % | note - no note")
+    assert pairs[1].startswith("| agentic | 3 | 66.7 | 100.0 | +33.3 (")
+    assert pairs[2].startswith("| none | 3 | 0.0 | 66.7 | +66.7 (")
+    assert pairs[2].endswith("| 0.5 (2/0) |")
+    assert len(pairs) == 3  # random ran without the note only
+    monkeypatch.setattr(miniwob_report, "all_records", lambda run: [])
+    assert miniwob_report.note_check(Path("out")) == []

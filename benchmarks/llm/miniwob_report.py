@@ -4,7 +4,9 @@ runs give partial tables, each with its n.
 1. the ablation per index: success with 95 % Wilson CIs, the paired difference vs `none`
    on the same (task, seed) with a 95 % bootstrap interval and the exact McNemar p,
    parsed/valid answer rates, seconds and tokens per policy call, seconds per episode;
-   then each strategy over the two indexes, paired.
+   then each strategy over the two indexes, paired; and the bid-note check (the expert
+   index's none and agentic rerun with the agent told how a bid is written), paired with
+   the same strategies without the note.
 2. the data: what each synthesis produced stage by stage (documents, tasks proposed and
    kept, rollouts and how many solved their task, windows, relabels, what each filter
    removed, LLM calls, tokens and hours) and 20 random kept LLM-synthesized examples.
@@ -202,14 +204,14 @@ def control_table(run: Path, control: str = "random") -> list[str]:
     return lines
 
 
-def cross_index(out: Path) -> list[str]:
-    """Each strategy over the expert vs the LLM-synthesized index, on shared pairs."""
-    a_recs, b_recs = records(out / "ablate-expert"), records(out / "ablate-llm")
+def paired_runs(a_run: Path, b_run: Path, a: str, b: str) -> list[str]:
+    """Each strategy both runs hold, run `a` vs run `b` on shared pairs (the difference is
+    b - a)."""
+    a_recs, b_recs = records(a_run), records(b_run)
     if not a_recs or not b_recs:
         return []
     lines = [
-        "| strategy | pairs | expert index % | LLM index % | LLM - expert, pts (95% CI) | "
-        "McNemar p (LLM+/expert+) |",
+        f"| strategy | pairs | {a} % | {b} % | {b} - {a}, pts (95% CI) | McNemar p ({b}+/{a}+) |",
         "|---|---|---|---|---|---|",
     ]
     for s in sorted({r.strategy for r in a_recs} & {r.strategy for r in b_recs}):
@@ -217,6 +219,23 @@ def cross_index(out: Path) -> list[str]:
         if row:
             lines.append(row)
     return lines
+
+
+def cross_index(out: Path) -> list[str]:
+    """Each strategy over the expert vs the LLM-synthesized index, on shared pairs."""
+    return paired_runs(out / "ablate-expert", out / "ablate-llm", "expert index", "LLM index")
+
+
+def note_check(out: Path) -> list[str]:
+    """The bid-note rerun: its own table (none vs agentic with the note) and each strategy
+    with vs without the note on the same pages."""
+    run = out / "ablate-expert-note"
+    if not records(run):
+        return []
+    table, _ = ablation_table(run, "ablate-expert-note")
+    lines = ["With the note (expert index):", "", *table, ""]
+    pairs = paired_runs(out / "ablate-expert", run, "no note", "note")
+    return [*lines, "The same strategies without and with the note, paired:", "", *pairs]
 
 
 def side_by_side(run: Path, a: str = "none", b: str = "agentic", k: int = 10) -> list[str]:
@@ -391,6 +410,9 @@ def stage_report(args: argparse.Namespace) -> None:
     cross = cross_index(out)
     if cross:
         md += ["## The two indexes, paired", "", *cross, ""]
+    note = note_check(out)
+    if note:
+        md += ["## The bid note: the zero-shot row's wording confound", "", *note, ""]
     speed = out / "speed" / "speed.md"
     if speed.exists():
         md += [

@@ -19,6 +19,10 @@ data-expert,data-llm, `ablation` = ablate-expert,ablate-llm):
   (`--explorer-prompt`), and steps BrowserGym rejected are cut (`--cut-failed-steps`).
 - `ablate-llm`: the same ablation over the LLM-synthesized index -> OUT/ablate-llm
   (`none` is in both runs; the shared response cache answers it the second time).
+- `ablate-note`: a confound check on the expert index: `--note-strategies` (none, agentic)
+  again on the same pages with the agent's system message saying how a bid is written (the
+  explorer's note), so the zero-shot row is not failing on our own wording of the action
+  space alone -> OUT/ablate-expert-note.
 - `speed` (after data-expert): what speeds CPU inference here, measured once on the
   suite's own prompts (miniwob_speed.py; skipped once OUT/speed/speed.json is finished).
 - `report`: OUT/results.md + OUT/results.json (miniwob_report.py), any time.
@@ -62,8 +66,14 @@ STRATEGIES = ["none", "instruction", "observation", "agentic", "task_aware"]
 # Run on the expert index only: `random` (windows drawn at random, same shape and budget as
 # `observation`) tells the examples' format from their relevance where the effect is.
 EXPERT_CONTROLS = ["random"]
-ALL_STAGES = ["data-expert", "speed", "ablate-expert", "data-llm", "ablate-llm", "report"]
-ALIASES = {"data": ["data-expert", "data-llm"], "ablation": ["ablate-expert", "ablate-llm"]}
+ALL_STAGES = [
+    "data-expert", "speed", "ablate-expert", "data-llm", "ablate-llm", "ablate-note", "report",
+]  # fmt: skip
+NOTE_STRATEGIES = ["none", "agentic"]
+ALIASES = {
+    "data": ["data-expert", "data-llm"],
+    "ablation": ["ablate-expert", "ablate-llm", "ablate-note"],
+}
 
 # The prompt layout for llama.cpp's prefix reuse (docs/llm.md, "real model"): the agent's
 # system message first in both calls of a step, then objective and current observation,
@@ -124,6 +134,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help="control strategies added to the expert-index ablation only ('' for none)",
     )
     g.add_argument(
+        "--note-strategies",
+        default=",".join(NOTE_STRATEGIES),
+        help="strategies the ablate-note stage reruns with the bid note in the agent's system "
+        "message (expert index, same pages)",
+    )
+    g.add_argument(
         "--layout",
         choices=["shared-prefix", "paper"],
         default="shared-prefix",
@@ -171,30 +187,42 @@ def env_options(names: list[str], args: argparse.Namespace, agent: bool = True) 
     return out
 
 
-def prompt_files(args: argparse.Namespace) -> list[str]:
-    """The layout's template overrides (written once into OUT/prompts)."""
+def prompt_files(args: argparse.Namespace, note: bool = False) -> list[str]:
+    """The layout's template overrides (written once into OUT/prompts); with `note`, the
+    agent's system message also says how a bid is written (OUT/prompts-note)."""
+    from lbi_icl.prompts.templates import default_template
+
+    folder = args.out / ("prompts-note" if note else "prompts")
+    files: dict[str, str] = {}
+    if note:  # the packaged system template with the note after the action space
+        packaged = default_template("agent_system").text
+        files["agent_system"] = packaged.replace("$action_space", f"$action_space\n\n{BID_NOTE}")
     if args.layout == "paper":  # the packaged templates in the paper's layout
-        return ["--set", "agent.prompt_layout=examples_first"]
+        out = ["--set", "agent.prompt_layout=examples_first"]
+        return out + [f for n, t in files.items() for f in template_option(folder, n, t)]
     from lbi_icl.agent.prompt import system_message
     from lbi_icl.envs import make_env
 
-    folder = args.out / "prompts"
     subsets = [x.strip() for x in args.action_subsets.split(",") if x.strip()]
     env = make_env("miniwob", **({"action_subsets": subsets} if subsets else {}))
     try:
-        system = system_message(env.action_space_text(), "miniwob")
+        action_space = env.action_space_text().strip()
     finally:
         env.close()
-    files = {
+    if note:
+        action_space += f"\n\n{BID_NOTE}"
+    system = system_message(action_space, "miniwob")
+    files |= {
         "agent_user": AGENT_USER,
         "query_user": QUERY_USER,
         # the query writer gets the agent's own system message: one cached prefix for both
         "query_system": system.replace("$", "$$"),
     }
-    out: list[str] = []
-    for name, text in files.items():
-        out += ["--prompt", f"{name}={write_template(folder, name, text)}"]
-    return out
+    return [f for name, text in files.items() for f in template_option(folder, name, text)]
+
+
+def template_option(folder: Path, name: str, text: str) -> list[str]:
+    return ["--prompt", f"{name}={write_template(folder, name, text)}"]
 
 
 def write_template(folder: Path, name: str, text: str) -> Path:
@@ -262,15 +290,18 @@ def stage_data_expert(args: argparse.Namespace) -> None:
         lbi("index", "build", "--trajectories", str(p["data"]), "--out", str(p["index"]))
 
 
-# The LLM explorer's system prompt: the packaged one plus how a bid is written. Without the
-# note the model copies the tree's `[13]` into `click([13])`, which BrowserGym rejects: the
-# first two self-instructed rollouts were rejected at every step.
-ROLLOUT_SYSTEM = """You are an agent acting in the environment "$env".
-$action_space
-
+# How a bid is written, said to the LLM explorer (its system prompt: the packaged one plus
+# this note) and, in the ablate-note stage, to the policy. Without the note the model copies
+# the tree's `[13]` into `click([13])`, which BrowserGym rejects: the first two
+# self-instructed rollouts were rejected at every step.
+BID_NOTE = """\
 An element's bid is the number in brackets before it in the accessibility tree, written as a
 quoted string: for `[13] button 'OK'` the action is click("13"); for `[14] textbox ''` it is
-fill("14", "some text").
+fill("14", "some text")."""
+ROLLOUT_SYSTEM = f"""You are an agent acting in the environment "$env".
+$action_space
+
+{BID_NOTE}
 
 At every turn, think briefly, then give your action on the last line as
 Action: <action>"""
@@ -311,23 +342,30 @@ def strategies(args: argparse.Namespace, which: str) -> str:
     return ",".join(names)
 
 
-def ablation_cmd(args: argparse.Namespace, srv: Server, which: str) -> list[str]:
+def ablation_dir(out: Path, which: str, note: bool = False) -> Path:
+    return out / (f"ablate-{which}-note" if note else f"ablate-{which}")
+
+
+def ablation_cmd(
+    args: argparse.Namespace, srv: Server, which: str, note: bool = False
+) -> list[str]:
+    names = args.note_strategies if note else strategies(args, which)
     return [
         "ablate", "--env", "miniwob", "--split", "test", "--tasks", str(args.test_episodes),
         *env_options(TEST_NAMES, args),
         "--policy", "llm", "--llm", srv.spec, "--llm-base-url", srv.base_url,
         "--llm-cache", str(args.out / "llm_cache.sqlite"),
-        "--index", str(args.out / f"index-{which}"), "--strategies", strategies(args, which),
-        "--out", str(args.out / f"ablate-{which}"), "--max-steps", str(args.policy_calls),
-        "--no-progress", *agent_sets(args), *prompt_files(args),
+        "--index", str(args.out / f"index-{which}"), "--strategies", names,
+        "--out", str(ablation_dir(args.out, which, note)), "--max-steps", str(args.policy_calls),
+        "--no-progress", *agent_sets(args), *prompt_files(args, note),
     ]  # fmt: skip
 
 
-def stage_ablation(args: argparse.Namespace, srv: Server, which: str) -> None:
+def stage_ablation(args: argparse.Namespace, srv: Server, which: str, note: bool = False) -> None:
     if not index_done(args.out / f"index-{which}"):
         log.warning("ablate-%s: no index yet (run the data-%s stage first)", which, which)
         return
-    cmd = ablation_cmd(args, srv, which)
+    cmd = ablation_cmd(args, srv, which, note)
     if args.retry_errors:
         cmd.append("--retry-errors")
     log.info("$ lbi %s", " ".join(cmd))
@@ -356,19 +394,31 @@ def progress(out: Path) -> dict[str, Any]:
                 "llm_calls": s["report"].get("llm_calls", 0),
                 "complete": s["report"].get("complete", False),
             }
-        eps = out / f"ablate-{which}" / "episodes.jsonl"
-        if eps.exists():
-            # An episode rerun with --retry-errors appends a second line: the last one counts.
-            per: dict[str, dict[str, bool]] = {}
-            for line in eps.read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                key = r.get("key") or f"{r['task_id']}|{r.get('seed')}"
-                per.setdefault(r["strategy"], {})[key] = bool(r.get("success"))
-            state[f"ablate-{which}"] = {k: f"{sum(v.values())}/{len(v)}" for k, v in per.items()}
+    for name, run in (
+        ("ablate-expert", ablation_dir(out, "expert")),
+        ("ablate-llm", ablation_dir(out, "llm")),
+        ("ablate-note", ablation_dir(out, "expert", note=True)),
+    ):
+        done = successes(run / "episodes.jsonl")
+        if done is not None:
+            state[name] = done
     return state
+
+
+def successes(eps: Path) -> dict[str, str] | None:
+    """`{strategy: "wins/episodes"}` of a run (None before its first episode). An episode
+    rerun with --retry-errors appends a second line: the last one counts."""
+    if not eps.exists():
+        return None
+    per: dict[str, dict[str, bool]] = {}
+    for line in eps.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        key = r.get("key") or f"{r['task_id']}|{r.get('seed')}"
+        per.setdefault(r["strategy"], {})[key] = bool(r.get("success"))
+    return {k: f"{sum(v.values())}/{len(v)}" for k, v in per.items()}
 
 
 class Progress(threading.Thread):
@@ -410,7 +460,8 @@ def run_suite(args: argparse.Namespace) -> int:
     try:
         if "data-expert" in stages:
             stage_data_expert(args)
-        llm_stages = {"ablate-expert", "data-llm", "ablate-llm", "speed"} & set(stages)
+        llm_stages = {"ablate-expert", "data-llm", "ablate-llm", "ablate-note", "speed"}
+        llm_stages &= set(stages)
         if llm_stages:
             with Server.from_args(args, "bench-llm-miniwob") as srv:
                 if "speed" in stages:
@@ -423,6 +474,8 @@ def run_suite(args: argparse.Namespace) -> int:
                     stage_data_llm(args, srv)
                 if "ablate-llm" in stages:
                     stage_ablation(args, srv, "llm")
+                if "ablate-note" in stages:
+                    stage_ablation(args, srv, "expert", note=True)
     finally:
         ticker.stop.set()
         ticker.tick()
