@@ -440,14 +440,17 @@ def test_killed_and_resumed_run_gives_the_same_file(tmp_path):
         proc.wait()
     killed_at = json.loads(state.read_text())
     assert 3 <= killed_at["tasks_done"] < 12 and not killed_at["report"]["complete"]
+    killed_wall = killed_at["report"]["seconds"]["total"]  # saved with every task
+    assert killed_wall > 0
     with open(out, "a", encoding="utf-8") as fh:  # a record torn by the kill
         fh.write('{"id": "torn')
     assert _run_cli(out, *args) == 0
     assert out.read_bytes() == clean.read_bytes()
     assert paths_for(out)["raw"].read_bytes() == paths_for(clean)["raw"].read_bytes()
-    r1 = json.loads(paths_for(clean)["report"].read_text())["counts"]
-    r2 = json.loads(paths_for(out)["report"].read_text())["counts"]
-    assert r1 == r2
+    r1 = json.loads(paths_for(clean)["report"].read_text())
+    r2 = json.loads(paths_for(out)["report"].read_text())
+    assert r1["counts"] == r2["counts"]
+    assert r2["seconds"]["total"] > killed_wall  # the killed run's time still counts
 
 
 def test_refuses_foreign_output(tmp_path, linewalk):

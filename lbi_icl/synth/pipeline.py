@@ -391,6 +391,13 @@ def _run(
 ) -> SynthReport:
     started = time.perf_counter()
     report = state.report if state is not None else SynthReport(config=config, output=str(out))
+    wall_before = report.seconds.get("total", 0.0)  # earlier runs of this dataset, if resumed
+
+    def count_wall_time() -> None:
+        """The total so far, saved with every task: a killed run's time up to its last
+        finished task still counts when the dataset is resumed."""
+        report.seconds["total"] = round(wall_before + time.perf_counter() - started, 3)
+
     run = _Run(config, out, env, llm, committee, report)
     report.raw_output = str(p["raw"]) if config.save_raw else None
     if state is None:
@@ -466,12 +473,11 @@ def _run(
             state.out_bytes = _size(p["out"])
             state.raw_bytes = _size(p["raw"]) if config.save_raw else 0
             report.tasks_done = k + 1
+            count_wall_time()
             _save_state(p["state"], state)
             bar(report)
     report.complete = True
-    report.seconds["total"] = round(
-        report.seconds.get("total", 0.0) + time.perf_counter() - started, 3
-    )
+    count_wall_time()
     _save_state(p["state"], state)
     atomic_write_text(p["report"], json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
     return report
