@@ -194,6 +194,11 @@ def test_miniwob_data_table_says_what_each_filter_removed(tmp_path: Path, monkey
     assert col["rollouts that solved their MiniWoB task"] == "1 of 2"
     assert col["hours (synthesis wall time so far)"] == "0.10"
     assert lines[0] == "| | LLM (Algorithm 1) |"
+    # a total that counted only the last of several processes never undercuts the stages
+    for total, hours in ((100, "0.10"), (720, "0.20")):
+        report["seconds"] = {"rollouts": 360, "total": total}
+        (data / "llm.jsonl.state.json").write_text(json.dumps(state))
+        assert data_table(tmp_path)[1]["llm"]["hours (synthesis wall time so far)"] == hours
 
 
 def test_miniwob_suite_note_stage_tells_the_policy_how_a_bid_is_written(

@@ -343,11 +343,12 @@ def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
 
 
 def _hours(rep: dict[str, Any]) -> float:
+    """Wall time, never less than the stages' own times: those add up over resumed runs,
+    while a dataset resumed before the total was saved per task counts only its last
+    process in the total."""
     s = rep.get("seconds", {})
-    total = s.get("total")
-    if total is None:  # not finished: the stages' own times so far
-        total = sum(v for k, v in s.items() if k != "total")
-    return float(total) / 3600
+    stages = sum(v for k, v in s.items() if k != "total")
+    return max(float(s.get("total", 0.0)), stages) / 3600
 
 
 def kept_examples(data: Path, k: int = 20, seed: int = 27) -> list[str]:
