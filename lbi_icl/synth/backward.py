@@ -15,6 +15,7 @@ from lbi_icl.llm.base import LLM, GenerationParams, Message
 from lbi_icl.prompts import PromptSet, default_prompts
 from lbi_icl.synth.base import WindowInstruction
 from lbi_icl.synth.prompts import render_window
+from lbi_icl.synth.relabel_view import observation_view
 
 REPLICATE_PREFIX = "Replicate the following: "
 
@@ -100,9 +101,11 @@ class LLMRelabeler:
         temperature: float = 0.0,
         seed: int = 0,
         prompts: PromptSet | None = None,
+        hide_goal: bool = True,
     ):
         self.llm = llm
         self.kinds = kinds
+        self.hide_goal = hide_goal  # web: the page's goal left out (synth/relabel_view.py)
         self.prompts = prompts or default_prompts()
         self.name = f"llm:{llm.spec}"
         self._params = GenerationParams(temperature=temperature, max_tokens=400, seed=seed)
@@ -111,7 +114,8 @@ class LLMRelabeler:
         final = (
             parent.steps[end].observation if end < len(parent.steps) else parent.final_observation
         )
-        rendered = render_window(parent.steps[start:end], final)
+        view = observation_view(parent.env) if self.hide_goal else None
+        rendered = render_window(parent.steps[start:end], final, view=view)
         out: list[WindowInstruction] = []
         for kind in self.kinds:
             name = "relabel_abstract" if kind == "abstract" else "relabel_summarize"

@@ -15,6 +15,7 @@ from lbi_icl.data import Trajectory
 from lbi_icl.llm.base import LLM, GenerationParams, Message
 from lbi_icl.prompts import PromptSet, default_prompts
 from lbi_icl.synth.prompts import render_window
+from lbi_icl.synth.relabel_view import observation_view
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,11 @@ class Committee:
                     "committee_user",
                     env=example.env,
                     instruction=example.instruction,
-                    trajectory=render_window(example.steps, example.final_observation),
+                    trajectory=render_window(
+                        example.steps,
+                        example.final_observation,
+                        view=observation_view(example.env),
+                    ),
                 ),
             ),
         ]

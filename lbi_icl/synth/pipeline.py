@@ -36,6 +36,7 @@ from lbi_icl.synth.failed_steps import cut_failed_steps, failed_test
 from lbi_icl.synth.filters import Committee, content_key, drop_repeated_steps
 from lbi_icl.synth.progress import synth_progress as _progress
 from lbi_icl.synth.ray_rollouts import SynthExecutor, task_rollouts
+from lbi_icl.synth.relabel_view import view_name
 from lbi_icl.synth.relabelers import get_checker, get_relabeler
 from lbi_icl.synth.self_instruct import SynthTask, self_instruct
 from lbi_icl.synth.task_order import spread_tasks
@@ -147,6 +148,10 @@ class _Run:
             "writer": getattr(self.relabeler, "name", type(self.relabeler).__name__),
             "env_check": self.checker.name if self.checker is not None else None,
             "committee": list(c.committee),
+            # what the LLM writer and the committee see of web observations (relabel_view.py)
+            "llm_observation_view": (
+                view_name(self.env.name) if c.writer == "llm" or c.committee else None
+            ),
             "prompts": self.prompts.describe(names_of("synth")),
         }
 

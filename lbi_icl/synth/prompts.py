@@ -5,19 +5,28 @@ in our own words) — are the templates `self_instruct_*`, `rollout_*`, `relabel
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lbi_icl.data import Document, Step
 from lbi_icl.llm.base import Message
 from lbi_icl.prompts import PromptSet, default_prompts
 
 
-def render_window(steps: list[Step], final_observation: str | None, chars: int = 600) -> str:
-    """Observation / action lines of a window, each observation cut to `chars`."""
+def render_window(
+    steps: list[Step],
+    final_observation: str | None,
+    chars: int = 600,
+    view: Callable[[str], str] | None = None,
+) -> str:
+    """Observation / action lines of a window, each observation seen through `view`
+    (synth/relabel_view.py) and cut to `chars`."""
+    see = view or (lambda text: text)
     lines = []
     for i, s in enumerate(steps):
-        lines.append(f"Observation {i}: {_cut(s.observation, chars)}")
+        lines.append(f"Observation {i}: {_cut(see(s.observation), chars)}")
         lines.append(f"Action {i + 1}: {s.action}")
     if final_observation is not None:
-        lines.append(f"Observation {len(steps)}: {_cut(final_observation, chars)}")
+        lines.append(f"Observation {len(steps)}: {_cut(see(final_observation), chars)}")
     return "\n".join(lines)
 
 

@@ -298,6 +298,8 @@ def page_title(obs: dict[str, Any]) -> str:
 
 # The header line that says BrowserGym rejected the previous action (synth/failed_steps.py
 # reads it to cut that action from synthetic examples).
+GOAL_LINE = "Goal:"
+URL_LINE = "URL:"
 ACTION_ERROR_LINE = "Last action error:"
 TREE_LINE = "Accessibility tree:"
 
@@ -307,7 +309,7 @@ def render_observation(
 ) -> tuple[str, dict[str, Any]]:
     """The observation text (see the module docstring) and tree stats."""
     tree, stats = tree_text(obs, max_tree_chars)
-    lines = [f"Goal: {goal}", f"URL: {obs.get('url', '')}", f"Title: {page_title(obs)}"]
+    lines = [f"{GOAL_LINE} {goal}", f"{URL_LINE} {obs.get('url', '')}", f"Title: {page_title(obs)}"]
     tabs = tabs_line(obs)
     if tabs:
         lines.append(tabs)
@@ -318,3 +320,12 @@ def render_observation(
     lines.append(tree)
     stats["error"] = bool(error)
     return "\n".join(lines), stats
+
+
+def without_goal(observation: str) -> str:
+    """The observation from its `URL:` line on: the task's goal (which may span lines) left
+    out. Text in another format is returned as it is."""
+    if not observation.startswith(GOAL_LINE):
+        return observation
+    at = observation.find(f"\n{URL_LINE} ")
+    return observation if at < 0 else observation[at + 1 :]
