@@ -267,3 +267,40 @@ def test_miniwob_report_pairs_the_note_run_with_the_same_strategies_without(
     assert len(pairs) == 3  # random ran without the note only
     monkeypatch.setattr(miniwob_report, "all_records", lambda run: [])
     assert miniwob_report.note_check(Path("out")) == []
+
+
+def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -> None:
+    """relabel_probe relabels each window twice (goal shown / hidden) and counts the
+    instructions that are the page's goal verbatim, by whether the window solved the page."""
+    from lbi_icl.data import Step, Trajectory
+    from lbi_icl.llm import ScriptedLLM
+    from lbi_icl.llm.base import Message
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from relabel_probe import relabel_all, sample, table
+
+    def example(i: int, success: bool) -> Trajectory:
+        obs = f"Goal: Click button {i}.\nURL: miniwob://x.html\nTitle: X\nAccessibility tree:\n"
+        step = Step(observation=obs + f"[{i}] button", action=f'click("{i}")',
+                    info={"success": success})  # fmt: skip
+        return Trajectory(id=f"e{i}", env="miniwob", instruction=f"Click button {i}.",
+                          steps=[step], final_observation=obs,
+                          source={"instruction_kind": "abstract"})  # fmt: skip
+
+    data = tmp_path / "d.jsonl"
+    rows = [example(1, True), example(2, False), example(3, False)]
+    summary = rows[0].model_copy(update={"id": "s", "source": {"instruction_kind": "summarize"}})
+    data.write_text("\n".join(t.model_dump_json() for t in [*rows, summary]) + "\n")
+    windows = sample(data, 10, seed=0)
+    assert sorted(w.id for w in windows) == ["e1", "e2", "e3"]
+
+    def reply(messages: list[Message]) -> str:  # copies the goal when it sees one
+        text = str(messages[-1].content)
+        return text.split("Goal: ", 1)[1].split(" URL:", 1)[0] if "Goal: " in text else "Click."
+
+    out = relabel_all(sorted(windows, key=lambda w: w.id), ScriptedLLM(reply))
+    assert [r["goal shown (before)"] for r in out] == [f"Click button {i}." for i in (1, 2, 3)]
+    assert {r["goal hidden (now)"] for r in out} == {"Click."}
+    lines = table(out)
+    assert lines[2] == "| goal shown (before) | 3 | 3 | 2 |"
+    assert lines[3] == "| goal hidden (now) | 3 | 0 | 0 |"
