@@ -2,7 +2,7 @@
 paired ablation with the model as policy (issue 27), as one resumable command.
 
 Stages (`--stages`, comma list, run in this order; default all; `data` =
-data-expert,data-llm, `ablation` = ablate-expert,ablate-llm):
+data-expert,data-llm, `ablation` = ablate-expert,ablate-llm,ablate-note):
 
 - `data-expert`: `lbi synthesize --env miniwob --explorers expert` on the train seeds of
   the suite's 30 task names (the web engineer's scripted solvers; offline relabeler), then
