@@ -296,10 +296,12 @@ def page_title(obs: dict[str, Any]) -> str:
     return str(titles[i] if 0 <= i < len(titles) else titles[-1])
 
 
-# The header line that says BrowserGym rejected the previous action (synth/failed_steps.py
-# reads it to cut that action from synthetic examples).
+# The header's first two lines (the goal may span lines; synth/relabel_view.py shows the
+# LLM relabeler the observation without it).
 GOAL_LINE = "Goal:"
 URL_LINE = "URL:"
+# The header line that says BrowserGym rejected the previous action (synth/failed_steps.py
+# reads it to cut that action from synthetic examples).
 ACTION_ERROR_LINE = "Last action error:"
 TREE_LINE = "Accessibility tree:"
 
