@@ -304,3 +304,75 @@ def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -
     lines = table(out)
     assert lines[2] == "| goal shown (before) | 3 | 3 | 2 |"
     assert lines[3] == "| goal hidden (now) | 3 | 0 | 0 |"
+
+
+def test_miniwob_suite_keeps_llm_variants_beside_the_first(tmp_path: Path, monkeypatch) -> None:
+    """`--llm-name` variants are found by their state files: progress reports them and the
+    report pairs each with the expert index and with the first LLM index."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import miniwob_report
+    from common import llm_names
+    from miniwob_suite import progress
+
+    data = tmp_path / "data"
+    data.mkdir()
+    assert llm_names(tmp_path) == []
+    report = {"counts": {}, "complete": True}
+    for name in ("expert", "llm-b", "llm"):
+        state = {"tasks_done": 1, "tasks": [1], "report": report}
+        (data / f"{name}.jsonl.state.json").write_text(json.dumps(state))
+    assert llm_names(tmp_path) == ["llm", "llm-b"]
+    assert {"data-expert", "data-llm", "data-llm-b"} <= set(progress(tmp_path))
+
+    def recs(run: Path) -> list[SimpleNamespace]:
+        win = {"ablate-expert": 0, "ablate-llm": 1, "ablate-llm-b": 1}[run.name]
+        return [SimpleNamespace(strategy="agentic", task_id="click-tab/seed-1/rep-0", seed=0,
+                                success=bool(win))]  # fmt: skip
+
+    monkeypatch.setattr(miniwob_report, "all_records", recs)
+    headers = [ln for ln in miniwob_report.cross_index(tmp_path) if ln.startswith("| strategy")]
+    assert [h.split(" | ")[2:4] for h in headers] == [
+        ["expert index %", "llm index %"],
+        ["expert index %", "llm-b index %"],
+        ["llm index %", "llm-b index %"],
+    ]
+    lines, _ = miniwob_report.data_table(tmp_path)
+    assert lines[0] == (
+        "| | expert (scripted solvers, offline relabeler) | LLM (Algorithm 1) | "
+        "LLM, variant `llm-b` |"
+    )
+
+
+def test_miniwob_suite_llm_name_routes_data_index_and_ablation(tmp_path: Path, monkeypatch):
+    import argparse
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    import miniwob_suite
+
+    p = argparse.ArgumentParser()
+    miniwob_suite.add_args(p)
+    args = p.parse_args(["--llm-name", "llm-b", "--mw-strategies", "none,agentic"])
+    args.out, args.ctx, args.retry_errors = tmp_path, 4096, False
+    srv = SimpleNamespace(spec="openai:m", base_url="http://127.0.0.1:1/v1")
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(miniwob_suite, "lbi", lambda *a: calls.append(a))
+    miniwob_suite.stage_data_llm(args, srv)  # type: ignore[arg-type]
+    synth, build = calls
+    assert synth[synth.index("--out") + 1] == str(tmp_path / "data" / "llm-b.jsonl")
+    assert build[build.index("--out") + 1] == str(tmp_path / "index-llm-b")
+    ran: list[list[str]] = []
+
+    def run(cmd: list[str], check: bool) -> SimpleNamespace:
+        ran.append(cmd)
+        return SimpleNamespace(returncode=0)
+
+    monkeypatch.setattr(miniwob_suite.subprocess, "run", run)
+    (tmp_path / "index-llm-b").mkdir()
+    (tmp_path / "index-llm-b" / "manifest.json").write_text("{}")
+    miniwob_suite.stage_ablation(args, srv, args.llm_name)  # type: ignore[arg-type]
+    cmd = ran[0]
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "ablate-llm-b")
+    assert cmd[cmd.index("--strategies") + 1] == "none,agentic"  # no controls off expert

@@ -172,3 +172,13 @@ def wilson(successes: int, n: int) -> tuple[float, float] | None:
     from lbi_icl.runner.significance import wilson_interval
 
     return wilson_interval(successes, n) if n else None
+
+
+# -- the MiniWoB suite's layout (miniwob_suite.py writes it, miniwob_report.py reads it) ----
+def llm_names(out: Path) -> list[str]:
+    """The LLM-synthesized datasets under OUT/data: `llm` first, then variants by name."""
+    found = {
+        p.name.removesuffix(".jsonl.state.json") for p in (out / "data").glob("*.jsonl.state.json")
+    }
+    found.discard("expert")
+    return sorted(found, key=lambda n: (n != "llm", n))

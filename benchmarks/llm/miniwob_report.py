@@ -21,9 +21,24 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from common import ENGINE, MODEL_NAME, fmt_ci, machine, mcnemar, paired_diff_ci, utc_now, wilson
+from common import (
+    ENGINE,
+    MODEL_NAME,
+    fmt_ci,
+    llm_names,
+    machine,
+    mcnemar,
+    paired_diff_ci,
+    utc_now,
+    wilson,
+)
 
-INDEXES = ("expert", "llm")
+DATA_NAMES = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
+
+
+def indexes(out: Path) -> list[str]:
+    """`expert`, then the LLM-synthesized datasets (`llm` first, then variants)."""
+    return ["expert", *llm_names(out)]
 
 
 # -- the ablation ---------------------------------------------------------------------------
@@ -222,8 +237,18 @@ def paired_runs(a_run: Path, b_run: Path, a: str, b: str) -> list[str]:
 
 
 def cross_index(out: Path) -> list[str]:
-    """Each strategy over the expert vs the LLM-synthesized index, on shared pairs."""
-    return paired_runs(out / "ablate-expert", out / "ablate-llm", "expert index", "LLM index")
+    """Each strategy over the expert vs each LLM-synthesized index, and the first LLM index
+    vs each variant, on shared pairs."""
+    names = llm_names(out)
+    pairs = [("expert", n) for n in names]
+    if "llm" in names:
+        pairs += [("llm", n) for n in names if n != "llm"]
+    lines: list[str] = []
+    for a, b in pairs:
+        table = paired_runs(out / f"ablate-{a}", out / f"ablate-{b}", f"{a} index", f"{b} index")
+        if table:
+            lines += ([""] if lines else []) + table
+    return lines
 
 
 def note_check(out: Path) -> list[str]:
@@ -289,7 +314,7 @@ def proposed_tasks(cache: Path) -> int | None:
 
 def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
     cols: dict[str, dict[str, Any]] = {}
-    for which in INDEXES:
+    for which in indexes(out):
         data = out / "data" / f"{which}.jsonl"
         st = synth_state(data)
         if st is None:
@@ -308,7 +333,7 @@ def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
             + ("" if rep.get("complete") else " (partial)"),
             "documents": c.get("documents", 0),
             "tasks proposed (self-instruct lines)": proposed_tasks(out / "llm_cache.sqlite")
-            if which == "llm"
+            if which != "expert"
             else "–",
             "tasks kept": c.get("tasks", 0),
             "rollouts attempted": c.get("rollouts_attempted", 0),
@@ -333,9 +358,8 @@ def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
     if not cols:
         return ["(no synthesis started yet)"], {}
     keys = list(next(iter(cols.values())))
-    names = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
     lines = [
-        "| | " + " | ".join(names[w] for w in cols) + " |",
+        "| | " + " | ".join(DATA_NAMES.get(w, f"LLM, variant `{w}`") for w in cols) + " |",
         "|---|" + "---|" * len(cols),
     ]
     lines += [f"| {k} | " + " | ".join(str(cols[w][k]) for w in cols) + " |" for k in keys]
@@ -397,7 +421,7 @@ def stage_report(args: argparse.Namespace) -> None:
     )
     md = [f"# MiniWoB++ with the local model ({out})", "", label, ""]
     data: dict[str, Any] = {"label": label}
-    for which in INDEXES:
+    for which in indexes(out):
         lines, rows = ablation_table(out / f"ablate-{which}", f"ablate-{which}")
         md += [f"## Ablation, {which}-synthesized index", "", *lines, ""]
         data[f"ablate-{which}"] = rows
@@ -423,9 +447,11 @@ def stage_report(args: argparse.Namespace) -> None:
     d_lines, d_data = data_table(out)
     md += ["## Data", "", *d_lines, ""]
     data["data"] = d_data
-    examples = kept_examples(out / "data" / "llm.jsonl")
-    if examples:
-        md += ["### 20 random kept LLM-synthesized examples (seed 27)", "", *examples, ""]
+    for name in llm_names(out):
+        examples = kept_examples(out / "data" / f"{name}.jsonl")
+        if examples:
+            what = "LLM-synthesized examples" if name == "llm" else f"examples of `{name}`"
+            md += [f"### 20 random kept {what} (seed 27)", "", *examples, ""]
     text = "\n".join(md)
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps(data, indent=1, default=str) + "\n")

@@ -19,6 +19,8 @@ data-expert,data-llm, `ablation` = ablate-expert,ablate-llm,ablate-note):
   (`--explorer-prompt`), and steps BrowserGym rejected are cut (`--cut-failed-steps`).
 - `ablate-llm`: the same ablation over the LLM-synthesized index -> OUT/ablate-llm
   (`none` is in both runs; the shared response cache answers it the second time).
+  `--llm-name NAME` keeps another LLM-synthesized variant beside it (OUT/data/NAME.jsonl,
+  OUT/index-NAME, OUT/ablate-NAME), e.g. the data rebuilt after a pipeline change.
 - `ablate-note`: a confound check on the expert index: `--note-strategies` (none, agentic)
   again on the same pages with the agent's system message saying how a bid is written (the
   explorer's note), so the zero-shot row is not failing on our own wording of the action
@@ -44,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Server, lbi, lbi_cmd, load_average, utc_now
+from common import Server, lbi, lbi_cmd, llm_names, load_average, utc_now
 
 log = logging.getLogger("bench-llm")
 
@@ -114,6 +116,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "seeds are drawn with replacement; the report counts a repeated page once)",
     )
     g.add_argument("--expert-tasks", type=int, default=90, help="train tasks for the experts")
+    g.add_argument(
+        "--llm-name",
+        default="llm",
+        help="name of the LLM-synthesized dataset, index and ablation (data-llm, ablate-llm): "
+        "another name keeps a variant beside the first",
+    )
     g.add_argument("--llm-tasks", type=int, default=32, help="self-instructed tasks")
     g.add_argument("--llm-tasks-per-document", type=int, default=1)
     g.add_argument("--llm-max-steps", type=int, default=5, help="LLM rollout step limit")
@@ -317,7 +325,7 @@ def explorer_options(args: argparse.Namespace) -> list[str]:
 
 
 def stage_data_llm(args: argparse.Namespace, srv: Server) -> None:
-    p = data_paths(args.out, "llm")
+    p = data_paths(args.out, args.llm_name)
     p["data"].parent.mkdir(parents=True, exist_ok=True)
     if not synth_complete(p["data"]):
         lbi("synthesize", "--env", "miniwob", "--split", "train", "--tasks",
@@ -380,7 +388,7 @@ def stage_ablation(args: argparse.Namespace, srv: Server, which: str, note: bool
 def progress(out: Path) -> dict[str, Any]:
     """What is done so far, read from the files the stages write."""
     state: dict[str, Any] = {"at": utc_now(), "load": load_average()}
-    for which in ("expert", "llm"):
+    for which in ("expert", *llm_names(out)):
         st = data_paths(out, which)["data"]
         sf = st.with_name(st.name + ".state.json")
         if sf.exists():
@@ -394,11 +402,9 @@ def progress(out: Path) -> dict[str, Any]:
                 "llm_calls": s["report"].get("llm_calls", 0),
                 "complete": s["report"].get("complete", False),
             }
-    for name, run in (
-        ("ablate-expert", ablation_dir(out, "expert")),
-        ("ablate-llm", ablation_dir(out, "llm")),
-        ("ablate-note", ablation_dir(out, "expert", note=True)),
-    ):
+    runs = [(f"ablate-{w}", ablation_dir(out, w)) for w in ("expert", *llm_names(out))]
+    runs.append(("ablate-note", ablation_dir(out, "expert", note=True)))
+    for name, run in runs:
         done = successes(run / "episodes.jsonl")
         if done is not None:
             state[name] = done
@@ -473,7 +479,7 @@ def run_suite(args: argparse.Namespace) -> int:
                 if "data-llm" in stages:
                     stage_data_llm(args, srv)
                 if "ablate-llm" in stages:
-                    stage_ablation(args, srv, "llm")
+                    stage_ablation(args, srv, args.llm_name)
                 if "ablate-note" in stages:
                     stage_ablation(args, srv, "expert", note=True)
     finally:
