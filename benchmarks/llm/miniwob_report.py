@@ -203,7 +203,7 @@ def paired_row(
 def control_table(run: Path, control: str = "random") -> list[str]:
     """Each example strategy paired against the control (examples drawn at random): what
     choosing examples by relevance adds over their format alone."""
-    recs = one_per_page(all_records(run))
+    recs = records(run)
     base = by_pair(recs, control)
     if not base:
         return []

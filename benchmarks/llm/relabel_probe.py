@@ -25,17 +25,16 @@ from typing import Any
 from common import ENGINE, MODEL_NAME, Server, machine, utc_now
 
 from lbi_icl.data import Trajectory
-from lbi_icl.envs.browsergym.text import GOAL_LINE
 from lbi_icl.llm import make_llm
 from lbi_icl.synth import LLMRelabeler
+from lbi_icl.synth.relabel_web import goal_of
 
 log = logging.getLogger("relabel-probe")
 ARMS = {"goal shown (before)": False, "goal hidden (now)": True}
 
 
 def page_goal(example: Trajectory) -> str:
-    first = example.steps[0].observation.splitlines()[0] if example.steps else ""
-    return first[len(GOAL_LINE) :].strip() if first.startswith(GOAL_LINE) else ""
+    return (goal_of(example.steps[0].observation) or "") if example.steps else ""
 
 
 def same_text(a: str, b: str) -> bool:

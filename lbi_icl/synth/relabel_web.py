@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 from lbi_icl.data import Trajectory
+from lbi_icl.envs.browsergym.text import GOAL_LINE
 from lbi_icl.synth.base import WindowInstruction
 
 WRITER = "template-web"
@@ -97,8 +98,10 @@ def _join(clauses: list[str]) -> str:
 
 
 def goal_of(observation: str) -> str | None:
+    """The page's goal from the observation's first line (None when there is none)."""
     first = observation.split("\n", 1)[0]
-    return first[6:].strip() or None if first.startswith("Goal: ") else None
+    prefix = f"{GOAL_LINE} "
+    return first[len(prefix) :].strip() or None if first.startswith(prefix) else None
 
 
 class WebTemplateRelabeler:
