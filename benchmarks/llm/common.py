@@ -182,3 +182,8 @@ def llm_names(out: Path) -> list[str]:
     }
     found.discard("expert")
     return sorted(found, key=lambda n: (n != "llm", n))
+
+
+def ablation_dir(out: Path, which: str, note: bool = False) -> Path:
+    """OUT/ablate-WHICH, or OUT/ablate-WHICH-note for the bid-note rerun."""
+    return out / (f"ablate-{which}-note" if note else f"ablate-{which}")

@@ -24,6 +24,7 @@ from typing import Any
 from common import (
     ENGINE,
     MODEL_NAME,
+    ablation_dir,
     fmt_ci,
     llm_names,
     machine,
@@ -245,7 +246,7 @@ def cross_index(out: Path) -> list[str]:
         pairs += [("llm", n) for n in names if n != "llm"]
     lines: list[str] = []
     for a, b in pairs:
-        table = paired_runs(out / f"ablate-{a}", out / f"ablate-{b}", f"{a} index", f"{b} index")
+        table = paired_runs(ablation_dir(out, a), ablation_dir(out, b), f"{a} index", f"{b} index")
         if table:
             lines += ([""] if lines else []) + table
     return lines
@@ -254,12 +255,12 @@ def cross_index(out: Path) -> list[str]:
 def note_check(out: Path) -> list[str]:
     """The bid-note rerun: its own table (none vs agentic with the note) and each strategy
     with vs without the note on the same pages."""
-    run = out / "ablate-expert-note"
+    run = ablation_dir(out, "expert", note=True)
     if not records(run):
         return []
-    table, _ = ablation_table(run, "ablate-expert-note")
+    table, _ = ablation_table(run, run.name)
     lines = ["With the note (expert index):", "", *table, ""]
-    pairs = paired_runs(out / "ablate-expert", run, "no note", "note")
+    pairs = paired_runs(ablation_dir(out, "expert"), run, "no note", "note")
     return [*lines, "The same strategies without and with the note, paired:", "", *pairs]
 
 
@@ -422,13 +423,14 @@ def stage_report(args: argparse.Namespace) -> None:
     md = [f"# MiniWoB++ with the local model ({out})", "", label, ""]
     data: dict[str, Any] = {"label": label}
     for which in indexes(out):
-        lines, rows = ablation_table(out / f"ablate-{which}", f"ablate-{which}")
+        run = ablation_dir(out, which)
+        lines, rows = ablation_table(run, run.name)
         md += [f"## Ablation, {which}-synthesized index", "", *lines, ""]
         data[f"ablate-{which}"] = rows
-        control = control_table(out / f"ablate-{which}")
+        control = control_table(run)
         if control:
             md += [f"Against the `random` control ({which} index, same pages):", "", *control, ""]
-        pairs = side_by_side(out / f"ablate-{which}")
+        pairs = side_by_side(run)
         if pairs:
             md += [f"Paired episodes, none vs agentic ({which} index; discordant first):", ""]
             md += [*pairs, ""]

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Server, lbi, lbi_cmd, llm_names, load_average, utc_now
+from common import Server, ablation_dir, lbi, lbi_cmd, llm_names, load_average, utc_now
 
 log = logging.getLogger("bench-llm")
 
@@ -350,10 +350,6 @@ def strategies(args: argparse.Namespace, which: str) -> str:
     return ",".join(names)
 
 
-def ablation_dir(out: Path, which: str, note: bool = False) -> Path:
-    return out / (f"ablate-{which}-note" if note else f"ablate-{which}")
-
-
 def ablation_cmd(
     args: argparse.Namespace, srv: Server, which: str, note: bool = False
 ) -> list[str]:
@@ -388,7 +384,8 @@ def stage_ablation(args: argparse.Namespace, srv: Server, which: str, note: bool
 def progress(out: Path) -> dict[str, Any]:
     """What is done so far, read from the files the stages write."""
     state: dict[str, Any] = {"at": utc_now(), "load": load_average()}
-    for which in ("expert", *llm_names(out)):
+    names = ["expert", *llm_names(out)]
+    for which in names:
         st = data_paths(out, which)["data"]
         sf = st.with_name(st.name + ".state.json")
         if sf.exists():
@@ -402,7 +399,7 @@ def progress(out: Path) -> dict[str, Any]:
                 "llm_calls": s["report"].get("llm_calls", 0),
                 "complete": s["report"].get("complete", False),
             }
-    runs = [(f"ablate-{w}", ablation_dir(out, w)) for w in ("expert", *llm_names(out))]
+    runs = [(f"ablate-{w}", ablation_dir(out, w)) for w in names]
     runs.append(("ablate-note", ablation_dir(out, "expert", note=True)))
     for name, run in runs:
         done = successes(run / "episodes.jsonl")
