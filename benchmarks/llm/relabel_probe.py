@@ -52,6 +52,9 @@ def sample(data: Path, n: int, seed: int) -> list[Trajectory]:
 
 
 def relabel_all(windows: list[Trajectory], llm: Any) -> list[dict[str, Any]]:
+    relabelers = {
+        arm: LLMRelabeler(llm, kinds=("abstract",), hide_goal=hide) for arm, hide in ARMS.items()
+    }
     out = []
     for i, w in enumerate(windows):
         row: dict[str, Any] = {
@@ -61,9 +64,8 @@ def relabel_all(windows: list[Trajectory], llm: Any) -> list[dict[str, Any]]:
             "actions": [s.action for s in w.steps],
             "stored": w.instruction,
         }
-        for arm, hide in ARMS.items():
+        for arm, rel in relabelers.items():
             t0 = time.time()
-            rel = LLMRelabeler(llm, kinds=("abstract",), hide_goal=hide)
             got = rel.relabel(w, 0, len(w.steps))
             row[arm] = got[0].instruction if got else ""
             log.info("%d/%d %s: %.1f s", i + 1, len(windows), arm, time.time() - t0)
