@@ -376,3 +376,43 @@ def test_miniwob_suite_llm_name_routes_data_index_and_ablation(tmp_path: Path, m
     cmd = ran[0]
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "ablate-llm-b")
     assert cmd[cmd.index("--strategies") + 1] == "none,agentic"  # no controls off expert
+
+
+def test_miniwob_report_says_what_each_strategy_was_shown(tmp_path: Path, monkeypatch) -> None:
+    """The 'what the agent was shown' table reads each step's retrieved examples from the
+    step logs and looks each up in the index (its task) and the raw rollouts (solved?)."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_retrieved import example_sources, retrieved_table
+
+    index, raw, run = tmp_path / "index-llm", tmp_path / "llm.raw.jsonl", tmp_path / "run"
+    index.mkdir()
+    (run / "steps").mkdir(parents=True)
+    rollouts = {"click-tab/seed-1000#si0/llm": "success", "enter-text/seed-1000#si1/llm": "unknown"}
+    raw.write_text("".join(json.dumps({"id": i, "outcome": o}) + "\n" for i, o in rollouts.items()))
+    examples = [(f"{parent}/w0-1/abstract", parent) for parent in rollouts]
+    index.joinpath("examples.jsonl").write_text(
+        "".join(json.dumps({"id": i, "source": {"parent_id": p}}) + "\n" for i, p in examples)
+    )
+    tab_ex, text_ex = examples[0][0], examples[1][0]
+
+    def episode(name: str, shown: list[list[str]], success: bool) -> SimpleNamespace:
+        steps = [{"retrieved": [{"id": i, "kind": "example"} for i in ids]} for ids in shown]
+        steps[0]["retrieved"].append({"id": "doc-1", "kind": "doc"})  # not an example
+        (run / "steps" / f"{name}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
+        return SimpleNamespace(strategy="agentic", task_id=f"{name}/seed-1/rep-0", seed=0,
+                               success=success, steps_log=f"steps/{name}.jsonl")  # fmt: skip
+
+    recs = [
+        episode("click-tab", [[tab_ex, text_ex], [text_ex]], True),  # step 0 shows its task
+        episode("click-link", [[tab_ex], [tab_ex, text_ex]], False),  # never shows its task
+        SimpleNamespace(strategy="none", task_id="click-tab/seed-1/rep-0", seed=0, success=False),
+    ]
+    sources = example_sources(index, raw)
+    assert sources == {tab_ex: ("click-tab", True), text_ex: ("enter-text", False)}
+    lines = retrieved_table(run, recs, sources)
+    assert len(lines) == 3  # `none` retrieves nothing and gets no row
+    # 4 steps, 6 examples; 1 of 6 from the episode's own task; 3 of 6 from a solved rollout
+    assert lines[2] == "| agentic | 4 | 1.5 | 17 | 50 | 100 % (1/1) | 0 % (0/1) |"
+    assert retrieved_table(run, recs[2:], sources) == []

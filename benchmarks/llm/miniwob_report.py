@@ -4,7 +4,8 @@ runs give partial tables, each with its n.
 1. the ablation per index: success with 95 % Wilson CIs, the paired difference vs `none`
    on the same (task, seed) with a 95 % bootstrap interval and the exact McNemar p,
    parsed/valid answer rates, seconds and tokens per policy call, seconds per episode;
-   then each strategy over the two indexes, paired; and the bid-note check (the expert
+   what each strategy was shown (`miniwob_retrieved`); then each strategy over the two
+   indexes, paired; and the bid-note check (the expert
    index's none and agentic rerun with the agent told how a bid is written), paired with
    the same strategies without the note.
 2. the data: what each synthesis produced stage by stage (documents, tasks proposed and
@@ -33,6 +34,7 @@ from common import (
     utc_now,
     wilson,
 )
+from miniwob_retrieved import example_sources, retrieved_table
 
 DATA_NAMES = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
 
@@ -434,6 +436,11 @@ def stage_report(args: argparse.Namespace) -> None:
         if pairs:
             md += [f"Paired episodes, none vs agentic ({which} index; discordant first):", ""]
             md += [*pairs, ""]
+        sources = example_sources(out / f"index-{which}", out / "data" / f"{which}.raw.jsonl")
+        shown = retrieved_table(run, records(run), sources)
+        if shown:
+            md += [f"What the agent was shown ({which} index, every step's examples):", ""]
+            md += [*shown, ""]
     cross = cross_index(out)
     if cross:
         md += ["## The two indexes, paired", "", *cross, ""]
