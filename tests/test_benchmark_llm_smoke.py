@@ -416,3 +416,14 @@ def test_miniwob_report_says_what_each_strategy_was_shown(tmp_path: Path, monkey
     # 4 steps, 6 examples; 1 of 6 from the episode's own task; 3 of 6 from a solved rollout
     assert lines[2] == "| agentic | 4 | 1.5 | 17 | 50 | 100 % (1/1) | 0 % (0/1) |"
     assert retrieved_table(run, recs[2:], sources) == []
+
+
+def test_miniwob_report_load_label_is_not_set_by_one_burst(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_report import load_range
+
+    assert load_range(tmp_path) == "unknown"
+    loads = [2.0] * 18 + [3.0, 51.0]
+    lines = [json.dumps({"load": f"{x}/2.0/2.0"}) for x in loads] + ["{}", "not json"]  # skipped
+    (tmp_path / "progress.jsonl").write_text("\n".join(lines))
+    assert load_range(tmp_path) == "median 2.0, 90th percentile 2.0, max 51.0"

@@ -398,6 +398,9 @@ def kept_examples(data: Path, k: int = 20, seed: int = 27) -> list[str]:
 
 # -- the report -------------------------------------------------------------------------------
 def load_range(out: Path) -> str:
+    """The 1-minute load average over the suite's progress lines: median, 90th percentile
+    and maximum, so a short burst (a package install beside the suite) does not read as
+    the load every number ran under."""
     f = out / "progress.jsonl"
     if not f.exists():
         return "unknown"
@@ -407,7 +410,11 @@ def load_range(out: Path) -> str:
             loads.append(float(json.loads(line)["load"].split("/")[0]))
         except (ValueError, KeyError, IndexError):
             continue
-    return f"{min(loads):.0f}–{max(loads):.0f}" if loads else "unknown"
+    if not loads:
+        return "unknown"
+    loads.sort()
+    median, p90 = loads[len(loads) // 2], loads[int(0.9 * (len(loads) - 1))]
+    return f"median {median:.1f}, 90th percentile {p90:.1f}, max {loads[-1]:.1f}"
 
 
 def stage_report(args: argparse.Namespace) -> None:
@@ -419,7 +426,7 @@ def stage_report(args: argparse.Namespace) -> None:
     label = (
         f"Model {MODEL_NAME}; engine {ENGINE}, server args `{args.server_args}`, "
         f"{args.threads} thread(s), n_ctx {args.ctx}, temperature 0; prompt layout "
-        f"{args.layout}; machine {machine()}, 1-min load average {load_range(out)} while the "
+        f"{args.layout}; machine {machine()}, 1-min load average ({load_range(out)}) while the "
         f"suite ran{since}; report written {utc_now()}. Command: `python {' '.join(argv)}`."
     )
     md = [f"# MiniWoB++ with the local model ({out})", "", label, ""]
