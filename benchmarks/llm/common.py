@@ -187,3 +187,12 @@ def llm_names(out: Path) -> list[str]:
 def ablation_dir(out: Path, which: str, note: bool = False) -> Path:
     """OUT/ablate-WHICH, or OUT/ablate-WHICH-note for the bid-note rerun."""
     return out / (f"ablate-{which}-note" if note else f"ablate-{which}")
+
+
+def step_log(run: Path, rec: Any) -> list[dict[str, Any]]:
+    """An episode's step-log lines, read by the run log's own reader (older format versions
+    upgraded, a torn line reported rather than parsed); ValueError when the record's path
+    leads outside the run."""
+    from lbi_icl.runner.runlog import read_steps, run_file
+
+    return read_steps(run_file(run, rec.steps_log))[0]

@@ -31,6 +31,7 @@ from common import (
     machine,
     mcnemar,
     paired_diff_ci,
+    step_log,
     utc_now,
     wilson,
 )
@@ -82,16 +83,13 @@ def by_pair(recs: list[Any], strategy: str) -> dict[tuple[str, int], Any]:
 
 def _env_errors(run: Path, recs: Any) -> tuple[int, int]:
     """(actions sent to the browser, actions BrowserGym answered with an error)."""
-    from lbi_icl.runner.results import run_file
-
     executed = rejected = 0
     for r in recs:
         try:
-            text = run_file(run, r.steps_log).read_text()
+            steps = step_log(run, r)
         except (OSError, ValueError):
             continue
-        for line in text.splitlines():
-            st = json.loads(line)
+        for st in steps:
             if st.get("executed"):
                 executed += 1
                 rejected += bool((st.get("info") or {}).get("last_action_error"))
@@ -269,16 +267,13 @@ def note_check(out: Path) -> list[str]:
 def side_by_side(run: Path, a: str = "none", b: str = "agentic", k: int = 10) -> list[str]:
     """Up to `k` paired episodes, discordant ones first: what the model did without and with
     examples (actions as sent; `!` marks one BrowserGym answered with an error)."""
-    from lbi_icl.runner.results import run_file
-
     recs = records(run)
     ra, rb = by_pair(recs, a), by_pair(recs, b)
     keys = sorted(set(ra) & set(rb), key=lambda x: (ra[x].success == rb[x].success, x))[:k]
 
     def acts(r: Any) -> str:
         out = []
-        for line in run_file(run, r.steps_log).read_text().splitlines():
-            st = json.loads(line)
+        for st in step_log(run, r):
             bad = (st.get("info") or {}).get("last_action_error")
             out.append(f"{st.get('action')}{'!' if bad else ''}" if st.get("executed") else "–")
         return "; ".join(out)

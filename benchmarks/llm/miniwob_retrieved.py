@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common import step_log
+
 
 def task_name(task_or_example_id: str) -> str:
     """`click-tab/seed-5/rep-2` or `click-tab/seed-1000#si3/llm/w0-1/abstract` -> `click-tab`."""
@@ -36,17 +38,20 @@ def example_sources(index: Path, raw: Path) -> dict[str, tuple[str, bool | None]
 
 def _retrieved_per_step(run: Path, rec: Any) -> list[list[str]]:
     """The example ids each step of the episode retrieved (docs chunks left out)."""
-    from lbi_icl.runner.results import run_file
-
     try:
-        text = run_file(run, rec.steps_log).read_text()
+        steps = step_log(run, rec)
     except (OSError, ValueError):
         return []
-    steps = [json.loads(line) for line in text.splitlines()]
     return [
         [item["id"] for item in st.get("retrieved") or [] if item.get("kind") == "example"]
         for st in steps
     ]
+
+
+def _source(sources: dict[str, tuple[str, bool | None]], ex_id: str) -> tuple[str, bool | None]:
+    """(task name, solved?) of a retrieved example; one the index does not list is named by
+    its id and counted as unknown."""
+    return sources.get(ex_id, (task_name(ex_id), None))
 
 
 def _pct(part: int, whole: int) -> str:
@@ -80,13 +85,11 @@ def retrieved_table(
                 steps += 1
                 shown += len(ids)
                 for ex_id in ids:
-                    name, ok = sources.get(ex_id, (task_name(ex_id), None))
+                    name, ok = _source(sources, ex_id)
                     same += name == own
                     known += ok is not None
                     solved += bool(ok)
-            first_shows_task = any(
-                sources.get(i, (task_name(i), None))[0] == own for i in per_step[0]
-            )
+            first_shows_task = any(_source(sources, i)[0] == own for i in per_step[0])
             split[first_shows_task][0] += bool(rec.success)
             split[first_shows_task][1] += 1
         if not steps:
