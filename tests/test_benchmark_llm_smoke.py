@@ -235,38 +235,98 @@ def test_miniwob_suite_note_stage_tells_the_policy_how_a_bid_is_written(
 
 
 def test_miniwob_report_pairs_the_note_run_with_the_same_strategies_without(
-    monkeypatch,
+    tmp_path: Path, monkeypatch
 ) -> None:
     from types import SimpleNamespace
 
     monkeypatch.syspath_prepend(str(BENCH.parent))
     import miniwob_report
 
-    def rec(strategy: str, page: int, success: bool) -> SimpleNamespace:
-        return SimpleNamespace(
-            strategy=strategy, task_id=f"click-tab/seed-{page}/rep-0", seed=0, success=success
-        )
+    def rec(run: str, strategy: str, page: int, success: bool) -> SimpleNamespace:
+        log = f"steps/{strategy}-{page}.jsonl"
+        (tmp_path / run / "steps").mkdir(parents=True, exist_ok=True)
+        step = {"observation": "page", "action": f'click("{page}")', "executed": True}
+        (tmp_path / run / log).write_text(json.dumps(step) + "\n")
+        return SimpleNamespace(strategy=strategy, task_id=f"click-tab/seed-{page}/rep-0", seed=0,
+                               success=success, steps_log=log)  # fmt: skip
 
     runs = {
         "ablate-expert": {"none": [0, 0, 0], "agentic": [1, 1, 0], "random": [0, 1, 0]},
         "ablate-expert-note": {"none": [1, 1, 0], "agentic": [1, 1, 1]},
     }
-    recs = {k: [rec(s, i, bool(w)) for s, ws in v.items() for i, w in enumerate(ws)]
+    recs = {k: [rec(k, s, i, bool(w)) for s, ws in v.items() for i, w in enumerate(ws)]
             for k, v in runs.items()}  # fmt: skip
     monkeypatch.setattr(miniwob_report, "all_records", lambda run: recs.get(run.name, []))
     monkeypatch.setattr(
         miniwob_report, "ablation_table", lambda run, title: ([f"table of {run.name}"], [])
     )
-    lines = miniwob_report.note_check(Path("out"))
+    lines = miniwob_report.note_check(tmp_path)
     assert lines[2] == "table of ablate-expert-note"
-    pairs = [ln for ln in lines if ln.startswith("| ")]
+    start = lines.index("The same strategies without and with the note, paired:") + 2
+    pairs = lines[start : lines.index("", start)]
     assert pairs[0].startswith("| strategy | pairs | no note % | note % | note - no note")
-    assert pairs[1].startswith("| agentic | 3 | 66.7 | 100.0 | +33.3 (")
-    assert pairs[2].startswith("| none | 3 | 0.0 | 66.7 | +66.7 (")
-    assert pairs[2].endswith("| 0.5 (2/0) |")
-    assert len(pairs) == 3  # random ran without the note only
+    assert pairs[2].startswith("| agentic | 3 | 66.7 | 100.0 | +33.3 (")
+    assert pairs[3].startswith("| none | 3 | 0.0 | 66.7 | +66.7 (")
+    assert pairs[3].endswith("| 0.5 (2/0) |")
+    assert len(pairs) == 4  # random ran without the note only
+    # the four arms per task name, and the note run's episodes side by side
+    assert "| click-tab | 3 | 0 | 2 | 2 | 3 |" in lines
+    assert '| click-tab/seed-2/rep-0 (0) | ✗ `click("2")` | ✓ `click("2")` |' in lines
     monkeypatch.setattr(miniwob_report, "all_records", lambda run: [])
-    assert miniwob_report.note_check(Path("out")) == []
+    assert miniwob_report.note_check(tmp_path) == []
+
+
+def test_miniwob_diagnosis_counts_stuck_steps_and_successes_per_task(tmp_path: Path, monkeypatch):
+    """A stuck step: the page unchanged after an action and the same action sent again; the
+    table also says how often such a step was shown an example matched at a rollout's first
+    step, beside the rate over all later steps."""
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from miniwob_diagnosis import per_task_table, stuck_table
+
+    first = {"kind": "example", "span": [0, 1], "matched_step": 0}
+    later = {"kind": "example", "span": [1, 2], "matched_step": 0}
+    (tmp_path / "steps").mkdir()
+
+    def episode(strategy: str, name: str, steps: list[tuple[str, str, list]], ok: bool):
+        log = f"steps/{strategy}-{name}.jsonl"
+        lines = [json.dumps({"observation": o, "action": a, "retrieved": r}) for o, a, r in steps]
+        (tmp_path / log).write_text("\n".join(lines) + "\n")
+        return SimpleNamespace(strategy=strategy, task_id=f"{name}/seed-1/rep-0", seed=0,
+                               success=ok, steps_log=log)  # fmt: skip
+
+    recs = [
+        # stuck twice on page A (both repeats shown a first-step example), then moves on
+        episode(
+            "agentic",
+            "click-tab",
+            [
+                ("A", "c1", []),
+                ("A", "c1", [first]),
+                ("A", "c1", [first, later]),
+                ("B", "c2", [later]),
+            ],
+            False,
+        ),
+        # the page unchanged but a different action: not a repeat
+        episode("agentic", "click-link", [("A", "c1", []), ("A", "c2", [later])], True),
+        episode("none", "click-tab", [("A", "c1", []), ("B", "c2", [])], True),
+    ]
+    missing = "steps/missing.jsonl"
+    recs.append(SimpleNamespace(strategy="none", task_id="click-link/seed-1/rep-0", seed=0,
+                                success=False, steps_log=missing))  # fmt: skip
+    table = stuck_table(tmp_path, recs)
+    # agentic: 4 later steps, 3 on an unchanged page, 2 repeats in 1 failed episode;
+    # a first-step example at 2 of 4 later steps (50 %) and at 2 of 2 repeats (100 %)
+    assert table[2] == "| agentic | 4 | 3 | 2 | 1 (1) | 50 | 100 |"
+    assert table[3] == "| none | 1 | 0 | 0 | 0 (0) | – | – |"  # the missing log is skipped
+
+    pairs = lambda s: {(r.task_id, r.seed): r for r in recs if r.strategy == s}  # noqa: E731
+    per_task = per_task_table([("none", pairs("none")), ("agentic", pairs("agentic"))])
+    assert per_task[2:] == ["| click-link | 1 | 0 | 1 |", "| click-tab | 1 | 1 | 0 |",
+                            "| **all** | 2 | 1 | 1 |"]  # fmt: skip
+    assert per_task_table([("none", pairs("none")), ("x", {})]) == []
 
 
 def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -> None:

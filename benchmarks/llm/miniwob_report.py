@@ -7,7 +7,8 @@ runs give partial tables, each with its n.
    what each strategy was shown (`miniwob_retrieved`); then each strategy over the two
    indexes, paired; and the bid-note check (the expert
    index's none and agentic rerun with the agent told how a bid is written), paired with
-   the same strategies without the note.
+   the same strategies without the note, with successes per task name, stuck steps and
+   paired episodes (`miniwob_diagnosis`).
 2. the data: what each synthesis produced stage by stage (documents, tasks proposed and
    kept, rollouts and how many solved their task, windows, relabels, what each filter
    removed, LLM calls, tokens and hours) and 20 random kept LLM-synthesized examples.
@@ -35,6 +36,7 @@ from common import (
     utc_now,
     wilson,
 )
+from miniwob_diagnosis import per_task_table, stuck_table
 from miniwob_retrieved import example_sources, retrieved_table
 
 DATA_NAMES = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
@@ -260,8 +262,27 @@ def note_check(out: Path) -> list[str]:
         return []
     table, _ = ablation_table(run, run.name)
     lines = ["With the note (expert index):", "", *table, ""]
-    pairs = paired_runs(ablation_dir(out, "expert"), run, "no note", "note")
-    return [*lines, "The same strategies without and with the note, paired:", "", *pairs]
+    plain = ablation_dir(out, "expert")
+    pairs = paired_runs(plain, run, "no note", "note")
+    lines += ["The same strategies without and with the note, paired:", "", *pairs, ""]
+    arms = [
+        (f"{s}{suffix}", by_pair(records(r), s))
+        for r, suffix in ((plain, ""), (run, " + note"))
+        for s in ("none", "agentic")
+    ]
+    per_task = per_task_table([(label, p) for label, p in arms if p])
+    if per_task:
+        lines += ["Successes per task name, on the pages all four share:", "", *per_task, ""]
+    for r, what in ((plain, "without"), (run, "with")):
+        stuck = stuck_table(r, records(r))
+        if stuck:
+            lines += [f"Stuck steps {what} the note (the page unchanged after an action):", ""]
+            lines += [*stuck, ""]
+    episodes = side_by_side(run)
+    if episodes:
+        lines += ["Paired episodes with the note, none vs agentic (discordant first):", ""]
+        lines += episodes
+    return lines
 
 
 def side_by_side(run: Path, a: str = "none", b: str = "agentic", k: int = 10) -> list[str]:

@@ -54,7 +54,7 @@ def _source(sources: dict[str, tuple[str, bool | None]], ex_id: str) -> tuple[st
     return sources.get(ex_id, (task_name(ex_id), None))
 
 
-def _pct(part: int, whole: int) -> str:
+def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}" if whole else "–"
 
 
@@ -95,7 +95,7 @@ def retrieved_table(
         if not steps:
             continue
         lines.append(
-            f"| {strategy} | {steps} | {shown / steps:.1f} | {_pct(same, shown)} | "
-            f"{_pct(solved, known)} | {_rate(*split[True])} | {_rate(*split[False])} |"
+            f"| {strategy} | {steps} | {shown / steps:.1f} | {pct(same, shown)} | "
+            f"{pct(solved, known)} | {_rate(*split[True])} | {_rate(*split[False])} |"
         )
     return lines if len(lines) > 2 else []
