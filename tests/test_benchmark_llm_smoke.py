@@ -337,7 +337,7 @@ def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -
     from lbi_icl.llm.base import Message
 
     monkeypatch.syspath_prepend(str(BENCH.parent))
-    from relabel_probe import relabel_all, sample, table
+    from relabel_probe import goal_copies, relabel_all, sample, table
 
     def example(i: int, success: bool) -> Trajectory:
         obs = f"Goal: Click button {i}.\nURL: miniwob://x.html\nTitle: X\nAccessibility tree:\n"
@@ -364,6 +364,13 @@ def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -
     lines = table(out)
     assert lines[2] == "| goal shown (before) | 3 | 3 | 2 |"
     assert lines[3] == "| goal hidden (now) | 3 | 0 | 0 |"
+    # over the whole dataset (the report's data table): abstract examples, goal copies (up
+    # to case and a final period), of them unsolved; the summary is not abstract
+    own = rows[0].model_copy(update={"id": "e4", "instruction": "Click the OK button"})
+    lower = rows[2].model_copy(update={"id": "e5", "instruction": "click button 3"})
+    data.write_text("\n".join(t.model_dump_json() for t in [*rows, summary, own, lower]) + "\n")
+    assert goal_copies(data) == (5, 4, 3)
+    assert goal_copies(tmp_path / "missing.jsonl") == (0, 0, 0)
 
 
 def test_miniwob_suite_keeps_llm_variants_beside_the_first(tmp_path: Path, monkeypatch) -> None:

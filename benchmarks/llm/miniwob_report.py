@@ -38,6 +38,7 @@ from common import (
 )
 from miniwob_diagnosis import per_task_table, stuck_table
 from miniwob_retrieved import example_sources, retrieved_table
+from relabel_probe import goal_copies
 
 DATA_NAMES = {"expert": "expert (scripted solvers, offline relabeler)", "llm": "LLM (Algorithm 1)"}
 
@@ -369,6 +370,9 @@ def data_table(out: Path) -> tuple[list[str], dict[str, Any]]:
             "- rejected by the committee": c.get("dropped_committee", 0),
             "- exact duplicates": c.get("dropped_duplicates", 0),
             "examples kept": c.get("examples_final", 0),
+            "abstract instructions that are the page's goal verbatim (over unsolved windows)": (
+                "{1} of {0} ({2})".format(*goal_copies(data))
+            ),
             "LLM calls": rep.get("llm_calls", 0),
             "LLM tokens in / out": f"{rep.get('llm_input_tokens', 0):,} / "
             f"{rep.get('llm_output_tokens', 0):,}",

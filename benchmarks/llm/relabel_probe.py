@@ -45,6 +45,24 @@ def solved(example: Trajectory) -> bool:
     return any(bool((s.info or {}).get("success")) for s in example.steps)
 
 
+def goal_copies(data: Path) -> tuple[int, int, int]:
+    """Over a whole dataset: (kept abstract examples, those whose instruction is the page's
+    goal verbatim, of them over windows that did not solve the page)."""
+    abstract = copies = unsolved = 0
+    for line in data.read_text().splitlines() if data.exists() else []:
+        if not line.strip():
+            continue
+        t = Trajectory.model_validate_json(line)
+        if t.source.get("instruction_kind") != "abstract":
+            continue
+        abstract += 1
+        goal = page_goal(t)
+        if goal and same_text(t.instruction, goal):
+            copies += 1
+            unsolved += not solved(t)
+    return abstract, copies, unsolved
+
+
 def sample(data: Path, n: int, seed: int) -> list[Trajectory]:
     rows = [Trajectory.model_validate_json(ln) for ln in data.read_text().splitlines() if ln]
     abstract = [t for t in rows if t.source.get("instruction_kind") == "abstract"]
