@@ -283,7 +283,7 @@ def test_miniwob_diagnosis_counts_stuck_steps_and_successes_per_task(tmp_path: P
     from types import SimpleNamespace
 
     monkeypatch.syspath_prepend(str(BENCH.parent))
-    from miniwob_diagnosis import per_task_table, stuck_table
+    from miniwob_diagnosis import focus_only_steps, per_task_table, stuck_table
 
     first = {"kind": "example", "span": [0, 1], "matched_step": 0}
     later = {"kind": "example", "span": [1, 2], "matched_step": 0}
@@ -327,6 +327,20 @@ def test_miniwob_diagnosis_counts_stuck_steps_and_successes_per_task(tmp_path: P
     assert per_task[2:] == ["| click-link | 1 | 0 | 1 |", "| click-tab | 1 | 1 | 0 |",
                             "| **all** | 2 | 1 | 1 |"]  # fmt: skip
     assert per_task_table([("none", pairs("none")), ("x", {})]) == []
+
+    # raw rollouts: a later step equal to the one before up to `focused` looks alike to
+    # observation matching; a real change does not
+    page = "[12] button 'ONE'{}\n[13] button 'TWO'"
+    rollouts = [
+        {"id": "seq/seed-1/expert", "steps": [{"observation": page.format("")},
+                                              {"observation": page.format(", focused")}]},
+        {"id": "tab/seed-1/expert", "steps": [{"observation": "a"}, {"observation": "b"},
+                                              {"observation": "b"}]},
+    ]  # fmt: skip
+    raw = tmp_path / "expert.raw.jsonl"
+    raw.write_text("".join(json.dumps(r) + "\n" for r in rollouts))
+    assert focus_only_steps(raw) == (3, {"seq": 1, "tab": 1})
+    assert focus_only_steps(tmp_path / "missing.jsonl") == (0, {})
 
 
 def test_relabel_probe_counts_goal_copies_per_arm(tmp_path: Path, monkeypatch) -> None:

@@ -8,6 +8,7 @@ first action again, and the two rates say whether that is what keeps an agent in
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,29 @@ def stuck_table(run: Path, recs: list[Any]) -> list[str]:
             f"| {strategy} | {later} | {unchanged} | {repeated} | {episodes} ({failed}) | {shown} |"
         )
     return lines if len(lines) > 2 else []
+
+
+def focus_only_steps(raw: Path) -> tuple[int, dict[str, int]]:
+    """In a dataset's raw rollouts: (later steps, {task name: steps whose observation is the
+    step before's up to `focused`}). Such a step looks to observation matching like the one
+    before it, so it bounds what a query that also carries the previous action could
+    change."""
+    later = 0
+    names: dict[str, int] = {}
+    if not raw.exists():
+        return 0, names
+    for line in raw.read_text().splitlines():
+        if not line.strip():
+            continue
+        rollout = json.loads(line)
+        seen = [_without_focus(s["observation"]) for s in rollout.get("steps", [])]
+        for before, now in pairwise(seen):
+            later += 1
+            if before == now:
+                name = task_name(rollout["id"])
+                names[name] = names.get(name, 0) + 1
+    return later, names
+
+
+def _without_focus(observation: str) -> str:
+    return observation.replace(", focused", "")

@@ -36,7 +36,7 @@ from common import (
     utc_now,
     wilson,
 )
-from miniwob_diagnosis import per_task_table, stuck_table
+from miniwob_diagnosis import focus_only_steps, per_task_table, stuck_table
 from miniwob_retrieved import example_sources, retrieved_table
 from relabel_probe import goal_copies
 
@@ -279,6 +279,15 @@ def note_check(out: Path) -> list[str]:
         if stuck:
             lines += [f"Stuck steps {what} the note (the page unchanged after an action):", ""]
             lines += [*stuck, ""]
+    later, alike = focus_only_steps(out / "data" / "expert.raw.jsonl")
+    if later:
+        per_name = ", ".join(f"{name} {n}" for name, n in sorted(alike.items()))
+        lines += [
+            f"Expert rollout steps equal to the step before up to `focused` (alike to "
+            f"observation matching): {sum(alike.values())} of {later} later steps"
+            + (f" ({per_name})." if per_name else "."),
+            "",
+        ]
     episodes = side_by_side(run)
     if episodes:
         lines += ["Paired episodes with the note, none vs agentic (discordant first):", ""]
