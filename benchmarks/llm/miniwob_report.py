@@ -256,18 +256,21 @@ def cross_index(out: Path) -> list[str]:
 
 
 def note_check(out: Path) -> list[str]:
-    """The bid-note rerun: its own table (none vs agentic with the note) and each strategy
-    with vs without the note on the same pages."""
+    """The bid-note rerun: its own table (none vs agentic with the note), each strategy with
+    vs without the note on the same pages, then the diagnosis read from both runs' step logs
+    (successes per task name, stuck steps, the expert rollout steps alike to observation
+    matching) and the note run's paired episodes."""
     run = ablation_dir(out, "expert", note=True)
-    if not records(run):
+    plain = ablation_dir(out, "expert")
+    recs = {run: records(run), plain: records(plain)}
+    if not recs[run]:
         return []
     table, _ = ablation_table(run, run.name)
     lines = ["With the note (expert index):", "", *table, ""]
-    plain = ablation_dir(out, "expert")
     pairs = paired_runs(plain, run, "no note", "note")
     lines += ["The same strategies without and with the note, paired:", "", *pairs, ""]
     arms = [
-        (f"{s}{suffix}", by_pair(records(r), s))
+        (f"{s}{suffix}", by_pair(recs[r], s))
         for r, suffix in ((plain, ""), (run, " + note"))
         for s in ("none", "agentic")
     ]
@@ -275,7 +278,7 @@ def note_check(out: Path) -> list[str]:
     if per_task:
         lines += ["Successes per task name, on the pages all four share:", "", *per_task, ""]
     for r, what in ((plain, "without"), (run, "with")):
-        stuck = stuck_table(r, records(r))
+        stuck = stuck_table(r, recs[r])
         if stuck:
             lines += [f"Stuck steps {what} the note (the page unchanged after an action):", ""]
             lines += [*stuck, ""]

@@ -25,6 +25,7 @@ from typing import Any
 from common import ENGINE, MODEL_NAME, Server, machine, utc_now
 
 from lbi_icl.data import Trajectory
+from lbi_icl.data.jsonl import read_trajectories
 from lbi_icl.llm import make_llm
 from lbi_icl.synth import LLMRelabeler
 from lbi_icl.synth.relabel_web import goal_of
@@ -48,24 +49,18 @@ def solved(example: Trajectory) -> bool:
 def goal_copies(data: Path) -> tuple[int, int, int]:
     """Over a whole dataset: (kept abstract examples, those whose instruction is the page's
     goal verbatim, of them over windows that did not solve the page)."""
-    abstract = copies = unsolved = 0
-    for line in data.read_text().splitlines() if data.exists() else []:
-        if not line.strip():
-            continue
-        t = Trajectory.model_validate_json(line)
-        if t.source.get("instruction_kind") != "abstract":
-            continue
-        abstract += 1
-        goal = page_goal(t)
-        if goal and same_text(t.instruction, goal):
-            copies += 1
-            unsolved += not solved(t)
-    return abstract, copies, unsolved
+    abstract = abstract_examples(data) if data.exists() else []
+    copies = [t for t in abstract if (goal := page_goal(t)) and same_text(t.instruction, goal)]
+    return len(abstract), len(copies), sum(not solved(t) for t in copies)
+
+
+def abstract_examples(data: Path) -> list[Trajectory]:
+    """The dataset's abstract examples, read with the project's validated JSONL reader."""
+    return [t for t in read_trajectories(data) if t.source.get("instruction_kind") == "abstract"]
 
 
 def sample(data: Path, n: int, seed: int) -> list[Trajectory]:
-    rows = [Trajectory.model_validate_json(ln) for ln in data.read_text().splitlines() if ln]
-    abstract = [t for t in rows if t.source.get("instruction_kind") == "abstract"]
+    abstract = abstract_examples(data)
     return random.Random(seed).sample(abstract, min(n, len(abstract)))
 
 
